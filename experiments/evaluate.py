@@ -1,0 +1,42 @@
+"""Run evaluations on trained runs (one run directory or a whole sweep folder).
+
+    python experiments/evaluate.py run_dir=outputs/multiruns/quick evaluations=[clean]
+
+Each result is stored under its name in the run's summary.json ("eval") and logged to W&B.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from robustopt.tracking.hydra_app import CONF_DIR, entry_point, to_plain
+
+
+@hydra.main(config_path=CONF_DIR, config_name="evaluate", version_base="1.3")
+@entry_point
+def main(cfg: DictConfig) -> None:
+    from robustopt.evaluation.pipeline import evaluate_runs
+    from robustopt.tracking import build_logger
+
+    config = to_plain(cfg)
+
+    def make_logger(run, run_cfg):
+        name = f"{run_cfg['optimizer']['name']}-seed{run_cfg['seed']}"
+        return build_logger(
+            config["logger"], name=name, group=run_cfg.get("experiment_name"), job_type="evaluate",
+            config={**run_cfg, "evaluate": {k: config[k] for k in ("evaluations", "eval", "seed")}}, dir=run.path,
+        )
+
+    results = evaluate_runs(
+        config["run_dir"], config["evaluations"], config.get("eval") or {}, device=config["device"],
+        batch_size=config["batch_size"], seed=config["seed"], progress=config["progress"],
+        data_dir=config.get("data_dir"), make_logger=make_logger,
+    )
+    for run_path, res in results.items():
+        brief = {name: r.get("accuracy", r) if isinstance(r, dict) else r for name, r in res.items()}
+        print(f"{run_path}: {brief}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Serve seeded mini-batches from tensors that live on the device."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Optional
+
+import torch
+
+from robustopt.data.augment import random_crop, random_hflip
+
+# Splits larger than this are kept as uint8 and converted per batch.
+FLOAT_CACHE_LIMIT_BYTES = 1 << 30
+
+
+class TensorBatches:
+    """Mini-batches of a whole split held in memory on ``device``.
+
+    The order of epoch ``e`` is a permutation drawn from a generator seeded with
+    ``(data_seed, e)``, and so are the augmentation draws: the batches depend only on
+    ``data_seed`` and the epoch, which makes runs with different optimizers see the same data
+    in the same order and makes resuming at an epoch boundary exact.  Augmentation (random crop
+    with zero padding, horizontal flip) and the optional ``batch_transform`` (e.g. a frequency
+    filter) run as batched tensor ops on the device.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        *,
+        data_seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        crop_padding: int = 0,
+        hflip: bool = False,
+        batch_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        device = torch.device(device)
+        if x.dtype == torch.uint8 and x.numel() * 4 <= FLOAT_CACHE_LIMIT_BYTES:
+            x = x.to(device).float().div_(255)  # small sets: convert once
+        self.x = x.to(device)
+        self.y = y.to(device)
+        self.batch_size = int(batch_size)
+        self.data_seed = int(data_seed)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.crop_padding = int(crop_padding)
+        self.hflip = bool(hflip)
+        self.batch_transform = batch_transform
+        self.device = device
+
+    def __len__(self) -> int:
+        n = self.x.shape[0]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.x.shape[0])
+
+    def generator(self, epoch: int) -> torch.Generator:
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(self.data_seed * 1_000_003 + int(epoch))
+        return gen
+
+    def order(self, epoch: int) -> torch.Tensor:
+        """The sample indices of ``epoch`` in the order they are served."""
+        n = self.num_samples
+        return torch.randperm(n, generator=self.generator(epoch)) if self.shuffle else torch.arange(n)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x, y)`` batches of ``epoch``: x float in [0, 1] on the device."""
+        gen = self.generator(epoch)
+        n = self.num_samples
+        order = (torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)).to(self.device)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            xb = self.x.index_select(0, idx)
+            yb = self.y.index_select(0, idx)
+            if xb.dtype == torch.uint8:
+                xb = xb.float().div_(255)
+            if self.crop_padding:
+                xb = random_crop(xb, self.crop_padding, gen)
+            if self.hflip:
+                xb = random_hflip(xb, gen)
+            if self.batch_transform is not None:
+                xb = self.batch_transform(xb)
+            yield xb, yb

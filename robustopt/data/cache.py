@@ -1,0 +1,57 @@
+"""Load a whole split once and cache it as a tensor file next to the raw data."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from robustopt.data.registry import get_spec
+from robustopt.errors import DataError
+from robustopt.io import atomic_torch_save
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+
+def cache_path(root: Path, name: str, split: str) -> Path:
+    return Path(root) / "robustopt_cache" / f"{name}-{split}-v{CACHE_VERSION}.pt"
+
+
+def load_split_uint8(name: str, root: str | Path, split: str, *, download: bool = False, use_cache: bool = True):
+    """The whole split as ``(images uint8 (N, C, H, W), labels int64 (N,))``.
+
+    The first call reads the raw files (the data set's real format) and writes a cache file
+    ``ROOT/robustopt_cache/NAME-SPLIT-v1.pt`` atomically; later calls load that file.  A damaged
+    cache file is rebuilt from the raw data.
+    """
+    spec = get_spec(name)
+    if split not in spec.splits:
+        raise DataError(f"data set '{name}' has no split '{split}'; its splits are: {', '.join(spec.splits)}")
+    root = Path(root).expanduser()
+    path = cache_path(root, name, split)
+    if use_cache and spec.cacheable and path.exists():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            return blob["x"], blob["y"]
+        except Exception as exc:  # a damaged cache is derived data: rebuild it
+            log.warning("cache file %s is unreadable (%s); rebuilding it from the raw files", path, exc)
+    x, y = spec.reader(root, split, download)
+    x = _check_images(name, x)
+    y = torch.as_tensor(y, dtype=torch.long).contiguous()
+    if x.shape[0] != y.shape[0]:
+        raise DataError(f"data set '{name}' ({split}): {x.shape[0]} images but {y.shape[0]} labels; the files are inconsistent")
+    if use_cache and spec.cacheable:
+        try:
+            atomic_torch_save(path, {"x": x, "y": y})
+        except OSError as exc:
+            log.warning("could not write the cache file %s (%s); continuing without it", path, exc)
+    return x, y
+
+
+def _check_images(name: str, x: torch.Tensor) -> torch.Tensor:
+    if x.dtype != torch.uint8 or x.dim() != 4:
+        raise DataError(f"the reader of '{name}' returned {x.dtype} {tuple(x.shape)}; readers must return uint8 (N, C, H, W)")
+    return x.contiguous()

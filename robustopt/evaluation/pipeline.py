@@ -1,0 +1,133 @@
+"""The evaluation pipeline behind ``experiments/evaluate.py``: load trained runs, run the
+configured evaluations from :data:`EVALUATIONS`, store each result under its name."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from robustopt.data import load_split_uint8
+from robustopt.devices import resolve_device
+from robustopt.errors import CheckpointError, ConfigError
+from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
+from robustopt.tracking.loggers import NullLogger
+from robustopt.tracking.reader import find_runs
+from robustopt.tracking.run_dir import RunDir
+
+log = logging.getLogger("robustopt.evaluate")
+
+
+def load_trained_model(run: RunDir, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The model of a trained run with its final weights, in eval mode on ``device``."""
+    from robustopt.models import build_model
+    from robustopt.train.checkpoint import load_checkpoint
+    from robustopt.train.pipeline import model_kwargs
+
+    cfg = run.config()
+    if not cfg:
+        raise CheckpointError(f"{run.path} is not a run directory (no config.yaml); point run_dir at a folder written by experiments/train.py")
+    model = build_model(cfg["model"]["name"], **model_kwargs(cfg))
+    ckpt = load_checkpoint(run.checkpoint_path, map_location="cpu")
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {run.checkpoint_path} does not fit the run's model ({str(exc).splitlines()[0]}); it belongs to another run") from None
+    return model.to(device).eval()
+
+
+def test_data(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
+    ds = cfg["dataset"]
+    x, y = load_split_uint8(ds["name"], data_dir or ds["root"], "test", download=bool(ds.get("download")))
+    if ds.get("test_subset"):
+        x, y = x[: ds["test_subset"]], y[: ds["test_subset"]]
+    return EvalData(x.float().div_(255), y, ds["name"])
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    cfg: dict,
+    run: RunDir,
+    evaluations: list[str],
+    options: dict,
+    *,
+    device: torch.device,
+    logger: Optional[NullLogger] = None,
+    batch_size: int = 1024,
+    seed: int = 0,
+    progress: bool = True,
+    data: Optional[EvalData] = None,
+    data_dir: Optional[str] = None,
+) -> dict:
+    """Run each named evaluation on ``model`` and store its result in ``run``'s summary."""
+    fns = {name: EVALUATIONS.get(name) for name in evaluations}  # unknown names fail before any work
+    data = data if data is not None else test_data(cfg, data_dir)
+    data = EvalData(data.x.to(device), data.y.to(device), data.dataset)
+    logger = logger or NullLogger()
+    ctx = EvalContext(device=device, batch_size=batch_size, seed=seed, progress=progress, tracker=logger, run_dir=str(run.path))
+    results = {}
+    was_training = model.training
+    model.eval()
+    try:
+        for name, fn in fns.items():
+            opts = options.get(name) or {}
+            if not isinstance(opts, dict):
+                raise ConfigError(f"eval.{name} must be a mapping of options, got {opts!r}")
+            t0 = time.perf_counter()
+            result = fn(model, data, dict(opts), ctx)
+            result = dict(result)
+            result.setdefault("seconds", round(time.perf_counter() - t0, 3))
+            run.write_eval(name, result)
+            logger.log_summary({f"eval/{name}/{k}": v for k, v in result.items() if isinstance(v, (int, float))})
+            log.info("%s: %s", name, {k: v for k, v in result.items() if isinstance(v, (int, float))})
+            results[name] = result
+    finally:
+        model.train(was_training)
+    return results
+
+
+def evaluate_runs(
+    root: str | Path,
+    evaluations: list[str],
+    options: dict,
+    *,
+    device: str = "auto",
+    batch_size: int = 1024,
+    seed: int = 0,
+    progress: bool = True,
+    data_dir: Optional[str] = None,
+    make_logger=None,
+) -> dict[str, dict]:
+    """Evaluate every completed run under ``root`` (a run directory or a sweep folder)."""
+    for name in evaluations:
+        EVALUATIONS.get(name)
+    root = Path(root)
+    if not root.exists():
+        raise ConfigError(f"run_dir {root} does not exist; pass a run directory written by experiments/train.py")
+    runs = find_runs(root)
+    if not runs:
+        raise ConfigError(f"no run directories (config.yaml + meta.json) under {root}; train first with experiments/train.py")
+    dev = resolve_device(device)
+    out = {}
+    for run in runs:
+        status = run.status
+        if status != "completed":
+            log.warning("skipping %s: its status is %s, not completed", run.path, status)
+            out[str(run.path)] = {"skipped": status}
+            continue
+        cfg = run.config()
+        model = load_trained_model(run, dev)
+        logger = make_logger(run, cfg) if make_logger else NullLogger()
+        try:
+            out[str(run.path)] = evaluate_model(
+                model, cfg, run, evaluations, options, device=dev, logger=logger,
+                batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir,
+            )
+        except BaseException:
+            logger.finish(exit_code=1)
+            raise
+        logger.finish(exit_code=0)
+    return out

@@ -1,0 +1,84 @@
+"""Glue between Hydra and the library, shared by the entry points in ``experiments/``.
+
+* registers the structured-config schemas (``robustopt.tracking.schema``) with Hydra's ConfigStore;
+* :func:`entry_point` turns user mistakes (:class:`~robustopt.errors.RobustOptError`, OmegaConf
+  validation errors) into one readable line on stderr and a non-zero exit, never a traceback;
+* :func:`to_plain` resolves a DictConfig into plain dicts for the library.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from robustopt.errors import RobustOptError
+from robustopt.tracking import schema
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+EXIT_USER_ERROR = 2
+
+log = logging.getLogger("robustopt")
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=schema.TrainConfig)
+    cs.store(name="evaluate_schema", node=schema.EvaluateConfig)
+    cs.store(group="dataset", name="dataset_schema", node=schema.DatasetConfig)
+    cs.store(group="model", name="model_schema", node=schema.ModelConfig)
+    cs.store(group="logger", name="logger_schema", node=schema.LoggerConfig)
+    for name, node in schema.OPTIMIZER_SCHEMAS.items():
+        cs.store(group="optimizer", name=f"{name}_schema", node=node)
+    for name, node in schema.SCHEDULER_SCHEMAS.items():
+        cs.store(group="scheduler", name=f"{name}_schema", node=node)
+
+
+def _register_resolvers() -> None:
+    if not OmegaConf.has_resolver("or_default"):
+        # ${or_default:${hydra:job.override_dirname},default}: a run dir name even with no overrides
+        OmegaConf.register_new_resolver("or_default", lambda value, default: value if value not in (None, "") else default)
+
+
+register_configs()
+_register_resolvers()
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """The config resolved into plain Python containers (no OmegaConf objects reach the library)."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+
+
+def output_dir() -> Path:
+    """This job's Hydra output directory (its run directory)."""
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def user_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_USER_ERROR)
+
+
+def entry_point(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Wrap an entry point's main so that user mistakes print one line and exit non-zero."""
+
+    @functools.wraps(fn)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return fn(cfg)
+        except RobustOptError as exc:
+            log.error("%s", exc)
+            user_error(str(exc))
+        except OmegaConfBaseException as exc:
+            first = str(exc).splitlines()[0]
+            key = getattr(exc, "full_key", None)
+            user_error(f"invalid configuration{f' at {key}' if key else ''}: {first}")
+
+    return wrapper

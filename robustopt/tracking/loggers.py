@@ -1,0 +1,140 @@
+"""Experiment loggers: W&B (offline by default) or none.
+
+Both have the same methods, so the pipelines never check which one they hold.  W&B is imported
+only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from robustopt.errors import ConfigError, DependencyError
+
+log = logging.getLogger(__name__)
+
+
+class NullLogger:
+    """Logs nothing (``logger=none``)."""
+
+    run_id: Optional[str] = None
+
+    def log_metrics(self, metrics: dict, step: Optional[int] = None) -> None:
+        pass
+
+    def log_summary(self, values: dict) -> None:
+        pass
+
+    def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        pass
+
+    def log_figure(self, key: str, figure) -> None:
+        pass
+
+    def log_image(self, key: str, path: str | Path) -> None:
+        pass
+
+    def finish(self, exit_code: int = 0) -> None:
+        pass
+
+
+class WandbLogger(NullLogger):
+    """Weights & Biases logger.
+
+    ``mode="offline"`` (the default) writes the run under ``dir/wandb/`` and never needs a login;
+    upload later with ``wandb sync DIR/wandb/offline-run-*``.  ``run_id`` resumes the same W&B run
+    (a resumed training job continues its run instead of starting a new one).
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        name: str,
+        group: Optional[str] = None,
+        job_type: str = "train",
+        config: Optional[dict] = None,
+        mode: str = "offline",
+        entity: Optional[str] = None,
+        tags: Sequence[str] = (),
+        dir: str | Path = ".",
+        run_id: Optional[str] = None,
+    ) -> None:
+        try:
+            import wandb
+        except ImportError:  # pragma: no cover - wandb is a core dependency
+            raise DependencyError("logger=wandb needs the 'wandb' package: pip install wandb (or use logger=none)") from None
+        if mode not in ("offline", "online", "disabled"):
+            raise ConfigError(f"logger.mode must be offline, online or disabled, got '{mode}'")
+        mode = os.environ.get("WANDB_MODE", mode)  # the environment wins (tests set disabled/offline)
+        if mode == "online" and not (os.environ.get("WANDB_API_KEY") or _has_netrc_login()):
+            raise ConfigError("logger.mode=online needs a W&B login: run 'wandb login' first, or use logger.mode=offline and 'wandb sync' later")
+        Path(dir).mkdir(parents=True, exist_ok=True)
+        self._wandb = wandb
+        self.run = wandb.init(
+            project=project,
+            entity=entity,
+            name=name,
+            group=group,
+            job_type=job_type,
+            config=config or {},
+            tags=list(tags),
+            mode=mode,
+            dir=str(dir),
+            id=run_id,
+            resume="allow" if run_id else None,
+            reinit="finish_previous",
+            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
+        )
+        self.run_id = self.run.id
+        self.run_dir = getattr(self.run, "dir", None)
+
+    def log_metrics(self, metrics: dict, step: Optional[int] = None) -> None:
+        self.run.log(dict(metrics), step=step)
+
+    def log_summary(self, values: dict) -> None:
+        for key, value in values.items():
+            self.run.summary[key] = value
+
+    def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.run.log({key: self._wandb.Table(columns=list(columns), data=[list(r) for r in rows])})
+
+    def log_figure(self, key: str, figure) -> None:
+        self.run.log({key: self._wandb.Image(figure)})
+
+    def log_image(self, key: str, path: str | Path) -> None:
+        self.run.log({key: self._wandb.Image(str(path))})
+
+    def finish(self, exit_code: int = 0) -> None:
+        self.run.finish(exit_code=exit_code)
+
+
+def _has_netrc_login() -> bool:
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+def build_logger(cfg: dict, *, name: str, group: Optional[str], job_type: str, config: dict, dir: str | Path, run_id: Optional[str] = None) -> NullLogger:
+    """The logger that ``cfg`` (the ``logger`` config group) asks for."""
+    kind = (cfg or {}).get("name", "none")
+    if kind in (None, "none"):
+        return NullLogger()
+    if kind != "wandb":
+        raise ConfigError(f"unknown logger '{kind}'; known loggers: none, wandb")
+    return WandbLogger(
+        project=cfg.get("project") or "robustopt",
+        entity=cfg.get("entity"),
+        name=name,
+        group=cfg.get("group") or group,
+        job_type=job_type,
+        config=config,
+        mode=cfg.get("mode") or "offline",
+        tags=cfg.get("tags") or (),
+        dir=dir,
+        run_id=run_id,
+    )

@@ -1,0 +1,62 @@
+"""What every run records about where and how it ran."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+PACKAGES = ("robustopt", "torch", "torchvision", "numpy", "scipy", "hydra-core", "omegaconf", "wandb")
+
+
+def git_commit(path: str | Path | None = None) -> dict:
+    """The git commit of the code (and whether the work tree had uncommitted changes)."""
+    cwd = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions() -> dict:
+    versions = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_info(device: torch.device) -> dict:
+    info = {
+        "device": str(device),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def run_meta(device: torch.device, **seeds) -> dict:
+    return {
+        **seeds,
+        "git": git_commit(),
+        "versions": package_versions(),
+        **device_info(device),
+        "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(sys.argv),
+    }

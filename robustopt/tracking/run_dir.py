@@ -1,0 +1,124 @@
+"""A run directory: the plain-file record of one training run.
+
+Layout (every file written atomically)::
+
+    config.yaml        the fully resolved config
+    meta.json          seed, git commit, package versions, device, start/end time, status
+    metrics.jsonl      one JSON line per epoch
+    summary.json       final metrics + every evaluation's results (under "eval")
+    checkpoints/last.pt
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from robustopt.io import atomic_write_json, atomic_write_text, read_json, to_jsonable
+
+STATUSES = ("running", "completed", "diverged", "failed")
+
+
+class RunDir:
+    """Read and write the files of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path / "meta.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.checkpoint_dir / "last.pt"
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    # -- config --------------------------------------------------------------------------
+    def write_config(self, config: dict) -> None:
+        atomic_write_text(self.config_path, yaml.safe_dump(to_jsonable(config), sort_keys=False))
+
+    def config(self) -> dict:
+        if not self.config_path.exists():
+            return {}
+        with open(self.config_path) as fh:
+            return yaml.safe_load(fh) or {}
+
+    # -- meta ----------------------------------------------------------------------------
+    def meta(self) -> dict:
+        return read_json(self.meta_path, default={}) or {}
+
+    def update_meta(self, **fields: Any) -> dict:
+        meta = self.meta()
+        meta.update(fields)
+        atomic_write_json(self.meta_path, meta)
+        return meta
+
+    def set_status(self, status: str, **fields: Any) -> dict:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        extra = {"end_time": _now()} if status != "running" else {}
+        return self.update_meta(status=status, **extra, **fields)
+
+    @property
+    def status(self) -> str | None:
+        return self.meta().get("status")
+
+    # -- metrics -------------------------------------------------------------------------
+    def write_metrics(self, rows: Iterable[dict]) -> None:
+        """Rewrite metrics.jsonl with ``rows`` (the whole history, so a resumed run never duplicates)."""
+        text = "".join(json.dumps(to_jsonable(r), sort_keys=True) + "\n" for r in rows)
+        atomic_write_text(self.metrics_path, text)
+
+    def metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        with open(self.metrics_path) as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    # -- summary -------------------------------------------------------------------------
+    def summary(self) -> dict:
+        return read_json(self.summary_path, default={}) or {}
+
+    def update_summary(self, values: dict) -> dict:
+        summary = self.summary()
+        summary.update(to_jsonable(values))
+        atomic_write_json(self.summary_path, summary)
+        return summary
+
+    def write_eval(self, name: str, result: dict) -> dict:
+        """Store an evaluation's result under ``summary["eval"][name]``."""
+        summary = self.summary()
+        summary.setdefault("eval", {})[name] = to_jsonable(result)
+        atomic_write_json(self.summary_path, summary)
+        return summary
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

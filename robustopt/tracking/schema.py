@@ -1,0 +1,206 @@
+"""Structured-config schemas (plain dataclasses) that validate the Hydra configs in ``conf/``.
+
+A typo'd key, a value of the wrong type or a missing required value fails at start-up with a
+message naming the key.  Each optimizer and scheduler has its own schema, so
+``optimizer.momentum`` exists for SGD but not for Adam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class PathsConfig:
+    data_dir: str = "${oc.env:ROBUSTOPT_DATA_DIR,data}"
+    output_dir: str = "${oc.env:ROBUSTOPT_OUTPUT_DIR,outputs}"
+    init_dir: str = "${paths.output_dir}/inits"
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    root: str = "${paths.data_dir}"
+    download: bool = False
+    crop_padding: int = 0
+    hflip: bool = False
+    normalize: bool = False  # per-channel normalisation as the model's first layer (off in the paper)
+    mean: Optional[List[float]] = None  # None: the data set's own statistics
+    std: Optional[List[float]] = None
+    train_subset: Optional[int] = None  # first N training images (None: all)
+    test_subset: Optional[int] = None
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    options: Dict[str, Any] = field(default_factory=dict)  # model-specific, checked by build_model
+
+
+@dataclass
+class SGDConfig:
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+
+@dataclass
+class AdamConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    amsgrad: bool = False
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    name: str = "adamw"
+    weight_decay: float = 0.01
+
+
+@dataclass
+class RMSpropConfig:
+    name: str = "rmsprop"
+    lr: float = 1e-3
+    alpha: float = 0.99
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    centered: bool = False
+
+
+@dataclass
+class AdagradConfig:
+    name: str = "adagrad"
+    lr: float = 1e-2
+    lr_decay: float = 0.0
+    weight_decay: float = 0.0
+    initial_accumulator_value: float = 0.0
+    eps: float = 1e-10
+
+
+@dataclass
+class SignSGDConfig:
+    name: str = "signsgd"
+    lr: float = 1e-4
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass
+class _SchedulerBase:
+    name: str = MISSING
+    warmup_epochs: int = 0
+    warmup_start_factor: float = 0.1
+
+
+@dataclass
+class ConstantSchedule(_SchedulerBase):
+    name: str = "constant"
+
+
+@dataclass
+class StepSchedule(_SchedulerBase):
+    name: str = "step"
+    step_size: int = 30
+    gamma: float = 0.1
+
+
+@dataclass
+class MultiStepSchedule(_SchedulerBase):
+    name: str = "multistep"
+    milestones: List[int] = field(default_factory=lambda: [100, 150])
+    gamma: float = 0.1
+
+
+@dataclass
+class CosineSchedule(_SchedulerBase):
+    name: str = "cosine"
+    eta_min: float = 0.0
+
+
+@dataclass
+class ExponentialSchedule(_SchedulerBase):
+    name: str = "exponential"
+    gamma: float = 0.95
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "none"  # none | wandb
+    project: str = "robustopt"
+    entity: Optional[str] = None
+    mode: str = "offline"  # offline | online | disabled
+    group: Optional[str] = None  # default: the experiment name
+    tags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class DataFilterConfig:
+    name: Optional[str] = None  # None | high_frequency | low_energy (robustopt.frequency.FILTERS)
+    keep_fraction: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    init_seed: int = "${seed}"  # type: ignore[assignment]  (interpolation)
+    data_seed: int = "${seed}"  # type: ignore[assignment]
+    epochs: int = 200
+    batch_size: int = 128
+    eval_batch_size: int = 1024
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = False
+    channels_last: bool = False
+    grad_clip: Optional[float] = None
+    progress: bool = True
+    experiment_name: str = "default"
+    lr_by_optimizer: Dict[str, float] = field(default_factory=dict)
+    evaluations: List[str] = field(default_factory=list)  # run after training
+    eval: Dict[str, Any] = field(default_factory=dict)  # options per evaluation (conf/eval/)
+    data_filter: DataFilterConfig = field(default_factory=DataFilterConfig)
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = MISSING
+    optimizer: Any = MISSING
+    scheduler: Any = MISSING
+    logger: LoggerConfig = MISSING
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+@dataclass
+class EvaluateConfig:
+    run_dir: str = MISSING  # one run directory, or a folder of runs (a sweep)
+    evaluations: List[str] = field(default_factory=lambda: ["clean"])
+    eval: Dict[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+    batch_size: int = 1024
+    seed: int = 0
+    progress: bool = True
+    data_dir: Optional[str] = None  # default: the run's own dataset.root
+    logger: LoggerConfig = MISSING
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+OPTIMIZER_SCHEMAS = {
+    "sgd": SGDConfig,
+    "adam": AdamConfig,
+    "adamw": AdamWConfig,
+    "rmsprop": RMSpropConfig,
+    "adagrad": AdagradConfig,
+    "signsgd": SignSGDConfig,
+}
+SCHEDULER_SCHEMAS = {
+    "constant": ConstantSchedule,
+    "step": StepSchedule,
+    "multistep": MultiStepSchedule,
+    "cosine": CosineSchedule,
+    "exponential": ExponentialSchedule,
+}

@@ -1,0 +1,227 @@
+"""The training pipeline behind ``experiments/train.py``, callable with a plain config dict.
+
+``train_run(cfg, run_dir)`` builds the data, the model (from the shared initial weights of
+``(model config, init_seed)``), the optimizer and schedule, trains with :func:`robustopt.train.fit`
+(resuming from ``run_dir/checkpoints/last.pt`` when present), records everything in the run
+directory and the logger, then runs the configured evaluations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from robustopt.data import TensorBatches, get_spec, load_split_uint8
+from robustopt.devices import resolve_device
+from robustopt.errors import CheckpointError, ConfigError
+from robustopt.io import atomic_torch_save
+from robustopt.models import build_model, init_model, model_fingerprint
+from robustopt.optim import build_optimizer, build_scheduler
+from robustopt.tracking.loggers import NullLogger
+from robustopt.tracking.meta import run_meta
+from robustopt.tracking.run_dir import RunDir
+from robustopt.train.fit import FitResult, fit
+
+log = logging.getLogger("robustopt.train")
+
+# Keys that may change between a run and its resumption (they do not change the results).
+NON_IDENTITY_KEYS = {"device", "progress", "logger", "paths", "eval_batch_size", "evaluations", "eval", "amp", "channels_last"}
+
+
+def model_kwargs(cfg: dict) -> dict:
+    """``build_model`` keyword arguments (minus the name) for this config's data set and model."""
+    spec = get_spec(cfg["dataset"]["name"])
+    ds = cfg["dataset"]
+    normalize = None
+    if ds.get("normalize"):
+        mean = ds.get("mean") or list(spec.mean)
+        std = ds.get("std") or list(spec.std)
+        normalize = (list(mean), list(std))
+    return dict(
+        in_channels=spec.in_channels,
+        num_classes=spec.num_classes,
+        image_size=spec.image_size,
+        normalize=normalize,
+        **(cfg["model"].get("options") or {}),
+    )
+
+
+def shared_initial_model(cfg: dict) -> tuple[torch.nn.Module, dict]:
+    """The model with the initial weights shared by every run of the same (model config, init_seed).
+
+    The first run writes them to ``paths.init_dir``; every other optimizer's run loads that file,
+    so all of them start from bitwise-identical weights.
+    """
+    name = cfg["model"]["name"]
+    kwargs = model_kwargs(cfg)
+    init_seed = int(cfg["init_seed"])
+    model = init_model(init_seed, name, **kwargs)
+    path = Path(cfg["paths"]["init_dir"]) / f"{name}-{model_fingerprint(name, **kwargs)}-init{init_seed}.pt"
+    if path.exists():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:
+            raise CheckpointError(
+                f"the shared initial weights {path} are unreadable or do not fit model '{name}' ({type(exc).__name__}); "
+                f"delete that file so they are drawn again from init_seed={init_seed}"
+            ) from None
+    else:
+        atomic_torch_save(path, model.state_dict())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return model, {"path": str(path.resolve()), "sha256": digest, "init_seed": init_seed}
+
+
+def _identity(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix[:-1]} ({a!r} -> {b!r})"]
+
+
+def check_resumable(run_dir: RunDir, cfg: dict) -> None:
+    """Refuse to resume a run directory that holds a run with a different configuration."""
+    if not run_dir.exists():
+        return
+    old = run_dir.config()
+    changed = _diff(_identity(old), _identity(cfg))
+    if changed:
+        raise ConfigError(
+            f"run directory {run_dir.path} holds a run with a different config ({'; '.join(changed[:4])}); "
+            f"delete that directory to start over, or choose another output directory"
+        )
+
+
+def build_training(cfg: dict, device: torch.device):
+    """Data, model, optimizer and scheduler for ``cfg`` (nothing is trained)."""
+    ds = cfg["dataset"]
+    spec = get_spec(ds["name"])
+    x_train, y_train = load_split_uint8(ds["name"], ds["root"], "train", download=bool(ds.get("download")))
+    x_test, y_test = load_split_uint8(ds["name"], ds["root"], "test", download=bool(ds.get("download")))
+    if ds.get("train_subset"):
+        x_train, y_train = x_train[: ds["train_subset"]], y_train[: ds["train_subset"]]
+    if ds.get("test_subset"):
+        x_test, y_test = x_test[: ds["test_subset"]], y_test[: ds["test_subset"]]
+    batch_transform = None
+    filt = cfg.get("data_filter") or {}
+    if filt.get("name"):
+        from functools import partial
+
+        from robustopt.frequency import FILTERS
+
+        batch_transform = partial(FILTERS.get(filt["name"]), keep_fraction=float(filt["keep_fraction"]))
+    batches = TensorBatches(
+        x_train,
+        y_train,
+        int(cfg["batch_size"]),
+        data_seed=int(cfg["data_seed"]),
+        crop_padding=int(ds.get("crop_padding") or 0),
+        hflip=bool(ds.get("hflip")),
+        batch_transform=batch_transform,
+        device=device,
+    )
+    test = (x_test.to(device), y_test.to(device))
+    model, init_ref = shared_initial_model(cfg)
+    model.to(device)
+    opt_cfg = dict(cfg["optimizer"])
+    opt_name = opt_cfg.pop("name")
+    optimizer = build_optimizer(opt_name, model.parameters(), **opt_cfg)
+    sched_cfg = dict(cfg["scheduler"])
+    scheduler = build_scheduler(sched_cfg.pop("name"), optimizer, int(cfg["epochs"]), **sched_cfg)
+    return spec, batches, test, model, optimizer, scheduler, init_ref
+
+
+def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = None) -> FitResult:
+    """Train (or resume, or skip when already complete) the run described by ``cfg`` in ``run_dir``."""
+    run = RunDir(run_dir)
+    logger = logger or NullLogger()
+    check_resumable(run, cfg)
+    if int(cfg["epochs"]) < 1:
+        raise ConfigError(f"epochs must be >= 1, got {cfg['epochs']}")
+    if run.status == "completed" and run.summary().get("epochs_done") == int(cfg["epochs"]):
+        log.info("run %s is already complete; nothing to train", run.path)
+        return FitResult(status="completed", history=run.metrics(), resumed_from_epoch=int(cfg["epochs"]))
+    device = resolve_device(cfg.get("device", "auto"))
+    resuming = run.checkpoint_path.exists()
+    if not resuming:
+        torch.manual_seed(int(cfg["seed"]))  # the run's own global RNG (dropout etc.); restored on resume
+    spec, batches, test, model, optimizer, scheduler, init_ref = build_training(cfg, device)
+    run.write_config(cfg)
+    previous = run.meta()
+    this_start = run_meta(device, seed=int(cfg["seed"]), init_seed=int(cfg["init_seed"]), data_seed=int(cfg["data_seed"]))
+    run.update_meta(
+        **this_start,
+        status="running",
+        init=init_ref,
+        first_start_time=previous.get("first_start_time") or this_start["start_time"],
+        starts=int(previous.get("starts", 0)) + 1,
+        wandb_id=getattr(logger, "run_id", None) or previous.get("wandb_id"),
+        num_parameters=sum(p.numel() for p in model.parameters()),
+    )
+    if resuming:
+        log.info("resuming %s from checkpoint %s", run.path, run.checkpoint_path)
+
+    def on_epoch_end(history: list) -> None:
+        run.write_metrics(history)
+        logger.log_metrics(history[-1], step=history[-1]["epoch"])
+        log.info("epoch %s", {k: round(v, 5) if isinstance(v, float) else v for k, v in history[-1].items()})
+
+    try:
+        result = fit(
+            model,
+            optimizer,
+            batches,
+            test,
+            epochs=int(cfg["epochs"]),
+            scheduler=scheduler,
+            checkpoint_path=run.checkpoint_path,
+            device=device,
+            amp=bool(cfg.get("amp")),
+            channels_last=bool(cfg.get("channels_last")),
+            grad_clip=cfg.get("grad_clip"),
+            eval_batch_size=int(cfg.get("eval_batch_size", 1024)),
+            progress=bool(cfg.get("progress", True)),
+            on_epoch_end=on_epoch_end,
+        )
+    except BaseException as exc:
+        run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    if result.resumed_from_epoch:
+        log.info("resumed at epoch %d of %d", result.resumed_from_epoch, int(cfg["epochs"]))
+    final = result.final
+    summary = {
+        "status": result.status,
+        "epochs_done": len(result.history),
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "final": final,
+        "test_accuracy": final.get("test_accuracy"),
+        "test_loss": final.get("test_loss"),
+    }
+    if result.status == "diverged":
+        summary["diverged_at"] = result.diverged_at
+        log.warning("run diverged (non-finite loss) at %s; stopped cleanly", result.diverged_at)
+    run.update_summary(summary)
+    logger.log_summary({k: v for k, v in summary.items() if not isinstance(v, dict)})
+    if result.status == "completed" and cfg.get("evaluations"):
+        from robustopt.evaluation.pipeline import evaluate_model
+
+        try:
+            evaluate_model(
+                model, cfg, run, cfg["evaluations"], cfg.get("eval") or {}, device=device, logger=logger,
+                batch_size=int(cfg.get("eval_batch_size", 1024)), seed=int(cfg["seed"]), progress=bool(cfg.get("progress", True)),
+            )
+        except BaseException as exc:
+            run.set_status("failed", error=f"evaluation: {type(exc).__name__}: {exc}")
+            raise
+    run.set_status(result.status)
+    return result
