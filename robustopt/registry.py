@@ -23,9 +23,17 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A named collection of objects of one kind (e.g. ``"model"``)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, builtins: Callable[[], None] | None = None) -> None:
+        """``builtins``, if given, is called once before the first lookup: it imports the modules
+        that register the built-in entries (so importing the registry itself stays cheap)."""
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._builtins = builtins
+
+    def _load_builtins(self) -> None:
+        if self._builtins is not None:
+            load, self._builtins = self._builtins, None
+            load()
 
     def register(self, name: str, obj: T | None = None, *, overwrite: bool = False):
         """Register ``obj`` under ``name``; without ``obj`` this returns a decorator."""
@@ -45,6 +53,7 @@ class Registry(Generic[T]):
         self._entries.pop(name, None)
 
     def get(self, name: str) -> T:
+        self._load_builtins()
         try:
             return self._entries[name]
         except KeyError:
@@ -55,15 +64,18 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> list[str]:
+        self._load_builtins()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._load_builtins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._load_builtins()
         return len(self._entries)
 
     def __repr__(self) -> str:

@@ -17,16 +17,9 @@ import torch
 from torch import nn
 
 from robustopt.errors import ConfigError
-from robustopt.models import small  # noqa: F401  (registers c2, mlp)
+from robustopt.models import resnet, small, vgg  # noqa: F401  (register the built-in models)
 from robustopt.models.layers import Normalize
 from robustopt.models.registry import MODELS, register_model
-
-for _optional in ("robustopt.models.resnet", "robustopt.models.vgg"):
-    try:  # registered by their own modules
-        __import__(_optional)
-    except ModuleNotFoundError as _exc:  # pragma: no cover - only while a module is absent
-        if _exc.name != _optional:
-            raise
 
 
 def build_model(

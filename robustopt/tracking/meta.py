@@ -35,6 +35,7 @@ def package_versions() -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    versions["torch"] = torch.__version__  # includes the build (+cpu, +cu130)
     return versions
 
 

@@ -1,0 +1,223 @@
+"""The training pipeline end to end on the synthetic set: identical initial weights and data order
+across optimizers, bitwise resume after a real SIGKILL, divergence, corrupted checkpoints,
+W&B offline logs, evaluation, multiruns."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from robustopt.tracking import RunDir, find_runs, load_runs
+from robustopt.tracking.wandb_offline import read_offline_run
+from tests.conftest import compose, run_entry
+
+SYN = ["dataset=synthetic", "epochs=3", "logger=none", "progress=false", "scheduler=constant"]
+
+
+def _cfg(out_dir, *extra):
+    return compose("train", [*SYN, f"paths.output_dir={out_dir}", *extra])
+
+
+def test_optimizers_start_from_identical_weights_and_see_the_same_batches(tmp_path, monkeypatch):
+    """Spy on fit(): record the starting weights and every label batch of every epoch per optimizer."""
+    import robustopt.train.pipeline as pipeline
+
+    seen = {}
+    real_fit = pipeline.fit
+
+    def spy(model, optimizer, batches, test, **kw):
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        order = [torch.cat([yb for _, yb in batches.epoch(e)]) for e in range(kw["epochs"])]
+        xs = torch.cat([xb for xb, _ in batches.epoch(1)])
+        seen[type(optimizer).__name__] = (state, order, xs)
+        return real_fit(model, optimizer, batches, test, **kw)
+
+    monkeypatch.setattr(pipeline, "fit", spy)
+    out = tmp_path / "out"
+    for opt in ("sgd", "adam", "rmsprop"):
+        cfg = _cfg(out, f"optimizer={opt}", "epochs=2")
+        pipeline.train_run(cfg, tmp_path / opt)
+    (s0, o0, x0), (s1, o1, x1), (s2, o2, x2) = seen["SGD"], seen["Adam"], seen["RMSprop"]
+    for k in s0:
+        assert torch.equal(s0[k], s1[k]) and torch.equal(s0[k], s2[k]), k
+    for e in range(2):
+        assert torch.equal(o0[e], o1[e]) and torch.equal(o0[e], o2[e])
+    assert torch.equal(x0, x1) and torch.equal(x0, x2)
+    assert not torch.equal(o0[0], o0[1]), "each epoch must be a fresh permutation"
+    inits = {RunDir(tmp_path / o).meta()["init"]["sha256"] for o in ("sgd", "adam", "rmsprop")}
+    assert len(inits) == 1
+    # and the weights after training differ (the optimizers really were different)
+    finals = [torch.load(RunDir(tmp_path / o).checkpoint_path, weights_only=True)["model"] for o in ("sgd", "adam")]
+    assert not torch.equal(finals[0]["net.0.weight"], finals[1]["net.0.weight"])
+
+
+def test_init_seed_and_data_seed_are_independent(tmp_path):
+    from robustopt.train.pipeline import build_training
+
+    def first(cfg):
+        _, batches, _, model, *_ = build_training(cfg, torch.device("cpu"))
+        return model.state_dict()["net.0.weight"].clone(), next(iter(batches.epoch(0)))[1]
+
+    w_a, y_a = first(_cfg(tmp_path, "init_seed=1", "data_seed=5"))
+    w_b, y_b = first(_cfg(tmp_path, "init_seed=1", "data_seed=6"))
+    w_c, y_c = first(_cfg(tmp_path, "init_seed=2", "data_seed=5"))
+    assert torch.equal(w_a, w_b) and not torch.equal(w_a, w_c)
+    assert torch.equal(y_a, y_c) and not torch.equal(y_a, y_b)
+
+
+def _final_weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+@pytest.mark.slow
+def test_run_killed_mid_epoch_resumes_bitwise_identical(out_dir):
+    args = [*SYN, "epochs=3", "optimizer=adam", f"paths.output_dir={out_dir}"]
+    ref = run_entry("train.py", [*args, "hydra.run.dir=" + str(out_dir / "ref")])
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    # 1024 images / batch 128 = 8 steps per epoch: step 12 is in the middle of epoch 2
+    target = out_dir / "killed"
+    killed = run_entry("train.py", [*args, f"hydra.run.dir={target}"], env={"ROBUSTOPT_KILL_AT_STEP": "12"})
+    assert killed.returncode == -signal.SIGKILL
+    run = RunDir(target)
+    assert run.status == "running"
+    assert [m["epoch"] for m in run.metrics()] == [1]
+    assert torch.load(run.checkpoint_path, weights_only=True)["epoch"] == 1
+    assert not list(run.checkpoint_dir.glob("*.tmp")), "no half-written checkpoint may be left"
+    resumed = run_entry("train.py", [*args, f"hydra.run.dir={target}"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in (target / "train.log").read_text()
+    assert run.status == "completed" and run.summary()["resumed_from_epoch"] == 1
+    a, b = _final_weights(out_dir / "ref"), _final_weights(target)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+    assert [m["test_loss"] for m in run.metrics()] == [m["test_loss"] for m in RunDir(out_dir / "ref").metrics()]
+    # a third run of the same command finds the run complete and changes nothing
+    again = run_entry("train.py", [*args, f"hydra.run.dir={target}"])
+    assert again.returncode == 0 and torch.equal(_final_weights(target)["net.0.weight"], b["net.0.weight"])
+
+
+@pytest.mark.slow
+def test_corrupted_checkpoint_is_a_clear_error_and_is_kept(out_dir):
+    target = out_dir / "run"
+    args = [*SYN, "epochs=2", f"paths.output_dir={out_dir}", f"hydra.run.dir={target}"]
+    killed = run_entry("train.py", args, env={"ROBUSTOPT_KILL_AT_STEP": "10"})
+    assert killed.returncode == -signal.SIGKILL
+    ckpt = target / "checkpoints" / "last.pt"
+    good = ckpt.read_bytes()
+    ckpt.write_bytes(good[: len(good) // 2])  # truncated, as by a full disk
+    res = run_entry("train.py", args)
+    assert res.returncode == 2
+    assert "corrupted" in res.stderr and str(ckpt) in res.stderr
+    assert "Traceback" not in res.stderr
+    assert ckpt.read_bytes() == good[: len(good) // 2], "the damaged checkpoint must not be overwritten"
+
+
+def test_divergence_stops_cleanly(tmp_path):
+    from robustopt.train.pipeline import train_run
+
+    cfg = _cfg(tmp_path, "optimizer.lr=1e30")
+    result = train_run(cfg, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    assert result.status == "diverged" and run.status == "diverged"
+    assert run.summary()["diverged_at"]["epoch"] == 1
+    for row in run.metrics():  # nothing non-finite is recorded as a metric
+        assert all(v == v and abs(v) != float("inf") for v in row.values() if isinstance(v, float))
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    from robustopt.errors import ConfigError
+    from robustopt.train.pipeline import train_run
+
+    train_run(_cfg(tmp_path, "epochs=1"), tmp_path / "run")
+    with pytest.raises(ConfigError, match="different config.*optimizer.lr"):
+        train_run(_cfg(tmp_path, "epochs=1", "optimizer.lr=0.5"), tmp_path / "run")
+
+
+def test_run_directory_records_everything(tmp_path):
+    from robustopt.train.pipeline import train_run
+
+    cfg = _cfg(tmp_path, "seed=3", "evaluations=[clean]")
+    train_run(cfg, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    meta, summary, metrics = run.meta(), run.summary(), run.metrics()
+    assert run.config()["optimizer"]["name"] == "sgd" and run.config()["seed"] == 3
+    assert meta["seed"] == meta["init_seed"] == meta["data_seed"] == 3
+    assert meta["status"] == "completed" and meta["device"] == "cpu"
+    assert meta["git"]["commit"] is None or len(meta["git"]["commit"]) == 40
+    assert meta["versions"]["torch"] == torch.__version__
+    assert Path(meta["init"]["path"]).exists()
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    # the clean evaluation is an independent pass over the test set: it must equal the last epoch's test metrics
+    assert summary["eval"]["clean"]["accuracy"] == pytest.approx(metrics[-1]["test_accuracy"])
+    assert summary["eval"]["clean"]["loss"] == pytest.approx(metrics[-1]["test_loss"], rel=1e-5)
+    assert summary["test_accuracy"] == metrics[-1]["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_wandb_offline_log_reads_back(out_dir):
+    target = out_dir / "wb"
+    res = run_entry(
+        "train.py",
+        [*SYN, "epochs=2", "logger=wandb", "optimizer=rmsprop", "seed=1", f"paths.output_dir={out_dir}", f"hydra.run.dir={target}"],
+        env={"WANDB_MODE": "offline"},
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    files = list(target.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    logged = read_offline_run(files[0])
+    run = RunDir(target)
+    assert logged["run"]["group"] == "default" and logged["run"]["job_type"] == "train"
+    assert logged["run"]["name"] == "rmsprop-seed1" and logged["run"]["project"] == "robustopt"
+    assert logged["run"]["id"] == run.meta()["wandb_id"]
+    assert logged["config"]["optimizer"]["name"] == "rmsprop" and logged["config"]["seed"] == 1
+    history = [h for h in logged["history"] if "test_accuracy" in h]
+    assert [h["test_accuracy"] for h in history] == [m["test_accuracy"] for m in run.metrics()]
+    assert logged["summary"]["status"] == "completed"
+    assert logged["exit_code"] == 0
+
+
+@pytest.mark.slow
+def test_multirun_and_evaluate_entry_point(out_dir):
+    res = run_entry("train.py", ["-m", *SYN, "epochs=1", "optimizer=sgd,adam,rmsprop", f"paths.output_dir={out_dir}"])
+    assert res.returncode == 0, res.stderr[-2000:]
+    sweep = out_dir / "multiruns" / "default"
+    runs = find_runs(sweep)
+    assert sorted(r.path.name for r in runs) == [
+        "dataset=synthetic,epochs=1,optimizer=adam,scheduler=constant",
+        "dataset=synthetic,epochs=1,optimizer=rmsprop,scheduler=constant",
+        "dataset=synthetic,epochs=1,optimizer=sgd,scheduler=constant",
+    ]
+    ev = run_entry("evaluate.py", [f"run_dir={sweep}", "evaluations=[clean]", "logger=none", "progress=false", f"paths.output_dir={out_dir}"])
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    rows = load_runs(sweep)
+    assert len(rows) == 3
+    for row in rows:
+        assert row["status"] == "completed"
+        assert row["summary.eval.clean.accuracy"] == pytest.approx(row["summary.test_accuracy"])
+    assert len({row["meta.init.sha256"] for row in rows}) == 1
+
+
+def test_evaluate_rejects_unknown_evaluation_and_missing_run(tmp_path):
+    from robustopt.errors import ConfigError
+    from robustopt.evaluation.pipeline import evaluate_runs
+
+    with pytest.raises(ConfigError, match="unknown evaluation 'nope'.*clean"):
+        evaluate_runs(tmp_path, ["nope"], {})
+    with pytest.raises(ConfigError, match="does not exist"):
+        evaluate_runs(tmp_path / "missing", ["clean"], {})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no run directories"):
+        evaluate_runs(tmp_path / "empty", ["clean"], {})
+
+
+def test_metrics_jsonl_has_one_line_per_epoch(tmp_path):
+    from robustopt.train.pipeline import train_run
+
+    train_run(_cfg(tmp_path, "epochs=2"), tmp_path / "run")
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
