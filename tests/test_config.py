@@ -1,0 +1,106 @@
+"""Config validation: typos, wrong types and unknown names fail at start-up with a message that
+names the key and the valid choices; presets compose to the paper's recipe."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import ValidationError
+
+from tests.conftest import compose, run_entry
+
+PAPER_LR = {  # the paper's learning rates (SGD, Adam, RMSprop)
+    "mnist": (0.1, 5e-4, 5e-4),
+    "fashion_mnist": (0.01, 5e-4, 5e-5),
+    "cifar10": (0.2, 2e-4, 5e-4),
+    "cifar100": (0.3, 5e-4, 5e-4),
+    "svhn": (0.2, 2e-4, 2e-4),
+    "caltech101": (0.05, 2e-4, 1e-3),
+    "imagenette": (0.1, 2e-4, 2e-4),
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(PAPER_LR))
+def test_paper_presets(dataset):
+    for opt, lr in zip(("sgd", "adam", "rmsprop"), PAPER_LR[dataset]):
+        cfg = compose("train", [f"experiment=paper_{dataset}", f"optimizer={opt}"])
+        assert cfg["optimizer"]["lr"] == pytest.approx(lr)
+        assert cfg["dataset"]["name"] == dataset
+        assert cfg["epochs"] == 200 and cfg["batch_size"] == 128
+        assert cfg["scheduler"] == {"name": "multistep", "milestones": [100, 150], "gamma": 0.1, "warmup_epochs": 0, "warmup_start_factor": 0.1}
+        assert cfg["optimizer"]["weight_decay"] == 0.0
+    sgd = compose("train", [f"experiment=paper_{dataset}", "optimizer=sgd"])["optimizer"]
+    assert sgd["momentum"] == 0.0 and not sgd["nesterov"]
+    assert compose("train", [f"experiment=paper_{dataset}", "optimizer=adam"])["optimizer"]["betas"] == [0.9, 0.999]
+    assert compose("train", [f"experiment=paper_{dataset}", "optimizer=rmsprop"])["optimizer"]["alpha"] == 0.99
+    ds = compose("train", [f"experiment=paper_{dataset}"])["dataset"]
+    expected_aug = {"cifar10": (2, True), "cifar100": (2, True), "svhn": (2, False)}.get(dataset, (0, False))
+    assert (ds["crop_padding"], ds["hflip"]) == expected_aug
+    assert ds["normalize"] is False
+
+
+def test_command_line_lr_beats_the_preset():
+    cfg = compose("train", ["experiment=paper_cifar10", "optimizer=adam", "optimizer.lr=0.123"])
+    assert cfg["optimizer"]["lr"] == 0.123
+
+
+def test_unknown_optimizer_lists_choices():
+    with pytest.raises(MissingConfigException) as err:
+        compose("train", ["optimizer=sgdd"])
+    assert "sgdd" in str(err.value) and "rmsprop" in str(err.value) and "signsgd" in str(err.value)
+
+
+def test_typo_in_key_names_the_key():
+    with pytest.raises(ConfigCompositionException) as err:
+        compose("train", ["optimizer.lrr=0.1"])
+    assert "lrr" in str(err.value)
+    with pytest.raises(ConfigCompositionException) as err:
+        compose("train", ["epochz=3"])
+    assert "epochz" in str(err.value)
+
+
+def test_added_keys_are_checked_when_the_run_starts(tmp_path):
+    """``+key=value`` gets past Hydra's struct check; the builders still reject unknown options."""
+    import torch
+
+    from robustopt.errors import ConfigError
+    from robustopt.train.pipeline import build_training
+
+    base = ["dataset=synthetic", f"paths.output_dir={tmp_path}"]
+    with pytest.raises(ConfigError, match=r"optimizer 'adam' has no hyper-parameter\(s\) momentum; valid ones: lr, betas"):
+        build_training(compose("train", [*base, "optimizer=adam", "+optimizer.momentum=0.9"]), torch.device("cpu"))
+    with pytest.raises(ConfigError, match=r"scheduler 'cosine' has no option\(s\) gama"):
+        build_training(compose("train", [*base, "scheduler=cosine", "+scheduler.gama=0.9"]), torch.device("cpu"))
+
+
+def test_wrong_type_is_rejected():
+    with pytest.raises((ConfigCompositionException, ValidationError)) as err:
+        compose("train", ["epochs=abc"])
+    assert "abc" in str(err.value.__cause__ or err.value)
+    with pytest.raises((ConfigCompositionException, ValidationError)):
+        compose("train", ["optimizer.lr=fast"])
+
+
+def test_entry_point_prints_one_line_and_exits_nonzero(tmp_path):
+    res = run_entry("train.py", ["optimizer=sgdd", f"paths.output_dir={tmp_path}"])
+    assert res.returncode != 0
+    assert "sgdd" in res.stderr and "adam" in res.stderr
+    res = run_entry("train.py", ["dataset=synthetic", "logger=none", "+model.options.widht=3", f"paths.output_dir={tmp_path}"])
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("error: model 'c2' has no option(s) widht; its options are: width, hidden")
+    assert "Traceback" not in res.stderr
+    assert not list(tmp_path.rglob("checkpoints/*.pt")), "a failed start must not leave a checkpoint"
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    res = run_entry("train.py", ["dataset=cifar10", "logger=none", f"paths.data_dir={tmp_path / 'nodata'}", f"paths.output_dir={tmp_path}"])
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "cifar-10-batches-py" in last
+    assert "Traceback" not in res.stderr
+
+
+def test_preset_without_lr_for_optimizer_fails_clearly(tmp_path):
+    res = run_entry("train.py", ["experiment=paper_mnist", "optimizer=adagrad", "logger=none", f"paths.output_dir={tmp_path}"])
+    assert res.returncode != 0
+    assert "lr_by_optimizer" in res.stderr and "adagrad" in res.stderr
