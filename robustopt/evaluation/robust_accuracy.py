@@ -1,0 +1,346 @@
+"""The ``robust_accuracy`` evaluation: accuracy under each configured attack over an eps grid.
+
+Options (``conf/eval/robust_accuracy.yaml``; all optional):
+
+- ``attacks``: list of attack specs, e.g. ``{name: pgd, norm: l2, steps: 100}``; a spec names a
+  registered attack (``name``, with ``module`` = a module or ``.py`` file to import first) or an
+  import path (``_target_``); ``norm`` picks the eps grid; ``eps`` (null = the grid) may be a
+  number or a list; ``label`` names the curve; every other key is passed to the attack's factory
+  together with ``eps``, ``norm`` and (when it takes one) ``seed``.
+- ``attack``: one spec (e.g. from ``conf/attack/<name>.yaml`` via ``attack=<name>``) that
+  replaces ``attacks`` when set.
+- ``eps``: ``{linf: [...], l2: [...]}``; an empty/null grid means the paper's grid for the data
+  set (:data:`robustopt.attacks.PAPER_EPS_GRIDS`).
+- ``n_samples`` (default 1000: the first test images), ``batch_size`` / ``seed`` (default: the
+  context's), ``plugins`` (modules or ``.py`` files to import first), ``sanity`` (default true),
+  ``large_eps_steps`` (10) and ``large_eps_max_accuracy`` (0.02).
+
+Only samples that the model still classifies correctly are attacked.  Every adversarial batch
+is checked to lie in its eps-ball and in [0, 1].  The result carries sanity flags in the spirit
+of AutoAttack's checks (robust accuracy non-increasing in eps, PGD not weaker than FGSM, a huge
+eps driving accuracy to ~0); a violation is a *possible gradient-masking* warning, listed in
+``sanity["warnings"]`` and emitted with :func:`warnings.warn`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+import warnings
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from robustopt.attacks import Attack, build_attack, default_eps_grid, get_threat_model, load_plugin
+from robustopt.attacks.registry import resolve_factory
+from robustopt.errors import ConfigError
+from robustopt.evaluation.registry import EvalContext, EvalData, register_evaluation
+
+DEFAULT_ATTACKS: tuple[dict, ...] = (
+    {"name": "fgsm", "norm": "linf"},
+    {"name": "pgd", "norm": "linf", "steps": 100},
+    {"name": "fgsm", "norm": "l2"},
+    {"name": "pgd", "norm": "l2", "steps": 100},
+)
+
+DEFAULTS: dict[str, Any] = {
+    "n_samples": 1000,
+    "batch_size": None,
+    "seed": None,
+    "attacks": None,
+    "attack": None,
+    "eps": None,
+    "plugins": None,
+    "sanity": True,
+    "large_eps_steps": 10,
+    "large_eps_max_accuracy": 0.02,
+}
+
+# Tolerance of the eps-ball check: relative to eps plus an absolute float slack.
+_BALL_RTOL, _BALL_ATOL = 1e-5, 1e-6
+
+
+def _options(cfg: Optional[Mapping]) -> dict:
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(
+            f"robust_accuracy has no option(s) {', '.join(unknown)}; its options are: {', '.join(DEFAULTS)}"
+        )
+    return {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
+
+
+def _spec_label(spec: Mapping, norm: str) -> str:
+    if spec.get("label"):
+        return str(spec["label"])
+    base = spec.get("name") or str(spec.get("_target_", "attack")).replace(":", ".").rsplit(".", 1)[-1]
+    return f"{base}-{norm}"
+
+
+def _eps_list(spec: Mapping, norm: str, grids: Mapping, dataset: str) -> list[float]:
+    eps = spec.get("eps")
+    if eps is None or (isinstance(eps, (list, tuple)) and len(eps) == 0):
+        eps = grids.get(norm)
+    if eps is None or (isinstance(eps, (list, tuple)) and len(eps) == 0):
+        if not dataset:
+            raise ConfigError(
+                f"no eps grid for norm '{norm}' and the data set is unknown; set eval.robust_accuracy.eps.{norm}=[...]"
+            )
+        eps = default_eps_grid(dataset, norm)
+    values = [eps] if isinstance(eps, (int, float)) else list(eps)
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or math.isnan(v):
+            raise ConfigError(f"eps values must be numbers >= 0, got {v!r} for norm '{norm}'")
+    return sorted(float(v) for v in values)
+
+
+def _accepts(factory, name: str) -> bool:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _prepared_specs(opts: dict, dataset: str) -> list[dict]:
+    raw = [opts["attack"]] if opts["attack"] else (opts["attacks"] if opts["attacks"] is not None else DEFAULT_ATTACKS)
+    if isinstance(raw, Mapping):
+        raw = [raw]
+    grids = {get_threat_model(k).name: v for k, v in dict(opts["eps"] or {}).items()}
+    specs, seen = [], set()
+    for i, spec in enumerate(raw):
+        if isinstance(spec, str):
+            spec = {"name": spec}
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"attack spec #{i} must be a mapping like {{name: pgd, norm: linf}}, got {spec!r}")
+        spec = dict(spec)
+        norm = get_threat_model(spec.get("norm") or "linf").name
+        label = _spec_label(spec, norm)
+        while label in seen:
+            label = f"{label}#{i}"
+        seen.add(label)
+        factory = resolve_factory(spec)  # fail early on unknown names / imports
+        spec.update(norm=norm, label=label)
+        specs.append({"spec": spec, "eps": _eps_list(spec, norm, grids, dataset), "factory": factory})
+    return specs
+
+
+def _check_ball(label: str, norm: str, eps: float, x: torch.Tensor, x_adv: torch.Tensor) -> None:
+    if x_adv.shape != x.shape:
+        raise ConfigError(f"attack '{label}' returned shape {tuple(x_adv.shape)} for inputs {tuple(x.shape)}; it must return one image per input")
+    dist = get_threat_model(norm).distance(x_adv.float(), x.float())
+    worst = dist.max().item() if dist.numel() else 0.0
+    if worst > eps * (1 + _BALL_RTOL) + _BALL_ATOL or not math.isfinite(worst):
+        raise ConfigError(
+            f"attack '{label}' returned images outside its {norm} eps-ball (distance {worst:.6g} > eps {eps:.6g}); "
+            "it must project onto the ball"
+        )
+    if x_adv.numel() and (x_adv.min() < 0 or x_adv.max() > 1):
+        raise ConfigError(f"attack '{label}' returned pixel values outside [0, 1]; it must clip its output")
+
+
+def _batches(x, y, indices, batch_size, device):
+    for start in range(0, indices.numel(), batch_size):
+        idx = indices[start : start + batch_size]
+        xb = x[idx].to(device, non_blocking=True)
+        if xb.dtype == torch.uint8:
+            xb = xb.float().div_(255)
+        yield idx, xb, y[idx].to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def _correct(model, x, y, indices, batch_size, device) -> torch.Tensor:
+    out = torch.zeros(x.shape[0], dtype=torch.bool)
+    for idx, xb, yb in _batches(x, y, indices, batch_size, device):
+        out[idx] = (model(xb).argmax(1) == yb).cpu()
+    return out
+
+
+def _robust_mask(model, attack, spec, eps, x, y, correct, batch_size, device, generator, bar) -> torch.Tensor:
+    """Which samples stay correctly classified under ``attack`` (only correct ones are attacked)."""
+    robust = correct.clone()
+    indices = torch.nonzero(correct).flatten()
+    for idx, xb, yb in _batches(x, y, indices, batch_size, device):
+        if isinstance(attack, Attack):
+            x_adv = attack(model, xb, yb, generator=generator)
+        else:
+            x_adv = attack(model, xb, yb)
+        _check_ball(spec["label"], spec["norm"], eps, xb, x_adv)
+        with torch.no_grad():
+            robust[idx] = (model(x_adv).argmax(1) == yb).cpu()
+        if bar is not None:
+            bar.update(1)
+    return robust
+
+
+def _sanity(curves: dict, large: dict, max_acc: float) -> dict:
+    warn_list: list[str] = []
+    monotone = True
+    for label, c in curves.items():
+        accs = c["robust_accuracy"]
+        for i in range(1, len(accs)):
+            if accs[i] > accs[i - 1]:
+                monotone = False
+                warn_list.append(
+                    f"{label}: robust accuracy rises from {accs[i - 1]:.4f} at eps={c['eps'][i - 1]:g} to {accs[i]:.4f} "
+                    f"at eps={c['eps'][i]:g} (possible gradient masking)"
+                )
+    pgd_ok = True
+    for label, c in curves.items():
+        if c["name"] != "pgd":
+            continue
+        for other_label, f in curves.items():
+            if f["name"] != "fgsm" or f["norm"] != c["norm"]:
+                continue
+            fgsm_at = dict(zip(f["eps"], f["robust_accuracy"]))
+            for e, acc in zip(c["eps"], c["robust_accuracy"]):
+                if e in fgsm_at and acc > fgsm_at[e]:
+                    pgd_ok = False
+                    warn_list.append(
+                        f"{label} is weaker than {other_label} at eps={e:g} ({acc:.4f} > {fgsm_at[e]:.4f}; possible gradient masking)"
+                    )
+    zero_ok = True
+    for norm, r in large.items():
+        if r["robust_accuracy"] > max_acc:
+            zero_ok = False
+            warn_list.append(
+                f"PGD-{norm} with a huge eps={r['eps']:g} leaves robust accuracy {r['robust_accuracy']:.4f} > {max_acc:g} "
+                "(possible gradient masking)"
+            )
+    return {
+        "ok": not warn_list,
+        "monotone_in_eps": monotone,
+        "pgd_not_weaker_than_fgsm": pgd_ok,
+        "large_eps_to_zero": zero_ok,
+        "large_eps": large,
+        "warnings": warn_list,
+    }
+
+
+def results_table(result: Mapping) -> tuple[list[str], list[list]]:
+    """``(columns, rows)`` of a robust_accuracy result: one row per (attack, eps)."""
+    columns = ["attack", "name", "norm", "eps", "robust_accuracy", "clean_accuracy"]
+    rows = []
+    for label, c in result["attacks"].items():
+        for e, acc in zip(c["eps"], c["robust_accuracy"]):
+            rows.append([label, c["name"], c["norm"], e, acc, result["clean_accuracy"]])
+    return columns, rows
+
+
+def side_by_side(results: Mapping[str, Mapping]) -> str:
+    """A text table of several runs' robust_accuracy results (e.g. ``{"sgd": r1, "adam": r2}``):
+    one row per (attack, eps), one column per run, clean accuracy first."""
+    names = list(results)
+    rows: dict[tuple, dict] = {("clean", "", ""): {k: r["clean_accuracy"] for k, r in results.items()}}
+    for run, r in results.items():
+        for label, c in r["attacks"].items():
+            for e, acc in zip(c["eps"], c["robust_accuracy"]):
+                on_255 = c["norm"] == "linf" and 0 < e < 1 and abs(e * 255 - round(e * 255)) < 1e-6
+                eps_text = f"{round(e * 255)}/255" if on_255 else f"{e:g}"
+                rows.setdefault((label, c["norm"], eps_text), {})[run] = acc
+    width = max([len(n) for n in names] + [6])
+    head = f"{'attack':<16} {'eps':>9}  " + "  ".join(f"{n:>{width}}" for n in names)
+    lines = [head, "-" * len(head)]
+    for (label, _norm, eps_text), accs in rows.items():
+        cells = "  ".join(f"{accs[n]:>{width}.4f}" if n in accs else f"{'-':>{width}}" for n in names)
+        lines.append(f"{label:<16} {eps_text:>9}  {cells}")
+    return "\n".join(lines)
+
+
+def robust_accuracy_figure(result: Mapping):
+    """A matplotlib Figure: robust accuracy vs eps, one panel per norm, one line per attack."""
+    from matplotlib.figure import Figure
+
+    norms = sorted({c["norm"] for c in result["attacks"].values()})
+    fig = Figure(figsize=(4.5 * max(len(norms), 1), 3.5), layout="constrained")
+    axes = fig.subplots(1, max(len(norms), 1), squeeze=False)[0]
+    for ax, norm in zip(axes, norms):
+        for label, c in result["attacks"].items():
+            if c["norm"] == norm:
+                ax.plot([0.0] + c["eps"], [result["clean_accuracy"]] + c["robust_accuracy"], marker="o", label=label)
+        ax.set_xlabel(f"eps ({norm})")
+        ax.set_ylabel("robust accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(f"robust accuracy vs eps ({result.get('dataset') or 'data'}, n={result['n']})")
+    return fig
+
+
+def _large_eps(norm: str, x: torch.Tensor) -> float:
+    return 1.0 if norm == "linf" else float(math.sqrt(x[0].numel()))
+
+
+@register_evaluation("robust_accuracy")
+def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
+    """Robust accuracy under each configured attack over an eps grid (see the module docstring)."""
+    opts = _options(cfg)
+    for plugin in opts["plugins"] or []:
+        load_plugin(plugin)
+    data = data.subset(int(opts["n_samples"]))
+    specs = _prepared_specs(opts, data.dataset)
+    device = torch.device(ctx.device)
+    batch_size = int(opts["batch_size"] or ctx.batch_size)
+    seed = int(opts["seed"] if opts["seed"] is not None else ctx.seed)
+    x, y = data.x, data.y
+    n = len(data)
+    t0 = time.perf_counter()
+
+    correct = _correct(model, x, y, torch.arange(n), batch_size, device)
+    clean_acc = int(correct.sum()) / n if n else 0.0
+    per_eps_batches = math.ceil(int(correct.sum()) / batch_size)
+    total = per_eps_batches * sum(len(s["eps"]) for s in specs)
+    curves: dict[str, dict] = {}
+    with tqdm(total=total, desc="robust_accuracy", disable=not ctx.progress, leave=False) as bar:
+        for si, s in enumerate(specs):
+            spec, t_spec = s["spec"], time.perf_counter()
+            accs = []
+            for ei, eps in enumerate(s["eps"]):
+                extra = {"eps": eps}
+                if "seed" not in spec and _accepts(s["factory"], "seed"):
+                    extra["seed"] = seed
+                attack = build_attack(spec, **extra)
+                bar.set_postfix_str(f"{spec['label']} eps={eps:g}")
+                gen = torch.Generator().manual_seed(seed + 7919 * si + ei)
+                robust = _robust_mask(model, attack, spec, eps, x, y, correct, batch_size, device, gen, bar)
+                accs.append(int(robust.sum()) / n if n else 0.0)
+            options = {k: v for k, v in spec.items() if k not in ("label", "eps", "norm", "name")}
+            curves[spec["label"]] = {
+                "name": spec.get("name") or spec.get("_target_"),
+                "norm": spec["norm"],
+                "options": options,
+                "eps": s["eps"],
+                "robust_accuracy": accs,
+                "seconds": time.perf_counter() - t_spec,
+            }
+
+        large: dict[str, dict] = {}
+        if opts["sanity"] and n:
+            for norm in sorted({c["norm"] for c in curves.values()}):
+                pgd_spec = {"name": "pgd", "norm": norm, "label": f"pgd-{norm}-large-eps", "steps": int(opts["large_eps_steps"])}
+                eps = _large_eps(norm, x)
+                attack = build_attack(pgd_spec, eps=eps, seed=seed)
+                robust = _robust_mask(model, attack, pgd_spec, eps, x, y, correct, batch_size, device, None, None)
+                large[norm] = {"eps": eps, "steps": int(opts["large_eps_steps"]), "robust_accuracy": int(robust.sum()) / n}
+
+    result = {
+        "dataset": data.dataset,
+        "n": n,
+        "clean_accuracy": clean_acc,
+        "attacks": curves,
+        "seconds": time.perf_counter() - t0,
+    }
+    if opts["sanity"]:
+        result["sanity"] = _sanity(curves, large, float(opts["large_eps_max_accuracy"]))
+        for msg in result["sanity"]["warnings"]:
+            warnings.warn(f"robust_accuracy: {msg}", RuntimeWarning, stacklevel=2)
+
+    if ctx.tracker is not None:
+        columns, rows = results_table(result)
+        ctx.tracker.log_table("robust_accuracy/table", columns, rows)
+        if curves:
+            ctx.tracker.log_figure("robust_accuracy/vs_eps", robust_accuracy_figure(result))
+    return result
