@@ -188,9 +188,9 @@ def test_multirun_and_evaluate_entry_point(out_dir):
     sweep = out_dir / "multiruns" / "default"
     runs = find_runs(sweep)
     assert sorted(r.path.name for r in runs) == [
-        "dataset=synthetic,epochs=1,optimizer=adam,scheduler=constant",
-        "dataset=synthetic,epochs=1,optimizer=rmsprop,scheduler=constant",
-        "dataset=synthetic,epochs=1,optimizer=sgd,scheduler=constant",
+        "dataset-synthetic_epochs-1_optimizer-adam_scheduler-constant",
+        "dataset-synthetic_epochs-1_optimizer-rmsprop_scheduler-constant",
+        "dataset-synthetic_epochs-1_optimizer-sgd_scheduler-constant",
     ]
     ev = run_entry("evaluate.py", [f"run_dir={sweep}", "evaluations=[clean]", "logger=none", "progress=false", f"paths.output_dir={out_dir}"])
     assert ev.returncode == 0, ev.stderr[-2000:]

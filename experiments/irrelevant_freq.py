@@ -1,0 +1,66 @@
+"""The irrelevant-frequency experiment (Ma, Pan & Farahmand, TMLR 2023, Figure 2), as one Hydra multirun.
+
+Trains with SGD on training minibatches whose high-frequency or low-energy DCT content is removed
+(``data_filter``, applied after augmentation by the batch server; see robustopt.frequency.filters), keeping
+90, 70, 50, 30 and 10% of the coefficients, plus the unfiltered baseline; tests on the untouched test set.
+Each run is an ordinary training run (experiments/train.py), so it resumes and records like any other.
+
+    python experiments/irrelevant_freq.py                                  # conf/irrelevant_freq.yaml
+    python experiments/irrelevant_freq.py experiment=quick logger=none     # a short demo
+    python experiments/irrelevant_freq.py summarize=outputs/multiruns/irrelevant_freq
+        -> prints test accuracy versus the percentage removed and writes irrelevant_freq.json there
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from robustopt.io import atomic_write_json
+from robustopt.tracking.hydra_app import CONF_DIR
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train import main as train_main  # noqa: E402  (the training entry point, called with our config)
+
+
+def summarize(sweep_dir: str | Path) -> list[dict]:
+    """Test accuracy per (filter, % removed) of the runs under ``sweep_dir``; written to ``irrelevant_freq.json``."""
+    from robustopt.tracking.reader import find_runs
+
+    rows = []
+    for run in find_runs(sweep_dir):
+        cfg, summary = run.config(), run.summary()
+        filt = cfg.get("data_filter") or {}
+        keep = float(filt.get("keep_fraction", 1.0)) if filt.get("name") else 1.0
+        rows.append({
+            "filter": filt.get("name") or "none",
+            "removed_percent": round(100 * (1 - keep)),
+            "optimizer": cfg["optimizer"]["name"],
+            "seed": cfg.get("seed"),
+            "test_accuracy": summary.get("test_accuracy"),
+            "status": run.meta().get("status"),
+            "run_dir": str(run.path),
+        })
+    rows.sort(key=lambda r: (r["filter"] != "none", r["filter"], r["removed_percent"], str(r["seed"])))
+    atomic_write_json(Path(sweep_dir) / "irrelevant_freq.json", rows)
+    return rows
+
+
+@hydra.main(config_path=CONF_DIR, config_name="irrelevant_freq", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    train_main(cfg)  # hydra.main passes a given config straight to the task function
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a.startswith("summarize=")]
+    if args:
+        from robustopt.tracking.reader import format_table
+
+        table = summarize(args[0].split("=", 1)[1])
+        print(format_table(table, ["filter", "removed_percent", "seed", "test_accuracy", "status"],
+                           ["filter", "% removed", "seed", "test accuracy", "status"]))
+    else:
+        main()
