@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
 from robustopt.data import sets  # noqa: F401  (registers the data sets)
 from robustopt.data.batches import TensorBatches

@@ -49,8 +49,41 @@ def clean_table(sweep_dir: str | Path) -> str:
     return format_table(rows, cols, floatfmt="{:g}")
 
 
+def _grid(labels: list[str], rows: list[tuple[str, dict]], first: str, fmt: str = "{:.4f}") -> str:
+    """Rows of (row name, {run label: value}) as a table with one column per run."""
+    table = [{first: name, **{lab: (fmt.format(v) if v is not None else None) for lab, v in vals.items()}} for name, vals in rows]
+    return format_table(table, [first, *labels])
+
+
+def gaussian_noise_table(results: dict) -> str:
+    labels = list(results)
+    first = next(iter(results.values()))
+    rows = [("clean", {lab: r["clean_accuracy"] for lab, r in results.items()})]
+    for i, var in enumerate(first["variances"]):
+        rows.append((f"variance {var:g}", {lab: r["accuracy"][i] for lab, r in results.items()}))
+    return _grid(labels, rows, "accuracy")
+
+
+def band_noise_table(results: dict) -> str:
+    labels = list(results)
+    first = next(iter(results.values()))
+    rows = []
+    for basis in [b for b in ("dct", "fft") if b in first]:
+        for k in range(len(first[basis]["drop"])):
+            rows.append((f"{basis} band {k} (r {first[basis]['r_low'][k]:.1f}-{first[basis]['r_high'][k]:.1f})",
+                         {lab: r[basis]["drop"][k] for lab, r in results.items()}))
+    return _grid(labels, rows, "drop (clean - noisy)")
+
+
+def lipschitz_table(results: dict) -> str:
+    labels = list(results)
+    keys = [k for k in ("upper_bound", "paper_upper_bound", "lower_bound", "gap") if k in next(iter(results.values()))]
+    rows = [(k.replace("_", " "), {lab: r.get(k) for lab, r in results.items()}) for k in keys]
+    return _grid(labels, rows, "Lipschitz", fmt="{:.4g}")
+
+
 def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
-    """(title, table) for every evaluation found in the sweep's summaries that knows how to compare runs."""
+    """(title, table) for every evaluation found in the sweep's summaries, one column per run."""
     runs = _runs_by_label(sweep_dir)
     results = defaultdict(dict)
     for label, run in runs.items():
@@ -61,14 +94,12 @@ def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
         from robustopt.evaluation.robust_accuracy import side_by_side
 
         out.append(("Robust accuracy (first test images; FGSM / PGD)", side_by_side(results["robust_accuracy"])))
-    for name, title in (("gaussian_noise", "Accuracy under Gaussian noise"), ("band_noise", "Accuracy drop under band-limited noise"), ("lipschitz", "Lipschitz bounds")):
-        if name in results:
-            from robustopt.evaluation.registry import EVALUATIONS
-
-            module = __import__(EVALUATIONS.get(name).__module__, fromlist=["side_by_side"])
-            fmt = getattr(module, f"side_by_side_{name}", None) or getattr(module, "side_by_side", None)
-            if fmt is not None:
-                out.append((title, fmt(results[name])))
+    if "gaussian_noise" in results:
+        out.append(("Accuracy under Gaussian noise clamp(x + sqrt(var) N(0,1), 0, 1)", gaussian_noise_table(results["gaussian_noise"])))
+    if "band_noise" in results:
+        out.append(("Accuracy drop under band-limited Gaussian noise (band 0 = lowest frequencies)", band_noise_table(results["band_noise"])))
+    if "lipschitz" in results:
+        out.append(("Lipschitz bounds (the paper's Table 1)", lipschitz_table(results["lipschitz"])))
     return out
 
 
