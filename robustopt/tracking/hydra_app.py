@@ -39,6 +39,9 @@ def register_configs() -> None:
         cs.store(group="optimizer", name=f"{name}_schema", node=node)
     for name, node in schema.SCHEDULER_SCHEMAS.items():
         cs.store(group="scheduler", name=f"{name}_schema", node=node)
+    from robustopt.theory.config import LinearTheoryConfig
+
+    cs.store(name="linear_theory_schema", node=LinearTheoryConfig)
 
 
 def _register_resolvers() -> None:

@@ -1,0 +1,177 @@
+"""Run the linear-theory experiment from a plain config dict and record it in a run directory.
+
+Writes (atomically) into ``run_dir``: ``config.yaml``, ``meta.json`` (status), ``metrics.jsonl``
+(one line per recorded step: every optimizer's risks, norm and per-frequency error),
+``trajectories_<gradient>.json`` (the full :meth:`SimulationResult.to_dict`), ``surface.json``
+(the adversarial-risk ratio grid) and ``summary.json`` (final numbers per gradient mode and
+optimizer, GD's closed form and limit).  ``paper_figures/linear_theory.py`` draws from these files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from robustopt.errors import ConfigError
+from robustopt.io import atomic_write_json
+from robustopt.theory.data_model import FrequencyLinearModel
+from robustopt.theory.risks import adversarial_risk, gd_closed_form, gd_limit, standard_risk
+from robustopt.theory.simulate import SimulationResult, record_steps, simulate
+from robustopt.theory.surface import risk_ratio_surface
+from robustopt.tracking import NullLogger, RunDir, run_meta
+
+log = logging.getLogger(__name__)
+
+
+def eps_key(eps: float) -> str:
+    """The key under which results at radius ``eps`` are stored (``f"{eps:.6g}"``, e.g. ``"1.41421"``)."""
+    return f"{float(eps):.6g}"
+
+
+def _metric_rows(results: dict[str, SimulationResult], eps_list: list[float]) -> list[dict]:
+    """One row per recorded step, merging every gradient mode (they share the step grid)."""
+    rows: dict[int, dict] = {}
+    for mode, res in results.items():
+        for name in res.optimizers:
+            series = {
+                "standard_risk": res.standard_risk(name),
+                "weight_norm": res.weight_norm(name),
+                **{f"adversarial_risk@{eps_key(e)}": res.adversarial_risk(name, e) for e in eps_list},
+            }
+            err = res.error_tilde(name)
+            for j, step in enumerate(res.steps.tolist()):
+                row = rows.setdefault(step, {"step": step})
+                for key, values in series.items():
+                    row[f"{mode}/{name}/{key}"] = float(values[j])
+                for i in range(err.shape[1]):
+                    row[f"{mode}/{name}/abs_error_tilde_{i}"] = float(err[j, i])
+    return [rows[s] for s in sorted(rows)]
+
+
+def run_linear_theory(
+    cfg: dict,
+    run_dir: str | Path,
+    logger=None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Simulate every configured optimizer and gradient mode, the risk-ratio surface, and record all.
+
+    ``cfg`` is the plain dict of ``conf/linear_theory.yaml`` (see :mod:`robustopt.theory.config`);
+    ``logger`` a :mod:`robustopt.tracking` logger (or None).  Returns the summary dict.
+    """
+    run = RunDir(run_dir)
+    logger = logger or NullLogger()
+    say = echo if cfg.get("progress", True) else (lambda _msg: None)
+    data = cfg["data"]
+    model = FrequencyLinearModel(np.asarray(data["sigma_tilde"]), np.asarray(data["w_star_tilde"]), float(data.get("noise_std", 0.0)))
+    w0_tilde = np.asarray(cfg["w0_tilde"], dtype=np.float64)
+    n_steps, lr = int(cfg["n_steps"]), float(cfg["lr"])
+    eps_list = [float(e) for e in cfg["eps"]]
+    if not eps_list:
+        raise ConfigError("eps must list at least one perturbation radius, e.g. eps=[1.4142]")
+    optimizers = {name: dict(h or {}) for name, h in (cfg.get("optimizers") or {}).items()}
+    gradients = list(cfg["gradients"])
+    for mode in gradients:
+        if mode not in ("population", "sampled"):
+            raise ConfigError(f"unknown gradient mode '{mode}' in gradients; use population and/or sampled")
+    steps = record_steps(n_steps, int(cfg["record"]["points"]), cfg["record"]["spacing"])
+
+    run.write_config(cfg)
+    run.update_meta(**run_meta(torch.device("cpu"), seed=int(cfg["seed"])), status="running", wandb_id=getattr(logger, "run_id", None))
+    try:
+        results: dict[str, SimulationResult] = {}
+        for mode in gradients:
+            say(f"[{mode}] {n_steps} steps, lr {lr}: " + ", ".join(optimizers))
+            results[mode] = simulate(
+                model, w0_tilde, optimizers=optimizers, lr=lr, n_steps=n_steps, gradient=mode,
+                batch_size=int(cfg["batch_size"]), seed=int(cfg["seed"]), sampler=cfg["sampler"], record_at=steps,
+                progress=lambda name, sec, mode=mode: say(f"  [{mode}] {name}: {sec:.1f}s"),
+            )
+            atomic_write_json(run.path / f"trajectories_{mode}.json", results[mode].to_dict(eps_list))
+
+        rows = _metric_rows(results, eps_list)
+        run.write_metrics(rows)
+        for row in rows:
+            logger.log_metrics(row, step=row["step"])
+
+        closed = gd_closed_form(w0_tilde, model.w_star_tilde, model.sigma_tilde, lr, n_steps)
+        summary: dict = {
+            "n_steps": n_steps,
+            "eps": eps_list,
+            "final": {mode: res.final(eps_list) for mode, res in results.items()},
+            "gd_closed_form": {
+                "w_tilde": closed,
+                "standard_risk": standard_risk(closed, model.w_star_tilde, model.sigma_tilde, model.noise_std),
+                "adversarial_risk": {eps_key(e): adversarial_risk(closed, model.w_star_tilde, model.sigma_tilde, e, model.noise_std) for e in eps_list},
+                "weight_norm": float(np.linalg.norm(closed)),
+            },
+        }
+        try:
+            limit = gd_limit(w0_tilde, model.w_star_tilde, model.sigma_tilde, lr)
+            summary["gd_limit"] = {
+                "w_tilde": limit,
+                "adversarial_risk": {eps_key(e): adversarial_risk(limit, model.w_star_tilde, model.sigma_tilde, e, model.noise_std) for e in eps_list},
+                "weight_norm": float(np.linalg.norm(limit)),
+            }
+        except ConfigError:
+            summary["gd_limit"] = None  # GD does not converge at this lr
+        diverged = [f"{mode}/{name}" for mode, res in results.items() for name in res.optimizers if not np.all(np.isfinite(res.weights_tilde[name][-1]))]
+
+        sc = cfg.get("surface") or {}
+        if sc.get("enabled", False):
+            adaptive = {name: optimizers.get(name, {}) for name in sc["adaptive"]}
+            sn = int(sc.get("n_steps") or n_steps)
+            say(f"[surface] variances {sc['variances']} x {len(sc['eps'])} eps, {sn} steps: {', '.join(adaptive)} vs {sc['reference']}")
+            start = time.perf_counter()
+            surface = risk_ratio_surface(
+                model, w0_tilde, irrelevant_index=int(sc["irrelevant_index"]), variances=sc["variances"], eps=sc["eps"],
+                adaptive=adaptive, reference=sc["reference"], lr=lr, n_steps=sn, gradient=sc["gradient"],
+                batch_size=int(cfg["batch_size"]), seed=int(cfg["seed"]), sampler=cfg["sampler"],
+                progress=lambda msg: say(f"  [surface] {msg}"),
+            )
+            surface["seconds"] = time.perf_counter() - start
+            atomic_write_json(run.path / "surface.json", surface)
+            summary["surface"] = {
+                name: {"min_ratio": float(np.min(r)), "max_ratio": float(np.max(r))} for name, r in surface["ratio"].items()
+            }
+            for name, ratio in surface["ratio"].items():
+                table = [[v, float(e), float(ratio[i, j])] for i, v in enumerate(surface["variances"]) for j, e in enumerate(surface["eps"])]
+                logger.log_table(f"surface/{name}", ["irrelevant_variance", "eps", "adversarial_risk_ratio"], table)
+        status = "diverged" if diverged else "completed"
+        summary["status"] = status
+        if diverged:
+            summary["diverged"] = diverged
+        run.update_summary(summary)
+        flat = {}
+        for mode, per_opt in summary["final"].items():
+            for name, row in per_opt.items():
+                flat[f"{mode}/{name}/standard_risk"] = row["standard_risk"]
+                flat[f"{mode}/{name}/weight_norm"] = row["weight_norm"]
+                for key, value in row["adversarial_risk"].items():
+                    flat[f"{mode}/{name}/adversarial_risk@{key}"] = value
+        logger.log_summary(flat)
+    except BaseException as exc:
+        run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    run.set_status(status)
+    return run.summary()
+
+
+def headline(summary: dict, eps: float = math.sqrt(2.0)) -> str:
+    """A few lines with each optimizer's final standard and adversarial risk and weight norm."""
+    key = eps_key(eps)
+    lines = []
+    for mode, per_opt in summary.get("final", {}).items():
+        for name, row in per_opt.items():
+            adv = row["adversarial_risk"].get(key, float("nan"))
+            lines.append(f"{mode:>10} {name:>8}: standard risk {row['standard_risk']:.3e}, adversarial risk@{key} {adv:.3f}, ||w|| {row['weight_norm']:.4f}")
+    cf = summary.get("gd_closed_form")
+    if cf and key in cf["adversarial_risk"]:
+        lines.append(f"GD closed form at {summary['n_steps']} steps: adversarial risk@{key} {cf['adversarial_risk'][key]:.4f}")
+    return "\n".join(lines)
