@@ -122,3 +122,12 @@ def savefig(fig, path_stem: str | Path, close: bool = True) -> list[Path]:
     if close:
         plt.close(fig)
     return paths
+
+
+#: Line styles of the data filters of the irrelevant-frequency experiment (the paper's Figure 2).
+FILTER_STYLES = {
+    "high_frequency": {"color": "#17becf", "marker": "o", "ls": "-", "label": "high frequencies removed"},
+    "low_energy": {"color": "#7f7f7f", "marker": "s", "ls": "--", "label": "low-energy frequencies removed"},
+}
+#: Colour map of error-rate heat maps (sequential, readable in grey scale).
+HEATMAP_CMAP = "magma"

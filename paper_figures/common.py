@@ -1,0 +1,428 @@
+"""Reading the results store for the paper's figures and tables (Ma, Pan & Farahmand, TMLR 2023).
+
+The *results store* is what the pipeline writes, nothing else: sweep folders of training runs
+(``experiments/train.py -m ...``; each run directory holds ``config.yaml``, ``meta.json``,
+``metrics.jsonl`` and ``summary.json`` with every evaluation under ``eval``), the
+irrelevant-frequency sweep (``experiments/irrelevant_freq.py``) and the linear-theory run
+(``experiments/linear_theory.py``).  Figure scripts never train: when something is missing they
+raise :class:`MissingResultsError`, whose one-line message names what is missing and the command
+that produces it; :func:`cli_main` prints that line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean, stdev
+from typing import Callable, Iterable, Sequence
+
+from robustopt.errors import RobustOptError
+from robustopt.tracking.reader import find_runs
+
+#: Canonical order of optimizers in tables and legends (SGD first, as the paper).
+OPTIMIZER_ORDER = ("sgd", "adam", "rmsprop", "adamw", "adagrad", "signsgd")
+#: Data sets in the paper's order.
+DATASET_ORDER = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "caltech101", "imagenette", "synthetic")
+DATASET_LABELS = {
+    "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+    "svhn": "SVHN", "caltech101": "Caltech-101", "imagenette": "Imagenette", "synthetic": "synthetic",
+}
+#: The evaluations of the paper's figures, and the figure that needs each.
+EVALUATIONS = ("clean", "robust_accuracy", "gaussian_noise", "band_noise", "fourier_heatmap", "lipschitz")
+
+
+class MissingResultsError(RobustOptError):
+    """The results store lacks what a figure needs; the message names it and the command that produces it."""
+
+
+def py(script: str, *args: str) -> str:
+    """A shell command line running ``script`` with the repository's interpreter (as the README writes it)."""
+    return " ".join(["python", script, *(shlex.quote(a) if any(c in a for c in " '\"") else a for a in args)])
+
+
+def dataset_label(name: str) -> str:
+    """Display name of a data set."""
+    return DATASET_LABELS.get(name, name)
+
+
+def order_key(name: str, order: Sequence[str] = OPTIMIZER_ORDER) -> tuple:
+    """Sort key putting known names in ``order`` first, others alphabetically after them."""
+    return (order.index(name) if name in order else len(order), name)
+
+
+@dataclass
+class Run:
+    """One completed training run of the store: its identity and its summary (with ``eval``)."""
+
+    path: Path
+    dataset: str
+    optimizer: str
+    seed: int | None
+    config: dict
+    summary: dict
+    status: str | None = None
+
+    @property
+    def evals(self) -> dict:
+        return self.summary.get("eval") or {}
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """Standard (clean) test accuracy: the clean evaluation when present, else the training summary's."""
+        clean = self.evals.get("clean") or {}
+        value = clean.get("accuracy", self.summary.get("test_accuracy"))
+        return float(value) if value is not None else None
+
+
+@dataclass
+class Sweep:
+    """The completed runs found under one or more sweep folders."""
+
+    roots: list[Path]
+    runs: list[Run]
+    incomplete: list[tuple[Path, str | None]] = field(default_factory=list)
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted({r.dataset for r in self.runs}, key=lambda d: order_key(d, DATASET_ORDER))
+
+    def optimizers(self, dataset: str | None = None) -> list[str]:
+        names = {r.optimizer for r in self.runs if dataset is None or r.dataset == dataset}
+        return sorted(names, key=order_key)
+
+    def select(self, dataset: str | None = None, optimizer: str | None = None) -> list[Run]:
+        return [r for r in self.runs if (dataset is None or r.dataset == dataset) and (optimizer is None or r.optimizer == optimizer)]
+
+    def with_eval(self, name: str) -> list[Run]:
+        return [r for r in self.runs if name in r.evals]
+
+    def require(self, name: str, allow_partial: bool = False) -> "Sweep":
+        """The runs that hold evaluation ``name``; raises :class:`MissingResultsError` when none (or, unless
+        ``allow_partial``, when some completed runs) lack it."""
+        have = self.with_eval(name)
+        lacking = [r for r in self.runs if name not in r.evals]
+        if not have or (lacking and not allow_partial):
+            where = _common_root([r.path for r in lacking]) if lacking else self.roots[0]
+            which = "every run" if not have else f"{len(lacking)} of {len(self.runs)} runs (e.g. {lacking[0].path})"
+            raise MissingResultsError(
+                f"evaluation '{name}' is missing from {which} under {', '.join(map(str, self.roots))}; produce it with "
+                f"`{py('experiments/evaluate.py', f'run_dir={where}', f'evaluations=[{name}]')}`"
+                + (" (or pass --allow-partial to draw the runs that have it)" if have else "")
+            )
+        return Sweep(self.roots, have, self.incomplete)
+
+
+def _common_root(paths: list[Path]) -> Path:
+    if not paths:
+        return Path(".")
+    parts = [p.parts for p in paths]
+    common = []
+    for items in zip(*parts):
+        if len(set(items)) != 1:
+            break
+        common.append(items[0])
+    root = Path(*common) if common else paths[0]
+    return root if root not in paths or len(paths) == 1 else root.parent
+
+
+def train_command(root: Path) -> str:
+    """The command that fills sweep folder ``root`` (guessing the preset from its name, as Hydra names it)."""
+    name = root.name
+    if name == "reproduce_quick":
+        return "scripts/reproduce.sh quick"
+    preset = name if (Path(__file__).resolve().parents[1] / "conf" / "experiment" / f"{name}.yaml").exists() else "<preset>"
+    return py("experiments/train.py", "-m", f"experiment={preset}", "optimizer=sgd,adam,rmsprop", "seed=0,1,2")
+
+
+def load_sweep(roots: str | Path | Iterable[str | Path]) -> Sweep:
+    """Every completed run under ``roots`` (sweep folders or run directories).
+
+    Raises :class:`MissingResultsError` when a folder does not exist or holds no completed run.
+    """
+    roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
+    if not roots:
+        raise MissingResultsError("no sweep folder given; pass the folder of training runs (e.g. outputs/multiruns/reproduce_quick)")
+    runs, incomplete = [], []
+    for root in roots:
+        if not root.exists():
+            raise MissingResultsError(f"sweep folder {root} does not exist; train it with `{train_command(root)}`")
+        found = find_runs(root)
+        if not found:
+            raise MissingResultsError(f"no run directories (config.yaml + meta.json) under {root}; train them with `{train_command(root)}`")
+        for rd in found:
+            status = rd.status
+            if status != "completed":
+                incomplete.append((rd.path, status))
+                continue
+            cfg = rd.config()
+            runs.append(Run(
+                path=rd.path,
+                dataset=str((cfg.get("dataset") or {}).get("name", "unknown")),
+                optimizer=str((cfg.get("optimizer") or {}).get("name", "unknown")),
+                seed=cfg.get("seed"),
+                config=cfg,
+                summary=rd.summary(),
+                status=status,
+            ))
+    if not runs:
+        states = ", ".join(sorted({str(s) for _, s in incomplete}))
+        raise MissingResultsError(
+            f"no completed run under {', '.join(map(str, roots))} ({len(incomplete)} run(s) with status {states}); "
+            f"finish them with `{train_command(roots[0])}` (re-running resumes)"
+        )
+    runs.sort(key=lambda r: (order_key(r.dataset, DATASET_ORDER), order_key(r.optimizer), str(r.seed)))
+    return Sweep(roots, runs, incomplete)
+
+
+# -- statistics -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample standard deviation of per-seed values (std is 0 for one seed)."""
+
+    mean: float
+    std: float
+    n: int
+    values: tuple[float, ...]
+
+    def fmt(self, scale: float = 100.0, digits: int = 1) -> str:
+        """``mean ± std`` (``scale`` 100: in percent); just the mean for one seed."""
+        m = f"{self.mean * scale:.{digits}f}"
+        return m if self.n < 2 else f"{m} ± {self.std * scale:.{digits}f}"
+
+
+def stat(values: Iterable[float]) -> Stat | None:
+    """:class:`Stat` of the finite values, or None when there are none."""
+    vals = tuple(float(v) for v in values if v is not None and math.isfinite(float(v)))
+    if not vals:
+        return None
+    return Stat(mean(vals), stdev(vals) if len(vals) > 1 else 0.0, len(vals), vals)
+
+
+def per_optimizer(runs: Sequence[Run], value: Callable[[Run], float | None]) -> dict[str, Stat]:
+    """``{optimizer: Stat}`` of ``value(run)`` over seeds, in canonical optimizer order."""
+    groups: dict[str, list] = defaultdict(list)
+    for r in runs:
+        v = value(r)
+        if v is not None:
+            groups[r.optimizer].append(v)
+    out = {}
+    for name in sorted(groups, key=order_key):
+        s = stat(groups[name])
+        if s is not None:
+            out[name] = s
+    return out
+
+
+# -- the paper's Figure 1 quantities ----------------------------------------------------------------
+
+ATTACK_PREFERENCE = ("autoattack", "pgd", "fgsm")  # the strongest attack stored is used (the paper: AutoAttack)
+
+
+def attack_curve(run: Run, norm: str) -> dict | None:
+    """The robust-accuracy curve of the strongest stored attack under ``norm`` (autoattack > pgd > fgsm)."""
+    res = run.evals.get("robust_accuracy") or {}
+    curves = [c for c in (res.get("attacks") or {}).values() if c.get("norm") == norm]
+    for name in ATTACK_PREFERENCE:
+        for c in curves:
+            if str(c.get("name", "")).lower() == name:
+                return c
+    return curves[0] if curves else None
+
+
+def _at(xs: Sequence[float], ys: Sequence[float], x: float) -> float | None:
+    for xi, yi in zip(xs, ys):
+        if math.isclose(float(xi), float(x), rel_tol=1e-6, abs_tol=1e-12):
+            return float(yi)
+    return None
+
+
+def stored_eps(sweep: Sweep, dataset: str, norm: str) -> list[float]:
+    """The eps values every run of ``dataset`` stores for ``norm`` (their strongest attack)."""
+    grids = []
+    for r in sweep.select(dataset):
+        c = attack_curve(r, norm)
+        if c:
+            grids.append({float(e) for e in c["eps"]})
+    return sorted(set.intersection(*grids)) if grids else []
+
+
+def stored_variances(sweep: Sweep, dataset: str) -> list[float]:
+    """The Gaussian-noise variances every run of ``dataset`` stores."""
+    grids = [{float(v) for v in (r.evals.get("gaussian_noise") or {}).get("variances", [])} for r in sweep.select(dataset)]
+    grids = [g for g in grids if g]
+    return sorted(set.intersection(*grids)) if grids else []
+
+
+def robust_accuracy(run: Run, norm: str, eps: float) -> float | None:
+    """Accuracy of ``run`` under its strongest stored ``norm`` attack at ``eps`` (None if not stored)."""
+    c = attack_curve(run, norm)
+    return _at(c["eps"], c["robust_accuracy"], eps) if c else None
+
+
+def gaussian_accuracy(run: Run, variance: float) -> float | None:
+    """Accuracy of ``run`` under Gaussian noise of ``variance`` (None if not stored)."""
+    res = run.evals.get("gaussian_noise") or {}
+    return _at(res.get("variances", []), res.get("accuracy", []), variance) if res else None
+
+
+@dataclass(frozen=True)
+class Figure1Setting:
+    """The perturbation sizes compared in Figure 1 for one data set (chosen among the stored ones)."""
+
+    variance: float | None
+    eps_l2: float | None
+    eps_linf: float | None
+    attack_l2: str | None
+    attack_linf: str | None
+
+
+def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, eps_l2: float | None = None,
+                    eps_linf: float | None = None) -> Figure1Setting:
+    """The sizes to compare: the given ones, else the largest stored variance and the middle stored eps (of the paper's
+    three-point grids: the middle one).
+
+    The paper's Figure 1 does not fix these in our reference file; they are our choice and every output
+    states them.  A requested value that is not stored raises :class:`MissingResultsError`.
+    """
+    def pick(requested, stored, what, default_index, command):
+        if requested is None:
+            return stored[default_index] if stored else None
+        if not any(math.isclose(requested, s, rel_tol=1e-6) for s in stored):
+            raise MissingResultsError(
+                f"{what} {requested:g} is not stored for {dataset} (stored: {', '.join(f'{s:g}' for s in stored) or 'none'}); "
+                f"produce it with `{command}`"
+            )
+        return requested
+
+    root = sweep.roots[0]
+    variance = pick(variance, stored_variances(sweep, dataset), "Gaussian-noise variance", -1,
+                    py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[gaussian_noise]", f"eval.gaussian_noise.variances=[{variance}]"))
+    l2_grid, linf_grid = stored_eps(sweep, dataset, "l2"), stored_eps(sweep, dataset, "linf")
+    eps_l2 = pick(eps_l2, l2_grid, "L2 eps", len(l2_grid) // 2,
+                  py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[robust_accuracy]", f"eval.robust_accuracy.eps.l2=[{eps_l2}]"))
+    eps_linf = pick(eps_linf, linf_grid, "L-inf eps", len(linf_grid) // 2,
+                    py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[robust_accuracy]", f"eval.robust_accuracy.eps.linf=[{eps_linf}]"))
+    runs = sweep.select(dataset)
+    names = {norm: next((attack_curve(r, norm) or {}).get("name") for r in runs) for norm in ("l2", "linf")} if runs else {}
+    return Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"))
+
+
+def figure1_values(sweep: Sweep, dataset: str, setting: Figure1Setting) -> dict[str, dict[str, Stat]]:
+    """``{quantity: {optimizer: Stat}}`` for quantity in standard, gaussian_noise, l2, linf (accuracies in [0, 1])."""
+    runs = sweep.select(dataset)
+    out = {"standard": per_optimizer(runs, lambda r: r.test_accuracy)}
+    if setting.variance is not None:
+        out["gaussian_noise"] = per_optimizer(runs, lambda r: gaussian_accuracy(r, setting.variance))
+    if setting.eps_l2 is not None:
+        out["l2"] = per_optimizer(runs, lambda r: robust_accuracy(r, "l2", setting.eps_l2))
+    if setting.eps_linf is not None:
+        out["linf"] = per_optimizer(runs, lambda r: robust_accuracy(r, "linf", setting.eps_linf))
+    return out
+
+
+def eps_text(eps: float, norm: str) -> str:
+    """``8/255`` style for L-inf eps on the 1/255 grid, else ``%g``."""
+    if norm == "linf" and 0 < eps < 1 and abs(eps * 255 - round(eps * 255)) < 1e-6:
+        return f"{round(eps * 255)}/255"
+    return f"{eps:g}"
+
+
+# -- the irrelevant-frequency sweep (Figure 2) ------------------------------------------------------
+
+def load_irrelevant_freq(root: str | Path) -> list[dict]:
+    """Rows ``{dataset, filter, removed_percent, seed, test_accuracy}`` of the completed runs of an
+    irrelevant-frequency sweep (``experiments/irrelevant_freq.py``); raises when the baseline or every
+    filtered run is missing."""
+    root = Path(root)
+    command = py("experiments/irrelevant_freq.py") + "` (or `scripts/reproduce.sh quick`)"
+    if not root.exists():
+        raise MissingResultsError(f"irrelevant-frequency sweep {root} does not exist; produce it with `{command}")
+    rows = []
+    for rd in find_runs(root):
+        if rd.status != "completed":
+            continue
+        cfg, summary = rd.config(), rd.summary()
+        filt = cfg.get("data_filter") or {}
+        keep = float(filt.get("keep_fraction", 1.0)) if filt.get("name") else 1.0
+        if summary.get("test_accuracy") is None:
+            continue
+        rows.append({
+            "dataset": str((cfg.get("dataset") or {}).get("name", "unknown")),
+            "filter": filt.get("name") or "none",
+            "removed_percent": round(100 * (1 - keep)),
+            "optimizer": (cfg.get("optimizer") or {}).get("name"),
+            "seed": cfg.get("seed"),
+            "test_accuracy": float(summary["test_accuracy"]),
+            "run_dir": str(rd.path),
+        })
+    if not rows:
+        raise MissingResultsError(f"no completed run under {root}; produce the irrelevant-frequency sweep with `{command}")
+    if not any(r["filter"] == "none" for r in rows):
+        raise MissingResultsError(f"the unfiltered baseline run is missing under {root}; finish the sweep with `{command}, re-running resumes")
+    if all(r["filter"] == "none" for r in rows):
+        raise MissingResultsError(f"only the baseline is complete under {root}; finish the filtered runs with `{command}, re-running resumes")
+    return rows
+
+
+# -- the linear-theory run ---------------------------------------------------------------------------
+
+def load_linear_theory(run_dir: str | Path) -> dict:
+    """The summary of a linear-theory run (``experiments/linear_theory.py``)."""
+    from robustopt.io import read_json
+
+    path = Path(run_dir) / "summary.json"
+    summary = read_json(path, default=None) if path.exists() else None
+    if not summary or "final" not in summary:
+        raise MissingResultsError(
+            f"no linear-theory results in {run_dir} (summary.json with 'final'); produce them with "
+            f"`{py('experiments/linear_theory.py', 'theory=quick', 'logger=none')}` (the paper's instance: without theory=quick)"
+        )
+    return summary
+
+
+# -- command-line helpers ------------------------------------------------------------------------------
+
+def cli_main(fn: Callable[[], int | None]) -> int:
+    """Run ``fn``; a :class:`RobustOptError` becomes one line on stderr and exit status 2."""
+    try:
+        return int(fn() or 0)
+    except RobustOptError as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+def log_images_to_wandb(paths: Iterable[Path], *, project: str = "robustopt", name: str = "paper_figures",
+                        dir: str | Path | None = None, mode: str = "offline") -> None:
+    """Log the PNGs among ``paths`` to a W&B run as images (offline by default); only when asked (``--wandb``)."""
+    import wandb
+
+    from robustopt.tracking.wandb_offline import import_wandb  # noqa: F401  (fails with a clear DependencyError)
+
+    run = wandb.init(project=project, name=name, job_type="figures", mode=mode, dir=str(dir) if dir else None, reinit=True)
+    try:
+        run.log({Path(p).stem: wandb.Image(str(p)) for p in paths if str(p).endswith(".png")})
+    finally:
+        run.finish()
+
+
+# -- the paper's reference numbers -------------------------------------------------------------------
+
+REFERENCE_PATH = Path(__file__).resolve().parent / "paper_reference.json"
+
+
+def paper_reference(path: str | Path = REFERENCE_PATH) -> dict:
+    """The paper's reference numbers shipped in ``paper_reference.json`` (each entry says where it comes from)."""
+    import json
+
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def paper_figure1(path: str | Path = REFERENCE_PATH) -> dict[str, dict]:
+    """``{dataset: {quantity: {optimizer: percent}, "source": ..., ...}}`` of the paper's Figure 1."""
+    return paper_reference(path).get("figure1", {})

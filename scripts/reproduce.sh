@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Reproduce Ma, Pan & Farahmand (TMLR 2023) end to end: train, evaluate, draw every figure, write report.md.
+#
+#   scripts/reproduce.sh quick          # the README demo: Fashion-MNIST, c2, SGD/Adam/RMSprop, 5 epochs, 2 seeds,
+#                                       # every evaluation on a test subset, a short irrelevant-frequency sweep,
+#                                       # the linear theory (quick), every figure; ~10 min on 2 CPU cores
+#   scripts/reproduce.sh fashion-mnist  # the paper's full Fashion-MNIST recipe (200 epochs, 3 seeds): a GPU or a cluster
+#   scripts/reproduce.sh paper          # every data set of the paper as one Hydra multirun (SLURM by default)
+#
+# Environment:
+#   ROBUSTOPT_OUTPUT_DIR  results store (default: outputs); the report goes to $OUT/reproduce/<target>/report.md
+#   LAUNCHER              Hydra launcher (conf/launcher/): quick and fashion-mnist default to local, paper to slurm
+#   LOGGER                none (default) or wandb (offline W&B runs next to each run; `wandb sync` later)
+#   THEORY_OVERRIDES      extra overrides of the linear-theory run (e.g. "theory=quick" for a smoke test)
+#   DRY_RUN=1             print the commands instead of running them
+# Extra arguments are passed to every training command (e.g. device=cuda, +launcher options).
+#
+# Every step resumes: re-running the same target skips complete runs and finishes the others.  The figure
+# scripts only read the store, so `python paper_figures/report.py ...` (printed at the end) redraws the report.
+#
+# Data sets (nothing is downloaded; see the README's table): Fashion-MNIST comes from Debian's
+# dataset-fashion-mnist (scripts/setup.sh); for `paper` put under $ROBUSTOPT_DATA_DIR (default data/):
+#   MNIST/raw/ (IDX files), cifar-10-batches-py/, cifar-100-python/ (python pickles),
+#   svhn/{train,test}_32x32.mat, caltech101/101_ObjectCategories/<class>/*.jpg, imagenette2/{train,val}/<wnid>/*.JPEG
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=${1:-}
+[ $# -gt 0 ] && shift
+PY=${PYTHON:-.venv/bin/python}
+OUT=${ROBUSTOPT_OUTPUT_DIR:-outputs}
+export ROBUSTOPT_OUTPUT_DIR=$OUT
+LOGGER=${LOGGER:-none}
+export PYTHONUNBUFFERED=1
+
+run() {  # echo a command, then run it (or only echo it with DRY_RUN=1)
+    printf '+'; printf ' %q' "$@"; printf '\n'
+    if [ "${DRY_RUN:-0}" != 1 ]; then "$@"; fi
+}
+
+has_evaluation() {  # is evaluation $1 registered (e.g. lipschitz, once its module has landed)?
+    $PY -c "from robustopt.evaluation.registry import EVALUATIONS; EVALUATIONS.get('$1')" >/dev/null 2>&1
+}
+
+has_autoattack() {
+    $PY -c "from robustopt.attacks.autoattack import import_autoattack; import_autoattack()" >/dev/null 2>&1
+}
+
+evaluations() {  # every evaluation of the paper that is available here
+    local evals="clean,robust_accuracy,gaussian_noise,band_noise,fourier_heatmap"
+    if has_evaluation lipschitz; then
+        evals="$evals,lipschitz"
+    else
+        echo "[reproduce] note: the lipschitz evaluation is not available yet: Table 1 will be listed as missing" >&2
+    fi
+    echo "[$evals]"
+}
+
+paper_attacks() {  # PGD-100 (L-inf, L2) and, when installed, AutoAttack as the paper (pip install 'robustopt[autoattack]')
+    local specs="{name: pgd, norm: linf, steps: 100},{name: pgd, norm: l2, steps: 100}"
+    if has_autoattack; then
+        specs="$specs,{name: autoattack, norm: linf},{name: autoattack, norm: l2}"
+    else
+        echo "[reproduce] note: AutoAttack is not installed (pip install 'robustopt[autoattack]'): Figure 1 uses PGD-100" >&2
+    fi
+    echo "eval.robust_accuracy.attacks=[$specs]"
+}
+
+report() {  # report <name> <sweep> <irrelevant-freq sweep> <linear-theory run>
+    local dest="$OUT/reproduce/$1"
+    run $PY paper_figures/report.py --sweep "$2" --irrelevant-freq "$3" --linear-theory "$4" --out "$dest"
+    echo
+    echo "Report: $dest/report.md  (figures in $dest/figures/)"
+    echo "Redraw: $PY paper_figures/report.py --sweep $2 --irrelevant-freq $3 --linear-theory $4 --out $dest"
+}
+
+case "$TARGET" in
+quick)
+    start=$(date +%s)
+    echo "== [1/4] train c2 on Fashion-MNIST with SGD, Adam and RMSprop (2 seeds, same initial weights and batches) and evaluate"
+    run $PY experiments/train.py -m experiment=reproduce_quick optimizer=sgd,adam,rmsprop seed=0,1 \
+        "evaluations=$(evaluations)" logger=$LOGGER progress=false launcher=${LAUNCHER:-local} "$@"
+    t1=$(date +%s)
+    echo "== [2/4] irrelevant frequencies: SGD on training data with high-frequency / low-energy DCT content removed (short)"
+    run $PY experiments/irrelevant_freq.py experiment=reproduce_quick experiment_name=reproduce_quick_irrelevant_freq \
+        epochs=3 dataset.train_subset=20000 "evaluations=[]" logger=$LOGGER progress=false launcher=${LAUNCHER:-local} "$@"
+    t2=$(date +%s)
+    echo "== [3/4] the linear least-squares theory (quick instance)"
+    run $PY experiments/linear_theory.py theory=quick logger=$LOGGER progress=false ${THEORY_OVERRIDES:-}
+    t3=$(date +%s)
+    echo "== [4/4] figures, tables and report.md"
+    report quick "$OUT/multiruns/reproduce_quick" "$OUT/multiruns/reproduce_quick_irrelevant_freq" "$OUT/runs/linear_theory_quick/default"
+    t4=$(date +%s)
+    echo "Times (s): train+evaluate $((t1 - start)), irrelevant frequencies $((t2 - t1)), linear theory $((t3 - t2)), report $((t4 - t3)), total $((t4 - start))"
+    ;;
+fashion-mnist)
+    echo "== the paper's Fashion-MNIST recipe: c2, 200 epochs, SGD/Adam/RMSprop, 3 seeds, every evaluation (launcher=${LAUNCHER:-local})"
+    run $PY experiments/train.py -m experiment=paper_fashion_mnist optimizer=sgd,adam,rmsprop seed=0,1,2 \
+        "evaluations=$(evaluations)" "$(paper_attacks)" logger=$LOGGER launcher=${LAUNCHER:-local} "$@"
+    run $PY experiments/irrelevant_freq.py logger=$LOGGER launcher=${LAUNCHER:-local} "$@"
+    run $PY experiments/linear_theory.py logger=$LOGGER "hydra.run.dir=$OUT/runs/linear_theory_paper" ${THEORY_OVERRIDES:-}
+    report fashion-mnist "$OUT/multiruns/paper_fashion_mnist" "$OUT/multiruns/irrelevant_freq" "$OUT/runs/linear_theory_paper"
+    ;;
+paper)
+    DATASETS=${DATASETS:-mnist,fashion_mnist,cifar10,cifar100,svhn,caltech101,imagenette}
+    PRESETS=$(echo "$DATASETS" | sed -E 's/(^|,)/\1paper_/g')
+    echo "== every data set of the paper ($PRESETS) x SGD/Adam/RMSprop x 3 seeds, one Hydra multirun (launcher=${LAUNCHER:-slurm})"
+    # One sweep folder, one sub-folder per data set (the run names do not contain the preset).
+    run $PY experiments/train.py -m "experiment=$PRESETS" optimizer=sgd,adam,rmsprop seed=0,1,2 \
+        "evaluations=$(evaluations)" "$(paper_attacks)" logger=$LOGGER launcher=${LAUNCHER:-slurm} \
+        "hydra.sweep.dir=$OUT/multiruns/paper" 'hydra.sweep.subdir=${experiment_name}/${or_default:${hydra:job.override_dirname},default}' "$@"
+    run $PY experiments/irrelevant_freq.py "experiment=$PRESETS" logger=$LOGGER launcher=${LAUNCHER:-slurm} \
+        "hydra.sweep.dir=$OUT/multiruns/paper_irrelevant_freq" \
+        'hydra.sweep.subdir=${dataset.name}/${or_default:${data_filter.name},none}-keep${data_filter.keep_fraction}' "$@"
+    run $PY experiments/linear_theory.py logger=$LOGGER "hydra.run.dir=$OUT/runs/linear_theory_paper" ${THEORY_OVERRIDES:-}
+    report paper "$OUT/multiruns/paper" "$OUT/multiruns/paper_irrelevant_freq" "$OUT/runs/linear_theory_paper"
+    ;;
+*)
+    echo "usage: scripts/reproduce.sh quick|fashion-mnist|paper [hydra overrides...]  (see the header of this script)" >&2
+    exit 2
+    ;;
+esac
