@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean, stdev
 
 from robustopt.tracking.reader import find_runs, format_table
 
@@ -36,7 +36,7 @@ def clean_table(sweep_dir: str | Path) -> str:
         items = groups[name]
         acc = [s["test_accuracy"] for _, s in items]
         loss = [s["test_loss"] for _, s in items]
-        spread = lambda v: f" ± {pstdev(v):.4f}" if len(v) > 1 else ""  # noqa: E731
+        spread = lambda v: f" ± {stdev(v):.4f}" if len(v) > 1 else ""  # noqa: E731
         rows.append({
             "optimizer": name,
             "lr": items[0][0]["optimizer"]["lr"],

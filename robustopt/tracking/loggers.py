@@ -90,25 +90,41 @@ class WandbLogger(NullLogger):
         )
         self.run_id = self.run.id
         self.run_dir = getattr(self.run, "dir", None)
+        self._broken = False
+
+    def _safely(self, what: str, fn, *args, **kwargs) -> None:
+        """Call W&B; if it fails, warn once and stop logging to W&B, but never stop training.
+
+        W&B only mirrors the run directory.  On SLURM, preemption or ``scontrol requeue`` sends SIGTERM to
+        every process of the job: W&B's service process dies at once while the training process (whose
+        SIGTERM submitit ignores) goes on until SIGKILL, so its next W&B call fails with a lost connection.
+        """
+        if self._broken:
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any W&B failure; the run directory keeps everything
+            self._broken = True
+            log.warning("W&B %s failed (%s: %s); W&B logging is off for the rest of this process, the run "
+                        "directory still records everything", what, type(exc).__name__, exc)
 
     def log_metrics(self, metrics: dict, step: Optional[int] = None) -> None:
-        self.run.log(dict(metrics), step=step)
+        self._safely("log", self.run.log, dict(metrics), step=step)
 
     def log_summary(self, values: dict) -> None:
-        for key, value in values.items():
-            self.run.summary[key] = value
+        self._safely("summary", self.run.summary.update, dict(values))
 
     def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        self.run.log({key: self._wandb.Table(columns=list(columns), data=[list(r) for r in rows])})
+        self._safely("log", lambda: self.run.log({key: self._wandb.Table(columns=list(columns), data=[list(r) for r in rows])}))
 
     def log_figure(self, key: str, figure) -> None:
-        self.run.log({key: self._wandb.Image(figure)})
+        self._safely("log", lambda: self.run.log({key: self._wandb.Image(figure)}))
 
     def log_image(self, key: str, path: str | Path) -> None:
-        self.run.log({key: self._wandb.Image(str(path))})
+        self._safely("log", lambda: self.run.log({key: self._wandb.Image(str(path))}))
 
     def finish(self, exit_code: int = 0) -> None:
-        self.run.finish(exit_code=exit_code)
+        self._safely("finish", self.run.finish, exit_code=exit_code)
 
 
 def _has_netrc_login() -> bool:

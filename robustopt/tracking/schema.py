@@ -161,6 +161,7 @@ class TrainConfig:
     amp: bool = False
     channels_last: bool = False
     grad_clip: Optional[float] = None
+    num_threads: Optional[int] = None  # torch CPU threads per run (None: torch's default); launcher=joblib sets 1
     progress: bool = True
     experiment_name: str = "default"
     lr_by_optimizer: Dict[str, float] = field(default_factory=dict)

@@ -8,8 +8,10 @@ directory and the logger, then runs the configured evaluations.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,7 +21,7 @@ from robustopt.data import TensorBatches, get_spec, load_split_uint8
 from robustopt.devices import resolve_device
 from robustopt.errors import CheckpointError, ConfigError
 from robustopt.io import atomic_torch_save
-from robustopt.models import build_model, init_model, model_fingerprint
+from robustopt.models import init_model, model_fingerprint
 from robustopt.optim import build_optimizer, build_scheduler
 from robustopt.tracking.loggers import NullLogger
 from robustopt.tracking.meta import run_meta
@@ -29,7 +31,9 @@ from robustopt.train.fit import FitResult, fit
 log = logging.getLogger("robustopt.train")
 
 # Keys that may change between a run and its resumption (they do not change the results).
-NON_IDENTITY_KEYS = {"device", "progress", "logger", "paths", "eval_batch_size", "evaluations", "eval", "amp", "channels_last"}
+NON_IDENTITY_KEYS = {"device", "progress", "logger", "paths", "eval_batch_size", "evaluations", "eval", "amp", "channels_last", "num_threads"}
+# Final states: re-running the same config (a re-run sweep, a requeued SLURM job) changes nothing.
+FINAL_STATUSES = ("completed", "diverged")
 
 
 def model_kwargs(cfg: dict) -> dict:
@@ -141,16 +145,57 @@ def build_training(cfg: dict, device: torch.device):
     return spec, batches, test, model, optimizer, scheduler, init_ref
 
 
+def run_is_finished(run_dir: str | Path, cfg: dict) -> bool:
+    """Whether ``run_dir`` already holds the final result of ``cfg`` (completed, or diverged: a re-run would
+    diverge again), so that training it again would change nothing."""
+    run = RunDir(run_dir)
+    summary = run.summary()
+    if run.status == "completed":
+        return summary.get("epochs_done") == int(cfg["epochs"])
+    return run.status == "diverged" and summary.get("status") == "diverged"
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: Optional[int]):
+    """Use ``num_threads`` torch threads inside the block (None: leave as is), then restore the previous
+    number, so that a reused worker process (joblib) never leaks one job's setting into the next."""
+    previous = torch.get_num_threads()
+    if num_threads:
+        if int(num_threads) < 1:
+            raise ConfigError(f"num_threads must be >= 1 or null, got {num_threads}")
+        torch.set_num_threads(int(num_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _slurm_job_id() -> Optional[str]:
+    """This process's SLURM job ('ARRAY_TASK' for a job array, as squeue shows it), or None outside SLURM."""
+    array_id, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array_id}_{task}" if array_id and task else os.environ.get("SLURM_JOB_ID")
+
+
 def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = None) -> FitResult:
-    """Train (or resume, or skip when already complete) the run described by ``cfg`` in ``run_dir``."""
+    """Train (or resume, or skip when already complete or diverged) the run described by ``cfg`` in ``run_dir``.
+
+    ``cfg["num_threads"]`` (optional) sets the torch threads for this run only.
+    """
+    with torch_threads(cfg.get("num_threads")):
+        return _train_run(cfg, run_dir, logger)
+
+
+def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger]) -> FitResult:
     run = RunDir(run_dir)
     logger = logger or NullLogger()
     check_resumable(run, cfg)
     if int(cfg["epochs"]) < 1:
         raise ConfigError(f"epochs must be >= 1, got {cfg['epochs']}")
-    if run.status == "completed" and run.summary().get("epochs_done") == int(cfg["epochs"]):
-        log.info("run %s is already complete; nothing to train", run.path)
-        return FitResult(status="completed", history=run.metrics(), resumed_from_epoch=int(cfg["epochs"]))
+    if run_is_finished(run.path, cfg):
+        summary = run.summary()
+        log.info("run %s is already %s; nothing to train", run.path, run.status)
+        return FitResult(status=run.status, history=run.metrics(), resumed_from_epoch=int(summary.get("epochs_done") or 0),
+                         diverged_at=summary.get("diverged_at"))
     device = resolve_device(cfg.get("device", "auto"))
     resuming = run.checkpoint_path.exists()
     if not resuming:
@@ -165,6 +210,7 @@ def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = Non
         init=init_ref,
         first_start_time=previous.get("first_start_time") or this_start["start_time"],
         starts=int(previous.get("starts", 0)) + 1,
+        slurm_job_id=_slurm_job_id(),
         wandb_id=getattr(logger, "run_id", None) or previous.get("wandb_id"),
         num_parameters=sum(p.numel() for p in model.parameters()),
     )
