@@ -108,7 +108,7 @@ paper)
     # One sweep folder, one sub-folder per data set (the run names do not contain the preset).
     run $PY experiments/train.py -m "experiment=$PRESETS" optimizer=sgd,adam,rmsprop seed=0,1,2 \
         "evaluations=$(evaluations)" "$(paper_attacks)" logger=$LOGGER launcher=${LAUNCHER:-slurm} \
-        "hydra.sweep.dir=$OUT/multiruns/paper" 'hydra.sweep.subdir=${experiment_name}/${or_default:${hydra:job.override_dirname},default}' "$@"
+        "hydra.sweep.dir=$OUT/multiruns/paper" 'hydra.sweep.subdir=${experiment_name}/${run_dirname:${hydra:overrides.task}}' "$@"
     run $PY experiments/irrelevant_freq.py "experiment=$PRESETS" logger=$LOGGER launcher=${LAUNCHER:-slurm} \
         "hydra.sweep.dir=$OUT/multiruns/paper_irrelevant_freq" \
         'hydra.sweep.subdir=${dataset.name}/${or_default:${data_filter.name},none}-keep${data_filter.keep_fraction}' "$@"

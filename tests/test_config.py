@@ -104,3 +104,26 @@ def test_preset_without_lr_for_optimizer_fails_clearly(tmp_path):
     res = run_entry("train.py", ["experiment=paper_mnist", "optimizer=adagrad", "logger=none", f"paths.output_dir={tmp_path}"])
     assert res.returncode != 0
     assert "lr_by_optimizer" in res.stderr and "adagrad" in res.stderr
+
+
+def test_run_dirname_is_short_stable_and_parseable():
+    from robustopt.tracking.hydra_app import run_dirname
+
+    assert run_dirname([]) == "default"
+    assert run_dirname(["seed=1", "optimizer=adam", "device=cuda", "logger=none"]) == "optimizer-adam_seed-1"
+    assert run_dirname(["optimizer=adam", "seed=1"]) == run_dirname(["seed=1", "optimizer=adam"])
+    assert run_dirname(["eval.robust_accuracy.n_samples=5", "+paths.output_dir=/x", "optimizer.lr=1e-3"]) == "optimizer.lr-1e-3"
+    assert run_dirname(["theory=quick", "lr=0.1"], "theory") == "lr-0.1"
+    long = run_dirname([f"+model.options.k{i}=[1,2,3]" for i in range(40)])
+    assert len(long) <= 120 and "=" not in long and "," not in long and "/" not in long
+    assert long != run_dirname([f"+model.options.k{i}=[1,2,3]" for i in range(39)])
+
+
+def test_run_dir_can_be_passed_back_to_evaluate(tmp_path):
+    res = run_entry("train.py", ["dataset=synthetic", "epochs=1", "logger=none", "progress=false", "optimizer.lr=0.05",
+                                 "eval.robust_accuracy.n_samples=7", f"paths.output_dir={tmp_path}"])
+    assert res.returncode == 0, res.stderr[-2000:]
+    (run_dir,) = (tmp_path / "runs" / "default").iterdir()
+    assert run_dir.name == "dataset-synthetic_epochs-1_optimizer.lr-0.05"
+    ev = run_entry("evaluate.py", [f"run_dir={run_dir}", "evaluations=[clean]", "logger=none", "progress=false", f"paths.output_dir={tmp_path}"])
+    assert ev.returncode == 0, ev.stderr[-2000:]

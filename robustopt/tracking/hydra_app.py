@@ -44,10 +44,46 @@ def register_configs() -> None:
     cs.store(name="linear_theory_schema", node=LinearTheoryConfig)
 
 
+# Overrides that do not change a run's results (or are too long for a folder name) are left out of it.
+RUN_DIRNAME_EXCLUDED = (
+    "device", "progress", "logger", "launcher", "eval_batch_size", "evaluations", "eval", "attack",
+    "paths", "dataset.root", "num_threads", "hydra",
+)
+RUN_DIRNAME_MAX = 120
+
+
+def run_dirname(overrides, *also_excluded: str) -> str:
+    """A run folder name from a job's command-line overrides: ``optimizer-adam_seed-1``.
+
+    Sorted ``key-value`` pairs joined by ``_`` (no ``=`` or ``,``, so the path can be passed back as
+    ``run_dir=...``), leaving out :data:`RUN_DIRNAME_EXCLUDED` and ``also_excluded`` keys and their sub-keys; ``default``
+    when nothing is left; a hash suffix keeps long names short and unique.  The same overrides give the
+    same folder, so re-running a command resumes its runs.
+    """
+    import hashlib
+    import re
+
+    items = []
+    for item in overrides or []:
+        key, _, value = str(item).partition("=")
+        key = key.lstrip("+~")
+        if any(key == ex or key.startswith(ex + ".") for ex in (*RUN_DIRNAME_EXCLUDED, *also_excluded)):
+            continue
+        value = re.sub(r"[^A-Za-z0-9.+-]+", "~", value).strip("~") or "none"
+        items.append(f"{key}-{value}")
+    name = "_".join(sorted(items)) or "default"
+    if len(name) > RUN_DIRNAME_MAX:
+        name = f"{name[: RUN_DIRNAME_MAX - 13]}~{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+    return name
+
+
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("or_default"):
-        # ${or_default:${hydra:job.override_dirname},default}: a run dir name even with no overrides
+        # ${or_default:${data_filter.name},none}: a value, or a default when it is null or empty
         OmegaConf.register_new_resolver("or_default", lambda value, default: value if value not in (None, "") else default)
+    if not OmegaConf.has_resolver("run_dirname"):
+        # ${run_dirname:${hydra:overrides.task},extra_key,...}: the run folder name of a job (see run_dirname)
+        OmegaConf.register_new_resolver("run_dirname", run_dirname)
 
 
 register_configs()
