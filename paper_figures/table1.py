@@ -29,7 +29,7 @@ from robustopt.io import atomic_write_text  # noqa: E402
 #: Columns: (title, keys of the lipschitz result tried in order).
 COLUMNS = (
     ("upper bound", ("upper_bound",)),
-    ("paper's bound (reshaped kernels)", ("paper_upper_bound", "reshaped_kernel_upper_bound", "reshaped_kernel")),
+    ("paper's bound (reshaped kernels)", ("reshaped_kernel_product",)),
     ("lower bound", ("lower_bound",)),
 )
 

@@ -38,22 +38,12 @@ run() {  # echo a command, then run it (or only echo it with DRY_RUN=1)
     if [ "${DRY_RUN:-0}" != 1 ]; then "$@"; fi
 }
 
-has_evaluation() {  # is evaluation $1 registered (e.g. lipschitz, once its module has landed)?
-    $PY -c "from robustopt.evaluation.registry import EVALUATIONS; EVALUATIONS.get('$1')" >/dev/null 2>&1
-}
-
 has_autoattack() {
     $PY -c "from robustopt.attacks.autoattack import import_autoattack; import_autoattack()" >/dev/null 2>&1
 }
 
-evaluations() {  # every evaluation of the paper that is available here
-    local evals="clean,robust_accuracy,gaussian_noise,band_noise,fourier_heatmap"
-    if has_evaluation lipschitz; then
-        evals="$evals,lipschitz"
-    else
-        echo "[reproduce] note: the lipschitz evaluation is not available yet: Table 1 will be listed as missing" >&2
-    fi
-    echo "[$evals]"
+evaluations() {  # every evaluation of the paper
+    echo "[clean,robust_accuracy,gaussian_noise,band_noise,fourier_heatmap,lipschitz]"
 }
 
 paper_attacks() {  # PGD-100 (L-inf, L2) and, when installed, AutoAttack as the paper (pip install 'robustopt[autoattack]')

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 import zlib
 from pathlib import Path
 
@@ -467,7 +466,6 @@ def test_synthetic_is_deterministic_balanced_and_leaves_the_global_rng_alone(tmp
 
 
 def test_synthetic_is_learnable_by_a_small_cnn_with_sgd():
-    start = time.perf_counter()
     (xtr, ytr), (xte, yte) = (synthetic.make_synthetic(s) for s in ("train", "test"))
     xtr, xte = xtr.float() / 255, xte.float() / 255
     with torch.random.fork_rng():
@@ -486,7 +484,6 @@ def test_synthetic_is_learnable_by_a_small_cnn_with_sgd():
     with torch.no_grad():
         accuracy = (model(xte).argmax(1) == yte).float().mean().item()
     assert accuracy > 0.85, accuracy
-    assert time.perf_counter() - start < 10
 
 
 # ------------------------------------------------------------------------------------------------ real data

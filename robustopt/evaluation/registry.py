@@ -72,11 +72,7 @@ def _import_builtin_evaluations() -> None:
     import importlib
 
     for module in BUILTIN_EVALUATION_MODULES:
-        try:
-            importlib.import_module(f"robustopt.evaluation.{module}")
-        except ModuleNotFoundError as exc:  # TODO(lead): remove once every built-in module has landed
-            if exc.name != f"robustopt.evaluation.{module}":
-                raise
+        importlib.import_module(f"robustopt.evaluation.{module}")
 
 
 EVALUATIONS: Registry[Evaluation] = Registry("evaluation", builtins=_import_builtin_evaluations)
