@@ -10,7 +10,7 @@
 # Environment:
 #   ROBUSTOPT_OUTPUT_DIR  results store (default: outputs); the report goes to $OUT/reproduce/<target>/report.md
 #   LAUNCHER              Hydra launcher (conf/launcher/): quick and fashion-mnist default to local, paper to slurm
-#   LOGGER                none (default) or wandb (offline W&B runs next to each run; `wandb sync` later)
+#   LOGGER                wandb (default: offline W&B runs next to each run; `wandb sync` later) or none
 #   THEORY_OVERRIDES      extra overrides of the linear-theory run (e.g. "theory=quick" for a smoke test)
 #   DRY_RUN=1             print the commands instead of running them
 # Extra arguments are passed to every training command (e.g. device=cuda, +launcher options).
@@ -30,7 +30,7 @@ TARGET=${1:-}
 PY=${PYTHON:-.venv/bin/python}
 OUT=${ROBUSTOPT_OUTPUT_DIR:-outputs}
 export ROBUSTOPT_OUTPUT_DIR=$OUT
-LOGGER=${LOGGER:-none}
+LOGGER=${LOGGER:-wandb}
 export PYTHONUNBUFFERED=1
 
 run() {  # echo a command, then run it (or only echo it with DRY_RUN=1)

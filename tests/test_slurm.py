@@ -27,8 +27,8 @@ from tests.conftest import REPO, run_entry
 pytestmark = pytest.mark.slow
 
 SCRIPT = REPO / "scripts" / "slurm" / "local_cluster.sh"
-SYN = ["dataset=synthetic", "logger=none", "progress=false", "scheduler=constant", "num_threads=1"]
-EPOCHS = 60  # ~0.1 s each on one core: the requeue (at epoch >= 2, then 2 s KillWait) lands mid-training
+SYN = ["dataset=synthetic", "batch_size=32", "logger=none", "progress=false", "scheduler=constant", "num_threads=1"]
+EPOCHS = 150  # 32 steps each (>= 0.1 s on one core): after the requeue (at epoch >= 2, then <= 2 s KillWait) >= 10 s of training remain
 SBIN_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 
 
@@ -110,7 +110,7 @@ def test_slurm_sweep_requeued_jobs_resume_and_match_local_runs(cluster, tmp_path
         "-m", "launcher=slurm", *SYN, "logger=wandb", f"epochs={EPOCHS}", "optimizer=sgd,adam", f"paths.output_dir={out}",
         "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10",
     ]
-    runs = {opt: sweep / f"dataset-synthetic_epochs-{EPOCHS}_optimizer-{opt}_scheduler-constant" for opt in ("sgd", "adam")}
+    runs = {opt: sweep / f"batch_size-32_dataset-synthetic_epochs-{EPOCHS}_optimizer-{opt}_scheduler-constant" for opt in ("sgd", "adam")}
     interrupt = {"adam": ["scontrol", "requeue"], "sgd": ["scancel", "--signal=USR2"]}
     job_ids, at_epoch = {}, {}
     t0 = time.perf_counter()

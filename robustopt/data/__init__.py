@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from robustopt.data import sets  # noqa: F401  (registers the data sets)
 from robustopt.data.batches import TensorBatches
 from robustopt.data.cache import load_split_uint8
