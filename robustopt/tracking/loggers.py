@@ -105,7 +105,7 @@ class WandbLogger(NullLogger):
             fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any W&B failure; the run directory keeps everything
             self._broken = True
-            log.warning("W&B %s failed (%s: %s); W&B logging is off for the rest of this process, the run "
+            log.warning("W&B %s failed (%s: %s); W&B logging is off for the rest of this run, the run "
                         "directory still records everything", what, type(exc).__name__, exc)
 
     def log_metrics(self, metrics: dict, step: Optional[int] = None) -> None:
@@ -118,13 +118,26 @@ class WandbLogger(NullLogger):
         self._safely("log", lambda: self.run.log({key: self._wandb.Table(columns=list(columns), data=[list(r) for r in rows])}))
 
     def log_figure(self, key: str, figure) -> None:
-        self._safely("log", lambda: self.run.log({key: self._wandb.Image(figure)}))
+        """Log a matplotlib figure (pyplot or a bare ``matplotlib.figure.Figure``) as an image."""
+        self._safely("log", lambda: self.run.log({key: self._wandb.Image(_figure_to_image(figure))}))
 
     def log_image(self, key: str, path: str | Path) -> None:
         self._safely("log", lambda: self.run.log({key: self._wandb.Image(str(path))}))
 
     def finish(self, exit_code: int = 0) -> None:
         self._safely("finish", self.run.finish, exit_code=exit_code)
+
+
+def _figure_to_image(figure):
+    """Render a matplotlib figure to a PIL image (W&B's own conversion needs pyplot to be imported)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
 
 
 def _has_netrc_login() -> bool:
