@@ -239,3 +239,21 @@ def test_wandb_logger_logs_tables_and_bare_matplotlib_figures(tmp_path):
     (path,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
     keys = {k.split("/")[0] for row in read_offline_run(path)["history"] for k in row}
     assert {"tbl", "fig"} <= keys
+
+
+def test_data_filter_is_applied_to_every_training_batch(tmp_path):
+    """data_filter puts the frequency filter in the batch server: the batches equal the filter applied to the
+    unfiltered batches, and training on them ends with different weights."""
+    from robustopt.frequency import remove_high_frequency
+    from robustopt.train.pipeline import build_training, train_run
+
+    plain = build_training(_cfg(tmp_path), torch.device("cpu"))[1]
+    filtered = build_training(_cfg(tmp_path, "data_filter.name=high_frequency", "data_filter.keep_fraction=0.2"), torch.device("cpu"))[1]
+    for (xa, ya), (xb, yb) in zip(plain.epoch(0), filtered.epoch(0)):
+        assert torch.equal(ya, yb)
+        assert torch.allclose(xb, remove_high_frequency(xa, 0.2), atol=1e-6)
+        assert not torch.allclose(xa, xb, atol=1e-3)
+    train_run(_cfg(tmp_path, "epochs=1"), tmp_path / "plain")
+    train_run(_cfg(tmp_path, "epochs=1", "data_filter.name=low_energy", "data_filter.keep_fraction=0.1"), tmp_path / "lowenergy")
+    a, b = _final_weights(tmp_path / "plain"), _final_weights(tmp_path / "lowenergy")
+    assert not torch.equal(a["net.0.weight"], b["net.0.weight"])
