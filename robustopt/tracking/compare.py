@@ -70,7 +70,7 @@ def band_noise_table(results: dict) -> str:
     rows = []
     for basis in [b for b in ("dct", "fft") if b in first]:
         for k in range(len(first[basis]["drop"])):
-            rows.append((f"{basis} band {k} (r {first[basis]['r_low'][k]:.1f}-{first[basis]['r_high'][k]:.1f})",
+            rows.append((f"{basis} band {k + 1} (r {first[basis]['r_low'][k]:.1f}-{first[basis]['r_high'][k]:.1f})",
                          {lab: r[basis]["drop"][k] for lab, r in results.items()}))
     return _grid(labels, rows, "drop (clean - noisy)")
 
@@ -97,7 +97,7 @@ def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
     if "gaussian_noise" in results:
         out.append(("Accuracy under Gaussian noise clamp(x + sqrt(var) N(0,1), 0, 1)", gaussian_noise_table(results["gaussian_noise"])))
     if "band_noise" in results:
-        out.append(("Accuracy drop under band-limited Gaussian noise (band 0 = lowest frequencies)", band_noise_table(results["band_noise"])))
+        out.append(("Accuracy drop under band-limited Gaussian noise (band 1 = lowest frequencies; equal-size radial bands)", band_noise_table(results["band_noise"])))
     if "lipschitz" in results:
         out.append(("Lipschitz bounds (the paper's Table 1)", lipschitz_table(results["lipschitz"])))
     return out
