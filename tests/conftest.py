@@ -37,6 +37,18 @@ def run_entry(script: str, args: list[str], *, env: dict | None = None, cwd: Pat
     )
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for modules of tiny tensors: on a busy 2-core machine two spinning threads make
+    small ops tens of times slower.  The previous setting is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def out_dir(tmp_path) -> Path:
     return tmp_path / "outputs"

@@ -32,14 +32,7 @@ from robustopt.frequency import (
     to_frequency,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tensors are tiny, and on a shared CPU two spinning threads are ~50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see tests/conftest.py
 
 
 def np_radius(h: int, w: int, basis: str) -> np.ndarray:

@@ -30,13 +30,7 @@ H = W = 16
 CUTOFF = 6.0  # radius of the low-pass in front of the model = upper edge of band 0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tensors are tiny, and on a shared CPU two spinning threads are ~50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see tests/conftest.py
 
 
 class DctLowPass(nn.Module):
