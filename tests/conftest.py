@@ -28,9 +28,17 @@ def compose(config_name: str = "train", overrides: list[str] | None = None) -> d
     return to_plain(cfg)
 
 
+def clean_env(**extra: str) -> dict:
+    """This process's environment for a child process, without W&B's service address: a test that used W&B
+    in-process leaves ``WANDB_SERVICE`` set, and children would then share (and collide in) that service."""
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env.update(extra)
+    return env
+
+
 def run_entry(script: str, args: list[str], *, env: dict | None = None, cwd: Path | None = None, timeout: int = 600):
     """Run ``experiments/<script>`` in a subprocess, as a user would."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env = clean_env(PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run(
         [sys.executable, str(REPO / "experiments" / script), *args],
         cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout,

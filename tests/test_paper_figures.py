@@ -9,7 +9,6 @@ data set, which guards against drift between the pipeline's result formats and w
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 from robustopt.tracking import RunDir
+from tests.conftest import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -241,7 +241,7 @@ def test_reproduce_script_rejects_unknown_target():
 @pytest.mark.slow
 def test_report_on_a_really_trained_store(tmp_path):
     """Train SGD and Adam for one epoch on the synthetic set, run every evaluation, then draw the report."""
-    env = {**os.environ, "ROBUSTOPT_OUTPUT_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env = clean_env(ROBUSTOPT_OUTPUT_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
     args = ["-m", "dataset=synthetic", "epochs=1", "optimizer=sgd,adam", "seed=0", "logger=none", "progress=false",
             "scheduler=constant", "experiment_name=pf", "evaluations=[clean,robust_accuracy,gaussian_noise,band_noise,fourier_heatmap]",
             "eval.robust_accuracy.n_samples=32", "eval.robust_accuracy.attacks=[{name: fgsm, norm: linf},{name: fgsm, norm: l2}]",

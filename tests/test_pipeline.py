@@ -225,17 +225,21 @@ def test_metrics_jsonl_has_one_line_per_epoch(tmp_path):
 
 def test_wandb_logger_logs_tables_and_bare_matplotlib_figures(tmp_path):
     """Evaluations hand the tracker bare matplotlib Figures (no pyplot): they must reach W&B as images."""
+    import wandb
     from matplotlib.figure import Figure
 
     from robustopt.tracking import WandbLogger
 
     logger = WandbLogger(project="robustopt-test", name="figure", dir=tmp_path, mode="offline")
-    fig = Figure(figsize=(2, 2))
-    fig.add_subplot().plot([0, 1], [1, 0])
-    logger.log_table("tbl", ["a", "b"], [[1, 2.0]])
-    logger.log_figure("fig", fig)
-    assert not logger._broken
-    logger.finish()
+    try:
+        fig = Figure(figsize=(2, 2))
+        fig.add_subplot().plot([0, 1], [1, 0])
+        logger.log_table("tbl", ["a", "b"], [[1, 2.0]])
+        logger.log_figure("fig", fig)
+        assert not logger._broken
+        logger.finish()
+    finally:
+        wandb.teardown()  # stop this process's W&B service (and unset WANDB_SERVICE) for the tests after this one
     (path,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
     keys = {k.split("/")[0] for row in read_offline_run(path)["history"] for k in row}
     assert {"tbl", "fig"} <= keys

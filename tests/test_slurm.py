@@ -22,7 +22,7 @@ import torch
 
 from robustopt.tracking import RunDir
 from robustopt.tracking.wandb_offline import read_offline_run
-from tests.conftest import REPO, run_entry
+from tests.conftest import REPO, clean_env, run_entry
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def cluster(tmp_path_factory):
         pytest.skip(reason)
     state = tmp_path_factory.mktemp("slurm")
     env = {
-        **os.environ,
+        **clean_env(),
         "PATH": SBIN_PATH,
         "ROBUSTOPT_SLURM_STATE": str(state),
         "ROBUSTOPT_SLURMCTLD_PORT": str(_free_port()),
