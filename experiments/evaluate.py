@@ -33,9 +33,12 @@ def main(cfg: DictConfig) -> None:
         batch_size=config["batch_size"], seed=config["seed"], progress=config["progress"],
         data_dir=config.get("data_dir"), make_logger=make_logger,
     )
-    for run_path, res in results.items():
-        brief = {name: r.get("accuracy", r) if isinstance(r, dict) else r for name, r in res.items()}
-        print(f"{run_path}: {brief}", flush=True)
+    from robustopt.tracking.compare import sweep_report
+
+    skipped = {path: res["skipped"] for path, res in results.items() if "skipped" in res}
+    for path, status in skipped.items():
+        print(f"skipped {path}: status {status}", flush=True)
+    print(sweep_report(config["run_dir"]), flush=True)
 
 
 if __name__ == "__main__":
