@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from robustopt.tracking import find_runs
-from tests.conftest import FASHION_MNIST_SYSTEM_DIR, run_entry
+from tests.conftest import FASHION_MNIST_SYSTEM_DIR, REPO, run_entry
 
 
 @pytest.mark.slow
@@ -32,3 +32,26 @@ def test_quick_sweep_on_real_fashion_mnist(tmp_path, fashion_mnist_root):
     report = run_entry("../scripts/compare_runs.py", [str(out / "multiruns" / "quick")])
     assert report.returncode == 0, report.stderr
     assert "sgd" in report.stdout and "adam" in report.stdout and "test accuracy" in report.stdout
+
+
+@pytest.mark.slow
+def test_readme_library_example_runs(fashion_mnist_root, monkeypatch):
+    """The README's notebook example, run as written (on a data root holding the real Fashion-MNIST)."""
+    import re
+
+    import torch
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Using the library from Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert 'root="data"' in code
+    monkeypatch.setenv("ROBUSTOPT_FASHION_MNIST_SYSTEM_DIR", str(FASHION_MNIST_SYSTEM_DIR))
+    namespace: dict = {}
+    exec(compile(code.replace('root="data"', f'root="{fashion_mnist_root}"'), "README.md", "exec"), namespace)
+    x_adv, xt, model = namespace["x_adv"], namespace["xt"], namespace["model"]
+    assert x_adv.shape == (256, 1, 28, 28)
+    assert float((x_adv - xt[:256]).abs().max()) <= 0.03 + 1e-6
+    with torch.no_grad():
+        clean = (model(xt[:256]).argmax(1) == namespace["yt"][:256]).float().mean()
+        robust = (model(x_adv).argmax(1) == namespace["yt"][:256]).float().mean()
+    assert clean > 0.7 and robust < clean
