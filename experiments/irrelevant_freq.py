@@ -28,23 +28,9 @@ from train import main as train_main  # noqa: E402  (the training entry point, c
 
 def summarize(sweep_dir: str | Path) -> list[dict]:
     """Test accuracy per (filter, % removed) of the runs under ``sweep_dir``; written to ``irrelevant_freq.json``."""
-    from robustopt.tracking.reader import find_runs
+    from robustopt.tracking.compare import irrelevant_freq_rows
 
-    rows = []
-    for run in find_runs(sweep_dir):
-        cfg, summary = run.config(), run.summary()
-        filt = cfg.get("data_filter") or {}
-        keep = float(filt.get("keep_fraction", 1.0)) if filt.get("name") else 1.0
-        rows.append({
-            "filter": filt.get("name") or "none",
-            "removed_percent": round(100 * (1 - keep)),
-            "optimizer": cfg["optimizer"]["name"],
-            "seed": cfg.get("seed"),
-            "test_accuracy": summary.get("test_accuracy"),
-            "status": run.meta().get("status"),
-            "run_dir": str(run.path),
-        })
-    rows.sort(key=lambda r: (r["filter"] != "none", r["filter"], r["removed_percent"], str(r["seed"])))
+    rows = irrelevant_freq_rows(sweep_dir)
     atomic_write_json(Path(sweep_dir) / "irrelevant_freq.json", rows)
     return rows
 

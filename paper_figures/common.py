@@ -342,24 +342,13 @@ def load_irrelevant_freq(root: str | Path) -> list[dict]:
     command = py("experiments/irrelevant_freq.py") + "` (or `scripts/reproduce.sh quick`)"
     if not root.exists():
         raise MissingResultsError(f"irrelevant-frequency sweep {root} does not exist; produce it with `{command}")
-    rows = []
-    for rd in find_runs(root):
-        if rd.status != "completed":
-            continue
-        cfg, summary = rd.config(), rd.summary()
-        filt = cfg.get("data_filter") or {}
-        keep = float(filt.get("keep_fraction", 1.0)) if filt.get("name") else 1.0
-        if summary.get("test_accuracy") is None:
-            continue
-        rows.append({
-            "dataset": str((cfg.get("dataset") or {}).get("name", "unknown")),
-            "filter": filt.get("name") or "none",
-            "removed_percent": round(100 * (1 - keep)),
-            "optimizer": (cfg.get("optimizer") or {}).get("name"),
-            "seed": cfg.get("seed"),
-            "test_accuracy": float(summary["test_accuracy"]),
-            "run_dir": str(rd.path),
-        })
+    from robustopt.tracking.compare import irrelevant_freq_rows
+
+    rows = [
+        {**r, "test_accuracy": float(r["test_accuracy"])}
+        for r in irrelevant_freq_rows(root)
+        if r["status"] == "completed" and r["test_accuracy"] is not None
+    ]
     if not rows:
         raise MissingResultsError(f"no completed run under {root}; produce the irrelevant-frequency sweep with `{command}")
     if not any(r["filter"] == "none" for r in rows):

@@ -103,6 +103,28 @@ def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
     return out
 
 
+def irrelevant_freq_rows(sweep_dir: str | Path) -> list[dict]:
+    """One row per run of an irrelevant-frequency sweep (``experiments/irrelevant_freq.py``): data set, filter,
+    % of training-data frequencies removed, optimizer, seed, test accuracy, status; baseline first."""
+    rows = []
+    for run in find_runs(sweep_dir):
+        cfg, summary = run.config(), run.summary()
+        filt = cfg.get("data_filter") or {}
+        keep = float(filt.get("keep_fraction", 1.0)) if filt.get("name") else 1.0
+        rows.append({
+            "dataset": str((cfg.get("dataset") or {}).get("name", "unknown")),
+            "filter": filt.get("name") or "none",
+            "removed_percent": round(100 * (1 - keep)),
+            "optimizer": (cfg.get("optimizer") or {}).get("name"),
+            "seed": cfg.get("seed"),
+            "test_accuracy": summary.get("test_accuracy"),
+            "status": run.status,
+            "run_dir": str(run.path),
+        })
+    rows.sort(key=lambda r: (r["dataset"], r["filter"] != "none", r["filter"], r["removed_percent"], str(r["seed"])))
+    return rows
+
+
 def sweep_report(sweep_dir: str | Path) -> str:
     parts = [f"Sweep {sweep_dir}", "", "Clean test accuracy and loss", clean_table(sweep_dir)]
     for title, table in evaluation_tables(sweep_dir):
