@@ -65,22 +65,25 @@ def load_plugin(module: str) -> None:
             sys.modules.pop(key, None)
             raise
         return
-    try:
-        importlib.import_module(module)
+    if _import_if_found(module):
         return
-    except ModuleNotFoundError as exc:
-        if exc.name != module.split(".")[0] and exc.name != module:
-            raise
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.append(cwd)
-        try:
-            importlib.import_module(module)
+        if _import_if_found(module):
             return
-        except ModuleNotFoundError as exc:
-            if exc.name != module.split(".")[0] and exc.name != module:
-                raise
     raise ConfigError(f"cannot import attack plugin module '{module}'; put it on PYTHONPATH or give the path to its .py file")
+
+
+def _import_if_found(module: str) -> bool:
+    """Import ``module``; False when the module itself (not one of its own imports) is not found."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (module, module.split(".")[0]):
+            raise
+        return False
+    return True
 
 
 def resolve_factory(spec: Mapping[str, Any]) -> AttackFactory:
