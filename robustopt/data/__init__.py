@@ -12,7 +12,7 @@ from pathlib import Path
 
 from robustopt.data import sets  # noqa: F401  (registers the data sets)
 from robustopt.data.batches import TensorBatches
-from robustopt.data.cache import load_split_uint8
+from robustopt.data.cache import load_configured_split, load_split_uint8
 from robustopt.data.registry import DATASETS, DatasetSpec, get_spec, register_dataset
 
 
@@ -31,6 +31,7 @@ __all__ = [
     "DatasetSpec",
     "TensorBatches",
     "get_spec",
+    "load_configured_split",
     "load_dataset",
     "load_split_uint8",
     "register_dataset",

@@ -51,6 +51,14 @@ def load_split_uint8(name: str, root: str | Path, split: str, *, download: bool 
     return x, y
 
 
+def load_configured_split(ds: dict, split: str, root: str | Path | None = None):
+    """The uint8 split a data-set config (``conf/dataset/``) asks for: its ``name``, ``root`` (or ``root``
+    given here), ``download`` flag, and the first ``train_subset`` / ``test_subset`` images when set."""
+    x, y = load_split_uint8(ds["name"], root or ds["root"], split, download=bool(ds.get("download")))
+    n = ds.get(f"{split}_subset")
+    return (x[:n], y[:n]) if n else (x, y)
+
+
 def _check_images(name: str, x: torch.Tensor) -> torch.Tensor:
     if x.dtype != torch.uint8 or x.dim() != 4:
         raise DataError(f"the reader of '{name}' returned {x.dtype} {tuple(x.shape)}; readers must return uint8 (N, C, H, W)")

@@ -10,7 +10,7 @@ from typing import Optional
 
 import torch
 
-from robustopt.data import load_split_uint8
+from robustopt.data import load_configured_split
 from robustopt.devices import resolve_device
 from robustopt.errors import CheckpointError, ConfigError
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
@@ -41,9 +41,7 @@ def load_trained_model(run: RunDir, device: torch.device | str = "cpu") -> torch
 
 def test_data(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
     ds = cfg["dataset"]
-    x, y = load_split_uint8(ds["name"], data_dir or ds["root"], "test", download=bool(ds.get("download")))
-    if ds.get("test_subset"):
-        x, y = x[: ds["test_subset"]], y[: ds["test_subset"]]
+    x, y = load_configured_split(ds, "test", root=data_dir)
     return EvalData(x.float().div_(255), y, ds["name"])
 
 

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import torch
 
-from robustopt.data import TensorBatches, get_spec, load_split_uint8
+from robustopt.data import TensorBatches, get_spec, load_configured_split
 from robustopt.devices import resolve_device
 from robustopt.errors import CheckpointError, ConfigError
 from robustopt.io import atomic_torch_save
@@ -110,12 +110,8 @@ def build_training(cfg: dict, device: torch.device):
     """Data, model, optimizer and scheduler for ``cfg`` (nothing is trained)."""
     ds = cfg["dataset"]
     spec = get_spec(ds["name"])
-    x_train, y_train = load_split_uint8(ds["name"], ds["root"], "train", download=bool(ds.get("download")))
-    x_test, y_test = load_split_uint8(ds["name"], ds["root"], "test", download=bool(ds.get("download")))
-    if ds.get("train_subset"):
-        x_train, y_train = x_train[: ds["train_subset"]], y_train[: ds["train_subset"]]
-    if ds.get("test_subset"):
-        x_test, y_test = x_test[: ds["test_subset"]], y_test[: ds["test_subset"]]
+    x_train, y_train = load_configured_split(ds, "train")
+    x_test, y_test = load_configured_split(ds, "test")
     batch_transform = None
     filt = cfg.get("data_filter") or {}
     if filt.get("name"):
