@@ -8,32 +8,31 @@ from statistics import mean, stdev
 
 from robustopt.tracking.reader import find_runs, format_table
 
-
-def _label(cfg: dict, seeds: int) -> str:
-    name = cfg["optimizer"]["name"]
-    return name if seeds == 1 else f"{name}/s{cfg['seed']}"
+OPTIMIZER_ORDER = {"sgd": 0, "adam": 1, "rmsprop": 2}  # the paper's order; other optimizers follow by name
 
 
-def _runs_by_label(sweep_dir: str | Path):
-    runs = [r for r in find_runs(sweep_dir) if r.status == "completed"]
-    seeds = len({r.config().get("seed") for r in runs})
-    order = {"sgd": 0, "adam": 1, "rmsprop": 2}
-    runs.sort(key=lambda r: (order.get(r.config()["optimizer"]["name"], 9), r.config()["optimizer"]["name"], r.config()["seed"]))
-    return {_label(r.config(), seeds): r for r in runs}
+def _completed_runs(sweep_dir: str | Path) -> list[tuple]:
+    """``(run, config)`` of the completed runs under ``sweep_dir``, by optimizer (paper's order), then seed."""
+    runs = [(r, r.config()) for r in find_runs(sweep_dir) if r.status == "completed"]
+    name = lambda cfg: cfg["optimizer"]["name"]  # noqa: E731
+    runs.sort(key=lambda rc: (OPTIMIZER_ORDER.get(name(rc[1]), len(OPTIMIZER_ORDER)), name(rc[1]), rc[1]["seed"]))
+    return runs
+
+
+def _runs_by_label(sweep_dir: str | Path) -> dict:
+    """Completed runs keyed by ``optimizer`` (one seed) or ``optimizer/sSEED`` (several)."""
+    runs = _completed_runs(sweep_dir)
+    several = len({cfg.get("seed") for _, cfg in runs}) > 1
+    return {(f"{cfg['optimizer']['name']}/s{cfg['seed']}" if several else cfg["optimizer"]["name"]): run for run, cfg in runs}
 
 
 def clean_table(sweep_dir: str | Path) -> str:
     """Clean test accuracy and loss per optimizer (mean ± std over seeds), with learning rate and epochs."""
-    groups = defaultdict(list)
-    for run in find_runs(sweep_dir):
-        if run.status != "completed":
-            continue
-        cfg, summary = run.config(), run.summary()
-        groups[cfg["optimizer"]["name"]].append((cfg, summary))
-    order = {"sgd": 0, "adam": 1, "rmsprop": 2}
+    groups = defaultdict(list)  # keeps the order of _completed_runs
+    for run, cfg in _completed_runs(sweep_dir):
+        groups[cfg["optimizer"]["name"]].append((cfg, run.summary()))
     rows = []
-    for name in sorted(groups, key=lambda n: (order.get(n, 9), n)):
-        items = groups[name]
+    for name, items in groups.items():
         acc = [s["test_accuracy"] for _, s in items]
         loss = [s["test_loss"] for _, s in items]
         spread = lambda v: f" ± {stdev(v):.4f}" if len(v) > 1 else ""  # noqa: E731
