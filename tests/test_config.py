@@ -87,7 +87,7 @@ def test_entry_point_prints_one_line_and_exits_nonzero(tmp_path):
     assert "sgdd" in res.stderr and "adam" in res.stderr
     res = run_entry("train.py", ["dataset=synthetic", "logger=none", "+model.options.widht=3", f"paths.output_dir={tmp_path}"])
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines()[-1].startswith("error: model 'c2' has no option(s) widht; its options are: width, hidden")
+    assert res.stderr.strip().splitlines()[-1].startswith("error: model 'c2' has no option(s) widht; its options are: none")
     assert "Traceback" not in res.stderr
     assert not list(tmp_path.rglob("checkpoints/*.pt")), "a failed start must not leave a checkpoint"
 

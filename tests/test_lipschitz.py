@@ -309,10 +309,10 @@ def test_linear_network_bounds_coincide():
 def test_layer_names_and_shapes_follow_the_forward_pass():
     net = build_model("c2", 1, 10, 12)
     norms = layer_spectral_norms(net, (1, 12, 12))
-    assert {"normalize", "net.0", "net.1", "net.2", "net.4", "net.5", "net.6"} <= set(norms)
-    # net.2 sees a (16, 6, 6) input: check against that shape's dense matrix
-    sigma = top_sv(dense_conv(net.net[2], (16, 6, 6)))
-    assert norms["net.2"] == pytest.approx(sigma, rel=1e-4)
+    assert {"normalize", "net.conv1", "net.relu1", "net.conv2", "net.fc1", "net.fc2"} <= set(norms)
+    # net.conv2 sees a (16, 11, 11) input (12 -> 11 with k4 s1 p1): check against that shape's dense matrix
+    sigma = top_sv(dense_conv(net.net.conv2, (16, 11, 11)))
+    assert norms["net.conv2"] == pytest.approx(sigma, rel=1e-4)
 
 
 @pytest.mark.parametrize("name", MODELS.names())

@@ -83,20 +83,61 @@ def test_unknown_model_lists_known_names():
 # ------------------------------------------------------------------------------------------------ c2
 
 
-def test_c2_exact_architecture_28px():
+class AuthorsC2(nn.Module):
+    """A literal transcription of ``models/conv.py:c2`` in github.com/averyma/freq-robust (the paper's code)."""
+
+    def __init__(self):
+        super(AuthorsC2, self).__init__()
+        self.conv1 = nn.Conv2d(in_channels=1, out_channels=16, kernel_size=4, stride=1, padding=1)
+        self.conv2 = nn.Conv2d(in_channels=16, out_channels=32, kernel_size=4, stride=1, padding=1)
+        self.fc1 = nn.Linear(32 * 26 * 26, 100)
+        self.fc2 = nn.Linear(100, 10)
+        self.activation = nn.ReLU()
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.activation(x)
+        x = self.conv2(x)
+        x = self.activation(x)
+        x = x.view(-1, 32 * 26 * 26)
+        x = self.fc1(x)
+        x = self.fc2(x)
+        return x
+
+
+def test_c2_is_the_authors_network():
     net = build_model("c2", 1, 10, 28).net
     layers = list(net)
     assert [type(m) for m in layers] == [nn.Conv2d, nn.ReLU, nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear, nn.Linear]
-    c1, c2 = layers[0], layers[2]
-    assert (c1.in_channels, c1.out_channels, c1.kernel_size, c1.stride, c1.padding) == (1, 16, (4, 4), (2, 2), (1, 1))
-    assert (c2.in_channels, c2.out_channels, c2.kernel_size, c2.stride, c2.padding) == (16, 32, (4, 4), (2, 2), (1, 1))
-    # 28 -> 14 -> 7 with k4 s2 p1
-    assert (layers[5].in_features, layers[5].out_features) == (32 * 7 * 7, 100)
-    assert (layers[6].in_features, layers[6].out_features) == (100, 10)
-    by_hand = (16 * 1 * 16 + 16) + (32 * 16 * 16 + 32) + (32 * 49 * 100 + 100) + (100 * 10 + 10)
-    assert by_hand == 166_406
-    assert n_params(net) == by_hand
+    c1, c2 = net.conv1, net.conv2
+    assert (c1.in_channels, c1.out_channels, c1.kernel_size, c1.stride, c1.padding) == (1, 16, (4, 4), (1, 1), (1, 1))
+    assert (c2.in_channels, c2.out_channels, c2.kernel_size, c2.stride, c2.padding) == (16, 32, (4, 4), (1, 1), (1, 1))
+    assert (net.fc1.in_features, net.fc1.out_features) == (21632, 100)  # 28 -> 27 -> 26 with k4 s1 p1
+    assert (net.fc2.in_features, net.fc2.out_features) == (100, 10)
+    by_hand = (16 * 1 * 16 + 16) + (32 * 16 * 16 + 32) + (32 * 26 * 26 * 100 + 100) + (100 * 10 + 10)
+    assert by_hand == 2_172_806
+    assert n_params(net) == by_hand == n_params(AuthorsC2())
     assert count(net, nn.modules.batchnorm._BatchNorm) == 0
+
+
+def test_c2_initial_weights_and_outputs_equal_the_authors():
+    """Same seed -> bitwise the authors' default initialisation; their state dict loads and gives the same logits."""
+    from robustopt.models.small import load_authors_c2_state_dict
+
+    torch.manual_seed(5)
+    theirs = AuthorsC2()
+    ours = init_model(5, "c2", 1, 10, 28)
+    theirs_sd, ours_sd = theirs.state_dict(), ours.net.state_dict()
+    assert list(theirs_sd) == list(ours_sd)
+    for key in theirs_sd:
+        assert torch.equal(theirs_sd[key], ours_sd[key]), key
+    torch.manual_seed(6)
+    other = AuthorsC2()
+    load_authors_c2_state_dict(ours, other.state_dict())
+    x = torch.rand(7, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), other(x), rtol=0, atol=0)
+        torch.testing.assert_close(ours(x.contiguous(memory_format=torch.channels_last)), other(x), rtol=1e-5, atol=1e-5)
 
 
 # -------------------------------------------------------------------------------------------- resnets

@@ -52,7 +52,7 @@ def test_optimizers_start_from_identical_weights_and_see_the_same_batches(tmp_pa
     assert len(inits) == 1
     # and the weights after training differ (the optimizers really were different)
     finals = [torch.load(RunDir(tmp_path / o).checkpoint_path, weights_only=True)["model"] for o in ("sgd", "adam")]
-    assert not torch.equal(finals[0]["net.0.weight"], finals[1]["net.0.weight"])
+    assert not torch.equal(finals[0]["net.conv1.weight"], finals[1]["net.conv1.weight"])
 
 
 def test_init_seed_and_data_seed_are_independent(tmp_path):
@@ -60,7 +60,7 @@ def test_init_seed_and_data_seed_are_independent(tmp_path):
 
     def first(cfg):
         _, batches, _, model, *_ = build_training(cfg, torch.device("cpu"))
-        return model.state_dict()["net.0.weight"].clone(), next(iter(batches.epoch(0)))[1]
+        return model.state_dict()["net.conv1.weight"].clone(), next(iter(batches.epoch(0)))[1]
 
     w_a, y_a = first(_cfg(tmp_path, "init_seed=1", "data_seed=5"))
     w_b, y_b = first(_cfg(tmp_path, "init_seed=1", "data_seed=6"))
@@ -98,7 +98,7 @@ def test_run_killed_mid_epoch_resumes_bitwise_identical(out_dir):
     assert [m["test_loss"] for m in run.metrics()] == [m["test_loss"] for m in RunDir(out_dir / "ref").metrics()]
     # a third run of the same command finds the run complete and changes nothing
     again = run_entry("train.py", [*args, f"hydra.run.dir={target}"])
-    assert again.returncode == 0 and torch.equal(_final_weights(target)["net.0.weight"], b["net.0.weight"])
+    assert again.returncode == 0 and torch.equal(_final_weights(target)["net.conv1.weight"], b["net.conv1.weight"])
 
 
 @pytest.mark.slow
@@ -260,4 +260,32 @@ def test_data_filter_is_applied_to_every_training_batch(tmp_path):
     train_run(_cfg(tmp_path, "epochs=1"), tmp_path / "plain")
     train_run(_cfg(tmp_path, "epochs=1", "data_filter.name=low_energy", "data_filter.keep_fraction=0.1"), tmp_path / "lowenergy")
     a, b = _final_weights(tmp_path / "plain"), _final_weights(tmp_path / "lowenergy")
-    assert not torch.equal(a["net.0.weight"], b["net.0.weight"])
+    assert not torch.equal(a["net.conv1.weight"], b["net.conv1.weight"])
+
+
+def test_snapshots_keep_the_weights_of_the_chosen_epochs(tmp_path):
+    """snapshot_epochs keeps each chosen epoch's weights; they equal a run stopped at that epoch."""
+    from robustopt.train.fit import snapshot_path
+    from robustopt.train.pipeline import train_run
+
+    train_run(_cfg(tmp_path, "snapshot_epochs=[1,3]"), tmp_path / "run")
+    ckpt_dir = RunDir(tmp_path / "run").checkpoint_dir
+    assert sorted(p.name for p in ckpt_dir.glob("epoch-*.pt")) == ["epoch-0001.pt", "epoch-0003.pt"]
+    train_run(_cfg(tmp_path, "epochs=1"), tmp_path / "short")
+    first = torch.load(snapshot_path(ckpt_dir, 1), weights_only=True)
+    assert first["epoch"] == 1
+    short = _final_weights(tmp_path / "short")
+    assert all(torch.equal(first["model"][k], short[k]) for k in short)
+    assert all(torch.equal(torch.load(snapshot_path(ckpt_dir, 3), weights_only=True)["model"][k], v)
+               for k, v in _final_weights(tmp_path / "run").items())
+    train_run(_cfg(tmp_path, "snapshot_epochs=all"), tmp_path / "all")
+    assert len(list(RunDir(tmp_path / "all").checkpoint_dir.glob("epoch-*.pt"))) == 3
+
+
+def test_where_the_data_live_is_not_part_of_a_runs_identity(tmp_path):
+    from robustopt.train.pipeline import train_run
+
+    train_run(_cfg(tmp_path, "epochs=1"), tmp_path / "run")
+    again = _cfg(tmp_path, "epochs=1", "snapshot_epochs=all", "channels_last=true")
+    again["dataset"]["root"] = str(tmp_path / "elsewhere")
+    train_run(again, tmp_path / "run")  # nothing that changes results differs: accepted (and already complete)

@@ -47,7 +47,7 @@ def register_configs() -> None:
 # Overrides that do not change a run's results (or are too long for a folder name) are left out of it.
 RUN_DIRNAME_EXCLUDED = (
     "device", "progress", "logger", "launcher", "eval_batch_size", "evaluations", "eval", "attack",
-    "paths", "dataset.root", "num_threads", "hydra",
+    "paths", "dataset.root", "dataset.download", "num_threads", "amp", "channels_last", "snapshot_epochs", "hydra",
 )
 RUN_DIRNAME_MAX = 120
 

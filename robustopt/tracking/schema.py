@@ -163,6 +163,7 @@ class TrainConfig:
     grad_clip: Optional[float] = None
     num_threads: Optional[int] = None  # torch CPU threads per run (None: torch's default); launcher=joblib sets 1
     progress: bool = True
+    snapshot_epochs: Any = None  # null | "all" | [epochs]: keep those epochs' weights (matched-accuracy protocol)
     experiment_name: str = "default"
     lr_by_optimizer: Dict[str, float] = field(default_factory=dict)
     evaluations: List[str] = field(default_factory=list)  # run after training

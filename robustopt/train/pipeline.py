@@ -31,7 +31,12 @@ from robustopt.train.fit import FitResult, fit
 log = logging.getLogger("robustopt.train")
 
 # Keys that may change between a run and its resumption (they do not change the results).
-NON_IDENTITY_KEYS = {"device", "progress", "logger", "paths", "eval_batch_size", "evaluations", "eval", "amp", "channels_last", "num_threads"}
+NON_IDENTITY_KEYS = {
+    "device", "progress", "logger", "paths", "eval_batch_size", "evaluations", "eval", "amp", "channels_last",
+    "num_threads", "snapshot_epochs",
+}
+# Keys of the dataset group that say where the data live, not what they are.
+NON_IDENTITY_DATASET_KEYS = {"root", "download"}
 # Final states: re-running the same config (a re-run sweep, a requeued SLURM job) changes nothing.
 FINAL_STATUSES = ("completed", "diverged")
 
@@ -81,7 +86,10 @@ def shared_initial_model(cfg: dict) -> tuple[torch.nn.Module, dict]:
 
 
 def _identity(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
+    out = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
+    if isinstance(out.get("dataset"), dict):
+        out["dataset"] = {k: v for k, v in out["dataset"].items() if k not in NON_IDENTITY_DATASET_KEYS}
+    return out
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -234,6 +242,8 @@ def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger]) -> 
             eval_batch_size=int(cfg.get("eval_batch_size", 1024)),
             progress=bool(cfg.get("progress", True)),
             on_epoch_end=on_epoch_end,
+            snapshot_epochs=cfg.get("snapshot_epochs"),
+            snapshot_dir=run.checkpoint_dir,
         )
     except BaseException as exc:
         run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
