@@ -7,9 +7,9 @@ import os
 import pytest
 import torch
 
+from robustopt.checkpoint import load_checkpoint
 from robustopt.errors import CheckpointError
 from robustopt.io import atomic_torch_save, atomic_write_json, read_json
-from robustopt.train.checkpoint import load_checkpoint
 
 
 def test_failed_json_write_keeps_old_file(tmp_path):

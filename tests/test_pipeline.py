@@ -265,7 +265,7 @@ def test_data_filter_is_applied_to_every_training_batch(tmp_path):
 
 def test_snapshots_keep_the_weights_of_the_chosen_epochs(tmp_path):
     """snapshot_epochs keeps each chosen epoch's weights; they equal a run stopped at that epoch."""
-    from robustopt.train.fit import snapshot_path
+    from robustopt.runs import snapshot_path
     from robustopt.train.pipeline import train_run
 
     train_run(_cfg(tmp_path, "snapshot_epochs=[1,3]"), tmp_path / "run")
@@ -289,3 +289,41 @@ def test_where_the_data_live_is_not_part_of_a_runs_identity(tmp_path):
     again = _cfg(tmp_path, "epochs=1", "snapshot_epochs=all", "channels_last=true")
     again["dataset"]["root"] = str(tmp_path / "elsewhere")
     train_run(again, tmp_path / "run")  # nothing that changes results differs: accepted (and already complete)
+
+
+def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_target(tmp_path):
+    from robustopt.evaluation.matched import matched_epochs
+    from robustopt.evaluation.pipeline import evaluate_runs
+    from robustopt.train.pipeline import train_run
+
+    for opt, lr in (("sgd", 0.01), ("adam", 0.01)):
+        train_run(_cfg(tmp_path, f"optimizer={opt}", f"optimizer.lr={lr}", "epochs=4", "snapshot_epochs=all"), tmp_path / opt)
+    runs = [RunDir(tmp_path / o) for o in ("sgd", "adam")]
+    curves = {r.path.name: [m["test_accuracy"] for m in r.metrics()] for r in runs}
+    target = min(c[-1] for c in curves.values())
+    expected = {name: next(i + 1 for i, a in enumerate(c) if a >= target) for name, c in curves.items()}
+    plan = matched_epochs(runs)
+    assert {Path(p).name: m.epoch for p, m in plan.items()} == expected
+    assert all(m.target_accuracy == target for m in plan.values())
+
+    evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched")
+    for run in runs:
+        matched = run.summary()["matched"]
+        assert matched["epoch"] == expected[run.path.name]
+        # the clean accuracy of the evaluated weights is the accuracy training logged at that epoch
+        logged = curves[run.path.name][matched["epoch"] - 1]
+        assert matched["eval"]["clean"]["accuracy"] == pytest.approx(logged, abs=1e-6)
+        assert "clean" not in run.summary().get("eval", {})  # the final-epoch results are a separate section
+
+
+def test_matched_protocol_needs_kept_weights(tmp_path):
+    from robustopt.errors import CheckpointError, ConfigError
+    from robustopt.evaluation.pipeline import evaluate_runs
+    from robustopt.train.pipeline import train_run
+
+    train_run(_cfg(tmp_path, "epochs=3"), tmp_path / "sgd")
+    # a fixed target every run reaches at epoch 1: its weights were not kept
+    with pytest.raises(CheckpointError, match="snapshot_epochs"):
+        evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", matched_target=1e-6)
+    with pytest.raises(ConfigError, match="matched target"):
+        evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", matched_target=1.5)

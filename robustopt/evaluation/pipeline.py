@@ -12,8 +12,10 @@ import torch
 
 from robustopt.data import load_configured_split
 from robustopt.devices import resolve_device
-from robustopt.errors import CheckpointError, ConfigError
+from robustopt.errors import ConfigError
+from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
+from robustopt.runs import load_run_model
 from robustopt.tracking.loggers import NullLogger
 from robustopt.tracking.reader import find_runs
 from robustopt.tracking.run_dir import RunDir
@@ -21,22 +23,9 @@ from robustopt.tracking.run_dir import RunDir
 log = logging.getLogger("robustopt.evaluate")
 
 
-def load_trained_model(run: RunDir, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The model of a trained run with its final weights, in eval mode on ``device``."""
-    from robustopt.models import build_model
-    from robustopt.train.checkpoint import load_checkpoint
-    from robustopt.train.pipeline import model_kwargs
-
-    cfg = run.config()
-    if not cfg:
-        raise CheckpointError(f"{run.path} is not a run directory (no config.yaml); point run_dir at a folder written by experiments/train.py")
-    model = build_model(cfg["model"]["name"], **model_kwargs(cfg))
-    ckpt = load_checkpoint(run.checkpoint_path, map_location="cpu")
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {run.checkpoint_path} does not fit the run's model ({str(exc).splitlines()[0]}); it belongs to another run") from None
-    return model.to(device).eval()
+def load_trained_model(run: RunDir, device: torch.device | str = "cpu", epoch: Optional[int] = None) -> torch.nn.Module:
+    """The model of a trained run with its final weights (or those of a kept ``epoch``), in eval mode on ``device``."""
+    return load_run_model(run, device, epoch)
 
 
 def test_data(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
@@ -59,8 +48,10 @@ def evaluate_model(
     progress: bool = True,
     data: Optional[EvalData] = None,
     data_dir: Optional[str] = None,
+    protocol: str = "final",
 ) -> dict:
-    """Run each named evaluation on ``model`` and store its result in ``run``'s summary."""
+    """Run each named evaluation on ``model`` and store its result in ``run``'s summary (under ``eval``, or
+    ``matched.eval`` for ``protocol="matched"``)."""
     fns = {name: EVALUATIONS.get(name) for name in evaluations}  # unknown names fail before any work
     data = data if data is not None else test_data(cfg, data_dir)
     data = EvalData(data.x.to(device), data.y.to(device), data.dataset)
@@ -78,8 +69,9 @@ def evaluate_model(
             result = fn(model, data, dict(opts), ctx)
             result = dict(result)
             result.setdefault("seconds", round(time.perf_counter() - t0, 3))
-            run.write_eval(name, result)
-            logger.log_summary({f"eval/{name}/{k}": v for k, v in result.items() if isinstance(v, (int, float))})
+            run.write_eval(name, result, protocol)
+            prefix = "eval" if protocol == "final" else f"{protocol}/eval"
+            logger.log_summary({f"{prefix}/{name}/{k}": v for k, v in result.items() if isinstance(v, (int, float))})
             log.info("%s: %s", name, {k: v for k, v in result.items() if isinstance(v, (int, float))})
             results[name] = result
     finally:
@@ -98,8 +90,16 @@ def evaluate_runs(
     progress: bool = True,
     data_dir: Optional[str] = None,
     make_logger=None,
+    protocol: str = "final",
+    matched_target: str | float = RULE_LOWEST_FINAL,
 ) -> dict[str, dict]:
-    """Evaluate every completed run under ``root`` (a run directory or a sweep folder)."""
+    """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
+
+    ``protocol="final"`` (the paper's) evaluates the final weights; ``"matched"`` evaluates each run at the
+    first epoch where it reaches its group's target accuracy (:mod:`robustopt.evaluation.matched`).
+    """
+    if protocol not in ("final", "matched"):
+        raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}")
     for name in evaluations:
         EVALUATIONS.get(name)
     root = Path(root)
@@ -110,6 +110,8 @@ def evaluate_runs(
         raise ConfigError(f"no run directories (config.yaml + meta.json) under {root}; train first with experiments/train.py")
     dev = resolve_device(device)
     out = {}
+    completed = [r for r in runs if r.status == "completed"]
+    plan = matched_epochs(completed, matched_target) if protocol == "matched" else {}
     for run in runs:
         status = run.status
         if status != "completed":
@@ -117,12 +119,18 @@ def evaluate_runs(
             out[str(run.path)] = {"skipped": status}
             continue
         cfg = run.config()
-        model = load_trained_model(run, dev)
+        epoch = None
+        if protocol == "matched":
+            where = plan[str(run.path)]
+            epoch = where.epoch
+            run.set_matched(where.as_dict())
+            log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
+        model = load_trained_model(run, dev, epoch)
         logger = make_logger(run, cfg) if make_logger else NullLogger()
         try:
             out[str(run.path)] = evaluate_model(
                 model, cfg, run, evaluations, options, device=dev, logger=logger,
-                batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir,
+                batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
             )
         except BaseException:
             logger.finish(exit_code=1)

@@ -109,10 +109,26 @@ class RunDir:
         atomic_write_json(self.summary_path, summary)
         return summary
 
-    def write_eval(self, name: str, result: dict) -> dict:
-        """Store an evaluation's result under ``summary["eval"][name]``."""
+    def write_eval(self, name: str, result: dict, protocol: str = "final") -> dict:
+        """Store an evaluation's result under ``summary["eval"][name]`` (the final weights) or, for
+        ``protocol="matched"``, under ``summary["matched"]["eval"][name]``."""
         summary = self.summary()
-        summary.setdefault("eval", {})[name] = to_jsonable(result)
+        if protocol == "final":
+            summary.setdefault("eval", {})[name] = to_jsonable(result)
+        elif protocol == "matched":
+            summary.setdefault("matched", {}).setdefault("eval", {})[name] = to_jsonable(result)
+        else:
+            raise ValueError(f"protocol must be 'final' or 'matched', got {protocol!r}")
+        atomic_write_json(self.summary_path, summary)
+        return summary
+
+    def set_matched(self, info: dict) -> dict:
+        """Record where the matched-accuracy protocol evaluates this run (``summary["matched"]``); results
+        stored for another epoch are dropped, since they no longer describe the matched model."""
+        summary = self.summary()
+        old = summary.get("matched") or {}
+        keep = old.get("eval", {}) if old.get("epoch") == info.get("epoch") else {}
+        summary["matched"] = {**to_jsonable(info), "eval": keep}
         atomic_write_json(self.summary_path, summary)
         return summary
 

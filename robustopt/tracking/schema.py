@@ -187,6 +187,8 @@ class EvaluateConfig:
     seed: int = 0
     progress: bool = True
     data_dir: Optional[str] = None  # default: the run's own dataset.root
+    protocol: str = "final"  # final (the paper's: last epoch) | matched (equal standard accuracy)
+    matched_target: Any = "lowest_final"  # lowest_final | an accuracy in (0, 1]
     logger: LoggerConfig = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
 

@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustopt.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from robustopt.data.batches import TensorBatches
 from robustopt.evaluation.metrics import accuracy_and_loss
 from robustopt.io import atomic_torch_save
-from robustopt.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from robustopt.runs import snapshot_path
 
 # Test hook: SIGKILL this process after this many optimizer steps (counted over the whole run),
 # to prove that a run killed mid-epoch resumes exactly.  Never set in normal use.
@@ -177,11 +178,6 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(history)
     return result
-
-
-def snapshot_path(snapshot_dir: str | Path, epoch: int) -> Path:
-    """Where :func:`fit` keeps the weights of ``epoch`` (counted from 1)."""
-    return Path(snapshot_dir) / f"epoch-{int(epoch):04d}.pt"
 
 
 def _snapshot_rule(snapshot_epochs) -> Optional[Callable[[int], bool]]:

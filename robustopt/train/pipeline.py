@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 
@@ -23,41 +23,13 @@ from robustopt.errors import CheckpointError, ConfigError
 from robustopt.io import atomic_torch_save
 from robustopt.models import init_model, model_fingerprint
 from robustopt.optim import build_optimizer, build_scheduler
+from robustopt.runs import config_diff, identity, model_kwargs
 from robustopt.tracking.loggers import NullLogger
 from robustopt.tracking.meta import run_meta
 from robustopt.tracking.run_dir import RunDir
 from robustopt.train.fit import FitResult, fit
 
 log = logging.getLogger("robustopt.train")
-
-# Keys that may change between a run and its resumption (they do not change the results).
-NON_IDENTITY_KEYS = {
-    "device", "progress", "logger", "paths", "eval_batch_size", "evaluations", "eval", "amp", "channels_last",
-    "num_threads", "snapshot_epochs",
-}
-# Keys of the dataset group that say where the data live, not what they are.
-NON_IDENTITY_DATASET_KEYS = {"root", "download"}
-# Final states: re-running the same config (a re-run sweep, a requeued SLURM job) changes nothing.
-FINAL_STATUSES = ("completed", "diverged")
-
-
-def model_kwargs(cfg: dict) -> dict:
-    """``build_model`` keyword arguments (minus the name) for this config's data set and model."""
-    spec = get_spec(cfg["dataset"]["name"])
-    ds = cfg["dataset"]
-    normalize = None
-    if ds.get("normalize"):
-        mean = ds.get("mean") or list(spec.mean)
-        std = ds.get("std") or list(spec.std)
-        normalize = (list(mean), list(std))
-    return dict(
-        in_channels=spec.in_channels,
-        num_classes=spec.num_classes,
-        image_size=spec.image_size,
-        normalize=normalize,
-        **(cfg["model"].get("options") or {}),
-    )
-
 
 def shared_initial_model(cfg: dict) -> tuple[torch.nn.Module, dict]:
     """The model with the initial weights shared by every run of the same (model config, init_seed).
@@ -85,28 +57,12 @@ def shared_initial_model(cfg: dict) -> tuple[torch.nn.Module, dict]:
     return model, {"path": str(path.resolve()), "sha256": digest, "init_seed": init_seed}
 
 
-def _identity(cfg: dict) -> dict:
-    out = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
-    if isinstance(out.get("dataset"), dict):
-        out["dataset"] = {k: v for k, v in out["dataset"].items() if k not in NON_IDENTITY_DATASET_KEYS}
-    return out
-
-
-def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return [] if a == b else [f"{prefix[:-1]} ({a!r} -> {b!r})"]
-
-
 def check_resumable(run_dir: RunDir, cfg: dict) -> None:
     """Refuse to resume a run directory that holds a run with a different configuration."""
     if not run_dir.exists():
         return
     old = run_dir.config()
-    changed = _diff(_identity(old), _identity(cfg))
+    changed = config_diff(identity(old), identity(cfg))
     if changed:
         raise ConfigError(
             f"run directory {run_dir.path} holds a run with a different config ({'; '.join(changed[:4])}); "
