@@ -65,11 +65,11 @@ class Interval:
 
     def fmt(self, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
         """``mean [low, high]`` (``scale`` 100 turns fractions into points); the mean alone without an interval."""
-        m = f"{self.mean * scale:+.{digits}f}{unit}"
+        m = f"{self.mean * scale:+.{digits}f}"
         if self.exact:
-            return f"{m} (exact)"
+            return f"{m}{unit} (exact)"
         if not self.defined:
-            return f"{m} (n={self.n}, no interval)"
+            return f"{m}{unit} (n={self.n}, no interval)"
         return f"{m} [{self.low * scale:+.{digits}f}, {self.high * scale:+.{digits}f}]{unit}"
 
 

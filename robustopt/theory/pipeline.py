@@ -103,7 +103,9 @@ def run_linear_theory(
         closed = gd_closed_form(w0_tilde, model.w_star_tilde, model.sigma_tilde, lr, n_steps)
         summary: dict = {
             "n_steps": n_steps,
+            "lr": lr,
             "eps": eps_list,
+            "initial_standard_risk": float(standard_risk(w0_tilde, model.w_star_tilde, model.sigma_tilde, model.noise_std)),
             "final": {mode: res.final(eps_list) for mode, res in results.items()},
             "gd_closed_form": {
                 "w_tilde": closed,
