@@ -161,7 +161,7 @@ class TrainConfig:
     amp: bool = False
     channels_last: bool = False
     grad_clip: Optional[float] = None
-    num_threads: Optional[int] = None  # torch CPU threads per run (None: torch's default); launcher=joblib sets 1
+    num_threads: Any = "auto"  # torch CPU threads per run: auto (the cores this process really has) | N | null (torch's default)
     progress: bool = True
     snapshot_epochs: Any = None  # null | "all" | [epochs]: keep those epochs' weights (matched-accuracy protocol)
     experiment_name: str = "default"

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 
 from robustopt.data import TensorBatches, get_spec, load_configured_split
-from robustopt.devices import resolve_device
+from robustopt.devices import resolve_device, resolve_num_threads
 from robustopt.errors import CheckpointError, ConfigError
 from robustopt.io import atomic_torch_save
 from robustopt.models import init_model, model_fingerprint
@@ -116,14 +116,14 @@ def run_is_finished(run_dir: str | Path, cfg: dict) -> bool:
 
 
 @contextlib.contextmanager
-def torch_threads(num_threads: Optional[int]):
-    """Use ``num_threads`` torch threads inside the block (None: leave as is), then restore the previous
-    number, so that a reused worker process (joblib) never leaks one job's setting into the next."""
+def torch_threads(num_threads):
+    """Use ``num_threads`` torch threads inside the block (an int, ``auto`` -- see
+    :func:`robustopt.devices.default_num_threads` -- or None: leave as is), then restore the previous number, so
+    that a reused worker process (joblib) never leaks one job's setting into the next."""
     previous = torch.get_num_threads()
-    if num_threads:
-        if int(num_threads) < 1:
-            raise ConfigError(f"num_threads must be >= 1 or null, got {num_threads}")
-        torch.set_num_threads(int(num_threads))
+    wanted = resolve_num_threads(num_threads)
+    if wanted:
+        torch.set_num_threads(wanted)
     try:
         yield
     finally:
