@@ -34,8 +34,9 @@ def test_paper_presets(dataset):
     assert compose("train", [f"experiment=paper_{dataset}", "optimizer=adam"])["optimizer"]["betas"] == [0.9, 0.999]
     assert compose("train", [f"experiment=paper_{dataset}", "optimizer=rmsprop"])["optimizer"]["alpha"] == 0.99
     ds = compose("train", [f"experiment=paper_{dataset}"])["dataset"]
-    expected_aug = {"cifar10": (2, True), "cifar100": (2, True), "svhn": (2, False)}.get(dataset, (0, False))
-    assert (ds["crop_padding"], ds["hflip"]) == expected_aug
+    expected_aug = {"cifar10": (2, True, None), "cifar100": (2, True, None), "svhn": (2, False, None),
+                    "caltech101": (0, True, True), "imagenette": (0, True, True)}.get(dataset, (0, False, None))
+    assert (ds["crop_padding"], ds["hflip"], ds["random_resized_crop"]) == expected_aug
     assert ds["normalize"] is False
 
 

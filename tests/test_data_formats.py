@@ -56,6 +56,8 @@ def test_every_data_set_is_registered_with_consistent_metadata():
         assert len(spec.mean) == len(spec.std) == c and all(0 < v < 1 for v in spec.mean + spec.std)
         assert spec.splits == ("train", "test") and spec.layout_hint
         assert spec.cacheable == (name != "synthetic")
+        # random_resized_crop: the authors' Resize(256) -> RandomResizedCrop(224) for the 224-px sets only
+        assert spec.crop_source_size == (256 if name in ("caltech101", "imagenette") else None)
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "svhn", "imagenette", "caltech101", "synthetic"])
@@ -357,6 +359,64 @@ def test_imagenette_layout_errors(tmp_path):
     shutil.rmtree(tmp_path / "imagenette2" / "val" / IMAGENETTE_WNIDS[4])
     with pytest.raises(DataError, match="found 9 class folders"):
         get_spec("imagenette").reader(tmp_path, "test", False)
+
+
+def test_random_resized_crop_stores_the_training_split_at_256_and_leaves_the_test_split(tmp_path):
+    """With random_resized_crop the training images are the centre 256x256 of the 256-resized image (whose centre
+    224x224 is the usual training / test image); they get their own cache file; the test split is unchanged."""
+    from robustopt.data.cache import cache_path, load_configured_split
+
+    write_imagenette(tmp_path, per_class=(2, 1))
+    rng = np.random.default_rng(0)
+    textured = rng.integers(0, 256, size=(300, 400, 3), dtype=np.uint8)  # 256 x 341 after the resize
+    wnid = sorted(IMAGENETTE_WNIDS)[0]
+    formats.save_image(tmp_path / "imagenette2-320" / "train" / wnid / f"{wnid}_0.png", textured)
+    plain = {"name": "imagenette", "root": str(tmp_path)}
+    rrc = {**plain, "random_resized_crop": True}
+    x224, y224 = load_configured_split(plain, "train")
+    x256, y256 = load_configured_split(rrc, "train")
+    assert x224.shape == (20, 3, 224, 224) and x256.shape == (20, 3, 256, 256) and torch.equal(y224, y256)
+    assert torch.equal(x256[:, :, 16:240, 16:240], x224)
+    assert x256[0].float().std() > 20  # the textured image is the first one (the solid ones: 0)
+    # independent recipe in plain PIL: shorter side to 256 (bilinear), then the centre 256x256 window
+    from PIL import Image
+
+    big = np.asarray(Image.fromarray(textured).resize((341, 256), Image.BILINEAR))
+    left = round((341 - 256) / 2)
+    assert np.array_equal(x256[0].permute(1, 2, 0).numpy(), big[:, left : left + 256])
+    assert cache_path(tmp_path, "imagenette", "train").exists()
+    assert cache_path(tmp_path, "imagenette", "train", 256).name == "imagenette-train-256px-v1.pt"
+    assert cache_path(tmp_path, "imagenette", "train", 256).exists()
+    assert load_configured_split(rrc, "test")[0].shape[-2:] == (224, 224)
+    with pytest.raises(ConfigError, match="does not offer random_resized_crop.*caltech101, imagenette"):
+        load_configured_split({"name": "cifar10", "root": str(tmp_path), "random_resized_crop": True}, "train")
+
+
+def test_the_224px_data_set_configs_train_on_random_resized_crops(tmp_path):
+    """conf/dataset/{caltech101,imagenette}.yaml turn on the authors' augmentation, build_training serves 224-px
+    random resized crops from the 256-px training split, and configs written before the option existed (no
+    random_resized_crop key) keep their identity (resuming them is allowed)."""
+    import copy
+
+    from robustopt.train import pipeline
+    from tests.conftest import compose
+
+    for name in ("caltech101", "imagenette"):
+        ds = compose("train", [f"dataset={name}"])["dataset"]
+        assert ds["random_resized_crop"] is True and ds["hflip"] is True and ds["crop_padding"] == 0
+    write_imagenette(tmp_path / "data", per_class=(2, 1))
+    cfg = compose("train", ["dataset=imagenette", "model=preact_resnet18", f"paths.data_dir={tmp_path / 'data'}",
+                            f"paths.output_dir={tmp_path / 'out'}", "batch_size=8"])
+    _, batches, test, *_ = pipeline.build_training(cfg, torch.device("cpu"))
+    assert batches.random_resized_crop == 224 and batches.hflip and tuple(batches.x.shape[-2:]) == (256, 256)
+    assert tuple(next(iter(batches.epoch(0)))[0].shape) == (8, 3, 224, 224)
+    assert tuple(test[0].shape[-2:]) == (224, 224)
+
+    new = compose("train", ["dataset=fashion_mnist"])
+    assert new["dataset"]["random_resized_crop"] is None
+    old = copy.deepcopy(new)
+    del old["dataset"]["random_resized_crop"]
+    assert pipeline._diff(pipeline._identity(old), pipeline._identity(new)) == []
 
 
 def write_caltech(base: Path, counts: dict[str, int]) -> None:

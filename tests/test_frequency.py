@@ -15,6 +15,7 @@ from robustopt.errors import ConfigError
 from robustopt.frequency import (
     FILTERS,
     PAPER_DCT32_EDGES,
+    PAPER_DCT_RADII,
     band_limited_noise,
     band_masks,
     bands_from_edges,
@@ -26,6 +27,7 @@ from robustopt.frequency import (
     high_pass_mask,
     idct2,
     low_pass_mask,
+    paper_bands,
     radial_mask,
     remove_high_frequency,
     remove_low_energy,
@@ -121,17 +123,92 @@ def test_band_masks_partition_ordered_and_as_equal_as_shells_allow(h, w, n_bands
     assert bands.counts == list(masks.reshape(n_bands, -1).sum(1))
 
 
-def test_dct32_bands_match_the_paper():
+# The authors' radii, transcribed from freq-robust eval_AA_cluster.py (r_list per data set), independently of
+# robustopt.frequency.masks.PAPER_DCT_RADII.
+AUTHORS_R_LIST = {
+    28: [9.23556484576784, 13.429772309525275, 16.573100530176493, 19.246660078812468, 21.650519659173664,
+         23.770439869682388, 25.719176010665375, 27.52522654685313, 30.425587675884607],
+    32: [10.781431922956449, 15.301968130724937, 19.04982421996594, 22.040185695902814, 24.75901837969084,
+         27.220978213474407, 29.441362859363448, 31.57831841836015, 34.71337554275011],
+    224: [79.99591867969022, 113.48107898359288, 138.12383764880263, 159.77959526368392, 178.8104125616099,
+          195.53446412645394, 211.45609907581306, 226.35093083884985, 250.1009872575449],
+}
+
+
+def authors_distance_from_top_left(i, j):
+    """freq-robust src/utils_freq.py distance_from_top_left, verbatim."""
+    dis = np.sqrt((i) ** 2 + (j) ** 2)
+    return dis
+
+
+def authors_mask_radial_multiple_radius(size, r_list):
+    """freq-robust src/utils_freq.py mask_radial_multiple_radius, verbatim: the band index of every coefficient."""
+    mask = np.zeros((size, size))
+    for i in range(size):
+        for j in range(size):
+            flag = False
+            for k, r in enumerate(r_list):
+                if authors_distance_from_top_left(i, j) < r:
+                    mask[i, j] = k
+                    flag = True
+                    break
+            if not flag:
+                mask[i, j] = len(r_list)
+    return mask
+
+
+@pytest.mark.parametrize("size", [28, 32, 224])
+def test_paper_bands_are_the_authors_bands_coefficient_by_coefficient(size):
+    assert list(PAPER_DCT_RADII[size]) == AUTHORS_R_LIST[size]  # full precision, not rounded
+    authors = authors_mask_radial_multiple_radius(size, AUTHORS_R_LIST[size])
+    bands = paper_bands(size)
+    assert bands.masks.shape == (10, size, size) and bands.closed == "lower"
+    np.testing.assert_array_equal(bands.masks.numpy().sum(0), 1)  # a partition
+    np.testing.assert_array_equal(bands.masks.numpy().argmax(0), authors)  # every coefficient's band index
+    assert bands.counts == [int((authors == k).sum()) for k in range(10)]
+    np.testing.assert_array_equal(
+        bands_from_edges(size, size, PAPER_DCT_RADII[size], closed="lower").masks.numpy().argmax(0), authors
+    )
+
+
+def test_paper_dct32_edges_keep_radius_sqrt_1205_in_band_8():
+    """The radius sqrt(1205) = 34.7131 lies just below the authors' last edge 34.71338: band 8 (rounding the
+    edge to 34.71 used to move its two coefficients, (23, 26) and (26, 23), to band 9)."""
+    assert PAPER_DCT32_EDGES == PAPER_DCT_RADII[32]
+    r2 = np.arange(32)[:, None] ** 2 + np.arange(32)[None, :] ** 2
+    assert sorted(map(tuple, np.argwhere(r2 == 1205).tolist())) == [(23, 26), (26, 23)]
+    for closed in ("lower", "upper"):
+        band = bands_from_edges(32, 32, PAPER_DCT32_EDGES, closed=closed).masks.numpy().argmax(0)
+        assert band[23, 26] == band[26, 23] == 8
+    rounded = bands_from_edges(32, 32, [round(e, 2) for e in PAPER_DCT32_EDGES]).masks.numpy().argmax(0)
+    assert rounded[23, 26] == 9  # what the rounded edges did
+
+
+def test_lower_and_upper_closed_bands_differ_exactly_on_radii_equal_to_an_edge():
+    r = np_radius(8, 8, "dct")
+    upper = bands_from_edges(8, 8, [2.0, 5.0]).masks.numpy().argmax(0)
+    lower = bands_from_edges(8, 8, [2.0, 5.0], closed="lower").masks.numpy().argmax(0)
+    np.testing.assert_array_equal(upper, np.digitize(r, [2.0, 5.0], right=True))  # e_{k-1} < r <= e_k
+    np.testing.assert_array_equal(lower, np.digitize(r, [2.0, 5.0], right=False))  # e_{k-1} <= r < e_k
+    assert set(np.round(r[upper != lower], 9)) == {2.0, 5.0}
+
+
+def test_paper_bands_errors():
+    with pytest.raises(ConfigError, match="28x28, 32x32, 224x224"):
+        paper_bands(16)
+    with pytest.raises(ConfigError, match="DCT"):
+        paper_bands(32, basis="fft")
+    with pytest.raises(ConfigError, match="closed"):
+        bands_from_edges(8, 8, [2.0], closed="both")
+
+
+def test_equal_count_dct32_bands_are_close_to_the_papers():
     bands = band_masks(32, 32, 10, "dct")
     assert all(100 <= c <= 106 for c in bands.counts)
     np.testing.assert_allclose(bands.r_high[:-1], PAPER_DCT32_EDGES, atol=0.25)
     r = np_radius(32, 32, "dct")
     for k, mask in enumerate(bands.masks.numpy()):
         assert r[mask].max() == pytest.approx(bands.r_high[k])
-    # the paper's exact bands from its radii (counted independently)
-    paper = bands_from_edges(32, 32, PAPER_DCT32_EDGES, "dct")
-    cum = [(r <= e).sum() for e in PAPER_DCT32_EDGES] + [1024]
-    assert paper.counts == list(np.diff([0] + cum))
 
 
 def test_fft_masks_are_hermitian_symmetric_and_keep_noise_real():

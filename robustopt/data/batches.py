@@ -6,7 +6,8 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
-from robustopt.data.augment import random_crop, random_hflip
+from robustopt.data.augment import random_crop, random_hflip, random_resized_crop
+from robustopt.errors import ConfigError
 
 # Splits larger than this are kept as uint8 and converted per batch.
 FLOAT_CACHE_LIMIT_BYTES = 1 << 30
@@ -19,8 +20,11 @@ class TensorBatches:
     ``(data_seed, e)``, and so are the augmentation draws: the batches depend only on
     ``data_seed`` and the epoch, which makes runs with different optimizers see the same data
     in the same order and makes resuming at an epoch boundary exact.  Augmentation (random crop
-    with zero padding, horizontal flip) and the optional ``batch_transform`` (e.g. a frequency
-    filter) run as batched tensor ops on the device.
+    with zero padding, or torchvision's RandomResizedCrop to ``random_resized_crop`` pixels; then
+    horizontal flip) and the optional ``batch_transform`` (e.g. a frequency filter) run as batched
+    tensor ops on the device.  Each option draws from the epoch's generator only when it is on, in
+    the order crop, random resized crop, flip, so turning an option off leaves the draws of the
+    others as they were.
     """
 
     def __init__(
@@ -34,11 +38,20 @@ class TensorBatches:
         drop_last: bool = False,
         crop_padding: int = 0,
         hflip: bool = False,
+        random_resized_crop: Optional[int] = None,
         batch_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
         device: torch.device | str = "cpu",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if random_resized_crop is not None:
+            if int(random_resized_crop) < 1 or int(random_resized_crop) > min(x.shape[-2:]):
+                raise ConfigError(
+                    f"random_resized_crop={random_resized_crop} must be a side between 1 and the stored images' "
+                    f"{min(x.shape[-2:])} pixels"
+                )
+            if crop_padding:
+                raise ConfigError("crop_padding and random_resized_crop exclude each other; set one of them")
         device = torch.device(device)
         if x.dtype == torch.uint8 and x.numel() * 4 <= FLOAT_CACHE_LIMIT_BYTES:
             x = x.to(device).float().div_(255)  # small sets: convert once
@@ -50,6 +63,7 @@ class TensorBatches:
         self.drop_last = drop_last
         self.crop_padding = int(crop_padding)
         self.hflip = bool(hflip)
+        self.random_resized_crop = None if random_resized_crop is None else int(random_resized_crop)
         self.batch_transform = batch_transform
         self.device = device
 
@@ -84,6 +98,8 @@ class TensorBatches:
                 xb = xb.float().div_(255)
             if self.crop_padding:
                 xb = random_crop(xb, self.crop_padding, gen)
+            if self.random_resized_crop is not None:
+                xb = random_resized_crop(xb, self.random_resized_crop, gen)
             if self.hflip:
                 xb = random_hflip(xb, gen)
             if self.batch_transform is not None:

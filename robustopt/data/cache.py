@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from robustopt.data.registry import get_spec
-from robustopt.errors import DataError
+from robustopt.data.registry import DATASETS, get_spec
+from robustopt.errors import ConfigError, DataError
 from robustopt.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
@@ -16,29 +16,33 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 
 
-def cache_path(root: Path, name: str, split: str) -> Path:
-    return Path(root) / "robustopt_cache" / f"{name}-{split}-v{CACHE_VERSION}.pt"
+def cache_path(root: Path, name: str, split: str, size: int | None = None) -> Path:
+    tag = f"-{int(size)}px" if size is not None else ""
+    return Path(root) / "robustopt_cache" / f"{name}-{split}{tag}-v{CACHE_VERSION}.pt"
 
 
-def load_split_uint8(name: str, root: str | Path, split: str, *, download: bool = False, use_cache: bool = True):
+def load_split_uint8(
+    name: str, root: str | Path, split: str, *, download: bool = False, use_cache: bool = True, size: int | None = None
+):
     """The whole split as ``(images uint8 (N, C, H, W), labels int64 (N,))``.
 
     The first call reads the raw files (the data set's real format) and writes a cache file
     ``ROOT/robustopt_cache/NAME-SPLIT-v1.pt`` atomically; later calls load that file.  A damaged
-    cache file is rebuilt from the raw data.
+    cache file is rebuilt from the raw data.  ``size`` (readers that take a ``size`` keyword, e.g. the
+    image-folder sets) stores the images at ``size`` x ``size`` instead, in ``NAME-SPLIT-<size>px-v1.pt``.
     """
     spec = get_spec(name)
     if split not in spec.splits:
         raise DataError(f"data set '{name}' has no split '{split}'; its splits are: {', '.join(spec.splits)}")
     root = Path(root).expanduser()
-    path = cache_path(root, name, split)
+    path = cache_path(root, name, split, size)
     if use_cache and spec.cacheable and path.exists():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             return blob["x"], blob["y"]
         except Exception as exc:  # a damaged cache is derived data: rebuild it
             log.warning("cache file %s is unreadable (%s); rebuilding it from the raw files", path, exc)
-    x, y = spec.reader(root, split, download)
+    x, y = spec.reader(root, split, download) if size is None else spec.reader(root, split, download, size=int(size))
     x = _check_images(name, x)
     y = torch.as_tensor(y, dtype=torch.long).contiguous()
     if x.shape[0] != y.shape[0]:
@@ -53,10 +57,27 @@ def load_split_uint8(name: str, root: str | Path, split: str, *, download: bool 
 
 def load_configured_split(ds: dict, split: str, root: str | Path | None = None):
     """The uint8 split a data-set config (``conf/dataset/``) asks for: its ``name``, ``root`` (or ``root``
-    given here), ``download`` flag, and the first ``train_subset`` / ``test_subset`` images when set."""
-    x, y = load_split_uint8(ds["name"], root or ds["root"], split, download=bool(ds.get("download")))
+    given here), ``download`` flag, and the first ``train_subset`` / ``test_subset`` images when set.
+
+    With ``random_resized_crop`` on, the training split is stored at the data set's ``crop_source_size``
+    (:func:`crop_source_size`), the images the random crops are drawn from; the test split is unchanged.
+    """
+    size = crop_source_size(ds["name"]) if split == "train" and ds.get("random_resized_crop") else None
+    x, y = load_split_uint8(ds["name"], root or ds["root"], split, download=bool(ds.get("download")), size=size)
     n = ds.get(f"{split}_subset")
     return (x[:n], y[:n]) if n else (x, y)
+
+
+def crop_source_size(name: str) -> int:
+    """Side of the stored training images of data set ``name`` under ``random_resized_crop`` (ConfigError if none)."""
+    spec = get_spec(name)
+    if spec.crop_source_size is None:
+        offered = sorted(n for n in DATASETS.names() if DATASETS.get(n).crop_source_size is not None)
+        raise ConfigError(
+            f"data set '{name}' does not offer random_resized_crop (its images are stored at their final size); "
+            f"remove it, or use one of: {', '.join(offered)}"
+        )
+    return int(spec.crop_source_size)
 
 
 def _check_images(name: str, x: torch.Tensor) -> torch.Tensor:

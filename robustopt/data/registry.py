@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -30,6 +30,10 @@ class DatasetSpec:
     # Where the files go, shown in the "data set not found" error.
     layout_hint: str = ""
     cacheable: bool = True
+    # Side of the square training images that ``random_resized_crop`` crops from: ``reader(..., size=N)``
+    # must return the images at N x N (the image-folder sets: the centre N x N of the image resized to a
+    # shorter side of N).  None: the data set does not offer random_resized_crop.
+    crop_source_size: Optional[int] = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")

@@ -1,10 +1,29 @@
 """Noise evaluations: ``gaussian_noise``, ``band_noise`` and ``fourier_heatmap``.
 
 * ``gaussian_noise`` -- accuracy under ``clamp(x + sqrt(var) N(0, 1), 0, 1)`` for the per-data-set
-  variances of Ma, Pan & Farahmand (TMLR 2023, arXiv:2308.06703).
+  variances of Ma, Pan & Farahmand (TMLR 2023, arXiv:2308.06703; their ``test_gaussian``).
 * ``band_noise`` -- accuracy drop (clean minus noisy) under band-limited Gaussian noise, one band at a
-  time, in the DCT and FFT bases (the data of the paper's band-limited-noise figure).
+  time (the data of the paper's band-limited-noise figure).  By default it follows the authors'
+  ``test_gaussian_LF_HF_v2``: per batch one white draw ``sqrt(var) N(0, 1)`` (var = the variance of the
+  white noise per pixel), shared by all bands and projected onto each band with the orthonormal DCT;
+  neither the noise nor the noisy images are clamped.  ``edges: paper`` gives the authors' bands (their
+  radii ``r_list`` for 28, 32 and 224 px with their ``r < r_k`` rule); the FFT basis, equal-size bands
+  (``n_bands``), a fresh draw per band (``same_draw: false``), clamping and ``std_of: band`` are
+  robustopt's additions.
 * ``fourier_heatmap`` -- error rate per Fourier basis direction (Yin et al., NeurIPS 2019).
+
+Per-image outcomes.  So that accuracies on the same test images can be compared image by image
+(McNemar's test) and restricted to the images other evaluations used, ``gaussian_noise`` and
+``band_noise`` also record which images were classified correctly, each as a
+:func:`robustopt.bits.encode_mask` string over the evaluated images (the first ``n_samples`` test
+images, in order; decode with :func:`robustopt.bits.decode_mask`):
+
+* ``clean_correct`` -- the clean images (both evaluations);
+* ``gaussian_noise``: ``correct`` -- one mask per variance (parallel to ``accuracy``);
+* ``band_noise``: ``<basis>.noisy_correct`` -- one mask per band (parallel to ``<basis>.noisy_accuracy``).
+
+With ``n_draws > 1`` the noisy masks are those of the first draw (seeded alike for every run, so two
+models' masks see the same noise); the accuracies average all draws.
 
 Noise is drawn on the model's device from generators seeded by ``ctx.generator(...)``; the global
 RNG is never touched.  For a fixed batch size, results depend only on ``ctx.seed``.
@@ -16,13 +35,14 @@ import math
 from typing import Any, Callable, Optional
 
 import torch
+import torch.nn.functional as F
 
+from robustopt.bits import encode_mask
 from robustopt.errors import ConfigError
-from robustopt.evaluation.metrics import accuracy_and_loss
 from robustopt.evaluation.registry import EvalContext, EvalData, register_evaluation
 from robustopt.frequency.bases import check_basis
 from robustopt.frequency.heatmap import fourier_heatmap, heatmap_figure
-from robustopt.frequency.masks import Bands, band_masks, bands_from_edges
+from robustopt.frequency.masks import Bands, band_masks, bands_from_edges, paper_bands
 from robustopt.frequency.noise import band_noise_sampler, project_onto_band
 
 # Variances of the Gaussian-noise evaluation, per data set (the paper's settings).
@@ -37,7 +57,8 @@ GAUSSIAN_VARIANCES: dict[str, tuple[float, ...]] = {
     "synthetic": (0.01, 0.05, 0.1),  # not in the paper: the MNIST grid
 }
 
-# Variance of the white noise projected onto each band (the paper's band-limited-noise figure).
+# Variance of the white noise projected onto each band (the paper's band-limited-noise figure; the authors'
+# eval_AA_cluster.py: ``var``).
 BAND_NOISE_VARIANCE: dict[str, float] = {
     "mnist": 0.1,
     "fashion_mnist": 0.1,
@@ -93,16 +114,45 @@ def _mean(values: list[float]) -> float:
     return float(sum(values) / len(values))
 
 
-def _noisy_accuracy(model, data: EvalData, ctx: EvalContext, seed: int, sample: Callable, clamp: bool) -> dict:
+@torch.no_grad()
+def _outcomes(model, data: EvalData, ctx: EvalContext, transform: Optional[Callable] = None) -> dict:
+    """Accuracy, mean cross-entropy and the per-image ``correct`` mask (bool, CPU) of ``model`` on ``data``.
+
+    ``transform(xb)`` (e.g. adds noise) is applied to each batch of ``ctx.batch_size`` images, in order.
+    The model's train/eval mode is restored.
+    """
+    device = torch.device(ctx.device) if ctx.device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct, loss_sum = [], torch.zeros((), dtype=torch.float64, device=device)
+    try:
+        for start in range(0, len(data), ctx.batch_size):
+            xb = data.x[start : start + ctx.batch_size].to(device)
+            yb = data.y[start : start + ctx.batch_size].to(device)
+            if xb.dtype == torch.uint8:
+                xb = xb.float().div_(255)
+            if transform is not None:
+                xb = transform(xb)
+            logits = model(xb)
+            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").double()
+            correct.append((logits.argmax(1) == yb).cpu())
+    finally:
+        model.train(was_training)
+    mask = torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
+    n = max(len(data), 1)
+    return {"accuracy": int(mask.sum()) / n, "loss": loss_sum.item() / n, "n": len(data), "correct": mask}
+
+
+def _noisy_outcomes(model, data: EvalData, ctx: EvalContext, seed: int, sample: Callable, clamp: bool) -> dict:
     """One pass over ``data`` adding ``sample(shape, generator, dtype)`` to each batch (generator seeded with ``seed``)."""
     gen = torch.Generator(device=ctx.device)
     gen.manual_seed(seed)
 
-    def add_noise(xb: torch.Tensor, start: int) -> torch.Tensor:
+    def add_noise(xb: torch.Tensor) -> torch.Tensor:
         out = xb + sample(xb.shape, gen, xb.dtype)
         return out.clamp_(0, 1) if clamp else out
 
-    return accuracy_and_loss(model, data.x, data.y, batch_size=ctx.batch_size, device=ctx.device, transform=add_noise)
+    return _outcomes(model, data, ctx, add_noise)
 
 
 def _white(std: float) -> Callable:
@@ -121,7 +171,12 @@ def evaluate_gaussian_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) 
 
     Options: ``variances`` (null: the paper's values for the data set, :data:`GAUSSIAN_VARIANCES`),
     ``n_samples`` (first N test images; null: all), ``n_draws`` (noise draws averaged, with their
-    standard error), ``clamp``.  Every variance sees the same standard-normal draw scaled by its std.
+    standard error), ``clamp`` (true, as the authors' ``test_gaussian``).  Every variance sees the same
+    standard-normal draw scaled by its std (the authors draw afresh per variance: the same law).
+
+    Returns ``variances``, ``accuracy`` / ``accuracy_stderr`` / ``loss`` (lists over the variances),
+    ``clean_accuracy``, the settings, and the per-image masks ``clean_correct`` and ``correct`` (one per
+    variance, first draw; see the module docstring).
     """
     opts = _options(cfg, GAUSSIAN_DEFAULTS, "gaussian_noise")
     variances = opts["variances"]
@@ -134,15 +189,18 @@ def evaluate_gaussian_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) 
     if n_draws < 1:
         raise ConfigError(f"eval.gaussian_noise.n_draws must be at least 1, got {n_draws}")
     data = data.subset(opts["n_samples"])
-    clean = accuracy_and_loss(model, data.x, data.y, batch_size=ctx.batch_size, device=ctx.device)
+    clean = _outcomes(model, data, ctx)
     acc = [[0.0] * n_draws for _ in variances]
     loss = [[0.0] * n_draws for _ in variances]
+    correct = [""] * len(variances)
     for d in range(n_draws):
         seed = _seed(ctx, d)
         for i, var in enumerate(variances):
             std = math.sqrt(var)
-            res = _noisy_accuracy(model, data, ctx, seed, _white(std), bool(opts["clamp"]))
+            res = _noisy_outcomes(model, data, ctx, seed, _white(std), bool(opts["clamp"]))
             acc[i][d], loss[i][d] = res["accuracy"], res["loss"]
+            if d == 0:
+                correct[i] = encode_mask(res["correct"])
     result = {
         "variances": variances,
         "accuracy": [_mean(a) for a in acc],
@@ -152,6 +210,8 @@ def evaluate_gaussian_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) 
         "n": len(data),
         "n_draws": n_draws,
         "clamp": bool(opts["clamp"]),
+        "clean_correct": encode_mask(clean["correct"]),
+        "correct": correct,
     }
     if ctx.tracker is not None:
         rows = [
@@ -168,7 +228,7 @@ BAND_DEFAULTS = {
     "n_bands": 10,
     "edges": None,
     "n_draws": 1,
-    "same_draw": False,
+    "same_draw": True,
     "clamp": False,
     "std_of": "white",
     "n_samples": None,
@@ -178,9 +238,10 @@ BAND_DEFAULTS = {
 def _band_noise_sampler(bands: Bands, k: int, std: float, device: torch.device, same_draw: bool) -> Callable:
     """``sample(shape, generator, dtype)``: white noise of std ``std`` projected onto band ``k``.
 
-    ``same_draw``: the paper's procedure -- a full white draw per batch (the same for every band, as the
-    generator is reseeded alike) projected onto the band.  Otherwise only the band's coefficients of a
-    fresh white draw are drawn (:func:`~robustopt.frequency.noise.band_noise_sampler`, cheaper).
+    ``same_draw``: the authors' procedure -- a full white draw per batch (the same for every band, as the
+    generator is reseeded alike) projected onto the band with the orthonormal DCT (or FFT).  Otherwise only
+    the band's coefficients of a fresh white draw are drawn
+    (:func:`~robustopt.frequency.noise.band_noise_sampler`, cheaper).
     """
     mask = bands.masks[k].to(device)
     if not same_draw:
@@ -198,24 +259,43 @@ def _band_noise_sampler(bands: Bands, k: int, std: float, device: torch.device, 
     return projected
 
 
+def _bands(h: int, w: int, basis: str, edges, n_bands: int) -> Bands:
+    """The bands of ``basis`` that ``edges`` (null, ``paper`` or radii) and ``n_bands`` ask for."""
+    if edges is None:
+        return band_masks(h, w, n_bands, basis)
+    if isinstance(edges, str):
+        return paper_bands(h, w, basis)
+    return bands_from_edges(h, w, edges, basis)
+
+
 @register_evaluation("band_noise")
 def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Accuracy drop (clean minus noisy) under band-limited Gaussian noise, per band and basis.
 
-    Ma, Pan & Farahmand (TMLR 2023), Section 3: white Gaussian noise of variance ``variance`` is
-    projected onto one radial band at a time (``n_bands`` bands of equal size, or the bands between
-    the radii ``edges``) and added to the test images.  Options: ``variance`` (null: the paper's
-    value for the data set, :data:`BAND_NOISE_VARIANCE`), ``bases`` (``dct``, ``fft``), ``n_bands``,
-    ``edges``, ``n_draws`` (averaged, with the standard error), ``same_draw`` (true: one full white draw
-    per batch projected onto every band, the paper's procedure; false: only each band's coefficients of
-    a fresh white draw are drawn -- the same distribution, since projections of white noise onto
-    disjoint bands are independent, at about the cost of a clean pass), ``clamp`` (the paper does not),
-    ``std_of`` (``white``: the variance is the white noise's, as the paper; ``band``: the band-limited
-    noise's own per-pixel variance), ``n_samples``.
+    Ma, Pan & Farahmand (TMLR 2023), Section 3, and their ``test_gaussian_LF_HF_v2``: white Gaussian
+    noise of per-pixel variance ``variance`` is projected onto one radial band at a time and added to
+    the test images (no clamping).  Options:
 
-    Returns ``clean_accuracy``, the settings, and per basis ``{drop, drop_stderr, noisy_accuracy, r_low,
-    r_high, counts}`` (lists over the bands, lowest first; band k holds the radii ``r_low < r <= r_high``,
-    band 0 also radius 0; ``drop_stderr`` is None with one draw).
+    * ``variance`` (null: the paper's value for the data set, :data:`BAND_NOISE_VARIANCE`);
+    * ``bases`` (``dct`` -- the paper's; ``fft`` -- robustopt's addition);
+    * ``edges``: null (``n_bands`` bands of equal size, robustopt's), ``paper`` (the authors' 10 DCT bands
+      for 28, 32 or 224-px images: :func:`~robustopt.frequency.masks.paper_bands`), or a list of radii
+      (bands ``e_{k-1} < r <= e_k``);
+    * ``n_draws`` (averaged, with the standard error);
+    * ``same_draw`` (true, the authors' procedure: one full white draw per batch projected onto every band;
+      false, robustopt's faster option: only each band's coefficients of a fresh white draw are drawn --
+      the same distribution per band, since projections of white noise onto disjoint bands are
+      independent, at about the cost of a clean pass);
+    * ``clamp`` (false, as the authors: neither the noise nor the noisy images are clamped);
+    * ``std_of`` (``white``: the variance is the white noise's, as the authors; ``band``: the band-limited
+      noise's own per-pixel variance);
+    * ``n_samples`` (first N test images).
+
+    Returns ``clean_accuracy``, ``clean_correct``, the settings, and per basis ``{drop, drop_stderr,
+    noisy_accuracy, noisy_correct, r_low, r_high, closed, counts}`` (lists over the bands, lowest first;
+    band k holds the radii ``r_low < r <= r_high`` when ``closed`` is ``upper`` -- band 0 also radius 0 --
+    and ``r_low <= r < r_high`` when it is ``lower``, the authors' rule, the last band then also holding
+    ``r_high``; ``drop_stderr`` is None with one draw).
     """
     opts = _options(cfg, BAND_DEFAULTS, "band_noise")
     variance = opts["variance"]
@@ -232,9 +312,13 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
     n_draws = int(opts["n_draws"])
     if n_draws < 1:
         raise ConfigError(f"eval.band_noise.n_draws must be at least 1, got {n_draws}")
+    edges = opts["edges"]
+    if isinstance(edges, str) and edges != "paper":
+        raise ConfigError(f"eval.band_noise.edges must be null, 'paper' or a list of radii, got '{edges}'")
     data = data.subset(opts["n_samples"])
     h, w = data.x.shape[-2:]
-    clean = accuracy_and_loss(model, data.x, data.y, batch_size=ctx.batch_size, device=ctx.device)
+    bands_of = {basis: _bands(h, w, basis, edges, int(opts["n_bands"])) for basis in bases}  # config errors first
+    clean = _outcomes(model, data, ctx)
     result: dict = {
         "variance": variance,
         "std": math.sqrt(variance),
@@ -243,16 +327,16 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
         "same_draw": bool(opts["same_draw"]),
         "clamp": bool(opts["clamp"]),
         "std_of": opts["std_of"],
+        "edges": edges if edges is None or isinstance(edges, str) else [float(e) for e in edges],
         "clean_accuracy": clean["accuracy"],
+        "clean_correct": encode_mask(clean["correct"]),
     }
     rows = []
     for b, basis in enumerate(bases):
-        if opts["edges"] is not None:
-            bands = bands_from_edges(h, w, opts["edges"], basis)
-        else:
-            bands = band_masks(h, w, int(opts["n_bands"]), basis)
+        bands = bands_of[basis]
         n_bands = len(bands)
         noisy = [[0.0] * n_draws for _ in range(n_bands)]
+        noisy_correct = [""] * n_bands
         for d in range(n_draws):
             shared = _seed(ctx, 1000 * b + d)
             for k in range(n_bands):
@@ -261,14 +345,19 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
                 if opts["std_of"] == "band":
                     std *= math.sqrt(h * w / bands.counts[k])
                 sample = _band_noise_sampler(bands, k, std, ctx.device, bool(opts["same_draw"]))
-                noisy[k][d] = _noisy_accuracy(model, data, ctx, seed, sample, bool(opts["clamp"]))["accuracy"]
+                res = _noisy_outcomes(model, data, ctx, seed, sample, bool(opts["clamp"]))
+                noisy[k][d] = res["accuracy"]
+                if d == 0:
+                    noisy_correct[k] = encode_mask(res["correct"])
         drops = [[clean["accuracy"] - a for a in per_band] for per_band in noisy]
         result[basis] = {
             "drop": [_mean(v) for v in drops],
             "drop_stderr": [_stderr(v) for v in drops],
             "noisy_accuracy": [_mean(v) for v in noisy],
+            "noisy_correct": noisy_correct,
             "r_low": [max(r, 0.0) for r in bands.r_low],
             "r_high": list(bands.r_high),
+            "closed": bands.closed,
             "counts": bands.counts,
         }
         rb = result[basis]

@@ -1,7 +1,7 @@
 """Frequency analysis of images and models (Ma, Pan & Farahmand, TMLR 2023, arXiv:2308.06703).
 
 * :mod:`~robustopt.frequency.bases` -- centred FFT and orthonormal DCT, radii of frequencies.
-* :mod:`~robustopt.frequency.masks` -- equal-count radial bands, bands from radii, low/high-pass masks.
+* :mod:`~robustopt.frequency.masks` -- equal-count radial bands, the authors' bands, bands from radii, low/high-pass masks.
 * :mod:`~robustopt.frequency.noise` -- band-limited Gaussian noise.
 * :mod:`~robustopt.frequency.filters` -- remove high-frequency / low-energy content from training data.
 * :mod:`~robustopt.frequency.heatmap` -- Fourier heat maps (Yin et al., 2019).
@@ -21,12 +21,14 @@ from robustopt.frequency.filters import FILTERS, apply_filter, remove_high_frequ
 from robustopt.frequency.heatmap import fourier_basis_image, fourier_heatmap, heatmap_figure, heatmap_frequencies
 from robustopt.frequency.masks import (
     PAPER_DCT32_EDGES,
+    PAPER_DCT_RADII,
     Bands,
     band_masks,
     bands_from_edges,
     high_pass_mask,
     is_hermitian_symmetric,
     low_pass_mask,
+    paper_bands,
     radial_mask,
 )
 from robustopt.frequency.noise import band_limited_noise, project_onto_band
@@ -36,6 +38,7 @@ __all__ = [
     "Bands",
     "FILTERS",
     "PAPER_DCT32_EDGES",
+    "PAPER_DCT_RADII",
     "apply_filter",
     "band_limited_noise",
     "band_masks",
@@ -51,6 +54,7 @@ __all__ = [
     "idct2",
     "is_hermitian_symmetric",
     "low_pass_mask",
+    "paper_bands",
     "project_onto_band",
     "radial_mask",
     "radius",

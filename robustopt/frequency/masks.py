@@ -5,7 +5,9 @@ for its basis.  Masks are unions of whole *radius shells* (all frequencies with 
 in or out together), so every FFT mask is Hermitian-symmetric (``f`` and ``-f`` have the same radius)
 and band-limited noise built with it stays real.
 
-Band ``k`` of a list of upper edges ``e_0 < e_1 < ...`` holds the radii ``e_{k-1} < r <= e_k``.
+Band ``k`` of a list of edges ``e_0 < e_1 < ...`` holds the radii ``e_{k-1} < r <= e_k`` (``closed="upper"``,
+robustopt's convention) or ``e_{k-1} <= r < e_k`` (``closed="lower"``, the convention of the code of Ma, Pan &
+Farahmand, whose ``mask_radial_multiple_radius`` puts a coefficient in the first band ``k`` with ``r < r_k``).
 """
 
 from __future__ import annotations
@@ -19,23 +21,38 @@ import torch
 from robustopt.errors import ConfigError
 from robustopt.frequency.bases import check_basis, squared_radius
 
-# Upper band edges of the code of Ma, Pan & Farahmand (TMLR 2023) for the DCT of 32x32 images
-# (10 bands of about 102 coefficients); pass them as ``edges`` to reproduce their bands exactly.
-PAPER_DCT32_EDGES = (10.78, 15.30, 19.05, 22.04, 24.76, 27.22, 29.44, 31.58, 34.71)
+# The band radii ``r_list`` of the code of Ma, Pan & Farahmand (TMLR 2023; freq-robust eval_AA_cluster.py, also
+# opt-robust notebook/fig4_band_limited_gaussian.ipynb), copied at full precision, per image side: 10 DCT bands,
+# band k holding the radii r_list[k-1] <= r < r_list[k] (:func:`paper_bands`).
+PAPER_DCT_RADII: dict[int, tuple[float, ...]] = {
+    28: (9.23556484576784, 13.429772309525275, 16.573100530176493, 19.246660078812468, 21.650519659173664,
+         23.770439869682388, 25.719176010665375, 27.52522654685313, 30.425587675884607),
+    32: (10.781431922956449, 15.301968130724937, 19.04982421996594, 22.040185695902814, 24.75901837969084,
+         27.220978213474407, 29.441362859363448, 31.57831841836015, 34.71337554275011),
+    224: (79.99591867969022, 113.48107898359288, 138.12383764880263, 159.77959526368392, 178.8104125616099,
+          195.53446412645394, 211.45609907581306, 226.35093083884985, 250.1009872575449),
+}
+# The 32x32 radii (CIFAR-10/100, SVHN); ``bands_from_edges(32, 32, PAPER_DCT32_EDGES, closed="lower")`` or
+# ``paper_bands(32)`` gives the authors' bands exactly.
+PAPER_DCT32_EDGES = PAPER_DCT_RADII[32]
+CLOSED = ("upper", "lower")
 
 
 @dataclass(frozen=True)
 class Bands:
     """A partition of the frequencies into radial bands, lowest first.
 
-    ``masks`` is bool ``(n_bands, H, W)``; ``r_low[k] < r <= r_high[k]`` for every radius in band
-    ``k`` (``r_low[0] = -1``), and ``r_high[k]`` is the largest radius band ``k`` holds.
+    ``masks`` is bool ``(n_bands, H, W)``.  With ``closed="upper"`` every radius of band ``k`` satisfies
+    ``r_low[k] < r <= r_high[k]`` (``r_low[0] = -1``); with ``closed="lower"`` (the authors' convention)
+    ``r_low[k] <= r < r_high[k]`` (``r_low[0] = 0``), except that the last band also holds its ``r_high``,
+    the largest radius of the spectrum.
     """
 
     masks: torch.Tensor
     r_low: tuple[float, ...]
     r_high: tuple[float, ...]
     basis: str
+    closed: str = "upper"
 
     @property
     def counts(self) -> list[int]:
@@ -96,30 +113,64 @@ def band_masks(height: int, width: int, n_bands: int = 10, basis: str = "dct") -
 
     Each boundary between bands is placed after the radius shell whose cumulative coefficient count
     is closest to ``k * H * W / n_bands``; bands are ordered by radius, lowest first.  For the DCT of
-    32x32 images this gives bands of 100-106 coefficients with upper radii close to the paper's
-    :data:`PAPER_DCT32_EDGES`.
+    32x32 images this gives bands of 100-106 coefficients with upper radii close to, but not the same
+    as, the authors' :data:`PAPER_DCT32_EDGES` (28 of 1024 coefficients fall in another band); use
+    :func:`paper_bands` for theirs.
     """
     bands = _band_masks_cached(int(height), int(width), int(n_bands), check_basis(basis))
-    return Bands(bands.masks.clone(), bands.r_low, bands.r_high, bands.basis)
+    return Bands(bands.masks.clone(), bands.r_low, bands.r_high, bands.basis, bands.closed)
 
 
-def bands_from_edges(height: int, width: int, edges: Sequence[float], basis: str = "dct") -> Bands:
-    """Bands from explicit radii: ``edges`` (ascending) are the upper radii of all bands but the last.
+def bands_from_edges(
+    height: int, width: int, edges: Sequence[float], basis: str = "dct", *, closed: str = "upper"
+) -> Bands:
+    """Bands from explicit radii: ``edges`` (ascending) separate ``len(edges) + 1`` bands.
 
-    ``len(edges) + 1`` bands: ``r <= edges[0]``, ``edges[0] < r <= edges[1]``, ..., ``r > edges[-1]``.
+    ``closed="upper"``: ``r <= edges[0]``, ``edges[0] < r <= edges[1]``, ..., ``r > edges[-1]``.
+    ``closed="lower"`` (the code of Ma, Pan & Farahmand, ``mask_radial_multiple_radius``: a coefficient
+    goes to the first band ``k`` with ``r < edges[k]``): ``r < edges[0]``, ``edges[0] <= r < edges[1]``,
+    ..., ``r >= edges[-1]``.  The two differ only for radii equal to an edge.  Radii are compared as
+    ``r < e`` in float64, as the authors' numpy code does.
     """
     check_basis(basis)
+    if closed not in CLOSED:
+        raise ConfigError(f"closed must be one of {', '.join(CLOSED)}, got '{closed}'")
     edges = [float(e) for e in edges]
     if any(b <= a for a, b in zip(edges, edges[1:])):
         raise ConfigError(f"band edges must be strictly increasing radii, got {edges}")
     r2 = squared_radius(int(height), int(width), basis)
-    masks = _masks_from_upper_r2(r2, [e * e for e in edges])
+    if closed == "upper":
+        masks = _masks_from_upper_r2(r2, [e * e for e in edges])
+    else:
+        r = r2.double().sqrt()
+        below = [r < e for e in edges] + [torch.ones_like(r, dtype=torch.bool)]
+        masks = torch.stack([below[0]] + [b & ~a for a, b in zip(below, below[1:])])
     empty = [k for k in range(len(masks)) if not bool(masks[k].any())]
     if empty:
         raise ConfigError(f"band edges {edges} leave band(s) {empty} of a {height}x{width} spectrum empty; widen them")
     r_max = float(r2.max()) ** 0.5
     r_high = tuple(edges) + (r_max,)
-    return Bands(masks=masks, r_low=(-1.0,) + tuple(edges), r_high=r_high, basis=basis)
+    r_low = ((-1.0,) if closed == "upper" else (0.0,)) + tuple(edges)
+    return Bands(masks=masks, r_low=r_low, r_high=r_high, basis=basis, closed=closed)
+
+
+def paper_bands(height: int, width: int | None = None, basis: str = "dct") -> Bands:
+    """The 10 DCT bands of Ma, Pan & Farahmand (TMLR 2023) for ``height`` x ``width`` images, exactly.
+
+    Their radii :data:`PAPER_DCT_RADII` (28, 32 and 224 px: MNIST / Fashion-MNIST, CIFAR / SVHN, Caltech-101 /
+    Imagenette) with their ``r < r_k`` convention (``closed="lower"``).  Raises ConfigError for other sizes
+    and for the FFT basis, which the authors did not use.
+    """
+    width = height if width is None else width
+    if check_basis(basis) != "dct":
+        raise ConfigError("the authors' band radii are for the DCT basis only; use basis 'dct' or equal-size bands (band_masks)")
+    if int(height) != int(width) or int(height) not in PAPER_DCT_RADII:
+        sizes = ", ".join(f"{s}x{s}" for s in PAPER_DCT_RADII)
+        raise ConfigError(
+            f"the authors' band radii exist for {sizes} images only, not {height}x{width}; "
+            f"use equal-size bands (n_bands) or explicit edges"
+        )
+    return bands_from_edges(height, width, PAPER_DCT_RADII[int(height)], "dct", closed="lower")
 
 
 def radial_mask(height: int, width: int, r_min: float = -1.0, r_max: float = float("inf"), basis: str = "dct") -> torch.Tensor:

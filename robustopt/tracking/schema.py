@@ -27,6 +27,10 @@ class DatasetConfig:
     download: bool = False
     crop_padding: int = 0
     hflip: bool = False
+    # true: torchvision's RandomResizedCrop (scale (0.08, 1), ratio (3/4, 4/3), bilinear) to the data set's image
+    # size, drawn from training images stored at its crop_source_size (caltech101, imagenette: 256); null = off
+    # (null, not false, so that configs written before this option existed keep their identity)
+    random_resized_crop: Optional[bool] = None
     normalize: bool = False  # per-channel normalisation as the model's first layer (off in the paper)
     mean: Optional[List[float]] = None  # None: the data set's own statistics
     std: Optional[List[float]] = None

@@ -91,6 +91,7 @@ def build_training(cfg: dict, device: torch.device):
         data_seed=int(cfg["data_seed"]),
         crop_padding=int(ds.get("crop_padding") or 0),
         hflip=bool(ds.get("hflip")),
+        random_resized_crop=spec.image_size if ds.get("random_resized_crop") else None,
         batch_transform=batch_transform,
         device=device,
     )

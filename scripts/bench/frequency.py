@@ -5,8 +5,9 @@
 
 Prints one JSON line:
   band_eval_over_clean  time of one band-noise pass (one basis, one band, one draw; the slower of dct / fft;
-                        default same_draw=false) over the time of one clean pass of accuracy_and_loss on the
-                        same images (target <= 1.3); *_same_draw_over_clean: the paper's full-draw procedure;
+                        same_draw=false, robustopt's fresh draw) over the time of one clean pass (with the
+                        per-image outcomes) on the same images (target <= 1.3); *_same_draw_over_clean: the
+                        authors' full-draw procedure (the band_noise default);
   filter_over_step      time of the slower data filter (high_frequency / low_energy, keep 50%) on one training
                         batch over the time of one SGD training step on that batch (target <= 0.2).
 Each ratio is the median over repetitions of (cost / reference cost) measured side by side in the same
@@ -25,8 +26,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from robustopt.evaluation import EvalContext, accuracy_and_loss
-from robustopt.evaluation.noise import _band_noise_sampler, _noisy_accuracy
+from robustopt.evaluation import EvalContext
+from robustopt.evaluation.noise import _band_noise_sampler, _noisy_outcomes, _outcomes
 from robustopt.frequency import FILTERS, band_masks
 from robustopt.models import build_model
 
@@ -79,8 +80,8 @@ def main() -> None:
         for b in ("dct", "fft")
     }
     passes = {
-        "clean": lambda: accuracy_and_loss(model, x, y, batch_size=args.eval_batch, device=device),
-        **{k: (lambda m=m: _noisy_accuracy(model, data, ctx, 1234, m, False)) for k, m in samplers.items()},
+        "clean": lambda: _outcomes(model, data, ctx),
+        **{k: (lambda m=m: _noisy_outcomes(model, data, ctx, 1234, m, False)) for k, m in samplers.items()},
     }
     times: dict[str, list[float]] = {k: [] for k in passes}
     for fn in passes.values():  # warm-up

@@ -7,11 +7,21 @@ split (the caller caches the tensor), on a thread pool, with a progress bar for 
 
 Class indices follow :class:`torchvision.datasets.ImageFolder`: sorted folder names.
 
+Training augmentation (``random_resized_crop``).  The authors train these sets on
+``Resize(256) -> RandomResizedCrop(224) -> RandomHorizontalFlip`` (freq-robust ``src/utils_dataset.py``,
+``load_caltech`` / ``load_imagenette`` with ``standard_DA``).  robustopt keeps whole splits as tensors, so
+for that recipe the training split is stored as the centre 256 x 256 of each image resized to a shorter
+side of 256 (``size=resize=256``, :attr:`DatasetSpec.crop_source_size`), and the random resized crops
+are drawn from it on the device (:func:`robustopt.data.augment.random_resized_crop`).  The one remaining
+difference: the authors crop from the whole 256-resized image (e.g. 256 x 341 for a 3:4 photo), so their
+crops can reach the parts of a non-square image outside its centre square, and their crop areas and the
+centre-crop fallback are relative to the whole image.  For square images the two are the same.
+
 The registered specs use the paper's 256/224 recipe.  For another resolution register your own spec, e.g.::
 
     from functools import partial
     register_dataset(dataclasses.replace(get_spec("imagenette"), name="imagenette64", image_size=64,
-                                         reader=partial(read_imagenette, size=64, resize=73)))
+                                         reader=partial(read_imagenette, size=64, resize=73), crop_source_size=73))
 """
 
 from __future__ import annotations
@@ -232,6 +242,7 @@ CALTECH101 = register_dataset(
         num_classes=101,
         image_size=DEFAULT_SIZE,
         reader=read_caltech101,
+        crop_source_size=DEFAULT_RESIZE,
         mean=_IMAGENET_MEAN,
         std=_IMAGENET_STD,
         layout_hint=f"<root>/{CALTECH101_FOLDER.as_posix()}/<class>/*.jpg (the unpacked 101_ObjectCategories.tar.gz;"
@@ -246,6 +257,7 @@ IMAGENETTE = register_dataset(
         num_classes=10,
         image_size=DEFAULT_SIZE,
         reader=read_imagenette,
+        crop_source_size=DEFAULT_RESIZE,
         mean=_IMAGENET_MEAN,
         std=_IMAGENET_STD,
         layout_hint="<root>/imagenette2/{train,val}/<wnid>/*.JPEG (imagenette2-320 or imagenette2-160 also work; "
