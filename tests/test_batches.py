@@ -296,3 +296,20 @@ def test_random_resized_crop_draws_on_the_cpu_and_its_config_errors():
         TensorBatches(x, torch.zeros(6), 2, crop_padding=2, random_resized_crop=16)
     with pytest.raises(ConfigError, match="between 1 and the stored images' 20 pixels"):
         TensorBatches(x, torch.zeros(6), 2, random_resized_crop=24)
+
+
+def test_epoch_size_cuts_the_stream_of_passes_into_shorter_epochs():
+    """Epochs of ``epoch_size`` images are consecutive pieces of the passes a full-epoch server would serve."""
+    x, y = _data(100, 1, 4)
+    full = TensorBatches(x, y, 16, data_seed=5)
+    stream = torch.cat([full.order(p) for p in range(4)])  # four passes, as whole epochs would serve them
+    short = TensorBatches(x, y, 16, data_seed=5, epoch_size=30)
+    assert len(short) == 2  # ceil(30 / 16)
+    pieces = torch.cat([torch.cat([yb for _, yb in short.epoch(e)]) for e in range(13)])  # 390 images
+    assert torch.equal(pieces, stream[:390])
+    assert torch.equal(short.order(4), stream[120:150])  # crosses from pass 1 into pass 2
+    same = TensorBatches(x, y, 16, data_seed=5, epoch_size=100)  # one pass: exactly the default epochs
+    for e in (0, 2):
+        assert all(torch.equal(a, b) for (a, _), (b, _) in zip(same.epoch(e), full.epoch(e)))
+    with pytest.raises(ConfigError, match="epoch_size"):
+        TensorBatches(x, y, 16, epoch_size=0)

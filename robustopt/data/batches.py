@@ -17,7 +17,8 @@ class TensorBatches:
     """Mini-batches of a whole split held in memory on ``device``.
 
     The order of epoch ``e`` is a permutation drawn from a generator seeded with
-    ``(data_seed, e)``, and so are the augmentation draws: the batches depend only on
+    ``(data_seed, e)``, and so are the augmentation draws (with ``epoch_size``, an epoch is that many images
+    of a stream of such passes, so that training can be evaluated and kept more often than once per pass): the batches depend only on
     ``data_seed`` and the epoch, which makes runs with different optimizers see the same data
     in the same order and makes resuming at an epoch boundary exact.  Augmentation (random crop
     with zero padding, or torchvision's RandomResizedCrop to ``random_resized_crop`` pixels; then
@@ -41,9 +42,12 @@ class TensorBatches:
         random_resized_crop: Optional[int] = None,
         batch_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
         device: torch.device | str = "cpu",
+        epoch_size: Optional[int] = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if epoch_size is not None and int(epoch_size) < 1:
+            raise ConfigError(f"epoch_size must be a positive number of images or null (one pass over the data), got {epoch_size}")
         if random_resized_crop is not None:
             if int(random_resized_crop) < 1 or int(random_resized_crop) > min(x.shape[-2:]):
                 raise ConfigError(
@@ -66,9 +70,11 @@ class TensorBatches:
         self.random_resized_crop = None if random_resized_crop is None else int(random_resized_crop)
         self.batch_transform = batch_transform
         self.device = device
+        n = int(self.x.shape[0])
+        self.epoch_size = None if epoch_size is None or int(epoch_size) == n else int(epoch_size)
 
     def __len__(self) -> int:
-        n = self.x.shape[0]
+        n = self.x.shape[0] if self.epoch_size is None else self.epoch_size
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     @property
@@ -80,16 +86,40 @@ class TensorBatches:
         gen.manual_seed(self.data_seed * 1_000_003 + int(epoch))
         return gen
 
+    def _pass_order(self, p: int, gen: Optional[torch.Generator] = None) -> torch.Tensor:
+        n = self.num_samples
+        return torch.randperm(n, generator=gen or self.generator(p)) if self.shuffle else torch.arange(n)
+
+    def _stream(self, epoch: int) -> tuple[torch.Tensor, torch.Generator]:
+        """The sample indices of ``epoch`` and the generator of its augmentation draws.
+
+        Without ``epoch_size`` an epoch is one pass: its permutation and its augmentation draws come from one
+        generator seeded by ``(data_seed, epoch)``.  With ``epoch_size`` the epochs cut a stream of passes (pass
+        ``p`` permuted by the generator of ``(data_seed, p)``) into pieces of ``epoch_size`` images, and the
+        augmentation draws of each piece come from a separate generator of ``(data_seed, epoch)``.
+        """
+        if self.epoch_size is None:
+            gen = self.generator(epoch)
+            return self._pass_order(epoch, gen), gen
+        n, size = self.num_samples, self.epoch_size
+        parts, pos, end = [], epoch * size, (epoch + 1) * size
+        while pos < end:
+            p, off = divmod(pos, n)
+            take = min(n - off, end - pos)
+            parts.append(self._pass_order(p)[off : off + take])
+            pos += take
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(self.data_seed * 1_000_003 + int(epoch) + (1 << 40))
+        return torch.cat(parts), gen
+
     def order(self, epoch: int) -> torch.Tensor:
         """The sample indices of ``epoch`` in the order they are served."""
-        n = self.num_samples
-        return torch.randperm(n, generator=self.generator(epoch)) if self.shuffle else torch.arange(n)
+        return self._stream(epoch)[0]
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x, y)`` batches of ``epoch``: x float in [0, 1] on the device."""
-        gen = self.generator(epoch)
-        n = self.num_samples
-        order = (torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)).to(self.device)
+        order, gen = self._stream(epoch)
+        order = order.to(self.device)
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             xb = self.x.index_select(0, idx)

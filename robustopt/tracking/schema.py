@@ -159,6 +159,7 @@ class TrainConfig:
     init_seed: int = "${seed}"  # type: ignore[assignment]  (interpolation)
     data_seed: int = "${seed}"  # type: ignore[assignment]
     epochs: int = 200
+    epoch_size: Optional[int] = None  # images per epoch (null: one pass over the training set)
     batch_size: int = 128
     eval_batch_size: int = 1024
     device: str = "auto"  # auto | cpu | cuda | cuda:N

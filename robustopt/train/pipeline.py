@@ -94,6 +94,7 @@ def build_training(cfg: dict, device: torch.device):
         random_resized_crop=spec.image_size if ds.get("random_resized_crop") else None,
         batch_transform=batch_transform,
         device=device,
+        epoch_size=cfg.get("epoch_size"),
     )
     test = (x_test.to(device), y_test.to(device))
     model, init_ref = shared_initial_model(cfg)
