@@ -261,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     def run():
         paths = make(args.sweeps, args.out, args.allow_partial)
         if args.wandb:
-            log_images_to_wandb(paths, name="band_noise", dir=Path(paths[0]).parent)
+            run_dir = log_images_to_wandb(paths, name="band_noise", dir=Path(paths[0]).parent)
+            print(f"W&B offline run: {run_dir} (upload with `wandb sync {run_dir}`)")
         print("\n".join(map(str, paths)))
 
     return cli_main(run)

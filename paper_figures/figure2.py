@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     def run():
         paths = make(args.sweep, args.out)
         if args.wandb:
-            log_images_to_wandb(paths, name="figure2", dir=Path(paths[0]).parent)
+            run_dir = log_images_to_wandb(paths, name="figure2", dir=Path(paths[0]).parent)
+            print(f"W&B offline run: {run_dir} (upload with `wandb sync {run_dir}`)")
         print("\n".join(map(str, paths)))
 
     return cli_main(run)
