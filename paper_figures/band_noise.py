@@ -3,9 +3,10 @@
 Ma, Pan & Farahmand (TMLR 2023), Section 3: white Gaussian noise projected onto one radial frequency band
 at a time; the adaptive models lose much more accuracy than SGD when the noise sits in the high
 (irrelevant) bands.  ``band_noise``: accuracy drop (percentage points) per band, lowest to highest, one
-line per optimizer (mean ± std over seeds), DCT and FFT bases side by side, one row per data set.
-``fourier_heatmaps``: error rate under a Fourier-basis perturbation (Yin et al., NeurIPS 2019), one map
-per optimizer (mean over seeds) on a shared colour scale.
+line per optimizer (mean over seeds, band: 95% interval over seeds), DCT and FFT bases side by side, one row
+per data set.  ``fourier_heatmaps``: the *increase* in error under a Fourier-basis perturbation (Yin et al.,
+NeurIPS 2019) over the model's own clean error on the same images, one map per optimizer (mean over seeds) on
+a shared colour scale -- so a model that is simply less accurate does not look less robust.
 
     python paper_figures/band_noise.py outputs/multiruns/reproduce_quick [--out DIR]
 
@@ -16,17 +17,14 @@ Writes ``band_noise.{png,pdf}`` and ``fourier_heatmaps.{png,pdf}`` into ``DIR`` 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import TwoSlopeNorm
 
-if __package__ in (None, ""):  # run as a script: make `paper_figures` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import matplotlib.pyplot as plt  # noqa: E402
-
-from paper_figures.common import (  # noqa: E402
+from paper_figures.claims import band_halves
+from paper_figures.common import (
     MissingResultsError,
     Sweep,
     cli_main,
@@ -34,11 +32,22 @@ from paper_figures.common import (  # noqa: E402
     load_sweep,
     log_images_to_wandb,
     per_optimizer,
+    stat,
 )
-from paper_figures.style import HEATMAP_CMAP, color, figsize, label, linestyle, savefig, use_style  # noqa: E402
+from paper_figures.style import (
+    DIVERGING_CMAP,
+    HEATMAP_CMAP,
+    color,
+    figsize,
+    label,
+    linestyle,
+    marker,
+    marker_size,
+    savefig,
+    use_style,
+)
 
 BASIS_TEXT = {"dct": "DCT basis", "fft": "FFT basis"}
-MARKERS = {"sgd": "o", "adam": "s", "rmsprop": "D", "adamw": "^", "adagrad": "v", "signsgd": "P"}
 
 
 def bases_of(sweep: Sweep, dataset: str) -> list[str]:
@@ -59,83 +68,177 @@ def band_drops(sweep: Sweep, dataset: str, basis: str) -> dict:
     return out
 
 
+def _variance(sweep: Sweep, dataset: str) -> float | None:
+    return next((r.evals["band_noise"].get("variance") for r in sweep.select(dataset) if r.evals.get("band_noise")), None)
+
+
 def band_noise_figure(sweep: Sweep):
-    """Rows: data sets; columns: bases.  Accuracy drop (percentage points) per band, one line per optimizer."""
+    """Rows: data sets; columns: bases.  Accuracy drop (percentage points) per band, one line per optimizer (mean over
+    seeds) with its 95% band over seeds."""
     datasets = sweep.datasets
     bases = sorted({b for ds in datasets for b in bases_of(sweep, ds)}, key=["dct", "fft"].index)
     if not bases:
         raise MissingResultsError("the band_noise results hold neither a 'dct' nor an 'fft' basis; re-run the evaluation with eval.band_noise.bases=[dct,fft]")
-    fig, axes = plt.subplots(len(datasets), len(bases), figsize=(figsize(2)[0] if len(bases) > 1 else figsize(1)[0], 2.3 * len(datasets) + 0.3),
+    fig, axes = plt.subplots(len(datasets), len(bases), figsize=(figsize(2)[0] if len(bases) > 1 else figsize(1)[0], 2.3 * len(datasets) + 0.45),
                              squeeze=False, layout="constrained", sharey="row")
     handles = {}
     for i, ds in enumerate(datasets):
-        variance = next(r.evals["band_noise"].get("variance") for r in sweep.select(ds))
+        variance = _variance(sweep, ds)
         for j, basis in enumerate(bases):
             ax = axes[i, j]
             if basis not in bases_of(sweep, ds):
                 ax.text(0.5, 0.5, f"no {basis.upper()} results", ha="center", va="center", transform=ax.transAxes)
                 continue
+            n_bands = 0
             for opt, stats in band_drops(sweep, ds, basis).items():
-                x = np.arange(len(stats))
+                x = np.arange(1, len(stats) + 1)
                 y = np.array([100 * s.mean for s in stats])
-                e = np.array([100 * s.std for s in stats])
-                (h,) = ax.plot(x, y, color=color(opt), ls=linestyle(opt), marker=MARKERS.get(opt, "o"), ms=3.5, label=label(opt))
-                if stats[0].n > 1:
-                    ax.fill_between(x, y - e, y + e, color=color(opt), alpha=0.15, lw=0)
+                e = np.array([100 * s.ci if s.n > 1 else 0.0 for s in stats])
+                (h,) = ax.plot(x, y, color=color(opt), ls=linestyle(opt), marker=marker(opt), ms=marker_size(opt, 3.5),
+                               label=label(opt), gid=f"band:{ds}:{basis}:{opt}")
+                if e.any():
+                    ax.fill_between(x, y - e, y + e, color=color(opt), alpha=0.15, lw=0, gid=f"band-interval:{ds}:{basis}:{opt}")
                 handles.setdefault(label(opt), h)
-            n_bands = len(stats)
-            ax.set_xticks(range(n_bands), [str(k + 1) for k in range(n_bands)])
-            ax.set_xlabel("frequency band (1 = lowest, equal-size bands)")
-            ax.set_ylabel("accuracy drop (percentage points)" if j == 0 else "")
-            ax.set_title(f"{dataset_label(ds)}, {BASIS_TEXT.get(basis, basis)}, noise variance {variance:g}")
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles))
-    fig.suptitle("Accuracy drop under band-limited Gaussian noise (Ma et al. 2023, Sec. 3); mean ± std over seeds\n"
-                 "bands: equal numbers of coefficients by radius (DCT: from the DC corner; FFT: from the centre of the spectrum)", fontsize=8)
+                n_bands = max(n_bands, len(stats))
+            ax.axhline(0, color="0.5", lw=0.6, zorder=0)
+            ax.set_xticks(range(1, n_bands + 1))
+            ax.set_xlabel("frequency band (1 = lowest)")
+            ax.set_ylabel(f"{dataset_label(ds)}\naccuracy drop (points)" if j == 0 else "")
+            ax.set_title(f"{BASIS_TEXT.get(basis, basis)}, noise variance {variance:g}" if variance is not None else BASIS_TEXT.get(basis, basis))
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=max(1, len(handles)))
+    fig.suptitle("Accuracy drop under band-limited Gaussian noise (Ma et al. 2023, Sec. 3): mean over seeds, bands: 95% "
+                 "intervals over seeds\nbands of equal numbers of coefficients by radius (DCT: from the DC corner; FFT: from the centre of the spectrum)", fontsize=8)
     return fig
 
 
+def band_noise_caption(sweep: Sweep) -> str:
+    """The caption of :func:`band_noise_figure`, computed from the store: the setting, the seeds, and each optimizer's
+    mean drop over the upper half and the lowest fifth of the bands (the parts the claim is judged on)."""
+    parts = []
+    for ds in sweep.datasets:
+        runs = sweep.select(ds)
+        n_images = {(r.evals.get("band_noise") or {}).get("n") for r in runs}
+        images = f"the first {n_images.pop()} test images" if len(n_images) == 1 and None not in n_images else "the stored test images"
+        seeds = len(sweep.groups(ds))
+        variance = _variance(sweep, ds)
+        bits = []
+        for basis in bases_of(sweep, ds):
+            drops = band_drops(sweep, ds, basis)
+            n = min(len(v) for v in drops.values())
+            low, high = band_halves(n)
+            per = []
+            for opt in drops:
+                hi = stat([sum(r.evals["band_noise"][basis]["drop"][k] for k in high) / len(high) for r in sweep.select(ds, opt)])
+                lo = stat([sum(r.evals["band_noise"][basis]["drop"][k] for k in low) / len(low) for r in sweep.select(ds, opt)])
+                per.append(f"{label(opt)} {hi.fmt()} vs {lo.fmt()}")
+            bits.append(f"{basis.upper()} basis, {n} bands: mean drop (points) in the upper half (bands {high.start + 1}-{high.stop}) "
+                        f"vs the lowest fifth ({'band 1' if len(low) == 1 else f'bands 1-{low.stop}'}): " + ", ".join(per))
+        var = f"noise variance {variance:g}, " if variance is not None else ""
+        parts.append(f"{dataset_label(ds)} ({var}{images}, {seeds} seed{'s' if seeds != 1 else ''}): " + "; ".join(bits))
+    interval = "95% intervals over seeds (Student t)" if any(len(sweep.groups(ds)) > 1 for ds in sweep.datasets) else \
+        "none (one seed: no interval)"
+    return ("Accuracy lost (clean minus noisy accuracy, percentage points) when white Gaussian noise projected onto one "
+            f"frequency band is added to the test images, per band, lowest first; lines: mean over seeds, bands: {interval}. "
+            + ". ".join(parts) + " (mean ± half-width of the 95% interval).")
+
+
+def _clean_error(run) -> tuple[float | None, str]:
+    """(clean error, where it comes from) of a run's Fourier heat map: the heat map's own clean error on its images,
+    else 1 - the clean accuracy of the clean evaluation (other images)."""
+    res = run.evals.get("fourier_heatmap") or {}
+    if res.get("clean_error") is not None:
+        return float(res["clean_error"]), "heatmap"
+    acc = run.test_accuracy
+    return (1.0 - acc, "clean") if acc is not None else (None, "none")
+
+
 def heatmaps(sweep: Sweep, dataset: str) -> dict:
-    """``{optimizer: (mean error map (rows, cols), rows, cols, n_seeds)}`` of the Fourier heat maps."""
+    """``{optimizer: (mean increase in error over clean error (rows, cols), rows, cols, n_seeds, mean clean error)}``
+    of the Fourier heat maps; each run's map minus its own clean error, then the mean over seeds."""
     out = {}
     runs = sweep.select(dataset)
     for opt in sweep.optimizers(dataset):
-        maps = [r.evals["fourier_heatmap"] for r in runs if r.optimizer == opt]
+        mine = [r for r in runs if r.optimizer == opt]
+        maps = [r.evals["fourier_heatmap"] for r in mine]
         shape = {np.asarray(m["error"]).shape for m in maps}
         if len(shape) != 1:
             raise MissingResultsError(f"the {opt} runs of {dataset} store Fourier heat maps of different grids {sorted(shape)}; re-run "
                                       "the fourier_heatmap evaluation with one stride for all of them")
-        out[opt] = (np.mean([np.asarray(m["error"], dtype=float) for m in maps], axis=0), maps[0]["rows"], maps[0]["cols"], len(maps))
+        clean = [_clean_error(r)[0] for r in mine]
+        if any(c is None for c in clean):
+            raise MissingResultsError(f"a Fourier heat map of {dataset} ({opt}) has no clean error and its run no clean accuracy; re-run "
+                                      "the fourier_heatmap evaluation")
+        increase = [np.asarray(m["error"], dtype=float) - c for m, c in zip(maps, clean)]
+        out[opt] = (np.mean(increase, axis=0), maps[0]["rows"], maps[0]["cols"], len(maps), float(np.mean(clean)))
     return out
 
 
 def fourier_heatmap_figure(sweep: Sweep):
-    """Rows: data sets; columns: optimizers.  Error rate (%) per Fourier direction, shared colour scale per row."""
+    """Rows: data sets; columns: optimizers.  Increase in error (percentage points) over each model's clean error per
+    Fourier direction, mean over seeds, on one colour scale per row (diverging around 0 when some increase is negative)."""
     datasets = sweep.datasets
     ncols = max(len(sweep.optimizers(ds)) for ds in datasets)
     width = figsize(2)[0] if ncols > 2 else figsize(1)[0]
     panel = (width - 0.6) / ncols
-    fig, axes = plt.subplots(len(datasets), ncols, figsize=(width, panel * len(datasets) + 0.75), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(len(datasets), ncols, figsize=(width, panel * len(datasets) + 0.8), squeeze=False, layout="constrained")
     for i, ds in enumerate(datasets):
         maps = heatmaps(sweep, ds)
         eps = next(r.evals["fourier_heatmap"].get("eps") for r in sweep.select(ds))
         vmax = max(100 * m.max() for m, *_ in maps.values())
+        vmin = min(100 * m.min() for m, *_ in maps.values())
+        if vmin < 0:  # some directions lower the error: a diverging scale centred on 0
+            bound = max(abs(vmin), abs(vmax), 1e-6)
+            kw = {"cmap": DIVERGING_CMAP, "norm": TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)}
+        else:
+            kw = {"cmap": HEATMAP_CMAP, "vmin": 0.0, "vmax": max(vmax, 1e-6)}
         im = None
-        for j, (opt, (err, rows, cols, n)) in enumerate(maps.items()):
+        for j, (opt, (inc, rows, cols, n, clean)) in enumerate(maps.items()):
             ax = axes[i, j]
             dc = (cols[1] - cols[0]) / 2 if len(cols) > 1 else 0.5
             dr = (rows[1] - rows[0]) / 2 if len(rows) > 1 else 0.5
             extent = (cols[0] - dc, cols[-1] + dc, rows[-1] + dr, rows[0] - dr)
-            im = ax.imshow(100 * err, cmap=HEATMAP_CMAP, vmin=0, vmax=vmax, extent=extent, interpolation="nearest")
+            im = ax.imshow(100 * inc, extent=extent, interpolation="nearest", **kw)
+            im.set_gid(f"heatmap:{ds}:{opt}")
             ax.grid(False)
-            ax.set_title(f"{label(opt)} (mean of {n} seed{'s' if n > 1 else ''})", color=color(opt))
+            ax.set_title(f"{label(opt)}: clean error {100 * clean:.1f}%\n(mean of {n} seed{'s' if n > 1 else ''})", color=color(opt))
             ax.set_xlabel("horizontal frequency")
             ax.set_ylabel(f"{dataset_label(ds)}\nvertical frequency" if j == 0 else "")
         for ax in axes[i, len(maps):]:
             ax.remove()
         cbar = fig.colorbar(im, ax=list(axes[i, : len(maps)]), shrink=0.9, pad=0.02)
-        cbar.set_label(f"error rate (%), L2 ε = {eps:g}")
-    fig.suptitle("Fourier heat maps (Yin et al. 2019): error under a perturbation along each Fourier basis image", fontsize=8)
+        cbar.set_label(f"error − clean error (points),\nL2 ε = {eps:g}")
+    fig.suptitle("Fourier heat maps (Yin et al. 2019): increase in error over the model's clean error under a perturbation "
+                 "along each Fourier basis image", fontsize=8)
     return fig
+
+
+def fourier_heatmap_caption(sweep: Sweep) -> str:
+    """The caption of :func:`fourier_heatmap_figure`, computed from the store: the setting, each optimizer's clean
+    error, and the mean and largest increase in error over it."""
+    parts = []
+    sources = set()
+    for ds in sweep.datasets:
+        runs = sweep.select(ds)
+        res = [r.evals["fourier_heatmap"] for r in runs]
+        sources |= {_clean_error(r)[1] for r in runs}
+        eps = {m.get("eps") for m in res}
+        stride = {m.get("stride") for m in res}
+        n_images = {m.get("n") for m in res}
+        setting = ", ".join(filter(None, [
+            f"L2 ε = {eps.pop():g}" if len(eps) == 1 and None not in eps else "",
+            f"frequency stride {stride.pop()}" if len(stride) == 1 and None not in stride else "",
+            f"the first {n_images.pop()} test images" if len(n_images) == 1 and None not in n_images else ""]))
+        per = []
+        for opt, (inc, *_rest, n, clean) in heatmaps(sweep, ds).items():
+            per.append(f"{label(opt)}: clean error {100 * clean:.1f}%, increase {100 * inc.mean():.1f} on average and "
+                       f"{100 * inc.max():.1f} at most ({n} seed{'s' if n != 1 else ''})")
+        parts.append(f"{dataset_label(ds)} ({setting}): " + "; ".join(per))
+    where = {"heatmap": "the clean error of the heat map's own images", "clean": "1 − the clean evaluation's accuracy (other "
+             "images: the heat map stores no clean error)"}
+    src = " and ".join(where[s] for s in sorted(sources) if s in where)
+    return ("Fourier heat maps (Yin et al. 2019): per Fourier basis direction, the error under a perturbation of L2 norm ε "
+            "along it minus the model's clean error (" + src + "), in percentage points, mean over seeds; one colour scale "
+            "per data set. " + ". ".join(parts) + ".")
 
 
 def make(sweeps: list[str], out: str | None = None, allow_partial: bool = False) -> list[Path]:
@@ -158,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     def run():
         paths = make(args.sweeps, args.out, args.allow_partial)
         if args.wandb:
-            log_images_to_wandb(paths, name="band_noise", dir=Path(paths[0]).parent)
+            run_dir = log_images_to_wandb(paths, name="band_noise", dir=Path(paths[0]).parent)
+            print(f"W&B offline run: {run_dir} (upload with `wandb sync {run_dir}`)")
         print("\n".join(map(str, paths)))
 
     return cli_main(run)

@@ -1,10 +1,15 @@
 """Figures of the linear least-squares theory, drawn from a run directory of experiments/linear_theory.py.
 
+Ma, Pan & Farahmand (TMLR 2023), Section 4 / Figure 5: on a linear model whose data have an irrelevant
+frequency (zero variance), GD never moves that weight while sign-based and adaptive methods do, which leaves
+them with the same (near-zero) standard risk but a larger adversarial risk.
+
     python paper_figures/linear_theory.py outputs/runs/linear_theory/default [--out DIR] [--eps 1.41421]
 
 Reads ``summary.json``, ``trajectories_<gradient>.json`` and ``surface.json`` (never re-simulates)
-and writes PNG + PDF figures and ``linear_theory.md`` (one caption per figure) into ``DIR``
-(default ``<run dir>/figures``).
+and writes PNG + PDF figures and ``linear_theory.md`` (one caption per figure, :func:`captions`, computed from
+the numbers) into ``DIR`` (default ``<run dir>/figures``).  The 3-D risk-ratio surface is drawn only when the
+surface has at least :data:`SURFACE_MIN` variances and eps.
 """
 
 from __future__ import annotations
@@ -14,17 +19,14 @@ import math
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make `paper_figures` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import matplotlib.pyplot as plt  # noqa: E402
-
-from paper_figures.style import OPTIMIZER_COLORS, color, figsize, label, linestyle, savefig, use_style  # noqa: E402
-from robustopt.errors import CheckpointError  # noqa: E402
-from robustopt.io import atomic_write_text, read_json  # noqa: E402
-from robustopt.tracking import RunDir  # noqa: E402
+from paper_figures.claims import TOLERANCES
+from paper_figures.style import OPTIMIZER_COLORS, color, figsize, label, linestyle, savefig, use_style
+from robustopt.errors import CheckpointError
+from robustopt.io import atomic_write_text, read_json
+from robustopt.tracking import RunDir
 
 MODE_TEXT = {"population": "exact (population) gradient", "sampled": "a fresh batch per step"}
 
@@ -199,47 +201,183 @@ def ratio_surface_figure(surface: dict):
     return fig
 
 
+#: The 3-D risk-ratio surface needs at least this many variances and eps (else only the heat map is drawn).
+SURFACE_MIN = 3
+
+
+def surface_drawable(surface: dict | None) -> bool:
+    """Whether the 3-D surface is drawn: at least :data:`SURFACE_MIN` variances and :data:`SURFACE_MIN` eps."""
+    return bool(surface) and len(surface["variances"]) >= SURFACE_MIN and len(surface["eps"]) >= SURFACE_MIN
+
+
+def _num(x: float) -> str:
+    """A risk or weight for a caption: 4 significant digits, scientific below 1e-3."""
+    x = float(x)
+    return f"{x:.2g}" if x != 0 and abs(x) < 1e-3 else f"{x:.4g}"
+
+
+def _names(names) -> str:
+    names = [label(n) for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _initial_standard_risk(data: dict) -> tuple[float | None, str]:
+    """The standard risk of the initial weights: the summary's, else the trajectories' value at step 0."""
+    value = data["summary"].get("initial_standard_risk")
+    if value is not None:
+        return float(value), ""
+    for traj in data["trajectories"].values():
+        if traj["steps"] and int(traj["steps"][0]) == 0:
+            first = next(iter(traj["optimizers"].values()))
+            return float(first["standard_risk"][0]), " (from the trajectories' step 0)"
+    return None, ""
+
+
+def _risks_caption(data: dict, mode: str, eps: float) -> str:
+    summary = data["summary"]
+    finals = (summary.get("final") or {}).get(mode) or {}
+    key = _key(eps)
+    names = [n for n, _ in _ordered(finals)]
+    how = MODE_TEXT.get(mode, mode)
+    out = [f"Standard risk S/2 and L2 adversarial risk at ε = {_eps_text(eps)} over {summary.get('n_steps', '?'):,} steps, {how}."]
+    out.append("Final standard risk: " + ", ".join(f"{label(n)} {_num(finals[n]['standard_risk'])}" for n in names) + ".")
+    initial, src = _initial_standard_risk(data)
+    fraction = TOLERANCES["standard_risk_fraction"]
+    if initial is not None and initial > 0:
+        small = fraction * initial
+        below = [n for n in names if finals[n]["standard_risk"] < small]
+        above = [n for n in names if n not in below]
+        verdict = ("every method is below it" if not above else
+                   ("none is below it" if not below else f"below it: {_names(below)}; not below it: {_names(above)}"))
+        out.append(f"The initial standard risk is {_num(initial)}{src}; {fraction:g} of it is {_num(small)}, and {verdict}.")
+    else:
+        out.append("The initial standard risk is not recorded, so no standard risk is judged small.")
+    adv = {n: finals[n]["adversarial_risk"].get(key) for n in names}
+    out.append("Final adversarial risk: " + ", ".join(f"{label(n)} {_num(v)}" for n, v in adv.items() if v is not None) + ".")
+    limit = summary.get("gd_limit")
+    gd = adv.get("gd")
+    if limit is None and "gd_limit" in summary:
+        out.append("GD does not converge at this learning rate (no limit t → ∞).")
+    elif limit and key in (limit.get("adversarial_risk") or {}) and gd is not None:
+        value = limit["adversarial_risk"][key]
+        off = abs(gd - value) / value if value else float("nan")
+        out.append(f"GD's limit t → ∞ (dashed) is {_num(value)}; GD ends {100 * off:.2g}% from it"
+                   + (" (converged)." if off <= TOLERANCES["gd_limit_fraction"] else
+                      f" (not converged: more than {100 * TOLERANCES['gd_limit_fraction']:g}%)."))
+    if gd is not None:
+        ref = max(gd, (limit or {}).get("adversarial_risk", {}).get(key, gd)) if limit else gd
+        larger = [n for n in names if n != "gd" and adv[n] is not None and adv[n] > ref]
+        smaller = [n for n in names if n != "gd" and adv[n] is not None and adv[n] <= ref]
+        if larger:
+            out.append(f"Larger than GD's{' (and its limit)' if limit else ''}: {_names(larger)}.")
+        if smaller:
+            out.append(f"Not larger than GD's{' or its limit' if limit else ''}: {_names(smaller)}.")
+    return " ".join(out)
+
+
+def _weight_error_caption(traj: dict, mode: str, setting: str) -> str:
+    sigma = np.asarray(traj["model"]["sigma_tilde"], dtype=float)
+    irrelevant = [i for i, v in enumerate(sigma) if v == 0]
+    out = [f"Per-frequency weight error |ẽᵢ(t)| = |w̃ᵢ(t) − w̃*ᵢ| with {MODE_TEXT.get(mode, mode)} ({setting})."]
+    w0, w_star = np.asarray(traj["w0_tilde"], dtype=float), np.asarray(traj["model"]["w_star_tilde"], dtype=float)
+    for i in irrelevant:
+        start = abs(w0[i] - w_star[i])
+        finals = {n: float(np.asarray(o["abs_error_tilde"], dtype=float)[-1, i]) for n, o in _ordered(traj["optimizers"])}
+        kept = [n for n, v in finals.items() if abs(v - start) <= 1e-6 * max(1.0, start)]
+        moved = [n for n in finals if n not in kept]
+        text = f"Irrelevant frequency {i} (σ̃ = 0): initial error {_num(start)}, final " + ", ".join(
+            f"{label(n)} {_num(v)}" for n, v in finals.items()) + "."
+        if kept:
+            text += f" Unchanged for {_names(kept)}"
+            text += f"; {_names(moved)} moved it." if moved else "."
+        elif moved:
+            text += " Every method moved it."
+        out.append(text)
+    if not irrelevant:
+        out.append("No frequency has zero variance.")
+    return " ".join(out)
+
+
+def _surface_caption(surface: dict) -> str:
+    names = [n for n, _ in _ordered(surface["ratio"])]
+    eps = [float(e) for e in surface["eps"]]
+    variances = [float(v) for v in surface["variances"]]
+    out = [f"Ratio of adversarial risks (adaptive / {label(surface['reference'])}) over the L2 radius ε "
+           f"({', '.join(f'{e:g}' for e in eps)}) and the variance of frequency {surface['irrelevant_index']} "
+           f"({', '.join(f'{v:g}' for v in variances)}), after {surface['n_steps']:,} steps with the {surface['gradient']} "
+           "gradient (closed-form adversarial risk of the final weights)."]
+    for n in names:
+        r = np.asarray(surface["ratio"][n], dtype=float)
+        first, last = float(r[0].mean()), float(r[-1].mean())
+        trend = ("shrinks" if last < first else "grows" if last > first else "stays the same")
+        out.append(f"{label(n)}: from {r.min():.3g} to {r.max():.3g}, above 1 (less robust than "
+                   f"{label(surface['reference'])}) in {int((r > 1).sum())} of {r.size} cells; mean over ε {first:.3g} at "
+                   f"variance {variances[0]:g} and {last:.3g} at {variances[-1]:g}: the gap {trend} as the frequency gains variance.")
+    if not surface_drawable(surface):
+        out.append(f"No 3-D surface: the grid has {len(variances)} variance(s) × {len(eps)} ε (a surface needs at least "
+                   f"{SURFACE_MIN} × {SURFACE_MIN}).")
+    return " ".join(out)
+
+
+def _captions(data: dict, eps: float) -> dict[str, str]:
+    summary = data["summary"]
+    out: dict[str, str] = {}
+    traj0 = next(iter(data["trajectories"].values()), None)
+    setting = ""
+    if traj0 is not None:
+        model = traj0["model"]
+        setting = (f"σ̃ = {model['sigma_tilde']}, w̃* = {model['w_star_tilde']}, w̃(0) = {traj0['w0_tilde']}, "
+                   f"lr = {traj0['lr']:g}, {traj0['n_steps']:,} steps")
+    for mode, traj in data["trajectories"].items():
+        out[f"weight_error_{mode}"] = _weight_error_caption(traj, mode, setting)
+        out[f"risks_{mode}"] = _risks_caption(data, mode, eps)
+    if traj0 is not None:
+        w_star_norm = float(np.linalg.norm(traj0["model"]["w_star_tilde"]))
+        parts = []
+        for mode, finals in (summary.get("final") or {}).items():
+            norms = {n: f["weight_norm"] for n, f in _ordered(finals)}
+            parts.append(f"{MODE_TEXT.get(mode, mode)}: " + ", ".join(f"{label(n)} {v:.4g}" for n, v in norms.items()))
+        out["weight_norms"] = (f"Final weight norm ‖w‖₂ (= ‖w̃‖₂) per optimizer and gradient mode; dashed: ‖w*‖₂ = {w_star_norm:.4g}, "
+                               "the norm of the minimum-norm solution. " + "; ".join(parts) + ".")
+    surface = data["surface"]
+    if surface:
+        out["risk_ratio_heatmap"] = _surface_caption(surface)
+        if surface_drawable(surface):
+            out["risk_ratio_surface"] = "The ratios of the heat map as a 3-D surface over ε and the variance."
+    return out
+
+
+def captions(run_path: str | Path, eps: float = math.sqrt(2.0)) -> dict[str, str]:
+    """``{figure file stem: caption}`` of every figure :func:`make_figures` draws, computed from the run's numbers."""
+    return _captions(load(run_path), eps)
+
+
 def make_figures(run_path: str | Path, out_dir: str | Path | None = None, eps: float = math.sqrt(2.0)) -> list[Path]:
-    """Draw every figure of the run into ``out_dir`` (default ``<run>/figures``); returns the written paths."""
+    """Draw every figure of the run into ``out_dir`` (default ``<run>/figures``) and ``linear_theory.md`` with their
+    captions; returns the written figure paths."""
     use_style()
     data = load(run_path)
     summary = data["summary"]
     out = Path(out_dir) if out_dir else Path(run_path) / "figures"
     out.mkdir(parents=True, exist_ok=True)
+    text = _captions(data, eps)
     written: list[Path] = []
-    captions = ["# Linear least-squares theory (Ma, Pan & Farahmand, TMLR 2023, Sec. 4)", "", f"Run: `{Path(run_path)}`", ""]
-    model = next(iter(data["trajectories"].values()))["model"] if data["trajectories"] else None
-    setting = ""
-    if model is not None:
-        traj0 = next(iter(data["trajectories"].values()))
-        setting = (f"σ̃ = {model['sigma_tilde']}, w̃* = {model['w_star_tilde']}, w̃(0) = {traj0['w0_tilde']}, "
-                   f"lr = {traj0['lr']:g}, {traj0['n_steps']:,} steps")
     for mode, traj in data["trajectories"].items():
-        how = MODE_TEXT.get(mode, mode)
         written += savefig(weight_error_figure(traj), out / f"weight_error_{mode}")
-        captions += [f"**weight_error_{mode}** — per-frequency weight error |ẽᵢ(t)| = |w̃ᵢ(t) − w̃*ᵢ| with {how} ({setting}). "
-                     "GD never moves the irrelevant frequency (its error stays at its initial value), sign-based and "
-                     "adaptive methods move it far from 0 and cannot correct it afterwards.", ""]
         written += savefig(risks_figure(traj, summary, eps), out / f"risks_{mode}")
-        captions += [f"**risks_{mode}** — standard risk S/2 and L2 adversarial risk at ε = {_eps_text(eps)} over training, "
-                     f"{how}. All methods reach about zero standard risk; the adaptive ones end with a larger adversarial "
-                     "risk (final values in the legend; dashed: GD's limit for t → ∞).", ""]
+    model = next(iter(data["trajectories"].values()))["model"] if data["trajectories"] else None
     if model is not None:
-        w_star_norm = float(np.linalg.norm(model["w_star_tilde"]))
-        written += savefig(weight_norm_figure(summary, w_star_norm), out / "weight_norms")
-        captions += ["**weight_norms** — final weight norm ‖w‖₂ (= ‖w̃‖₂) per optimizer and gradient mode; dashed: the "
-                     "norm of w*, the minimum-norm solution. The adaptive solutions carry extra weight on the irrelevant frequency.", ""]
+        written += savefig(weight_norm_figure(summary, float(np.linalg.norm(model["w_star_tilde"]))), out / "weight_norms")
     surface = data["surface"]
     if surface:
         written += savefig(ratio_heatmap_figure(surface), out / "risk_ratio_heatmap")
-        written += savefig(ratio_surface_figure(surface), out / "risk_ratio_surface")
-        caption_tail = (f"after {surface['n_steps']:,} steps with the {surface['gradient']} gradient; the ratio at each ε "
-                        "comes from the closed-form adversarial risk of the final weights. Ratios above 1: the adaptive "
-                        "method is less robust; the gap shrinks as the irrelevant frequency gains variance (it becomes relevant).")
-        captions += [f"**risk_ratio_heatmap** — ratio of adversarial risks (adaptive / {label(surface['reference'])}) over the "
-                     f"perturbation radius ε and the variance of frequency {surface['irrelevant_index']}, {caption_tail}", ""]
-        captions += ["**risk_ratio_surface** — the same ratios as a 3-D surface.", ""]
-    atomic_write_text(out / "linear_theory.md", "\n".join(captions))
+        if surface_drawable(surface):
+            written += savefig(ratio_surface_figure(surface), out / "risk_ratio_surface")
+    md = ["# Linear least-squares theory (Ma, Pan & Farahmand, TMLR 2023, Sec. 4)", "", f"Run: `{Path(run_path)}`", ""]
+    for p in written:
+        if p.suffix == ".png":
+            md += [f"**{p.stem}** — {text.get(p.stem, '')}", ""]
+    atomic_write_text(out / "linear_theory.md", "\n".join(md))
     return written
 
 

@@ -23,18 +23,17 @@ writing anything; ``--allow-partial`` writes the parts it has, marked PARTIAL at
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `paper_figures` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paper_figures import band_noise as band_noise_fig  # noqa: E402
-from paper_figures import figure1 as figure1_fig  # noqa: E402
-from paper_figures import figure2 as figure2_fig  # noqa: E402
-from paper_figures import table1 as table1_mod  # noqa: E402
-from paper_figures.claims import (  # noqa: E402
+from paper_figures import band_noise as band_noise_fig
+from paper_figures import figure1 as figure1_fig
+from paper_figures import figure2 as figure2_fig
+from paper_figures import table1 as table1_mod
+from paper_figures.claims import (
     IRRELEVANT_LEVELS_MAX,
     PROTOCOL_TEXT,
     TOLERANCES,
@@ -45,7 +44,7 @@ from paper_figures.claims import (  # noqa: E402
     claim_lipschitz,
     claim_main,
 )
-from paper_figures.common import (  # noqa: E402
+from paper_figures.common import (
     MissingResultsError,
     Sweep,
     cli_main,
@@ -65,9 +64,9 @@ from paper_figures.common import (  # noqa: E402
     stored_eps,
     stored_variances,
 )
-from paper_figures.style import label, savefig, use_style  # noqa: E402
-from robustopt.errors import RobustOptError  # noqa: E402
-from robustopt.io import atomic_write_text  # noqa: E402
+from paper_figures.style import label, savefig, use_style
+from robustopt.errors import RobustOptError
+from robustopt.io import atomic_write_bytes, atomic_write_text
 
 QUANTITY_TEXT = {"standard": "standard accuracy", "gaussian_noise": "Gaussian noise", "l2": "L2 attack", "linf": "L∞ attack"}
 
@@ -207,11 +206,27 @@ def build_report(sweeps: list[str], out: str | Path, irrelevant_freq: str | None
 
     Returns ``(report path, missing pieces, written figure paths, the checked claims)``.  A missing piece raises
     :class:`MissingResultsError` (nothing written) unless ``allow_partial``, which writes the report marked PARTIAL.
+    Everything is drawn into a temporary folder first and copied into ``out`` only when the report is complete
+    (report.md last).
     """
-    use_style()
-    out = Path(out)
-    figs = out / "figures"
     sweep = load_sweep(sweeps)
+    stage = Path(tempfile.mkdtemp(prefix="robustopt-report-"))
+    try:
+        path, missing, written, claims = _build_report(sweep, stage, irrelevant_freq, linear_theory, allow_partial)
+        out = Path(out)
+        for p in sorted(stage.rglob("*")):
+            if p.is_file() and p != path:
+                atomic_write_bytes(out / p.relative_to(stage), p.read_bytes())
+        report_path = Path(atomic_write_bytes(out / "report.md", path.read_bytes()))
+        return report_path, missing, [out / Path(p).relative_to(stage) for p in written], claims
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_theory: str | None,
+                  allow_partial: bool) -> tuple[Path, list[str], list[Path], list[Claim]]:
+    use_style()
+    figs = out / "figures"
     reference = paper_reference()
     fig1_ref = paper_figure1()
     protocols = ["final"]

@@ -51,6 +51,22 @@ OPTIMIZER_LABELS = {
     "adamw": "AdamW",
     "adagrad": "AdaGrad",
 }
+#: Marker per optimizer: SGD a star, Adam a circle, RMSprop a diamond (the authors' blog post on the paper; the
+#: paper's own Figure-1 legend swaps Adam and RMSprop, see ``paper_reference.json`` "figure1_notes").
+OPTIMIZER_MARKERS = {"sgd": "*", "gd": "*", "adam": "o", "rmsprop": "D", "signsgd": "P", "signgd": "P", "adamw": "^", "adagrad": "v"}
+#: Marker sizes that look equally large (a star needs more points than a circle).
+MARKER_SIZES = {"*": 1.45, "D": 0.85}
+#: Fixed colour per data set: the colours of the paper's Figure 1 (matplotlib's tab10 in the paper's order).
+DATASET_COLORS = {
+    "mnist": "#1f77b4",
+    "fashion_mnist": "#ff7f0e",
+    "cifar10": "#2ca02c",
+    "cifar100": "#d62728",
+    "svhn": "#9467bd",
+    "caltech101": "#8c564b",
+    "imagenette": "#e377c2",
+    "synthetic": "#7f7f7f",
+}
 #: Line style per optimizer, so figures stay readable in grey scale.
 OPTIMIZER_LINESTYLES = {"sgd": "-", "gd": "-", "adam": "--", "rmsprop": "-.", "signsgd": ":", "signgd": ":", "adamw": (0, (5, 1)), "adagrad": (0, (3, 1, 1, 1, 1, 1))}
 _FALLBACK = ["#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -92,6 +108,24 @@ def label(name: str) -> str:
     return OPTIMIZER_LABELS.get(_key(name), str(name))
 
 
+def marker(name: str) -> str:
+    """The fixed marker of optimizer ``name`` (SGD ★, Adam ●, RMSprop ◆)."""
+    return OPTIMIZER_MARKERS.get(_key(name), "s")
+
+
+def marker_size(name: str, size: float) -> float:
+    """``size`` scaled so that optimizer ``name``'s marker looks as large as a circle of ``size``."""
+    return size * MARKER_SIZES.get(marker(name), 1.0)
+
+
+def dataset_color(name: str) -> str:
+    """The fixed colour of data set ``name`` (the paper's Figure-1 colours)."""
+    key = str(name).lower().replace("-", "_")
+    if key in DATASET_COLORS:
+        return DATASET_COLORS[key]
+    return _FALLBACK[sum(map(ord, key)) % len(_FALLBACK)]
+
+
 def linestyle(name: str):
     """The fixed line style of optimizer ``name``."""
     return OPTIMIZER_LINESTYLES.get(_key(name), "-")
@@ -131,3 +165,5 @@ FILTER_STYLES = {
 }
 #: Colour map of error-rate heat maps (sequential, readable in grey scale).
 HEATMAP_CMAP = "magma"
+#: Colour map of heat maps of a change that can have either sign (centred on 0).
+DIVERGING_CMAP = "RdBu_r"
