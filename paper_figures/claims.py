@@ -19,7 +19,8 @@ How each verdict is reached (the rule itself is :func:`robustopt.stats.decide`):
   the *effect* is one number per seed (e.g. SGD's accuracy minus Adam's on the same test images);
 * **holds** when the 95% interval of the effect over seeds excludes 0 in the paper's direction, **contradicted**
   when it excludes 0 in the other, **inconclusive** otherwise -- always with the reason: one seed; the interval
-  contains 0; standard accuracies further apart than :data:`TOLERANCES` ``["standard_accuracy"]``; an
+  contains 0; standard accuracies further apart, on average over seeds, than :data:`TOLERANCES`
+  ``["standard_accuracy"]``; an
   undertrained baseline; GD not converged;
 * "about the same" holds when the interval lies within a stated margin; a claim of several parts holds when
   every part holds;
@@ -91,11 +92,12 @@ def _p(p: float) -> str:
 
 
 def _standard_caveat(pairs: list[tuple[float, float]], who: str) -> str:
-    """The caveat when the compared models' standard accuracies differ by more than the tolerance."""
+    """The caveat when the compared models' standard accuracies differ, on average over seeds, by more than the tolerance."""
     gaps = [abs(a - b) for a, b in pairs if a is not None and b is not None]
     tol = TOLERANCES["standard_accuracy"]
-    if gaps and max(gaps) > tol:
-        return f"standard accuracies of {who} up to {_pts(max(gaps))} points apart (tolerance {_pts(tol)})"
+    if gaps and sum(gaps) / len(gaps) > tol:
+        return (f"standard accuracies of {who} {_pts(sum(gaps) / len(gaps))} points apart on average over seeds "
+                f"(up to {_pts(max(gaps))}; tolerance {_pts(tol)})")
     return ""
 
 

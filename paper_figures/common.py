@@ -376,8 +376,8 @@ def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, e
     ns = {int((r.evals.get("robust_accuracy") or {}).get("n") or 0) for r in runs}
     n_images = ns.pop() if len(ns) == 1 and 0 not in ns else None
     setting = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"), n_images)
-    if n_images is not None and not all(outcome_mask(r, q, setting) is not None for r in runs for q in FIGURE1_QUANTITIES
-                                        if q != "gaussian_noise" or variance is not None):
+    sized = {"standard": True, "gaussian_noise": variance is not None, "l2": eps_l2 is not None, "linf": eps_linf is not None}
+    if n_images is not None and not all(outcome_mask(r, q, setting) is not None for r in runs for q in FIGURE1_QUANTITIES if sized[q]):
         setting = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"), None)
     return setting
 

@@ -155,7 +155,7 @@ RULE_TEXT = (
     "test images). *holds*: the 95% Student-t interval of the effect over seeds excludes 0 in the paper's direction; "
     "*contradicted*: it excludes 0 in the other direction; *inconclusive*: otherwise, with the reason. \"About the same\" "
     f"holds when the interval lies within ±{100 * TOLERANCES['low_band_margin']:g} points; a claim of several parts holds "
-    f"when all of them hold. A gap of more than {100 * TOLERANCES['standard_accuracy']:g} points in standard accuracy between "
+    f"when all of them hold. A gap of more than {100 * TOLERANCES['standard_accuracy']:g} points (mean over seeds) in standard accuracy between "
     "compared models makes a verdict inconclusive (the paper compares models of equal standard accuracy). McNemar's exact "
     "test over the same images gives one p-value per seed, reported as evidence. The rule: `robustopt.stats.decide`; the "
     "tolerances: `paper_figures.claims.TOLERANCES`."
@@ -250,16 +250,18 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
             body.extend([f"*Missing:* {_md_cell(line)}", ""])
 
     def sweeps_for(name: str) -> list[tuple[str, Sweep]]:
-        """(protocol, sweep of the runs holding evaluation ``name``) for every protocol of the store."""
-        found = []
+        """(protocol, sweep of the runs holding evaluation ``name``) for every protocol whose runs hold it; raises
+        :class:`MissingResultsError` (the final protocol's, which names the command) when no protocol does."""
+        found, first_error = [], None
         for proto, sw in (("final", sweep), ("matched", matched)):
             if sw is None:
                 continue
             try:
                 found.append((proto, sw.require(name, allow_partial)))
-            except MissingResultsError:
-                if proto == "final":
-                    raise
+            except MissingResultsError as exc:
+                first_error = first_error or exc
+        if not found:
+            raise first_error
         return found
 
     def fig1():
@@ -274,12 +276,11 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
                          side_by_side_table(sw, settings, fig1_ref), ""])
             for ds in sw.datasets:
                 claims.extend(claim_main(sw, ds, settings[ds]))
-            if proto == "final":
-                written.extend(savefig(figure1_fig.curves_figure(sw), figs / "robustness_curves"))
-                body.extend(["![robustness curves](figures/robustness_curves.png)", "", figure1_fig.curves_caption(sw), ""])
-                for ds in sw.datasets:
-                    body.extend([f"Every stored perturbation size, {dataset_label(ds)} (final epoch; each evaluation on its own "
-                                 "images; mean ± 95% interval):", "", all_sizes_table(sw, ds), ""])
+            written.extend(savefig(figure1_fig.curves_figure(sw), figs / f"robustness_curves{suffix}"))
+            body.extend([f"![robustness curves](figures/robustness_curves{suffix}.png)", "", figure1_fig.curves_caption(sw), ""])
+            for ds in sw.datasets:
+                body.extend([f"Every stored perturbation size, {dataset_label(ds)} ({PROTOCOL_TEXT[proto]}; each evaluation on "
+                             "its own images; mean ± 95% interval):", "", all_sizes_table(sw, ds), ""])
         for ds, ref in fig1_ref.items():
             if ds in sweep.datasets:
                 body.append(f"Paper ({dataset_label(ds)}): {ref.get('source', '')}")
@@ -299,9 +300,11 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     section("Band-limited noise", band)
 
     def heat():
-        sw = sweep.require("fourier_heatmap", allow_partial)
-        written.extend(savefig(band_noise_fig.fourier_heatmap_figure(sw), figs / "fourier_heatmaps"))
-        body.extend(["![Fourier heat maps](figures/fourier_heatmaps.png)", "", band_noise_fig.fourier_heatmap_caption(sw), ""])
+        for proto, sw in sweeps_for("fourier_heatmap"):
+            suffix = "" if proto == "final" else "_matched"
+            written.extend(savefig(band_noise_fig.fourier_heatmap_figure(sw), figs / f"fourier_heatmaps{suffix}"))
+            body.extend([f"### Protocol: {PROTOCOL_TEXT[proto]}", "", f"![Fourier heat maps](figures/fourier_heatmaps{suffix}.png)", "",
+                         band_noise_fig.fourier_heatmap_caption(sw), ""])
 
     section("Fourier heat maps", heat)
 

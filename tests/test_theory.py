@@ -345,20 +345,22 @@ def test_entry_point_writes_the_results_store_and_figures_draw_from_it(tmp_path)
     traj = json.loads((run.path / "trajectories_population.json").read_text())
     steps = np.asarray(traj["steps"])
     assert steps[0] == 0 and steps[-1] == 301
-    closed = gd_closed_form(PAPER_W0_TILDE, PAPER_W_STAR_TILDE, PAPER_SIGMA_TILDE, PAPER_LR, steps)
+    lr = summary["lr"]
+    assert lr == 0.1  # the quick instance: 10x the paper's steps (conf/theory/quick.yaml)
+    closed = gd_closed_form(PAPER_W0_TILDE, PAPER_W_STAR_TILDE, PAPER_SIGMA_TILDE, lr, steps)
     np.testing.assert_allclose(traj["optimizers"]["gd"]["w_tilde"], closed, atol=1e-10)
     gd_final = summary["final"]["population"]["gd"]
     expected = adversarial_risk(closed[-1], PAPER_W_STAR_TILDE, PAPER_SIGMA_TILDE, SQRT2)
     assert gd_final["adversarial_risk"]["1.41421"] == pytest.approx(expected, rel=1e-10)
     assert summary["gd_closed_form"]["adversarial_risk"]["1.41421"] == pytest.approx(expected, rel=1e-10)
-    assert set(summary["final"]) == {"population", "sampled"}
+    assert set(summary["final"]) == {"population"}  # the quick instance: exact gradients only
     assert len(RunDir(run.path).metrics()) == steps.size
     surface = json.loads((run.path / "surface.json").read_text())
-    assert np.asarray(surface["ratio"]["signgd"]).shape == (2, 3)
+    assert np.asarray(surface["ratio"]["signgd"]).shape == (4, 4)
 
     paths = make_figures(run.path, tmp_path / "figs")
     names = {p.name for p in paths}
-    for stem in ("weight_error_population", "risks_sampled", "weight_norms", "risk_ratio_heatmap", "risk_ratio_surface"):
+    for stem in ("weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap", "risk_ratio_surface"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
     assert all(p.stat().st_size > 1000 for p in paths)
     assert "risk_ratio_heatmap" in (tmp_path / "figs" / "linear_theory.md").read_text()
