@@ -2,7 +2,9 @@
 
     python experiments/evaluate.py run_dir=outputs/multiruns/quick evaluations=[clean]
 
-Each result is stored under its name in the run's summary.json ("eval") and logged to W&B.
+Each run is evaluated with the evaluation options it was trained with (its preset's ``eval``), changed only by the
+``eval.*`` / ``attack=`` overrides on this command line.  Each result is stored under its name in the run's
+summary.json ("eval", or "matched.eval" with protocol=matched) and logged to W&B.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from robustopt.tracking.hydra_app import CONF_DIR, entry_point, to_plain
+from robustopt.tracking.hydra_app import CONF_DIR, entry_point, overridden, to_plain
 
 
 @hydra.main(config_path=CONF_DIR, config_name="evaluate", version_base="1.3")
@@ -28,8 +30,11 @@ def main(cfg: DictConfig) -> None:
             config={**run_cfg, "evaluate": {k: config[k] for k in ("evaluations", "eval", "seed")}}, dir=run.path,
         )
 
+    # Each run is evaluated with the options it was configured with (its preset's eval.*), changed only where this
+    # command line says so (eval.<name>.<option>=..., attack=<name>).
+    explicit = overridden(cfg, "eval", groups={"attack": "eval.robust_accuracy.attack"})
     results = evaluate_runs(
-        config["run_dir"], config["evaluations"], config.get("eval") or {}, device=config["device"],
+        config["run_dir"], config["evaluations"], explicit, options_from_run=True, device=config["device"],
         batch_size=config["batch_size"], seed=config["seed"], progress=config["progress"],
         data_dir=config.get("data_dir"), make_logger=make_logger,
         protocol=config["protocol"], matched_target=config["matched_target"],

@@ -224,7 +224,7 @@ def claim_band_noise(sweep: Sweep, ds: str) -> list[Claim]:
 #: The Lipschitz quantities judged, as (key in the lipschitz evaluation's result, name in the report).
 LIPSCHITZ_QUANTITIES = (
     ("paper_bound", "the paper's quantity (product of reshaped-kernel norms)"),
-    ("upper_bound", "the certified upper bound"),
+    ("certified_upper_bound", "the certified upper bound"),
 )
 
 

@@ -46,7 +46,7 @@ def _run(opt: str, seed: int, *, clean: float, attacked: dict, gauss: float, ban
     if band is not None:
         evals["band_noise"] = {"dct": {"drop": list(band)}}
     if lipschitz is not None:
-        evals["lipschitz"] = {"paper_bound": lipschitz, "upper_bound": 10 * lipschitz}
+        evals["lipschitz"] = {"paper_bound": lipschitz, "certified_upper_bound": 10 * lipschitz}
     cfg = {"dataset": {"name": "fashion_mnist"}, "model": {"name": "c2"}, "seed": seed, "init_seed": seed, "data_seed": seed,
            "epochs": 5, "optimizer": {"name": opt, "lr": 0.1}}
     return Run(Path(f"/x/{opt}-{seed}"), "fashion_mnist", opt, seed, cfg, {"eval": evals, "epochs_done": 5}, "completed")

@@ -202,6 +202,19 @@ def test_multirun_and_evaluate_entry_point(out_dir):
     assert len({row["meta.init.sha256"] for row in rows}) == 1
 
 
+@pytest.mark.slow
+def test_evaluate_uses_each_runs_own_options_unless_overridden(out_dir):
+    """A run trained with eval.gaussian_noise.variances=[0.02] is evaluated with them; the command line still wins."""
+    res = run_entry("train.py", [*SYN, "epochs=1", "eval.gaussian_noise.variances=[0.02]", f"paths.output_dir={out_dir}"])
+    assert res.returncode == 0, res.stderr[-2000:]
+    (run,) = find_runs(out_dir / "runs")
+    common = ["evaluations=[gaussian_noise]", "logger=none", "progress=false", f"paths.output_dir={out_dir}"]
+    assert run_entry("evaluate.py", [f"run_dir={run.path}", *common]).returncode == 0
+    assert run.summary()["eval"]["gaussian_noise"]["variances"] == [0.02]
+    assert run_entry("evaluate.py", [f"run_dir={run.path}", "eval.gaussian_noise.variances=[0.05,0.1]", *common]).returncode == 0
+    assert run.summary()["eval"]["gaussian_noise"]["variances"] == [0.05, 0.1]
+
+
 def test_evaluate_rejects_unknown_evaluation_and_missing_run(tmp_path):
     from robustopt.errors import ConfigError
     from robustopt.evaluation.pipeline import evaluate_runs

@@ -28,6 +28,17 @@ def load_trained_model(run: RunDir, device: torch.device | str = "cpu", epoch: O
     return load_run_model(run, device, epoch)
 
 
+def deep_merge(base: dict, top: dict) -> dict:
+    """``base`` with ``top`` merged in, key by key (``top`` wins; nested mappings merged, lists replaced)."""
+    out = dict(base)
+    for key, value in (top or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def test_data(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
     ds = cfg["dataset"]
     x, y = load_configured_split(ds, "test", root=data_dir)
@@ -92,8 +103,13 @@ def evaluate_runs(
     make_logger=None,
     protocol: str = "final",
     matched_target: str | float = RULE_LOWEST_FINAL,
+    options_from_run: bool = False,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
+
+    ``options`` are the evaluations' options; with ``options_from_run`` they are applied on top of the options each
+    run was configured with (its ``eval`` config, e.g. a ``paper_*`` preset's), so that re-evaluating a run uses its
+    own settings unless told otherwise.
 
     ``protocol="final"`` (the paper's) evaluates the final weights; ``"matched"`` evaluates each run at the
     first epoch where it reaches its group's target accuracy (:mod:`robustopt.evaluation.matched`).
@@ -129,7 +145,8 @@ def evaluate_runs(
         logger = make_logger(run, cfg) if make_logger else NullLogger()
         try:
             out[str(run.path)] = evaluate_model(
-                model, cfg, run, evaluations, options, device=dev, logger=logger,
+                model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
+                device=dev, logger=logger,
                 batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
             )
         except BaseException:

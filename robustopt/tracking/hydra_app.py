@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from robustopt.errors import RobustOptError
@@ -98,6 +98,29 @@ def to_plain(cfg: DictConfig) -> dict:
 def output_dir() -> Path:
     """This job's Hydra output directory (its run directory)."""
     return Path(HydraConfig.get().runtime.output_dir)
+
+
+def overridden(cfg: DictConfig, prefix: str, groups: dict[str, str] | None = None) -> dict:
+    """The part of ``cfg[prefix]`` that this job's command line set (``prefix.a.b=...`` overrides, and config-group
+    overrides in ``groups`` = {group: the key it fills}), resolved, as nested plain dicts."""
+    out: dict = {}
+    groups = groups or {}
+    for item in HydraConfig.get().overrides.task:
+        key = str(item).split("=", 1)[0].lstrip("+~")
+        if key in groups:
+            key = groups[key]
+        if key != prefix and not key.startswith(prefix + "."):
+            continue
+        value = OmegaConf.select(cfg, key)
+        value = OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+        parts = key.split(".")[1:]
+        if not parts:
+            return value if isinstance(value, dict) else {}
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
 
 
 def user_error(message: str) -> None:
