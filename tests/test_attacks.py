@@ -1,11 +1,11 @@
 """Tests of robustopt.attacks: closed-form worst cases, threat-model membership, invariances,
-determinism, errors, the registry, the AutoAttack adapter and the README's extension example."""
+determinism, errors, the registry, the AutoAttack adapter (against the real package) and the README's
+extension example."""
 
 from __future__ import annotations
 
 import re
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -296,73 +296,85 @@ def test_register_attack_decorator_and_duplicates():
         ATTACKS.unregister("test_identity")
 
 
-# --- AutoAttack adapter ------------------------------------------------------------------------
+# --- AutoAttack adapter (the real pyautoattack package) -----------------------------------------
 
 
-def test_autoattack_missing_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pyautoattack", None)
-    monkeypatch.setitem(sys.modules, "autoattack", None)
-    with pytest.raises(DependencyError, match=re.escape("pip install 'robustopt[autoattack]'")):
-        build_attack({"name": "autoattack", "norm": "linf"}, eps=0.1)
+def direct_autoattack(model, x, y, norm, eps, seed, verbose=False):
+    """The package called as the authors do (their ``test_AA``), with an explicit seed: ``(x_adv, y_adv)``."""
+    from pyautoattack import AutoAttack as PackageAutoAttack
+
+    adversary = PackageAutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, version="standard", seed=seed)
+    adversary.verbose = verbose
+    with torch.random.fork_rng():
+        return adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
 
 
-def _fake_autoattack_module():
-    """A stand-in with pyautoattack's API that, like the real package, reseeds the global RNG."""
-    mod = types.ModuleType("pyautoattack")
-
-    class AutoAttack:
-        def __init__(self, model, *, attacks=None, device="cpu", eps=0.3, norm="Linf", seed=None, version="standard"):
-            self.model, self.eps, self.norm, self.seed = model, eps, norm, seed
-            mod.calls.append({"norm": norm, "eps": eps, "version": version, "seed": seed})
-
-        def run_standard_evaluation(self, x, y, /, *, batch_size=250):
-            torch.random.manual_seed(self.seed)
-            np.random.seed(self.seed)
-            torch.rand(3)
-            x_req = x.clone().requires_grad_(True)
-            loss = nn.functional.cross_entropy(self.model(x_req), y)
-            loss.backward()  # like FAB: a plain backward (must not leave parameter gradients)
-            step = x_req.grad.sign() if self.norm == "Linf" else x_req.grad / x_req.grad.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-            x_adv = (x + self.eps * step).clamp(0, 1)
-            return x_adv, self.model(x_adv).argmax(1)
-
-    mod.AutoAttack, mod.calls = AutoAttack, []
-    return mod
-
-
-@pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_autoattack_adapter_with_stand_in(monkeypatch, c2, images, norm):
-    fake = _fake_autoattack_module()
-    monkeypatch.setitem(sys.modules, "pyautoattack", fake)
-    x, y = images
-    attack = build_attack({"name": "autoattack", "norm": norm}, eps=0.05)
+def check_adapter_equals_package(model, x, y, norm, eps, seed=5, x_ref=None):
+    """The adapter's x_adv is bitwise the package's (``x_ref``, computed when not given), and the caller's
+    RNG and model come back untouched."""
+    if x_ref is None:
+        x_ref, _ = direct_autoattack(model, x, y, norm, eps, seed)
+    model.zero_grad(set_to_none=True)  # the bare package's FAB leaves parameter gradients; the adapter must not
+    attack = build_attack({"name": "autoattack", "norm": norm, "version": "standard"}, eps=eps, seed=seed)
     torch.manual_seed(123)
     np.random.seed(9)
     torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
-    x_adv = attack(c2, x, y)
+    x_adv = attack(model, x, y)
     assert torch.equal(torch.get_rng_state(), torch_state), "AutoAttack's reseeding leaked into the global RNG"
     assert np.array_equal(np.random.get_state()[1], np_state)
-    assert fake.calls == [{"norm": {"linf": "Linf", "l2": "L2"}[norm], "eps": 0.05, "version": "standard", "seed": 0}]
-    assert (dist(x_adv, x, norm) <= 0.05 + 1e-6).all() and not torch.equal(x_adv, x)
-    assert all(p.grad is None and p.requires_grad for p in c2.parameters())
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
+    assert torch.equal(x_adv, x_ref)
+    assert (dist(x_adv, x, norm) <= eps * (1 + 1e-5) + 1e-6).all() and 0 <= x_adv.min() and x_adv.max() <= 1
+    return x_adv
 
 
-def test_autoattack_real_package_if_installed(c2, images):
-    try:
-        import pyautoattack  # noqa: F401
-    except ImportError:
-        try:
-            import autoattack  # noqa: F401
-        except ImportError:
-            pytest.skip("the optional AutoAttack package (pip install 'robustopt[autoattack]') is not installed")
-    x, y = images
+@pytest.mark.parametrize("norm,eps", [("linf", 0.02), ("l2", 0.5)])
+def test_autoattack_adapter_equals_the_package_on_c2(c2, images, norm, eps):
+    """Standard AutoAttack through the adapter = the package called directly (same seed), bitwise, on c2."""
+    x, _ = images
     with torch.no_grad():
-        y = c2(x).argmax(1)  # all correctly classified
-    attack = build_attack({"name": "autoattack", "norm": "linf", "version": "custom", "attacks": ["apgd-ce"]}, eps=0.05)
-    state = torch.get_rng_state()
-    x_adv = attack(c2, x, y)
-    assert torch.equal(torch.get_rng_state(), state)
-    assert (dist(x_adv, x, "linf") <= 0.05 + 1e-6).all()
+        y = c2(x).argmax(1)  # all correct: every image is attacked
+    x_adv = check_adapter_equals_package(c2, x, y, norm, eps)
+    with torch.no_grad():
+        assert (c2(x_adv).argmax(1) != y).any(), "the test eps should let AutoAttack fool the untrained c2"
+
+
+def tiny_linear_classifier():
+    """Flatten + Linear(64 -> 10) on 1x8x8 images: cheap enough for the whole standard ensemble."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        lin = nn.Linear(64, 10)
+        with torch.no_grad():
+            lin.weight.mul_(4)
+        x = torch.rand(5, 1, 8, 8)
+    model = nn.Sequential(nn.Flatten(), lin).eval()
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
+
+
+@pytest.mark.slow  # the whole ensemble (FAB-T, 5000 Square queries) on survivors: ~5-10 s of CPU per run
+@pytest.mark.parametrize("norm,eps", [("linf", 0.03), ("l2", 0.2)])  # one of the 5 images is within eps of a boundary
+def test_autoattack_adapter_equals_the_package_through_all_four_attacks(caplog, norm, eps):
+    model, x, y = tiny_linear_classifier()
+    with caplog.at_level("DEBUG", logger="auto-attack"):
+        x_ref, y_ref = direct_autoattack(model, x, y, norm, eps, seed=5, verbose=True)
+    ran = [m.split()[-1] for m in caplog.messages if m.startswith("running ")]
+    assert ran == ["apgd-ce", "apgd-t", "fab-t", "square"], "some images must survive to the last attack"
+    assert 0 < int((y_ref == y).sum()) < len(y)  # some fooled, some robust
+    check_adapter_equals_package(model, x, y, norm, eps, seed=5, x_ref=x_ref)
+
+
+def test_autoattack_bad_options_and_missing_package(monkeypatch):
+    with pytest.raises(ConfigError, match="'attacks' option goes with version='custom'"):
+        build_attack({"name": "autoattack", "attacks": ["apgd-ce"]}, eps=0.1)
+    with pytest.raises(ConfigError, match="unknown AutoAttack version 'standart'"):
+        build_attack({"name": "autoattack", "version": "standart"}, eps=0.1)
+    with pytest.raises(ConfigError, match="one eps for the whole batch"):
+        build_attack({"name": "autoattack"}, eps=torch.tensor([0.1, 0.2]))
+    monkeypatch.setitem(sys.modules, "pyautoattack", None)
+    with pytest.raises(DependencyError, match=re.escape("pip install -e .")):
+        build_attack({"name": "autoattack", "norm": "linf"}, eps=0.1)
 
 
 # --- the README's "Adding your own attack" example --------------------------------------------

@@ -1,6 +1,7 @@
-"""Tests of the robust_accuracy evaluation: closed-form robust accuracy on a linear model, the
-paper's default grids, only-correct-samples attacked, threat-model checks on user attacks,
-sanity flags, tracker artefacts and the shipped YAML configs."""
+"""Tests of the robust_accuracy evaluation: closed-form robust accuracy and per-image masks on a linear
+model, AutoAttack through the evaluation against the package called directly, the paper's default grids,
+only-correct-samples attacked, threat-model checks on user attacks, sanity flags, tracker artefacts, the
+shipped YAML configs and presets; and the clean evaluation's mask."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import torch
 from torch import nn
 
 from robustopt.attacks import ATTACKS, PAPER_EPS_GRIDS, build_attack, default_eps_grid
+from robustopt.bits import decode_mask
 from robustopt.errors import ConfigError
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
 from robustopt.evaluation.robust_accuracy import _sanity, evaluate_robust_accuracy, results_table, side_by_side
+from tests.conftest import compose
 
 REPO = Path(__file__).resolve().parents[1]
 D = 64
@@ -41,12 +44,16 @@ def linear_problem(n=120, seed=0):
     return model, data, w, b, x.astype(np.float32), y
 
 
-def closed_form_robust_accuracy(w, b, x, y, eps, norm):
+def closed_form_robust_mask(w, b, x, y, eps, norm):
     """A sample is robust iff its margin exceeds eps times the dual norm of w_y - w_other."""
     diff = w[y] - w[1 - y]
     margin = (diff * x).sum(1) + (b[y] - b[1 - y])
     dual = np.abs(diff).sum(1) if norm == "linf" else np.linalg.norm(diff, axis=1)
-    return float(np.mean(margin > eps * dual))
+    return margin > eps * dual
+
+
+def closed_form_robust_accuracy(w, b, x, y, eps, norm):
+    return float(np.mean(closed_form_robust_mask(w, b, x, y, eps, norm)))
 
 
 def test_registered():
@@ -64,11 +71,18 @@ def test_linear_model_matches_closed_form():
     result = evaluate_robust_accuracy(model, data, cfg, EvalContext(batch_size=32))
     assert result["n"] == 120
     assert result["clean_accuracy"] == pytest.approx(closed_form_robust_accuracy(w, b, x, y, 0.0, "linf"), abs=1e-9)
+    clean_mask = decode_mask(result["clean_correct"])
+    np.testing.assert_array_equal(clean_mask, closed_form_robust_mask(w, b, x, y, 0.0, "linf"))
     for label, c in result["attacks"].items():
         assert c["eps"] == grids[c["norm"]]
         expected = [closed_form_robust_accuracy(w, b, x, y, e, c["norm"]) for e in c["eps"]]
         np.testing.assert_allclose(c["robust_accuracy"], expected, atol=1e-9, err_msg=label)
         assert all(acc <= result["clean_accuracy"] for acc in c["robust_accuracy"])
+        assert len(c["correct"]) == len(c["eps"])
+        for e, acc, text in zip(c["eps"], c["robust_accuracy"], c["correct"]):
+            mask = decode_mask(text)  # per image, over all n images (clean mistakes are wrong)
+            np.testing.assert_array_equal(mask, closed_form_robust_mask(w, b, x, y, e, c["norm"]), err_msg=f"{label} {e}")
+            assert mask.mean() == acc and not (mask & ~clean_mask).any()
     assert 0 < result["attacks"]["pgd-linf"]["robust_accuracy"][-1] < result["clean_accuracy"]  # grid is informative
     sanity = result["sanity"]
     assert sanity["ok"] and sanity["warnings"] == [] and sanity["large_eps"]["linf"]["robust_accuracy"] == 0.0
@@ -150,9 +164,77 @@ def test_sanity_flag_logic():
     }
     s = _sanity(curves, {"linf": {"eps": 1.0, "robust_accuracy": 0.0}}, 0.02)
     assert not s["ok"] and not s["monotone_in_eps"] and not s["pgd_not_weaker_than_fgsm"] and s["large_eps_to_zero"]
+    assert s["autoattack_not_weaker_than_pgd"]  # no AutoAttack curve: nothing to compare
     assert len(s["warnings"]) == 2
     assert any("fgsm-linf: robust accuracy rises" in w for w in s["warnings"])
     assert any("pgd-linf is weaker than fgsm-linf at eps=0.1" in w for w in s["warnings"])
+
+
+def test_autoattack_above_pgd_is_flagged():
+    """A stronger attack must not do worse: AutoAttack above PGD at the same eps and norm is a warning."""
+    curves = {
+        "pgd-l2": {"name": "pgd", "norm": "l2", "eps": [0.1, 0.2, 0.3], "robust_accuracy": [0.6, 0.4, 0.2]},
+        "autoattack-l2": {"name": "autoattack", "norm": "l2", "eps": [0.1, 0.3], "robust_accuracy": [0.55, 0.25]},
+        "autoattack-linf": {"name": "autoattack", "norm": "linf", "eps": [0.1], "robust_accuracy": [0.9]},  # no PGD-linf
+    }
+    s = _sanity(curves, {}, 0.02)
+    assert not s["ok"] and not s["autoattack_not_weaker_than_pgd"] and s["pgd_not_weaker_than_fgsm"] and s["monotone_in_eps"]
+    assert s["warnings"] == ["autoattack-l2 is weaker than pgd-l2 at eps=0.3 (0.2500 > 0.2000; possible gradient masking)"]
+    curves["autoattack-l2"]["robust_accuracy"] = [0.6, 0.2]  # equal is fine
+    assert _sanity(curves, {}, 0.02)["ok"]
+
+
+def direct_apgd_ce(model, x, y, norm, eps, seed):
+    """pyautoattack called directly (custom version: APGD-CE only) on all images: per-image correctness."""
+    from pyautoattack import AutoAttack as PackageAutoAttack
+
+    adversary = PackageAutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, version="custom",
+                                  attacks=["apgd-ce"], seed=seed)
+    adversary.verbose = False
+    with torch.random.fork_rng():
+        _, y_adv = adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
+    return (y_adv == y).numpy()
+
+
+def test_autoattack_through_the_evaluation_equals_the_package():
+    """The evaluation runs the real AutoAttack on the correctly classified images only, seeded with the
+    evaluation's seed, and its accuracy (over all n images) and per-image mask equal the package's own call
+    on all n images; on a 2-class linear model both equal the closed-form worst case.  (APGD-CE alone, so
+    that survivors stay cheap; the standard ensemble is compared with the package in test_attacks.py.)"""
+    model, data, w, b, x, y = linear_problem(n=60)
+    grids = {"linf": [0.02, 0.05], "l2": [0.3]}
+    aa = {"name": "autoattack", "version": "custom", "attacks": ["apgd-ce"]}
+    cfg = {"attacks": [{"name": "pgd", "norm": "linf", "steps": 10}, {**aa, "norm": "linf"}, {**aa, "norm": "l2"}],
+           "eps": grids, "large_eps_steps": 3}
+    result = evaluate_robust_accuracy(model, data, cfg, EvalContext(seed=7))
+    clean = decode_mask(result["clean_correct"])
+    assert 0 < clean.sum() < 60  # some images are wrong before any attack
+    for label in ("autoattack-linf", "autoattack-l2"):
+        c = result["attacks"][label]
+        assert c["eps"] == grids[c["norm"]]
+        for e, acc, text in zip(c["eps"], c["robust_accuracy"], c["correct"]):
+            expected = direct_apgd_ce(model, data.x, data.y, c["norm"], e, seed=7)
+            np.testing.assert_array_equal(decode_mask(text), expected, err_msg=f"{label} {e}")
+            np.testing.assert_array_equal(expected, closed_form_robust_mask(w, b, x, y, e, c["norm"]))
+            assert acc == expected.mean()
+        assert 0 < c["robust_accuracy"][-1] < clean.mean()  # the test's grid is informative
+    assert result["sanity"]["autoattack_not_weaker_than_pgd"] and result["sanity"]["ok"]
+    json.dumps(result)
+
+
+def test_clean_evaluation_records_its_mask():
+    from robustopt.evaluation.clean import evaluate_clean
+
+    model, data, w, b, x, y = linear_problem(n=50)
+    result = evaluate_clean(model, data, {"n_samples": 40}, EvalContext(batch_size=16))
+    mask = decode_mask(result["correct"])
+    np.testing.assert_array_equal(mask, closed_form_robust_mask(w, b, x, y, 0.0, "linf")[:40])
+    logits = x[:40] @ w.T + b
+    log_softmax = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    assert result["n"] == 40 and result["accuracy"] == mask.mean()
+    assert result["loss"] == pytest.approx(-log_softmax[np.arange(40), y[:40]].mean(), rel=1e-5)
+    robust = evaluate_robust_accuracy(model, data, {"n_samples": 40, "attacks": [], "sanity": False}, EvalContext())
+    assert robust["clean_correct"] == result["correct"]  # the same images, the same mask
 
 
 class FakeTracker:
@@ -243,10 +325,14 @@ def test_shipped_configs_are_valid():
     for path in sorted((REPO / "conf/attack").glob("*.yaml")):
         assert path.read_text().startswith("# @package eval.robust_accuracy.attack"), path.name
         spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-        if spec["name"] == "autoattack":
-            continue  # needs the optional extra; its building is tested in test_attacks.py
         attack = build_attack(spec, eps=0.1)
         assert attack.norm == spec["norm"], path.name
+    specs = {p.stem: OmegaConf.to_container(OmegaConf.load(p)) for p in (REPO / "conf/attack").glob("autoattack*.yaml")}
+    assert {k: (v["name"], v["norm"], v["version"]) for k, v in specs.items()} == {
+        "autoattack": ("autoattack", "linf", "standard"),
+        "autoattack_linf": ("autoattack", "linf", "standard"),
+        "autoattack_l2": ("autoattack", "l2", "standard"),
+    }
 
 
 def test_hydra_attack_group_composes():
@@ -261,3 +347,17 @@ def test_hydra_attack_group_composes():
         cfg = compose("evaluate", overrides=["run_dir=x", "attack=pgd_l2"])
     assert dict(cfg.eval.robust_accuracy.attack)["norm"] == "l2"
     assert cfg.eval.robust_accuracy.n_samples == 1000
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "caltech101", "imagenette"])
+def test_paper_presets_evaluate_autoattack_next_to_pgd(dataset):
+    """Every paper_* preset runs robust_accuracy with standard AutoAttack and PGD-100 for both norms on the first
+    1000 test images, over the paper's grid (eps left to the data set's default)."""
+    cfg = compose("train", [f"experiment=paper_{dataset}"])
+    assert "robust_accuracy" in cfg["evaluations"]
+    ra = cfg["eval"]["robust_accuracy"]
+    assert ra["n_samples"] == 1000 and not ra["eps"]["linf"] and not ra["eps"]["l2"]
+    kinds = {(a["name"], a["norm"], a.get("version"), a.get("steps")) for a in ra["attacks"]}
+    for norm in ("linf", "l2"):
+        assert ("autoattack", norm, "standard", None) in kinds and ("pgd", norm, None, 100) in kinds
+    assert PAPER_EPS_GRIDS[dataset] and cfg["dataset"]["name"] == dataset

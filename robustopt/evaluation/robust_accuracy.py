@@ -15,11 +15,30 @@ Options (``conf/eval/robust_accuracy.yaml``; all optional):
   context's), ``plugins`` (modules or ``.py`` files to import first), ``sanity`` (default true),
   ``large_eps_steps`` (10) and ``large_eps_max_accuracy`` (0.02).
 
-Only samples that the model still classifies correctly are attacked.  Every adversarial batch
-is checked to lie in its eps-ball and in [0, 1].  The result carries sanity flags in the spirit
-of AutoAttack's checks (robust accuracy non-increasing in eps, PGD not weaker than FGSM, a huge
-eps driving accuracy to ~0); a violation is a *possible gradient-masking* warning, listed in
-``sanity["warnings"]`` and emitted with :func:`warnings.warn`.
+The evaluated images are the first ``n`` = ``n_samples`` test images; every number below is over
+exactly those images.  Only images that the model classifies correctly are attacked; the others
+count as wrong under every attack, as in the authors' ``test_AA`` (accuracy over all 1000 images).
+Every adversarial batch is checked to lie in its eps-ball and in [0, 1].
+
+Result (``summary["eval"]["robust_accuracy"]``):
+
+- ``dataset``, ``n`` (number of evaluated images), ``seconds``;
+- ``clean_accuracy``: accuracy on the ``n`` images;
+- ``clean_correct``: which of them are classified correctly, a mask string from
+  :func:`robustopt.bits.encode_mask` (``decode_mask`` gives a bool array of length ``n``);
+- ``attacks[label]``: one curve per attack spec with ``name``, ``norm``, ``options``, ``eps`` (sorted
+  list), ``robust_accuracy`` (one value per eps: correct under attack over all ``n`` images),
+  ``correct`` (one mask string per eps, aligned with ``eps``: which images stay correct under the
+  attack; always a subset of ``clean_correct``) and ``seconds``;
+- ``sanity`` (when enabled): flags in the spirit of AutoAttack's checks, each a *possible
+  gradient-masking* warning when violated: robust accuracy non-increasing in eps
+  (``monotone_in_eps``), PGD not weaker than FGSM (``pgd_not_weaker_than_fgsm``), AutoAttack not
+  weaker than PGD at the same eps and norm (``autoattack_not_weaker_than_pgd``; a stronger attack
+  must not do worse on the same images), a huge eps driving accuracy to ~0 (``large_eps_to_zero``).
+  Violations are listed in ``sanity["warnings"]`` and emitted with :func:`warnings.warn`.
+
+The masks make paired comparisons possible (McNemar's test between two runs or two attacks on the
+same images) and keep every accuracy of a figure on the same images.
 """
 
 from __future__ import annotations
@@ -36,6 +55,7 @@ from tqdm.auto import tqdm
 
 from robustopt.attacks import Attack, build_attack, default_eps_grid, get_threat_model, load_plugin
 from robustopt.attacks.registry import resolve_factory
+from robustopt.bits import encode_mask
 from robustopt.errors import ConfigError
 from robustopt.evaluation.registry import EvalContext, EvalData, register_evaluation
 
@@ -176,6 +196,29 @@ def _robust_mask(model, attack, spec, eps, x, y, correct, batch_size, device, ge
     return robust
 
 
+# (weaker, stronger) attack names: at the same eps and norm, the stronger must not leave more images correct.
+STRENGTH_ORDER: tuple[tuple[str, str], ...] = (("fgsm", "pgd"), ("pgd", "autoattack"))
+
+
+def _not_weaker(curves: dict, weak: str, strong: str, warn_list: list[str]) -> bool:
+    """False (and a warning per case) where a ``strong`` curve is above a ``weak`` one at a shared eps and norm."""
+    ok = True
+    for label, c in curves.items():
+        if c["name"] != strong:
+            continue
+        for other_label, f in curves.items():
+            if f["name"] != weak or f["norm"] != c["norm"]:
+                continue
+            weak_at = dict(zip(f["eps"], f["robust_accuracy"]))
+            for e, acc in zip(c["eps"], c["robust_accuracy"]):
+                if e in weak_at and acc > weak_at[e]:
+                    ok = False
+                    warn_list.append(
+                        f"{label} is weaker than {other_label} at eps={e:g} ({acc:.4f} > {weak_at[e]:.4f}; possible gradient masking)"
+                    )
+    return ok
+
+
 def _sanity(curves: dict, large: dict, max_acc: float) -> dict:
     warn_list: list[str] = []
     monotone = True
@@ -188,20 +231,7 @@ def _sanity(curves: dict, large: dict, max_acc: float) -> dict:
                     f"{label}: robust accuracy rises from {accs[i - 1]:.4f} at eps={c['eps'][i - 1]:g} to {accs[i]:.4f} "
                     f"at eps={c['eps'][i]:g} (possible gradient masking)"
                 )
-    pgd_ok = True
-    for label, c in curves.items():
-        if c["name"] != "pgd":
-            continue
-        for other_label, f in curves.items():
-            if f["name"] != "fgsm" or f["norm"] != c["norm"]:
-                continue
-            fgsm_at = dict(zip(f["eps"], f["robust_accuracy"]))
-            for e, acc in zip(c["eps"], c["robust_accuracy"]):
-                if e in fgsm_at and acc > fgsm_at[e]:
-                    pgd_ok = False
-                    warn_list.append(
-                        f"{label} is weaker than {other_label} at eps={e:g} ({acc:.4f} > {fgsm_at[e]:.4f}; possible gradient masking)"
-                    )
+    order = {f"{strong}_not_weaker_than_{weak}": _not_weaker(curves, weak, strong, warn_list) for weak, strong in STRENGTH_ORDER}
     zero_ok = True
     for norm, r in large.items():
         if r["robust_accuracy"] > max_acc:
@@ -213,7 +243,7 @@ def _sanity(curves: dict, large: dict, max_acc: float) -> dict:
     return {
         "ok": not warn_list,
         "monotone_in_eps": monotone,
-        "pgd_not_weaker_than_fgsm": pgd_ok,
+        **order,
         "large_eps_to_zero": zero_ok,
         "large_eps": large,
         "warnings": warn_list,
@@ -297,7 +327,7 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
     with tqdm(total=total, desc="robust_accuracy", disable=not ctx.progress, leave=False) as bar:
         for si, s in enumerate(specs):
             spec, t_spec = s["spec"], time.perf_counter()
-            accs = []
+            accs, masks = [], []
             for ei, eps in enumerate(s["eps"]):
                 extra = {"eps": eps}
                 if "seed" not in spec and _accepts(s["factory"], "seed"):
@@ -307,6 +337,7 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
                 gen = torch.Generator().manual_seed(seed + 7919 * si + ei)
                 robust = _robust_mask(model, attack, spec, eps, x, y, correct, batch_size, device, gen, bar)
                 accs.append(int(robust.sum()) / n if n else 0.0)
+                masks.append(encode_mask(robust))
             options = {k: v for k, v in spec.items() if k not in ("label", "eps", "norm", "name")}
             curves[spec["label"]] = {
                 "name": spec.get("name") or spec.get("_target_"),
@@ -314,6 +345,7 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
                 "options": options,
                 "eps": s["eps"],
                 "robust_accuracy": accs,
+                "correct": masks,
                 "seconds": time.perf_counter() - t_spec,
             }
 
@@ -330,6 +362,7 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
         "dataset": data.dataset,
         "n": n,
         "clean_accuracy": clean_acc,
+        "clean_correct": encode_mask(correct),
         "attacks": curves,
         "seconds": time.perf_counter() - t0,
     }

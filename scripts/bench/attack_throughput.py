@@ -13,6 +13,14 @@ machine; wall-clock rates are printed too); on a GPU they use wall-clock time.  
 (``null`` when torchattacks is absent).  Targets: vs_plain >= 0.95, vs_torchattacks >= 1.0.
 
     .venv/bin/python scripts/bench/attack_throughput.py [--batch-size 256] [--repeats 15] [--device cpu]
+
+``--autoattack N`` instead times the standard AutoAttack (the paper's attack, through the ``autoattack``
+adapter) on the first N test images, once per norm, at the smallest eps of the paper's grid for the data
+set (or ``--eps-linf`` / ``--eps-l2``): on a trained run's model and test set with ``--run-dir``, else on
+an untrained c2 and random images.  The cost depends on how many images survive APGD-CE (the survivors
+go through APGD-T, FAB-T and 5000 Square queries), so time a trained model to extrapolate to 1000 images:
+
+    .venv/bin/python scripts/bench/attack_throughput.py --autoattack 20 --threads 1 --run-dir outputs/runs/...
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from robustopt.attacks import PGD
+from robustopt.attacks import PGD, build_attack, default_eps_grid
 from robustopt.models import init_model
 
 
@@ -46,6 +54,44 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def autoattack_timing(args, device: torch.device) -> dict:
+    """Seconds (wall and process CPU) of standard AutoAttack per norm on the first ``args.autoattack`` images."""
+    if args.run_dir:
+        from robustopt.evaluation.pipeline import load_trained_model, test_data
+        from robustopt.tracking.run_dir import RunDir
+
+        run = RunDir(args.run_dir)
+        model = load_trained_model(run, device)
+        data = test_data(run.config(), args.data_dir).subset(args.autoattack)
+        x, y, dataset, what = data.x, data.y, data.dataset, f"trained run {args.run_dir}"
+    else:
+        model = init_model(0, "c2", 1, 10, 28).to(device).eval()
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(args.autoattack, 1, 28, 28, generator=gen)
+        with torch.no_grad():
+            y = model(x.to(device)).argmax(1).cpu()  # all correct: every image is attacked
+        dataset, what = "fashion_mnist", "untrained c2, random images"
+    x, y = x.to(device), y.to(device)
+    with torch.no_grad():
+        correct = model(x).argmax(1) == y
+    out = {"bench": "autoattack_standard", "model": what, "dataset": dataset, "n_images": int(x.shape[0]),
+           "clean_correct": int(correct.sum()), "device": str(device), "threads": torch.get_num_threads(), "norms": {}}
+    for norm in ("linf", "l2"):
+        eps = getattr(args, f"eps_{norm}") or default_eps_grid(dataset, norm)[0]
+        attack = build_attack({"name": "autoattack", "norm": norm, "version": "standard"}, eps=eps, seed=0)
+        _sync(device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        x_adv = attack(model, x[correct], y[correct])  # as the evaluation does: only correct images
+        _sync(device)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        with torch.no_grad():
+            robust = int((model(x_adv).argmax(1) == y[correct]).sum())
+        out["norms"][norm] = {"eps": eps, "robust": robust, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                              "wall_s_per_image": round(wall / max(int(x.shape[0]), 1), 3),
+                              "cpu_s_per_image": round(cpu / max(int(x.shape[0]), 1), 3)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=256)
@@ -54,10 +100,18 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--autoattack", type=int, default=0, metavar="N", help="time standard AutoAttack on N images instead")
+    parser.add_argument("--run-dir", default=None, help="with --autoattack: a trained run (its model and test set)")
+    parser.add_argument("--data-dir", default=None, help="with --run-dir: where the data set lives (default: the run's)")
+    parser.add_argument("--eps-linf", type=float, default=None, help="with --autoattack (default: the paper's smallest)")
+    parser.add_argument("--eps-l2", type=float, default=None, help="with --autoattack (default: the paper's smallest)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.autoattack:
+        print(json.dumps(autoattack_timing(args, device)), flush=True)
+        return
     model = init_model(0, "c2", 1, 10, 28).to(device).eval()
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(args.batch_size, 1, 28, 28, generator=gen).to(device)
