@@ -37,7 +37,7 @@ def main(cfg: DictConfig) -> None:
         config["run_dir"], config["evaluations"], explicit, options_from_run=True, device=config["device"],
         batch_size=config["batch_size"], seed=config["seed"], progress=config["progress"],
         data_dir=config.get("data_dir"), make_logger=make_logger,
-        protocol=config["protocol"], matched_target=config["matched_target"],
+        protocol=config["protocol"], matched_target=config["matched_target"], prune_snapshots=config["prune_snapshots"],
     )
     from robustopt.tracking.compare import sweep_report
 

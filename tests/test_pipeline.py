@@ -327,6 +327,10 @@ def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_targe
         logged = curves[run.path.name][matched["epoch"] - 1]
         assert matched["eval"]["clean"]["accuracy"] == pytest.approx(logged, abs=1e-6)
         assert "clean" not in run.summary().get("eval", {})  # the final-epoch results are a separate section
+    evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", prune_snapshots=True)
+    for run in runs:
+        kept = sorted(p.name for p in run.checkpoint_dir.glob("*.pt"))
+        assert kept == sorted({f"epoch-{expected[run.path.name]:04d}.pt", "last.pt"}), kept
 
 
 def test_matched_protocol_needs_kept_weights(tmp_path):

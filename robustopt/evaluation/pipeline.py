@@ -15,7 +15,7 @@ from robustopt.devices import resolve_device
 from robustopt.errors import ConfigError
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
-from robustopt.runs import load_run_model
+from robustopt.runs import load_run_model, snapshot_path
 from robustopt.tracking.loggers import NullLogger
 from robustopt.tracking.reader import find_runs
 from robustopt.tracking.run_dir import RunDir
@@ -104,12 +104,14 @@ def evaluate_runs(
     protocol: str = "final",
     matched_target: str | float = RULE_LOWEST_FINAL,
     options_from_run: bool = False,
+    prune_snapshots: bool = False,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
 
     ``options`` are the evaluations' options; with ``options_from_run`` they are applied on top of the options each
     run was configured with (its ``eval`` config, e.g. a ``paper_*`` preset's), so that re-evaluating a run uses its
-    own settings unless told otherwise.
+    own settings unless told otherwise.  ``prune_snapshots`` (matched protocol only) deletes each run's kept epoch
+    weights except the matched epoch's once it is evaluated (the final weights stay in ``checkpoints/last.pt``).
 
     ``protocol="final"`` (the paper's) evaluates the final weights; ``"matched"`` evaluates each run at the
     first epoch where it reaches its group's target accuracy (:mod:`robustopt.evaluation.matched`).
@@ -153,4 +155,9 @@ def evaluate_runs(
             logger.finish(exit_code=1)
             raise
         logger.finish(exit_code=0)
+        if prune_snapshots and epoch is not None:
+            keep = snapshot_path(run.checkpoint_dir, epoch)
+            for path in run.checkpoint_dir.glob("epoch-*.pt"):
+                if path != keep:
+                    path.unlink()
     return out

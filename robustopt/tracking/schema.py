@@ -194,6 +194,7 @@ class EvaluateConfig:
     data_dir: Optional[str] = None  # default: the run's own dataset.root
     protocol: str = "final"  # final (the paper's: last epoch) | matched (equal standard accuracy)
     matched_target: Any = "lowest_final"  # lowest_final | an accuracy in (0, 1]
+    prune_snapshots: bool = False  # protocol=matched: keep only the matched epoch's weights afterwards
     logger: LoggerConfig = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
 
