@@ -33,6 +33,9 @@ LINF = {"sgd": [0.66, 0.68], "adam": [0.54, 0.54], "rmsprop": [0.62, 0.63]}  # P
 BONUS = {"sgd": 0.05, "adam": 0.0, "rmsprop": 0.01}  # SGD ahead at the other sizes too
 LIP_UPPER = {"sgd": [123.0, 125.0], "adam": [4.5e5, 5.5e5], "rmsprop": [9000.0, 11000.0]}
 LIP_LOWER = {"sgd": [3.0, 5.0], "adam": [20.0, 30.0], "rmsprop": [10.0, 12.0]}
+LIP_PAPER = {"sgd": [40.0, 44.0], "adam": [2.0e5, 2.2e5], "rmsprop": [3000.0, 3300.0]}
+LIP_NORMS = {"sgd": [100.0, 104.0], "adam": [4.0e5, 5.0e5], "rmsprop": [8000.0, 9000.0]}
+T975_DF1 = 12.706204736174707  # Student-t 97.5% quantile, 1 degree of freedom (two seeds)
 
 
 def _summary(opt: str, i: int, dataset: str = "fashion_mnist") -> dict:
@@ -56,7 +59,8 @@ def _summary(opt: str, i: int, dataset: str = "fashion_mnist") -> dict:
                 "r_low": list(range(10)), "r_high": list(range(1, 11)), "counts": [10] * 10} for b in ("dct", "fft")}},
             "fourier_heatmap": {"error": grid, "rows": [-4, -2, 0, 2], "cols": [-4, -2, 0, 2], "clean_error": 1 - std, "eps": 4.0,
                                 "stride": 2, "n": 500},
-            "lipschitz": {"upper_bound": LIP_UPPER[opt][i], "lower_bound": LIP_LOWER[opt][i]},
+            "lipschitz": {"paper_bound": LIP_PAPER[opt][i], "operator_norm_product": LIP_NORMS[opt][i],
+                          "certified_upper_bound": LIP_UPPER[opt][i], "empirical_lower_bound": LIP_LOWER[opt][i]},
         },
     }
 
@@ -113,13 +117,36 @@ def test_figure_scripts_write_images(store, tmp_path, capsys):
     for name in ("figure1", "band_noise", "fourier_heatmaps", "figure2"):
         _check_png(out / f"{name}.png")
     md, tex = (out / "table1.md").read_text(), (out / "table1.tex").read_text()
-    # mean ± sample std over the two seeds, computed here with numpy
-    for opt in OPTS:
-        up = np.array(LIP_UPPER[opt])
-        assert f"{up.mean():.3g}" in md or f"{up.mean() / 10 ** np.floor(np.log10(up.mean())):.2f}" in md
-    assert "| Fashion-MNIST | SGD | 2 | 124 ± 1.4 |" in md
-    assert "5.00 ± 0.71 × 10^5" in md  # Adam's upper bound
-    assert r"\begin{tabular}" in tex and r"$5.00 \pm 0.71 \times 10^{5}$" in tex
+    # each quantity named in its header, in this order
+    header = md.splitlines()[0]
+    names = ("paper's quantity: reshaped-kernel product (authors' code)", "product of exact layer operator norms",
+             "certified upper bound", "empirical lower bound")
+    assert [header.index(n) for n in names] == sorted(header.index(n) for n in names)
+    # mean ± half-width of the 95% t-interval over the two seeds (t quantile written out here)
+    def cell(values):
+        v = np.array(values)
+        hw = T975_DF1 * v.std(ddof=1) / np.sqrt(2)
+        return f"{v.mean():.3g} ± {hw:.2g}"
+
+    sgd = [LIP_PAPER["sgd"], LIP_NORMS["sgd"], LIP_UPPER["sgd"], LIP_LOWER["sgd"]]
+    assert "| Fashion-MNIST | SGD | 2 | " + " | ".join(cell(v) for v in sgd) + " |" in md
+    assert "| Fashion-MNIST | SGD | 2 | 42 ± 25 | 102 ± 25 | 124 ± 13 | 4 ± 13 |" in md
+    assert "5.00 ± 6.35 × 10^5" in md  # Adam's certified upper bound: 12.706 * 70711 / sqrt(2) = 6.35e5
+    assert r"\begin{tabular}" in tex and r"$5.00 \pm 6.35 \times 10^{5}$" in tex and "95\\% t-interval" in tex
+
+
+def test_table1_reads_older_summaries_and_never_shows_the_old_reshaped_product(tmp_path):
+    old = tmp_path / "old"
+    for opt in ("sgd", "adam"):
+        summ = _summary(opt, 0)
+        summ["eval"]["lipschitz"] = {"upper_bound": LIP_UPPER[opt][0], "norm_product": LIP_NORMS[opt][0],
+                                     "reshaped_kernel_product": 1.0, "lower_bound": LIP_LOWER[opt][0]}
+        write_run(old / f"optimizer-{opt}_seed-0", _config(opt, 0), summ)
+    assert table1.main([str(old), "--out", str(tmp_path / "o")]) == 0
+    md = (tmp_path / "o" / "table1.md").read_text()
+    assert "paper's quantity" not in md and "| Fashion-MNIST | SGD | 1 | 100 | 123 | 3 |" in md
+    rows = table1.table1_rows(common.load_sweep(old))
+    assert rows[0]["paper bound"] is None and rows[0]["upper bound"].mean == LIP_UPPER["sgd"][0]
 
 
 def test_figure1_values_match_the_store(store):
