@@ -2,9 +2,18 @@
 
 Ma, Pan & Farahmand (TMLR 2023), Table 1: networks trained with SGD have much smaller Lipschitz upper
 bounds (product of per-layer Lipschitz constants) than the same networks trained with Adam or RMSprop.
-Our table has, per data set and optimizer (mean ± std over seeds): the certified upper bound (product of the
-layers' true operator norms), the paper's own quantity (product of reshaped-kernel norms) when the
-evaluation stores it, and our empirical lower bound.
+Our table has, per data set and optimizer (mean ± half-width of the 95% t-interval over seeds; the mean
+alone for one seed), one column per quantity, each named in its header:
+
+* the paper's quantity (``paper_bound``: the authors' reshaped-kernel product, exactly their code; not a
+  Lipschitz bound, see :func:`robustopt.lipschitz.paper_bound`);
+* the product of the layers' exact operator norms (``operator_norm_product``);
+* the certified upper bound (``certified_upper_bound``);
+* the empirical lower bound (``empirical_lower_bound``).
+
+Summaries written before these names existed are read through their old keys (``norm_product``,
+``upper_bound``, ``lower_bound``); their ``reshaped_kernel_product`` is *not* the paper's quantity and is
+not shown.
 
     python paper_figures/table1.py outputs/multiruns/reproduce_quick [--out DIR]
 
@@ -17,7 +26,10 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+from scipy.stats import t as student_t
 
 if __package__ in (None, ""):  # run as a script: make `paper_figures` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,12 +38,31 @@ from paper_figures.common import Stat, Sweep, cli_main, dataset_label, load_swee
 from paper_figures.style import label  # noqa: E402
 from robustopt.io import atomic_write_text  # noqa: E402
 
-#: Columns: (title, keys of the lipschitz result tried in order).
+
+@dataclass(frozen=True)
+class Column:
+    """One quantity: ``key`` names it in the rows, ``header`` in the table, ``keys`` are the result keys tried in order."""
+
+    key: str
+    header: str
+    keys: tuple[str, ...]
+
+
 COLUMNS = (
-    ("upper bound", ("upper_bound",)),
-    ("paper's bound (reshaped kernels)", ("reshaped_kernel_product",)),
-    ("lower bound", ("lower_bound",)),
+    Column("paper bound", "paper's quantity: reshaped-kernel product (authors' code)", ("paper_bound",)),
+    Column("operator norm product", "product of exact layer operator norms", ("operator_norm_product", "norm_product")),
+    Column("upper bound", "certified upper bound", ("certified_upper_bound", "upper_bound")),
+    Column("lower bound", "empirical lower bound", ("empirical_lower_bound", "lower_bound")),
 )
+#: Two-sided confidence level of the intervals over seeds.
+LEVEL = 0.95
+
+
+def interval(s: Stat) -> float | None:
+    """Half-width of the two-sided ``LEVEL`` Student-t interval of the mean over seeds (None for one seed)."""
+    if s.n < 2:
+        return None
+    return float(student_t.ppf(0.5 + LEVEL / 2, s.n - 1)) * s.std / math.sqrt(s.n)
 
 
 def _lookup(result: dict, keys: tuple[str, ...]) -> float | None:
@@ -45,46 +76,52 @@ def _lookup(result: dict, keys: tuple[str, ...]) -> float | None:
 
 
 def table1_rows(sweep: Sweep) -> list[dict]:
-    """One row per (data set, optimizer): ``{dataset, optimizer, seeds, <column title>: Stat | None}``."""
+    """One row per (data set, optimizer): ``{dataset, optimizer, seeds, <Column.key>: Stat | None}``."""
     rows = []
     for ds in sweep.datasets:
         runs = sweep.select(ds)
-        stats = {title: per_optimizer(runs, lambda r, keys=keys: _lookup(r.evals.get("lipschitz") or {}, keys)) for title, keys in COLUMNS}
+        stats = {c.key: per_optimizer(runs, lambda r, keys=c.keys: _lookup(r.evals.get("lipschitz") or {}, keys)) for c in COLUMNS}
         for opt in sweep.optimizers(ds):
             row = {"dataset": ds, "optimizer": opt, "seeds": len([r for r in runs if r.optimizer == opt])}
-            row.update({title: stats[title].get(opt) for title, _ in COLUMNS})
+            row.update({c.key: stats[c.key].get(opt) for c in COLUMNS})
             rows.append(row)
     return rows
 
 
 def _sci(s: Stat | None, latex: bool = False) -> str:
-    """``mean ± std`` with 3 significant digits (scientific notation for large or small numbers)."""
+    """``mean ± 95% half-width`` with 3 significant digits (scientific notation for large or small numbers)."""
     if s is None:
         return "–" if not latex else "--"
+    hw = interval(s)
     big = abs(s.mean) >= 1e4 or (0 < abs(s.mean) < 1e-2)
     if big:
         exp = int(math.floor(math.log10(abs(s.mean))))
-        m, sd = s.mean / 10**exp, s.std / 10**exp
+        m = s.mean / 10**exp
         if latex:
-            return f"${m:.2f}" + (f" \\pm {sd:.2f}" if s.n > 1 else "") + f" \\times 10^{{{exp}}}$"
-        return f"{m:.2f}" + (f" ± {sd:.2f}" if s.n > 1 else "") + f" × 10^{exp}"
+            return f"${m:.2f}" + (f" \\pm {hw / 10**exp:.2f}" if hw is not None else "") + f" \\times 10^{{{exp}}}$"
+        return f"{m:.2f}" + (f" ± {hw / 10**exp:.2f}" if hw is not None else "") + f" × 10^{exp}"
     if latex:
-        return f"${s.mean:.3g}" + (f" \\pm {s.std:.2g}" if s.n > 1 else "") + "$"
-    return f"{s.mean:.3g}" + (f" ± {s.std:.2g}" if s.n > 1 else "")
+        return f"${s.mean:.3g}" + (f" \\pm {hw:.2g}" if hw is not None else "") + "$"
+    return f"{s.mean:.3g}" + (f" ± {hw:.2g}" if hw is not None else "")
 
 
-def present_columns(rows: list[dict]) -> list[str]:
-    """Column titles with at least one value (the paper's bound is only there when the evaluation stores it)."""
-    return [title for title, _ in COLUMNS if any(r[title] is not None for r in rows)]
+def present_columns(rows: list[dict]) -> list[Column]:
+    """The columns with at least one value (the paper's quantity only for c2 / preact_resnet18 runs)."""
+    return [c for c in COLUMNS if any(r[c.key] is not None for r in rows)]
 
 
 def markdown(rows: list[dict]) -> str:
     """Table 1 as a Markdown table."""
     cols = present_columns(rows)
-    lines = ["| data set | optimizer | seeds | " + " | ".join(cols) + " |", "|---|---|---:|" + "---:|" * len(cols)]
+    lines = ["| data set | optimizer | seeds | " + " | ".join(c.header for c in cols) + " |", "|---|---|---:|" + "---:|" * len(cols)]
     for r in rows:
         lines.append(f"| {dataset_label(r['dataset'])} | {label(r['optimizer'])} | {r['seeds']} | "
-                     + " | ".join(_sci(r[c]) for c in cols) + " |")
+                     + " | ".join(_sci(r[c.key]) for c in cols) + " |")
+    note = f"Mean ± half-width of the {LEVEL:.0%} t-interval over seeds (the mean alone for one seed)."
+    if COLUMNS[0] in cols:
+        note += (" The paper's quantity is not a Lipschitz bound (reshaped kernels, pooling counted as 1); "
+                 "the certified upper bound is one.")
+    lines += ["", note]
     return "\n".join(lines)
 
 
@@ -94,17 +131,19 @@ def latex(rows: list[dict]) -> str:
     esc = lambda t: t.replace("'", "'").replace("&", r"\&")  # noqa: E731
     out = [r"\begin{table}[t]", r"\centering", r"\small",
            r"\begin{tabular}{ll" + "r" * len(cols) + "}", r"\toprule",
-           "Data set & Optimizer & " + " & ".join(esc(c[0].upper() + c[1:]) for c in cols) + r" \\", r"\midrule"]
+           "Data set & Optimizer & " + " & ".join(esc(c.header[0].upper() + c.header[1:]) for c in cols) + r" \\", r"\midrule"]
     last = None
     for r in rows:
         if last is not None and r["dataset"] != last:
             out.append(r"\midrule")
         ds = dataset_label(r["dataset"]) if r["dataset"] != last else ""
-        out.append(f"{ds} & {label(r['optimizer'])} & " + " & ".join(_sci(r[c], latex=True) for c in cols) + r" \\")
+        out.append(f"{ds} & {label(r['optimizer'])} & " + " & ".join(_sci(r[c.key], latex=True) for c in cols) + r" \\")
         last = r["dataset"]
     out += [r"\bottomrule", r"\end{tabular}",
-            r"\caption{Lipschitz bounds of the trained networks (mean $\pm$ std over seeds). Upper bound: product of the "
-            r"layers' operator norms; lower bound: largest input-gradient norm found. Cf.\ Table~1 of Ma, Pan \& Farahmand (2023).}",
+            r"\caption{Lipschitz quantities of the trained networks (mean $\pm$ half-width of the 95\% t-interval over "
+            r"seeds). Paper's quantity: the authors' product of reshaped-kernel singular values (not a Lipschitz bound); "
+            r"product of the layers' exact operator norms; certified upper bound; empirical lower bound (largest "
+            r"input-gradient norm / difference quotient found). Cf.\ Table~1 of Ma, Pan \& Farahmand (2023).}",
             r"\label{tab:lipschitz}", r"\end{table}"]
     return "\n".join(out)
 

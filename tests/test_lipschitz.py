@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from robustopt.errors import ConfigError
@@ -22,6 +23,8 @@ from robustopt.lipschitz import (
     layer_spectral_norms,
     lower_bound,
     network_bound,
+    paper_bound,
+    paper_bound_details,
     power_iteration_norm,
     register_rule,
     reshaped_kernel_norm,
@@ -29,7 +32,7 @@ from robustopt.lipschitz import (
 )
 from robustopt.lipschitz.conv import max_block_norm
 from robustopt.lipschitz.rules import MODULE_RULES, type_key
-from robustopt.models import MODELS, build_model
+from robustopt.models import MODELS, build_model, init_model
 from robustopt.models.layers import Normalize
 from robustopt.models.resnet import PreActBlock
 
@@ -366,29 +369,343 @@ def test_cache_is_per_checkpoint(tmp_path):
     assert not changed.cached and changed.total.norm == pytest.approx(2 * first.total.norm, rel=1e-6)
 
 
+class _Tracker:
+    def __init__(self):
+        self.tables, self.figures = {}, {}
+
+    def log_table(self, key, columns, rows):
+        self.tables[key] = (columns, rows)
+
+    def log_figure(self, key, fig):
+        self.figures[key] = fig
+
+
 def test_lipschitz_evaluation(tmp_path):
+    import json
+
     from robustopt.evaluation import EVALUATIONS, EvalContext, EvalData
-
-    class Tracker:
-        def __init__(self):
-            self.tables, self.figures = {}, {}
-
-        def log_table(self, key, columns, rows):
-            self.tables[key] = (columns, rows)
-
-        def log_figure(self, key, fig):
-            self.figures[key] = fig
 
     net = _small_net()
     x = torch.rand(6, 2, 8, 8, generator=torch.Generator().manual_seed(0))
-    tracker = Tracker()
+    tracker = _Tracker()
     ctx = EvalContext(tracker=tracker, run_dir=str(tmp_path))
     res = EVALUATIONS.get("lipschitz")(net, EvalData(x, torch.zeros(6, dtype=torch.long)), {"ascent_steps": 3}, ctx)
-    assert 0 < res["lower_bound"] <= res["upper_bound"]
-    assert res["gap"] == pytest.approx(res["upper_bound"] / res["lower_bound"])
-    assert set(res["layers"]["1"]) == {"norm", "upper", "reshaped_kernel", "type"}
+    assert 0 < res["empirical_lower_bound"] <= res["certified_upper_bound"]
+    assert res["operator_norm_product"] <= res["certified_upper_bound"]
+    assert res["gap"] == pytest.approx(res["certified_upper_bound"] / res["empirical_lower_bound"])
+    # not the paper's model: no paper number, and the reason names the supported models
+    assert res["paper_bound"] is None and "c2" in res["paper_bound_unsupported"]
+    assert "reshaped_kernel_product" not in res and "upper_bound" not in res
+    assert set(res["layers"]["1"]) == {"operator_norm", "certified_upper_bound", "type"}
     assert "lipschitz/layers" in tracker.tables and "lipschitz/layers" in tracker.figures
     assert list((tmp_path / "cache").glob("lipschitz-*.json"))
-    import json
-
     json.dumps(res)  # plain JSON
+
+
+def test_lipschitz_evaluation_reports_the_paper_bound_for_c2():
+    from robustopt.evaluation import EVALUATIONS, EvalContext, EvalData
+
+    model = init_model(0, "c2", 1, 10, 10)
+    x = torch.rand(4, 1, 10, 10, generator=torch.Generator().manual_seed(1))
+    res = EVALUATIONS.get("lipschitz")(
+        model, EvalData(x, torch.zeros(4, dtype=torch.long)), {"ascent_steps": 2, "cache": False}, EvalContext(tracker=_Tracker())
+    )
+    # the paper's number from an independent transcription of the authors' function
+    authors = AuthorsC2(side=8, in_channels=1)
+    authors.load_state_dict(model.net.state_dict())
+    assert res["paper_bound"] == pytest.approx(float(return_Lipschitz_c2_L2(authors)), rel=1e-6)
+    assert res["paper_bound_function"] == "return_Lipschitz_c2_L2" and "paper_bound_unsupported" not in res
+    w = model.net.conv2.weight.detach().double().reshape(32, -1).numpy()
+    assert res["layers"]["net.conv2"]["paper_sigma"] == pytest.approx(top_sv(w), rel=1e-5)
+    assert res["layers"]["net.conv2"]["paper_view_rows"] == 32
+    assert "paper_sigma" not in res["layers"]["net.relu1"]
+    # c2's convs see whole windows and its linear layers are exact: the paper's number is at most the norm product
+    assert res["paper_bound"] <= res["operator_norm_product"] * (1 + 1e-5)
+
+
+def test_lipschitz_evaluation_rejects_unknown_options():
+    from robustopt.evaluation import EVALUATIONS, EvalContext, EvalData
+
+    data = EvalData(torch.rand(2, 2, 8, 8), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ConfigError, match=r"no option\(s\) n_sample; its options are: .*n_samples"):
+        EVALUATIONS.get("lipschitz")(_small_net(), data, {"n_sample": 8}, EvalContext())
+
+
+# ----------------------------------------------------------------------------------------------
+# paper_bound against a literal transcription of the authors' code (github.com/averyma/freq-robust:
+# models/conv.py:c2, models/preact_resnet.py, src/utils_analysis.py).  Only the prints and the
+# ipdb / dataset branches are left out; the Lipschitz functions are copied as they are.
+
+
+class AuthorsC2(nn.Module):
+    """models/conv.py:c2 (``side`` = 26 and ``in_channels`` = 1 in the authors' code)."""
+
+    def __init__(self, side=26, in_channels=1):
+        super(AuthorsC2, self).__init__()
+        self.side = side
+        self.conv1 = nn.Conv2d(in_channels = in_channels,
+                               out_channels = 16,
+                               kernel_size = 4,
+                               stride = 1,
+                               padding = 1)
+
+        self.conv2 = nn.Conv2d(in_channels = 16,
+                               out_channels = 32,
+                               kernel_size = 4,
+                               stride = 1,
+                               padding = 1)
+
+        self.fc1 = nn.Linear(32*side*side, 100)
+        self.fc2 = nn.Linear(100, 10)
+        self.activation = nn.ReLU()
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.activation(x)
+        x = self.conv2(x)
+        x = self.activation(x)
+        x = x.view(-1, 32*self.side*self.side)
+        x = self.fc1(x)
+        x = self.fc2(x)
+        return x
+
+
+class AuthorsPreActBlock(nn.Module):
+    """models/preact_resnet.py:PreActBlock."""
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1, enable_batchnorm=True):
+        super(AuthorsPreActBlock, self).__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.enable_batchnorm = enable_batchnorm
+        if enable_batchnorm:
+            self.bn1 = nn.BatchNorm2d(in_planes)
+            self.bn2 = nn.BatchNorm2d(planes)
+
+        if stride != 1 or in_planes != self.expansion*planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, self.expansion*planes, kernel_size=1, stride=stride, bias=False)
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x)) if self.enable_batchnorm else F.relu(x)
+        shortcut = self.shortcut(out) if hasattr(self, 'shortcut') else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out))) if self.enable_batchnorm else self.conv2(F.relu(out))
+        out += shortcut
+        return out
+
+
+class AuthorsPreActResNet(nn.Module):
+    """models/preact_resnet.py:PreActResNet (CIFAR branch; input standardisation off)."""
+
+    def __init__(self, block, num_blocks, num_classes=10, enable_batchnorm=True):
+        super(AuthorsPreActResNet, self).__init__()
+        self.in_planes = 64
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        self.layer1 = self._make_layer(block, 64, num_blocks[0], stride=1, enable_batchnorm=enable_batchnorm)
+        self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2, enable_batchnorm=enable_batchnorm)
+        self.layer3 = self._make_layer(block, 256, num_blocks[2], stride=2, enable_batchnorm=enable_batchnorm)
+        self.layer4 = self._make_layer(block, 512, num_blocks[3], stride=2, enable_batchnorm=enable_batchnorm)
+        self.linear = nn.Linear(512*block.expansion, num_classes)
+
+    def _make_layer(self, block, planes, num_blocks, stride, enable_batchnorm):
+        strides = [stride] + [1]*(num_blocks-1)
+        layers = []
+        for stride in strides:
+            layers.append(block(self.in_planes, planes, stride, enable_batchnorm))
+            self.in_planes = planes * block.expansion
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.layer1(out)
+        out = self.layer2(out)
+        out = self.layer3(out)
+        out = self.layer4(out)
+        out = F.avg_pool2d(out, 4)
+        out = out.view(out.size(0), -1)
+        out = self.linear(out)
+        return out
+
+
+def return_Lipschitz_c2_L2(model):
+
+    L = torch.tensor(1.)
+
+    # reinterpreting the weight tensor of a convolutional layer as a matrix
+    U1 = model.conv1.weight.reshape(16,-1).clone().detach().cpu()
+    U2 = model.conv2.weight.reshape(32,-1).clone().detach().cpu()
+
+    # compute the spectral norm of U
+    # upper bound of the true spectral norm
+    L *=torch.svd(U1, some=True, compute_uv=False)[1].max()
+    L *=torch.svd(U2, some=True, compute_uv=False)[1].max()
+
+    # for p = 2, the operator norm is given by the largest singular value of the weight matrix
+    L *=torch.svd(model.fc1.weight.clone().detach().cpu(), some=True, compute_uv=False)[1].max()
+    L *=torch.svd(model.fc2.weight.clone().detach().cpu(), some=True, compute_uv=False)[1].max()
+
+    return L
+
+
+def return_Lipschitz_resnet_L2(model):
+
+    L = torch.tensor(1.)
+
+    U0 = model.conv1.weight.reshape(64, -1)
+    L *=torch.linalg.svd(U0.cpu())[1].max()
+
+    # layer1:
+    __layer1_0_U1 = model.layer1[0].conv1.weight.detach().clone().cpu().view(64,-1)
+    L_layer1_0_U1 = torch.linalg.svd(__layer1_0_U1)[1].max()
+    __layer1_0_U2 = model.layer1[0].conv2.weight.detach().clone().cpu().view(64,-1)
+    L_layer1_0_U2 = torch.linalg.svd(__layer1_0_U2)[1].max()
+    __layer1_1_U1 = model.layer1[1].conv1.weight.detach().clone().cpu().view(64,-1)
+    L_layer1_1_U1 = torch.linalg.svd(__layer1_1_U1)[1].max()
+    __layer1_1_U2 = model.layer1[1].conv2.weight.detach().clone().cpu().view(64,-1)
+    L_layer1_1_U2 = torch.linalg.svd(__layer1_1_U2)[1].max()
+
+    L_layer1 = L_layer1_0_U1*L_layer1_0_U2+1
+    L_layer1 *= (L_layer1_1_U1*L_layer1_1_U2+1)
+    L *= L_layer1
+    # layer2:
+    __layer2_0_U1 = model.layer2[0].conv1.weight.detach().clone().cpu().view(64,-1)
+    L_layer2_0_U1 = torch.linalg.svd(__layer2_0_U1)[1].max()
+    __layer2_0_U2 = model.layer2[0].conv2.weight.detach().clone().cpu().view(128,-1)
+    L_layer2_0_U2 = torch.linalg.svd(__layer2_0_U2)[1].max()
+    __layer2_shortcut = model.layer2[0].shortcut[0].weight.detach().clone().cpu().view(64,-1)
+    L_layer2_shortcut = torch.linalg.svd(__layer2_shortcut)[1].max()
+    __layer2_1_U1 = model.layer2[1].conv1.weight.detach().clone().cpu().view(128,-1)
+    L_layer2_1_U1 = torch.linalg.svd(__layer2_1_U1)[1].max()
+    __layer2_1_U2 = model.layer2[1].conv2.weight.detach().clone().cpu().view(128,-1)
+    L_layer2_1_U2 = torch.linalg.svd(__layer2_1_U2)[1].max()
+
+    L_layer2 = L_layer2_0_U1*L_layer2_0_U2+L_layer2_shortcut
+    L_layer2 *= (L_layer2_1_U1*L_layer2_1_U2+1)
+    L *= L_layer2
+
+    # layer3:
+    __layer3_0_U1 = model.layer3[0].conv1.weight.detach().clone().cpu().view(128,-1)
+    L_layer3_0_U1 = torch.linalg.svd(__layer3_0_U1)[1].max()
+    __layer3_0_U2 = model.layer3[0].conv2.weight.detach().clone().cpu().view(256,-1)
+    L_layer3_0_U2 = torch.linalg.svd(__layer3_0_U2)[1].max()
+    __layer3_shortcut = model.layer3[0].shortcut[0].weight.detach().clone().cpu().view(128,-1)
+    L_layer3_shortcut = torch.linalg.svd(__layer3_shortcut)[1].max()
+    __layer3_1_U1 = model.layer3[1].conv1.weight.detach().clone().cpu().view(256,-1)
+    L_layer3_1_U1 = torch.linalg.svd(__layer3_1_U1)[1].max()
+    __layer3_1_U2 = model.layer3[1].conv2.weight.detach().clone().cpu().view(256,-1)
+    L_layer3_1_U2 = torch.linalg.svd(__layer3_1_U2)[1].max()
+
+    L_layer3 = L_layer3_0_U1*L_layer3_0_U2+L_layer3_shortcut
+    L_layer3 *= (L_layer3_1_U1*L_layer3_1_U2+1)
+    L *= L_layer3
+
+    # layer4:
+    __layer4_0_U1 = model.layer4[0].conv1.weight.detach().clone().cpu().view(256,-1)
+    L_layer4_0_U1 = torch.linalg.svd(__layer4_0_U1)[1].max()
+    __layer4_0_U2 = model.layer4[0].conv2.weight.detach().clone().cpu().view(512,-1)
+    L_layer4_0_U2 = torch.linalg.svd(__layer4_0_U2)[1].max()
+    __layer4_shortcut = model.layer4[0].shortcut[0].weight.detach().clone().cpu().view(256,-1)
+    L_layer4_shortcut = torch.linalg.svd(__layer4_shortcut)[1].max()
+    __layer4_1_U1 = model.layer4[1].conv1.weight.detach().clone().cpu().view(512,-1)
+    L_layer4_1_U1 = torch.linalg.svd(__layer4_1_U1)[1].max()
+    __layer4_1_U2 = model.layer4[1].conv2.weight.detach().clone().cpu().view(512,-1)
+    L_layer4_1_U2 = torch.linalg.svd(__layer4_1_U2)[1].max()
+
+    L_layer4 = L_layer4_0_U1*L_layer4_0_U2+L_layer4_shortcut
+    L_layer4 *= (L_layer4_1_U1*L_layer4_1_U2+1)
+    L *= L_layer4
+
+    L *=torch.linalg.svd(model.linear.weight.cpu())[1].max()
+
+    return L
+
+
+def _randomise(model: nn.Module, seed: int) -> None:
+    """Fresh random weights in every parameter, each tensor with its own random scale (so layers can't be swapped)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            scale = 0.5 + 2.0 * torch.rand((), generator=gen, dtype=torch.float64).item()
+            p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=torch.float64) / math.sqrt(p[0].numel()))
+
+
+def _authors_resnet_state(model: nn.Module) -> dict:
+    """robustopt's preact_resnet18 state dict under the authors' names (shortcut conv inside a Sequential)."""
+    return {k.replace("shortcut.weight", "shortcut.0.weight"): v for k, v in model.net.state_dict().items()}
+
+
+def test_paper_bound_c2_equals_the_authors_function():
+    model = init_model(0, "c2", 1, 10, 28)
+    _randomise(model, 1)
+    authors = AuthorsC2()
+    authors.load_state_dict(model.net.state_dict())
+    with torch.no_grad():
+        x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(authors(x), model(x))  # the same network
+    expected = float(return_Lipschitz_c2_L2(authors))
+    assert paper_bound(model) == pytest.approx(expected, rel=1e-6)
+    assert paper_bound(model.net) == pytest.approx(expected, rel=1e-6)
+    details = paper_bound_details(model)
+    assert details.model == "c2" and details.rows == {"net.conv1": 16, "net.conv2": 32, "net.fc1": 100, "net.fc2": 10}
+
+
+@pytest.fixture(scope="module")
+def resnet_pair():
+    model = init_model(0, "preact_resnet18", 3, 10, 32)
+    _randomise(model, 2)
+    authors = AuthorsPreActResNet(AuthorsPreActBlock, [2, 2, 2, 2], num_classes=10, enable_batchnorm=False)
+    authors.load_state_dict(_authors_resnet_state(model))
+    return model, authors
+
+
+def test_paper_bound_preact_resnet18_equals_the_authors_function(resnet_pair):
+    model, authors = resnet_pair
+    with torch.no_grad():
+        x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(authors(x), model(x), rtol=1e-5, atol=1e-5)  # the same network
+    expected = float(return_Lipschitz_resnet_L2(authors).detach())
+    details = paper_bound_details(model)
+    assert details.value == pytest.approx(expected, rel=1e-6)
+    assert details.function == "return_Lipschitz_resnet_L2"
+    # the shortcut and each stage's first conv1 are viewed as (C_in, -1), as the authors do: a real difference
+    for name, cin, cout in (("net.layer2.0.shortcut", 64, 128), ("net.layer3.0.conv1", 128, 256)):
+        w = model.get_submodule(name).weight.detach().double()
+        assert details.rows[name] == cin
+        assert details.layers[name] == pytest.approx(top_sv(w.reshape(cin, -1).numpy()), rel=1e-5)
+        c_out_value = top_sv(w.reshape(cout, -1).numpy())
+        assert abs(details.layers[name] / c_out_value - 1) > 1e-2
+        assert 1 / math.sqrt(2) <= details.layers[name] / c_out_value <= math.sqrt(2)  # the docstring's range
+    assert len(details.layers) == 1 + 4 * 4 + 3 + 1  # stem, 16 block convs, 3 shortcuts, linear
+
+
+def test_paper_bound_ignores_batchnorm_and_reads_channels_last_weights(resnet_pair, monkeypatch):
+    import robustopt.lipschitz.paper as paper_mod
+
+    # a cheap stand-in for the SVD that still depends on the reshape (row 0 of the viewed matrix)
+    monkeypatch.setattr(paper_mod, "_sigma_resnet", lambda w, rows: w.detach().cpu().reshape(rows, -1)[0].norm())
+    model, _ = resnet_pair
+    expected = paper_bound(model)
+    with_bn = init_model(0, "preact_resnet18", 3, 10, 32, batchnorm=True)
+    with_bn.net.load_state_dict(model.net.state_dict(), strict=False)
+    with torch.no_grad():
+        for m in with_bn.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.fill_(3.0)  # the authors' function does not look at BatchNorm
+    assert paper_bound(with_bn) == expected
+    last = init_model(0, "preact_resnet18", 3, 10, 32).to(memory_format=torch.channels_last)
+    last.load_state_dict(model.state_dict())
+    assert last.net.layer2[0].conv1.weight.stride() != model.net.layer2[0].conv1.weight.stride()
+    assert paper_bound(last) == expected
+
+
+@pytest.mark.parametrize("name,args", [("mlp", (1, 10, 8)), ("resnet18", (3, 10, 32)), ("vgg11", (3, 10, 32))])
+def test_paper_bound_rejects_other_models(name, args):
+    model = init_model(0, name, *args)
+    with pytest.raises(ConfigError, match=r"'c2' .*'preact_resnet18'"):
+        paper_bound(model)
+    not_c2 = nn.Sequential(nn.Conv2d(1, 8, 4), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 25 * 25, 10))
+    with pytest.raises(ConfigError, match="network_bound"):
+        paper_bound(not_c2)

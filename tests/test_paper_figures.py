@@ -38,6 +38,11 @@ PROFILE = {
     "adam": {"clean": 0.91, "gauss": 0.78, "l2": 0.70, "linf": 0.54, "high": 0.20, "lip": 5e5},
     "rmsprop": {"clean": 0.905, "gauss": 0.79, "l2": 0.72, "linf": 0.62, "high": 0.10, "lip": 1e4},
 }
+# Lipschitz quantities per optimizer (seed s multiplies them by 1 + 0.1 s)
+LIP = {"sgd": {"paper": 42.0, "norms": 102.0, "upper": 124.0, "lower": 4.0},
+       "adam": {"paper": 2.1e5, "norms": 4.5e5, "upper": 5e5, "lower": 25.0},
+       "rmsprop": {"paper": 3150.0, "norms": 8500.0, "upper": 1e4, "lower": 11.0}}
+T975_DF2 = 0.95 / np.sqrt(2 * 0.975 * 0.025)  # Student-t 97.5% quantile, 2 degrees of freedom (three seeds), closed form
 
 
 def outcomes(opt: str, seed: int, profile: dict = PROFILE) -> dict:
@@ -83,7 +88,8 @@ def _summary(opt: str, seed: int, profile: dict = PROFILE, masks: bool = True, d
             "band_noise": {"variance": 0.1, "clean_accuracy": clean_acc, "n": 500, **{b: {
                 "drop": drops, "drop_stderr": [None] * 10, "noisy_accuracy": [clean_acc - d for d in drops]} for b in ("dct", "fft")}},
             "fourier_heatmap": {"error": grid, "rows": rows, "cols": cols, "clean_error": 1 - clean_acc, "eps": 4.0, "stride": 2, "n": N},
-            "lipschitz": {"upper_bound": p["lip"] * (1 + 0.1 * seed), "lower_bound": 3.0 + seed, "paper_bound": p["lip"] / 10 * (1 + 0.1 * seed)},
+            "lipschitz": {"paper_bound": LIP[opt]["paper"] * (1 + 0.1 * seed), "operator_norm_product": LIP[opt]["norms"] * (1 + 0.1 * seed),
+                          "certified_upper_bound": LIP[opt]["upper"] * (1 + 0.1 * seed), "empirical_lower_bound": LIP[opt]["lower"] * (1 + 0.1 * seed)},
         },
     }
 
@@ -197,7 +203,22 @@ def test_figure_scripts_write_images(store, tmp_path):
         _check_png(out / f"{name}.png")
     for name in ("weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap", "risk_ratio_surface"):
         assert (out / "lt" / f"{name}.png").stat().st_size > 10_000
-    assert "| Fashion-MNIST | SGD | 3 |" in (out / "table1.md").read_text()
+    md, tex = (out / "table1.md").read_text(), (out / "table1.tex").read_text()
+    # each quantity named in its header, in this order
+    header = md.splitlines()[0]
+    names = ("paper's quantity: reshaped-kernel product (authors' code)", "product of exact layer operator norms",
+             "certified upper bound", "empirical lower bound")
+    assert [header.index(n) for n in names] == sorted(header.index(n) for n in names)
+
+    # mean ± half-width of the 95% t-interval over the three seeds (t quantile in closed form)
+    def cell(base):
+        v = base * np.array([1.0, 1.1, 1.2])
+        hw = T975_DF2 * v.std(ddof=1) / np.sqrt(3)
+        return f"{v.mean():.3g} ± {hw:.2g}"
+
+    sgd = [LIP["sgd"][k] for k in ("paper", "norms", "upper", "lower")]
+    assert "| Fashion-MNIST | SGD | 3 | " + " | ".join(cell(v) for v in sgd) + " |" in md
+    assert r"\begin{tabular}" in tex and "95\\% t-interval" in tex
 
 
 def test_figure1_takes_the_smallest_eps_the_largest_variance_and_autoattack(store):

@@ -20,8 +20,9 @@ three independent ways:
   constant for convolutional layers by Gram iteration", ICML 2023), whose Frobenius-norm bound is
   an upper bound at every iteration.
 
-:func:`reshaped_kernel_norm` is the paper's quantity (the largest singular value of the kernel
-reshaped to ``(C_out, C_in k k)``), which is *not* the operator norm.
+:func:`reshaped_kernel_norm` (the largest singular value of the kernel reshaped to
+``(C_out, C_in k k)``) is *not* the operator norm but a lower bound on it; the paper's per-layer
+values (some convs reshaped to ``(C_in, -1)``) are in :mod:`robustopt.lipschitz.paper`.
 """
 
 from __future__ import annotations
@@ -165,10 +166,14 @@ def conv_operator(conv: nn.Conv2d, in_shape: Sequence[int], dtype=DTYPE) -> Conv
 
 
 def reshaped_kernel_norm(weight: torch.Tensor) -> float:
-    """The paper's quantity: the largest singular value of the weight reshaped to ``(C_out, -1)``.
+    """The largest singular value of the weight reshaped to ``(C_out, -1)`` (float64 LAPACK).
 
-    For a convolution this is *not* its operator norm: it is at most the norm (for zero padding)
-    and the norm is at most ``sqrt(k_h k_w)`` times it.  For a linear layer it is the exact norm.
+    For a linear layer this is the exact operator norm.  For a convolution (groups = 1) it is *not*:
+    it is the norm of a submatrix of the conv's matrix (one output position's rows, restricted to its
+    window), so it is at most the operator norm whenever one window lies inside the input, and the
+    norm is at most ``sqrt(k_h k_w)`` times it at stride 1.  It is also not always the paper's
+    per-layer value: the authors view some convs as ``(C_in, -1)`` (see
+    :func:`robustopt.lipschitz.paper_bound`).
     """
     w = weight.detach().to(device="cpu", dtype=torch.float64)
     return float(torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), ord=2))
@@ -376,16 +381,14 @@ def _torus_bound(
 
 @dataclass(frozen=True)
 class ConvNorms:
-    """The three numbers reported for one conv layer.
+    """The numbers reported for one conv layer.
 
     ``norm``: the operator norm (iterative estimate, or exact by FFT), at most the true norm up to
-    rounding; ``upper``: certified upper bound; ``reshaped_kernel``: the paper's quantity;
-    ``method``: how ``norm`` was computed.
+    rounding; ``upper``: certified upper bound; ``method``: how ``norm`` was computed.
     """
 
     norm: float
     upper: float
-    reshaped_kernel: float
     method: str
 
 
@@ -400,7 +403,7 @@ def conv_norms(
     certified: str = "eigh",
     dense_max_entries: int = 2**22,
 ) -> ConvNorms:
-    """Operator norm, certified upper bound and reshaped-kernel value of ``conv`` on ``(C, H, W)`` inputs.
+    """Operator norm and certified upper bound of ``conv`` on ``(C, H, W)`` inputs.
 
     Args:
         method: ``"lanczos"`` (default), ``"power"`` or ``"dense"`` (full matrix + SVD; small layers
@@ -417,7 +420,7 @@ def conv_norms(
     if method == "dense" or (not geometry.circular_exact and op.in_numel * op.out_numel <= dense_max_entries):
         # small operator: the full matrix is cheap and exact (and tighter than the torus bound)
         norm = dense_norm(op)
-        return ConvNorms(norm, norm * (1.0 + ROUNDING_MARGIN), reshaped_kernel_norm(conv.weight), "dense")
+        return ConvNorms(norm, norm * (1.0 + ROUNDING_MARGIN), "dense")
     upper, start = _torus_bound(conv.weight, geometry, gram_rtol, certified)
     if geometry.circular_exact:
         norm, used = float(circular_singular_values(conv.weight, geometry)[0]), "fft"
@@ -429,7 +432,7 @@ def conv_norms(
         else:
             raise ConfigError(f"unknown conv norm method '{method}'; use one of lanczos, power, dense")
         used = method
-    return ConvNorms(norm=norm, upper=max(upper, norm), reshaped_kernel=reshaped_kernel_norm(conv.weight), method=used)
+    return ConvNorms(norm=norm, upper=max(upper, norm), method=used)
 
 
 __all__ = [

@@ -8,9 +8,10 @@ the bounds of its terms.  A residual block ``y = s(a(x)) + b(a(x))`` thus gets
 ``L(a) (L(s) + L(b))``, a sequence the product of its layers.
 
 :func:`upper_bound` is certified (per-layer certified bounds throughout); :func:`network_bound`
-also gives the same composition with the per-layer operator norms (``norm``) and with the paper's
-reshaped-kernel values (``reshaped_kernel``).  :func:`lower_bound` gives an empirical lower bound
-from input Jacobians and a short gradient ascent of ``||f(x') - f(x)|| / ||x' - x||``.
+also gives the same composition with the per-layer operator norms (``norm``).  :func:`lower_bound`
+gives an empirical lower bound from input Jacobians and a short gradient ascent of
+``||f(x') - f(x)|| / ||x' - x||``.  The paper's own quantity (reshaped kernels, pooling counted as 1)
+is :func:`robustopt.lipschitz.paper_bound`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from robustopt.lipschitz.rules import (
     missing_rule_error,
 )
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: no reshaped-kernel values, keys named after their quantity
 
 
 class _Tracer(fx.Tracer):
@@ -116,17 +117,17 @@ def _replace_tensors(value: Any, tensors: list[fx.Node]) -> Any:
 def _max_bound(a: LayerBound | None, b: LayerBound) -> LayerBound:
     if a is None:
         return b
-    return LayerBound(max(a.norm, b.norm), max(a.upper, b.upper), max(a.reshaped_kernel, b.reshaped_kernel))
+    return LayerBound(max(a.norm, b.norm), max(a.upper, b.upper))
 
 
 @dataclass
 class NetworkBound:
     """Lipschitz bounds of a network (L2 -> L2, pixels to logits).
 
-    ``total.upper`` is the certified upper bound, ``total.norm`` the same composition with per-layer
-    operator norms, ``total.reshaped_kernel`` with the paper's reshaped-kernel values; ``layers``
-    maps module names (``model.named_modules()``; functional ops by their graph node name) to their
-    own :class:`LayerBound`.
+    ``total.upper`` is the certified upper bound, ``total.norm`` the same composition (products along
+    the graph, sums at residual additions) with the per-layer operator norms; ``layers`` maps module
+    names (``model.named_modules()``; functional ops by their graph node name) to their own
+    :class:`LayerBound`.
     """
 
     total: LayerBound
@@ -142,9 +143,8 @@ class NetworkBound:
 
     def as_dict(self) -> dict:
         return {
-            "upper_bound": self.total.upper,
-            "norm_product": self.total.norm,
-            "reshaped_kernel_product": self.total.reshaped_kernel,
+            "certified_upper_bound": self.total.upper,
+            "operator_norm_product": self.total.norm,
             "layers": {k: {**v.as_dict(), "type": self.layer_types.get(k, "")} for k, v in self.layers.items()},
             "input_shape": list(self.input_shape),
             "seconds": self.seconds,
@@ -152,9 +152,9 @@ class NetworkBound:
 
     @classmethod
     def from_dict(cls, d: dict) -> "NetworkBound":
-        layers = {k: LayerBound(v["norm"], v["upper"], v["reshaped_kernel"]) for k, v in d["layers"].items()}
+        layers = {k: LayerBound(v["norm"], v["upper"]) for k, v in d["layers"].items()}
         return cls(
-            total=LayerBound(d["norm_product"], d["upper_bound"], d["reshaped_kernel_product"]),
+            total=LayerBound(d["operator_norm_product"], d["certified_upper_bound"]),
             layers=layers,
             input_shape=tuple(d["input_shape"]),
             seconds=float(d.get("seconds", 0.0)),
@@ -299,7 +299,7 @@ def network_bound(
 
 
 def layer_bounds(model: nn.Module, input_shape: Sequence[int], **options: Any) -> dict[str, LayerBound]:
-    """Every layer's :class:`LayerBound` (norm, certified upper bound, reshaped kernel), by module name."""
+    """Every layer's :class:`LayerBound` (operator norm, certified upper bound), by module name."""
     return network_bound(model, input_shape, **options).layers
 
 

@@ -38,31 +38,25 @@ from robustopt.registry import Registry
 
 @dataclass(frozen=True)
 class LayerBound:
-    """Lipschitz numbers of one layer (or of a composition), all for the L2 norm.
+    """Lipschitz numbers of one layer (or of a composition), both for the L2 norm.
 
     * ``norm``: the operator norm (exact, or an iterative estimate that approaches it from below);
-    * ``upper``: a certified upper bound (>= the true Lipschitz constant);
-    * ``reshaped_kernel``: the paper's way (convs: largest singular value of the reshaped kernel;
-      other layers: ``norm``).  Defaults to ``norm``.
+    * ``upper``: a certified upper bound (>= the true Lipschitz constant).
 
-    Bounds compose: ``a * b`` for a composition, ``a + b`` for a sum (residual connection).
+    Bounds compose: ``a * b`` for a composition, ``a + b`` for a sum (residual connection).  The
+    paper's own quantity is not one of these: see :func:`robustopt.lipschitz.paper_bound`.
     """
 
     norm: float
     upper: float
-    reshaped_kernel: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.reshaped_kernel is None:
-            object.__setattr__(self, "reshaped_kernel", self.norm)
 
     @classmethod
     def constant(cls, value: float) -> "LayerBound":
         """A layer whose Lipschitz constant is known exactly."""
-        return cls(float(value), float(value), float(value))
+        return cls(float(value), float(value))
 
     def _zip(self, other: "LayerBound", fn: Callable[[float, float], float]) -> "LayerBound":
-        return LayerBound(fn(self.norm, other.norm), fn(self.upper, other.upper), fn(self.reshaped_kernel, other.reshaped_kernel))
+        return LayerBound(fn(self.norm, other.norm), fn(self.upper, other.upper))
 
     def __mul__(self, other: "LayerBound | float") -> "LayerBound":
         if not isinstance(other, LayerBound):
@@ -75,7 +69,7 @@ class LayerBound:
         return self._zip(other, operator.add)
 
     def as_dict(self) -> dict:
-        return {"norm": self.norm, "upper": self.upper, "reshaped_kernel": self.reshaped_kernel}
+        return {"norm": self.norm, "upper": self.upper}
 
 
 ONE = LayerBound.constant(1.0)
@@ -197,17 +191,17 @@ def function_key(target: Any, is_method: bool) -> str:
 def linear_rule(module: nn.Linear, ctx: RuleContext) -> LayerBound:
     """Linear: the largest singular value of the weight (LAPACK SVD; the certified bound adds a rounding margin)."""
     sigma = reshaped_kernel_norm(module.weight)
-    return LayerBound(sigma, sigma * (1.0 + ROUNDING_MARGIN), sigma)
+    return LayerBound(sigma, sigma * (1.0 + ROUNDING_MARGIN))
 
 
 @register_rule(nn.Conv2d)
 def conv2d_rule(module: nn.Conv2d, ctx: RuleContext) -> LayerBound:
-    """Conv2d: operator norm for the real input shape, certified bound, reshaped-kernel value."""
+    """Conv2d: operator norm for the real input shape and a certified bound."""
     res = conv_norms(
         module, ctx.input_shape, method=ctx.method, rtol=ctx.rtol, seed=ctx.seed, gram_rtol=ctx.gram_rtol,
         certified=ctx.certified,
     )  # fmt: skip
-    return LayerBound(res.norm, res.upper, res.reshaped_kernel)
+    return LayerBound(res.norm, res.upper)
 
 
 @register_rule(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -411,7 +405,7 @@ def cat_function(call: OpCall) -> LayerBound:
         return math.sqrt(sum(v * v for v in values))
 
     bs = call.inputs
-    return LayerBound(root([b.norm for b in bs]), root([b.upper for b in bs]), root([b.reshaped_kernel for b in bs]))
+    return LayerBound(root([b.norm for b in bs]), root([b.upper for b in bs]))
 
 
 def _functional_module_rule(factory: Callable[..., nn.Module], arg_names: Sequence[str]) -> FunctionRule:

@@ -76,7 +76,8 @@ def band_noise_table(results: dict) -> str:
 
 def lipschitz_table(results: dict) -> str:
     labels = list(results)
-    keys = [k for k in ("upper_bound", "reshaped_kernel_product", "lower_bound", "gap") if k in next(iter(results.values()))]
+    names = ("paper_bound", "operator_norm_product", "certified_upper_bound", "empirical_lower_bound", "upper_bound", "lower_bound", "gap")
+    keys = [k for k in names if k in next(iter(results.values()))]  # upper_bound / lower_bound: older summaries
     rows = [(k.replace("_", " "), {lab: r.get(k) for lab, r in results.items()}) for k in keys]
     return _grid(labels, rows, "Lipschitz", fmt="{:.4g}")
 
