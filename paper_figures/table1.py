@@ -25,18 +25,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from scipy.stats import t as student_t
 
-if __package__ in (None, ""):  # run as a script: make `paper_figures` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paper_figures.common import Stat, Sweep, cli_main, dataset_label, load_sweep, per_optimizer  # noqa: E402
-from paper_figures.style import label  # noqa: E402
-from robustopt.io import atomic_write_text  # noqa: E402
+from paper_figures.common import Stat, Sweep, cli_main, dataset_label, load_sweep, per_optimizer
+from paper_figures.style import label
+from robustopt.io import atomic_write_text
 
 
 @dataclass(frozen=True)

@@ -527,7 +527,7 @@ def test_missing_results_name_the_piece_and_the_command(store, tmp_path, capsys)
 # -- packaging, style, W&B ---------------------------------------------------------------------------------------
 
 # table1.py is edited elsewhere; remove it from here once its sys.path preamble is gone
-PREAMBLE_PENDING = {"table1.py"}
+PREAMBLE_PENDING: set[str] = set()
 
 
 def test_no_script_edits_sys_path_and_the_package_is_installed():
