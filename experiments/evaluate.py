@@ -38,6 +38,7 @@ def main(cfg: DictConfig) -> None:
         batch_size=config["batch_size"], seed=config["seed"], progress=config["progress"],
         data_dir=config.get("data_dir"), make_logger=make_logger,
         protocol=config["protocol"], matched_target=config["matched_target"], prune_snapshots=config["prune_snapshots"],
+        shard=config.get("shard"), num_threads=config.get("num_threads"),
     )
     from robustopt.tracking.compare import sweep_report
 

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 
 from robustopt.data import load_configured_split
-from robustopt.devices import resolve_device
+from robustopt.devices import resolve_device, resolve_num_threads
 from robustopt.errors import ConfigError
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
@@ -26,6 +26,19 @@ log = logging.getLogger("robustopt.evaluate")
 def load_trained_model(run: RunDir, device: torch.device | str = "cpu", epoch: Optional[int] = None) -> torch.nn.Module:
     """The model of a trained run with its final weights (or those of a kept ``epoch``), in eval mode on ``device``."""
     return load_run_model(run, device, epoch)
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with 0 <= i < n; None -> ``(0, 1)``."""
+    if shard in (None, ""):
+        return 0, 1
+    try:
+        i, n = (int(v) for v in str(shard).split("/"))
+    except ValueError:
+        raise ConfigError(f"shard must look like i/n (e.g. 0/2), got {shard!r}") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"shard i/n needs 0 <= i < n, got {shard!r}")
+    return i, n
 
 
 def deep_merge(base: dict, top: dict) -> dict:
@@ -105,6 +118,8 @@ def evaluate_runs(
     matched_target: str | float = RULE_LOWEST_FINAL,
     options_from_run: bool = False,
     prune_snapshots: bool = False,
+    shard: str | None = None,
+    num_threads=None,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
 
@@ -112,6 +127,9 @@ def evaluate_runs(
     run was configured with (its ``eval`` config, e.g. a ``paper_*`` preset's), so that re-evaluating a run uses its
     own settings unless told otherwise.  ``prune_snapshots`` (matched protocol only) deletes each run's kept epoch
     weights except the matched epoch's once it is evaluated (the final weights stay in ``checkpoints/last.pt``).
+    ``shard="i/n"`` evaluates only every n-th run starting at the i-th (0-based), so that n processes can share a
+    sweep (the matched epochs are still planned from all runs).  ``num_threads``: torch CPU threads (an int,
+    ``auto`` or None, as in training).
 
     ``protocol="final"`` (the paper's) evaluates the final weights; ``"matched"`` evaluates each run at the
     first epoch where it reaches its group's target accuracy (:mod:`robustopt.evaluation.matched`).
@@ -130,7 +148,11 @@ def evaluate_runs(
     out = {}
     completed = [r for r in runs if r.status == "completed"]
     plan = matched_epochs(completed, matched_target) if protocol == "matched" else {}
-    for run in runs:
+    index, count = parse_shard(shard)
+    threads = resolve_num_threads(num_threads)
+    if threads:
+        torch.set_num_threads(threads)
+    for run in runs[index::count]:
         status = run.status
         if status != "completed":
             log.warning("skipping %s: its status is %s, not completed", run.path, status)
