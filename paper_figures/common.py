@@ -22,9 +22,9 @@ from typing import Callable, Iterable, Sequence
 
 from robustopt.bits import decode_mask
 from robustopt.errors import RobustOptError
+from robustopt.rundir import find_runs
 from robustopt.runs import comparison_key
 from robustopt.stats import mean_interval
-from robustopt.tracking.reader import find_runs
 
 #: Canonical order of optimizers in tables and legends (SGD first, as the paper).
 OPTIMIZER_ORDER = ("sgd", "adam", "rmsprop", "adamw", "adagrad", "signsgd")

@@ -68,7 +68,7 @@ def test_added_keys_are_checked_when_the_run_starts(tmp_path):
     from robustopt.train.pipeline import build_training
 
     base = ["dataset=synthetic", f"paths.output_dir={tmp_path}"]
-    with pytest.raises(ConfigError, match=r"optimizer 'adam' has no hyper-parameter\(s\) momentum; valid ones: lr, betas"):
+    with pytest.raises(ConfigError, match=r"optimizer 'adam' has no option\(s\) momentum; its options are: lr, betas"):
         build_training(compose("train", [*base, "optimizer=adam", "+optimizer.momentum=0.9"]), torch.device("cpu"))
     with pytest.raises(ConfigError, match=r"scheduler 'cosine' has no option\(s\) gama"):
         build_training(compose("train", [*base, "scheduler=cosine", "+scheduler.gama=0.9"]), torch.device("cpu"))
@@ -108,7 +108,7 @@ def test_preset_without_lr_for_optimizer_fails_clearly(tmp_path):
 
 
 def test_run_dirname_is_short_stable_and_parseable():
-    from robustopt.tracking.hydra_app import run_dirname
+    from robustopt.cli import run_dirname
 
     assert run_dirname([]) == "default"
     assert run_dirname(["seed=1", "optimizer=adam", "device=cuda", "logger=none"]) == "optimizer-adam_seed-1"

@@ -407,7 +407,8 @@ def test_the_224px_data_set_configs_train_on_random_resized_crops(tmp_path):
     write_imagenette(tmp_path / "data", per_class=(2, 1))
     cfg = compose("train", ["dataset=imagenette", "model=preact_resnet18", f"paths.data_dir={tmp_path / 'data'}",
                             f"paths.output_dir={tmp_path / 'out'}", "batch_size=8"])
-    _, batches, test, *_ = pipeline.build_training(cfg, torch.device("cpu"))
+    training = pipeline.build_training(cfg, torch.device("cpu"))
+    batches, test = training.batches, training.test
     assert batches.random_resized_crop == 224 and batches.hflip and tuple(batches.x.shape[-2:]) == (256, 256)
     assert tuple(next(iter(batches.epoch(0)))[0].shape) == (8, 3, 224, 224)
     assert tuple(test[0].shape[-2:]) == (224, 224)

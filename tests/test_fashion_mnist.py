@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from robustopt.tracking import find_runs
+from robustopt.rundir import find_runs
 from tests.conftest import FASHION_MNIST_SYSTEM_DIR, REPO, run_entry
 
 

@@ -21,7 +21,7 @@ from scipy import stats as st
 
 from paper_figures import band_noise, common, figure1, figure2, linear_theory, report, table1
 from robustopt.bits import encode_mask
-from robustopt.tracking import RunDir
+from robustopt.rundir import RunDir
 from tests.conftest import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -554,7 +554,7 @@ def test_scripts_run_by_path_and_as_modules(store, tmp_path):
 def test_log_images_to_wandb_offline(tmp_path, monkeypatch):
     import wandb
 
-    from robustopt.tracking.wandb_offline import read_offline_run
+    from tests.wandb_offline import read_offline_run
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from robustopt.tracking import RunDir, find_runs, load_runs
-from robustopt.tracking.wandb_offline import read_offline_run
-from tests.conftest import compose, run_entry
+from robustopt.rundir import RunDir, find_runs
+from robustopt.tracking import load_runs
+from tests.conftest import compose, run_entry, run_killed_training
+from tests.wandb_offline import read_offline_run
 
 SYN = ["dataset=synthetic", "epochs=3", "logger=none", "progress=false", "scheduler=constant"]
 
@@ -59,8 +60,8 @@ def test_init_seed_and_data_seed_are_independent(tmp_path):
     from robustopt.train.pipeline import build_training
 
     def first(cfg):
-        _, batches, _, model, *_ = build_training(cfg, torch.device("cpu"))
-        return model.state_dict()["net.conv1.weight"].clone(), next(iter(batches.epoch(0)))[1]
+        training = build_training(cfg, torch.device("cpu"))
+        return training.model.state_dict()["net.conv1.weight"].clone(), next(iter(training.batches.epoch(0)))[1]
 
     w_a, y_a = first(_cfg(tmp_path, "init_seed=1", "data_seed=5"))
     w_b, y_b = first(_cfg(tmp_path, "init_seed=1", "data_seed=6"))
@@ -80,7 +81,7 @@ def test_run_killed_mid_epoch_resumes_bitwise_identical(out_dir):
     assert ref.returncode == 0, ref.stderr[-2000:]
     # 1024 images / batch 128 = 8 steps per epoch: step 12 is in the middle of epoch 2
     target = out_dir / "killed"
-    killed = run_entry("train.py", [*args, f"hydra.run.dir={target}"], env={"ROBUSTOPT_KILL_AT_STEP": "12"})
+    killed = run_killed_training(12, [*args, f"hydra.run.dir={target}"])
     assert killed.returncode == -signal.SIGKILL
     run = RunDir(target)
     assert run.status == "running"
@@ -105,7 +106,7 @@ def test_run_killed_mid_epoch_resumes_bitwise_identical(out_dir):
 def test_corrupted_checkpoint_is_a_clear_error_and_is_kept(out_dir):
     target = out_dir / "run"
     args = [*SYN, "epochs=2", f"paths.output_dir={out_dir}", f"hydra.run.dir={target}"]
-    killed = run_entry("train.py", args, env={"ROBUSTOPT_KILL_AT_STEP": "10"})
+    killed = run_killed_training(10, args)
     assert killed.returncode == -signal.SIGKILL
     ckpt = target / "checkpoints" / "last.pt"
     good = ckpt.read_bytes()
@@ -139,10 +140,10 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 
 def test_run_directory_records_everything(tmp_path):
-    from robustopt.train.pipeline import train_run
+    from robustopt.cli.train import train_and_evaluate
 
     cfg = _cfg(tmp_path, "seed=3", "evaluations=[clean]")
-    train_run(cfg, tmp_path / "run")
+    train_and_evaluate(cfg, tmp_path / "run")
     run = RunDir(tmp_path / "run")
     meta, summary, metrics = run.meta(), run.summary(), run.metrics()
     assert run.config()["optimizer"]["name"] == "sgd" and run.config()["seed"] == 3
@@ -228,6 +229,34 @@ def test_evaluate_rejects_unknown_evaluation_and_missing_run(tmp_path):
         evaluate_runs(tmp_path / "empty", ["clean"], {})
 
 
+def test_training_then_evaluation_marks_the_run_completed_only_when_evaluated(tmp_path, monkeypatch):
+    """train_run trains only; the entry point's train_and_evaluate evaluates the trained weights after it and only
+    then marks the run completed, so a run whose evaluation failed is neither skipped nor retrained next time."""
+    import robustopt.cli.train as cli_train
+    from robustopt.train.pipeline import train_run
+
+    cfg = _cfg(tmp_path, "epochs=1", "evaluations=[clean]")
+    train_run(cfg, tmp_path / "plain")
+    assert RunDir(tmp_path / "plain").status == "completed" and "eval" not in RunDir(tmp_path / "plain").summary()
+    train_run(cfg, tmp_path / "open", mark_finished=False)
+    assert RunDir(tmp_path / "open").status == "running"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(cli_train, "evaluate_model", broken)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        cli_train.train_and_evaluate(cfg, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    assert run.status == "failed" and run.meta()["error"].startswith("evaluation: RuntimeError")
+    trained = _final_weights(tmp_path / "run")
+    monkeypatch.undo()
+    cli_train.train_and_evaluate(cfg, tmp_path / "run")
+    assert run.status == "completed" and "clean" in run.summary()["eval"]
+    assert all(torch.equal(trained[k], v) for k, v in _final_weights(tmp_path / "run").items())  # not retrained
+    assert len(run.metrics()) == 1
+
+
 def test_metrics_jsonl_has_one_line_per_epoch(tmp_path):
     from robustopt.train.pipeline import train_run
 
@@ -264,8 +293,8 @@ def test_data_filter_is_applied_to_every_training_batch(tmp_path):
     from robustopt.frequency import remove_high_frequency
     from robustopt.train.pipeline import build_training, train_run
 
-    plain = build_training(_cfg(tmp_path), torch.device("cpu"))[1]
-    filtered = build_training(_cfg(tmp_path, "data_filter.name=high_frequency", "data_filter.keep_fraction=0.2"), torch.device("cpu"))[1]
+    plain = build_training(_cfg(tmp_path), torch.device("cpu")).batches
+    filtered = build_training(_cfg(tmp_path, "data_filter.name=high_frequency", "data_filter.keep_fraction=0.2"), torch.device("cpu")).batches
     for (xa, ya), (xb, yb) in zip(plain.epoch(0), filtered.epoch(0)):
         assert torch.equal(ya, yb)
         assert torch.allclose(xb, remove_high_frequency(xa, 0.2), atol=1e-6)

@@ -285,7 +285,7 @@ def test_single_attack_option_and_bad_options():
     model, data, *_ = linear_problem(n=10)
     result = evaluate_robust_accuracy(model, data, {"attack": {"name": "fgsm", "norm": "l2"}, "eps": {"l2": [0.1]}, "sanity": False}, EvalContext())
     assert list(result["attacks"]) == ["fgsm-l2"]
-    with pytest.raises(ConfigError, match="robust_accuracy has no option\\(s\\) epz"):
+    with pytest.raises(ConfigError, match="evaluation 'robust_accuracy' has no option\\(s\\) epz; its options are: n_samples"):
         evaluate_robust_accuracy(model, data, {"epz": 1}, EvalContext())
     with pytest.raises(ConfigError, match="unknown attack 'pgdd'"):
         evaluate_robust_accuracy(model, data, {"attacks": [{"name": "pgdd"}]}, EvalContext())

@@ -334,7 +334,7 @@ def test_entry_point_writes_the_results_store_and_figures_draw_from_it(tmp_path)
     import json
 
     from paper_figures.linear_theory import make_figures
-    from robustopt.tracking import RunDir, find_runs
+    from robustopt.rundir import RunDir, find_runs
     from tests.conftest import run_entry
 
     proc = run_entry("linear_theory.py", ["theory=quick", "logger=none", "progress=false", "n_steps=301", f"paths.output_dir={tmp_path}"])

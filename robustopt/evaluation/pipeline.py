@@ -4,7 +4,6 @@ configured evaluations from :data:`EVALUATIONS`, store each result under its nam
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -13,12 +12,13 @@ import torch
 from robustopt.data import load_configured_split
 from robustopt.devices import resolve_device
 from robustopt.errors import ConfigError
+from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
+from robustopt.logger import NullLogger
+from robustopt.registry import load_plugins
+from robustopt.rundir import RunDir, find_runs
 from robustopt.runs import load_run_model, snapshot_path
-from robustopt.tracking.loggers import NullLogger
-from robustopt.tracking.reader import find_runs
-from robustopt.tracking.run_dir import RunDir
 
 log = logging.getLogger("robustopt.evaluate")
 
@@ -62,32 +62,22 @@ def evaluate_model(
     protocol: str = "final",
 ) -> dict:
     """Run each named evaluation on ``model`` and store its result in ``run``'s summary (under ``eval``, or
-    ``matched.eval`` for ``protocol="matched"``)."""
-    fns = {name: EVALUATIONS.get(name) for name in evaluations}  # unknown names fail before any work
+    ``matched.eval`` for ``protocol="matched"``) as soon as it is done."""
+    for name in evaluations:  # unknown names fail before any work
+        EVALUATIONS.get(name)
     data = data if data is not None else test_data(cfg, data_dir)
     data = EvalData(data.x.to(device), data.y.to(device), data.dataset)
     logger = logger or NullLogger()
     ctx = EvalContext(device=device, batch_size=batch_size, seed=seed, progress=progress, tracker=logger, run_dir=str(run.path))
-    results = {}
-    was_training = model.training
-    model.eval()
-    try:
-        for name, fn in fns.items():
-            opts = options.get(name) or {}
-            if not isinstance(opts, dict):
-                raise ConfigError(f"eval.{name} must be a mapping of options, got {opts!r}")
-            t0 = time.perf_counter()
-            result = fn(model, data, dict(opts), ctx)
-            result = dict(result)
-            result.setdefault("seconds", round(time.perf_counter() - t0, 3))
-            run.write_eval(name, result, protocol)
-            prefix = "eval" if protocol == "final" else f"{protocol}/eval"
-            logger.log_summary({f"{prefix}/{name}/{k}": v for k, v in result.items() if isinstance(v, (int, float))})
-            log.info("%s: %s", name, {k: v for k, v in result.items() if isinstance(v, (int, float))})
-            results[name] = result
-    finally:
-        model.train(was_training)
-    return results
+    prefix = "eval" if protocol == "final" else f"{protocol}/eval"
+
+    def store(name: str, result: dict) -> None:
+        run.write_eval(name, result, protocol)
+        scalars = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+        logger.log_summary({f"{prefix}/{name}/{k}": v for k, v in scalars.items()})
+        log.info("%s: %s", name, scalars)
+
+    return run_evaluations(model, data, evaluations, options, ctx, on_result=store)
 
 
 def evaluate_runs(
@@ -105,8 +95,12 @@ def evaluate_runs(
     matched_target: str | float = RULE_LOWEST_FINAL,
     options_from_run: bool = False,
     prune_snapshots: bool = False,
+    plugins=None,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
+
+    ``plugins`` (modules or ``.py`` files, e.g. with the evaluations to run) are imported first, and each run's
+    own ``plugins`` (e.g. its model's) before it is loaded.
 
     ``options`` are the evaluations' options; with ``options_from_run`` they are applied on top of the options each
     run was configured with (its ``eval`` config, e.g. a ``paper_*`` preset's), so that re-evaluating a run uses its
@@ -118,6 +112,7 @@ def evaluate_runs(
     """
     if protocol not in ("final", "matched"):
         raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}")
+    load_plugins(plugins)
     for name in evaluations:
         EVALUATIONS.get(name)
     root = Path(root)
@@ -137,6 +132,7 @@ def evaluate_runs(
             out[str(run.path)] = {"skipped": status}
             continue
         cfg = run.config()
+        load_plugins(cfg.get("plugins"))
         epoch = None
         if protocol == "matched":
             where = plan[str(run.path)]
