@@ -242,7 +242,9 @@ class LinearTheoryConfig:
     gradients: List[str] = field(default_factory=lambda: ["population", "sampled"])
     batch_size: int = 5000
     sampler: str = "wishart"  # wishart | explicit
-    optimizers: Dict[str, Any] = field(default_factory=lambda: {"gd": {}, "signgd": {}, "adam": {}, "rmsprop": {}})
+    optimizers: Dict[str, Any] = field(default_factory=lambda: {  # name -> hyper-parameters besides lr (torch's defaults)
+        "gd": {}, "signgd": {}, "adam": {"betas": [0.9, 0.999], "eps": 1e-8}, "rmsprop": {"alpha": 0.99, "eps": 1e-8},
+    })
     eps: List[float] = field(default_factory=lambda: [0.5, 1.0, math.sqrt(2.0), 2.0])
     record: RecordConfig = field(default_factory=RecordConfig)
     surface: SurfaceConfig = field(default_factory=SurfaceConfig)
