@@ -82,7 +82,7 @@ class Registry(Generic[T]):
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise ConfigError(
             f"unknown {self.kind} '{name}'; known {self.kind}s: {', '.join(sorted(self._entries))} "
-            f"(or an import path, module.name, or a plugins: [file.py] that registers it).{hint}"
+            f"(or an import path, module.name, or a name registered by a file listed in plugins).{hint}"
         )
 
     def names(self) -> list[str]:
@@ -167,9 +167,16 @@ def load_plugin(module: str | os.PathLike) -> None:
         path = Path(module).expanduser().resolve()
         if not path.is_file():
             raise ConfigError(f"plugin file '{module}' does not exist; give a path to a .py file or a module name")
-        key = f"robustopt_plugin_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{path.stem}"
-        if key in sys.modules:
+        # Imported under its own name (my_models.py -> my_models) when that name is free, so that an import path
+        # into it (my_models.tiny_mlp, _target_: my_models.X) finds the same module instead of importing it twice.
+        key = path.stem
+        loaded = sys.modules.get(key)
+        if loaded is not None and Path(getattr(loaded, "__file__", None) or "").resolve() == path:
             return
+        if loaded is not None or not key.isidentifier():
+            key = f"robustopt_plugin_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{path.stem}"
+            if key in sys.modules:
+                return
         spec = importlib.util.spec_from_file_location(key, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[key] = mod
