@@ -84,6 +84,7 @@ def test_wrong_type_is_rejected():
         compose("train", ["optimizer.lr=fast"])
 
 
+@pytest.mark.slow
 def test_entry_point_prints_one_line_and_exits_nonzero(tmp_path):
     res = run_entry("train.py", ["optimizer=sgdd", f"paths.output_dir={tmp_path}"])
     assert res.returncode != 0
@@ -95,6 +96,7 @@ def test_entry_point_prints_one_line_and_exits_nonzero(tmp_path):
     assert not list(tmp_path.rglob("checkpoints/*.pt")), "a failed start must not leave a checkpoint"
 
 
+@pytest.mark.slow
 def test_missing_dataset_is_a_clear_error(tmp_path):
     res = run_entry("train.py", ["dataset=cifar10", "logger=none", f"paths.data_dir={tmp_path / 'nodata'}", f"paths.output_dir={tmp_path}"])
     assert res.returncode == 2
@@ -103,6 +105,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_preset_without_lr_for_optimizer_fails_clearly(tmp_path):
     res = run_entry("train.py", ["experiment=paper_mnist", "optimizer=adagrad", "logger=none", f"paths.output_dir={tmp_path}"])
     assert res.returncode != 0
@@ -122,6 +125,7 @@ def test_run_dirname_is_short_stable_and_parseable():
     assert long != run_dirname([f"+model.options.k{i}=[1,2,3]" for i in range(39)])
 
 
+@pytest.mark.slow
 def test_run_dir_can_be_passed_back_to_evaluate(tmp_path):
     res = run_entry("train.py", ["dataset=synthetic", "epochs=1", "logger=none", "progress=false", "optimizer.lr=0.05",
                                  "eval.robust_accuracy.n_samples=7", f"paths.output_dir={tmp_path}"])

@@ -398,6 +398,7 @@ def test_the_224px_data_set_configs_train_on_random_resized_crops(tmp_path):
     random_resized_crop key) keep their identity (resuming them is allowed)."""
     import copy
 
+    from robustopt.runs import config_diff, identity
     from robustopt.train import pipeline
     from tests.conftest import compose
 
@@ -417,7 +418,7 @@ def test_the_224px_data_set_configs_train_on_random_resized_crops(tmp_path):
     assert new["dataset"]["random_resized_crop"] is None
     old = copy.deepcopy(new)
     del old["dataset"]["random_resized_crop"]
-    assert pipeline._diff(pipeline._identity(old), pipeline._identity(new)) == []
+    assert config_diff(identity(old), identity(new)) == []
 
 
 def write_caltech(base: Path, counts: dict[str, int]) -> None:

@@ -582,6 +582,7 @@ def test_style_gives_one_colour_and_marker_per_optimizer_and_the_papers_dataset_
     assert style.dataset_color("cifar10") == "#2ca02c" and len(set(style.DATASET_COLORS.values())) == len(style.DATASET_COLORS)
 
 
+@pytest.mark.slow
 def test_reproduce_script_rejects_unknown_target():
     res = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh"), "nope"], capture_output=True, text=True, timeout=30)
     assert res.returncode == 2 and "usage: scripts/reproduce.sh quick|fashion-mnist|paper" in res.stderr
