@@ -38,6 +38,12 @@ run() {  # echo a command, then run it (or only echo it with DRY_RUN=1)
     if [ "${DRY_RUN:-0}" != 1 ]; then "$@"; fi
 }
 
+wait_all() {  # wait for every background job; fail if any failed
+    local status=0
+    for job in $(jobs -p); do wait "$job" || status=$?; done
+    return $status
+}
+
 has_autoattack() {
     $PY -c "from robustopt.attacks.autoattack import import_autoattack; import_autoattack()" >/dev/null 2>&1
 }
@@ -72,14 +78,18 @@ quick)
     run $PY experiments/train.py -m experiment=reproduce_quick optimizer=sgd,adam,rmsprop seed=0,1,2 \
         logger=$LOGGER progress=false launcher=${LAUNCHER:-joblib} "$@"
     t1=$(date +%s)
-    echo "== [2/5] evaluate every run at matched standard accuracy (the first epoch reaching its seed's lowest final accuracy)"
-    run $PY experiments/evaluate.py "run_dir=$OUT/multiruns/reproduce_quick" protocol=matched prune_snapshots=true \
-        "evaluations=$(evaluations)" logger=$LOGGER progress=false
+    echo "== [2/5] evaluate every run at matched standard accuracy (the first epoch reaching its seed's lowest final accuracy),"
+    echo "         two processes of one thread each"
+    for shard in 0 1; do
+        run $PY experiments/evaluate.py "run_dir=$OUT/multiruns/reproduce_quick" protocol=matched prune_snapshots=true \
+            "evaluations=$(evaluations)" logger=$LOGGER progress=false num_threads=1 shard=$shard/2 &
+    done
+    wait_all
     t2=$(date +%s)
     echo "== [3/5] irrelevant frequencies: SGD on training data with half its high-frequency / low-energy DCT content removed"
     run $PY experiments/irrelevant_freq.py experiment=reproduce_quick experiment_name=reproduce_quick_irrelevant_freq \
         'data_filter={name:null,keep_fraction:1.0},{name:high_frequency,keep_fraction:0.5},{name:low_energy,keep_fraction:0.5}' \
-        snapshot_epochs=null "evaluations=[]" logger=$LOGGER progress=false launcher=${LAUNCHER:-joblib} "$@"
+        epochs=10 snapshot_epochs=null "evaluations=[]" logger=$LOGGER progress=false launcher=${LAUNCHER:-joblib} "$@"
     t3=$(date +%s)
     echo "== [4/5] the linear least-squares theory (quick instance)"
     run $PY experiments/linear_theory.py theory=quick logger=$LOGGER progress=false ${THEORY_OVERRIDES:-}

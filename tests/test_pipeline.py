@@ -348,7 +348,9 @@ def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_targe
     assert {Path(p).name: m.epoch for p, m in plan.items()} == expected
     assert all(m.target_accuracy == target for m in plan.values())
 
-    evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched")
+    evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", shard="1/2")  # the second run only
+    assert [("clean" in (r.summary().get("matched") or {}).get("eval", {})) for r in sorted(runs, key=lambda r: r.path)] == [False, True]
+    evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", shard="0/2")
     for run in runs:
         matched = run.summary()["matched"]
         assert matched["epoch"] == expected[run.path.name]

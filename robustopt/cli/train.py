@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from robustopt.cli.app import entry_point, output_dir, to_plain
-from robustopt.devices import resolve_device
+from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import RobustOptError
 from robustopt.evaluation.pipeline import evaluate_model
 from robustopt.logger import NullLogger
@@ -25,7 +25,7 @@ from robustopt.rundir import RunDir
 from robustopt.runs import load_run_model
 from robustopt.tracking import build_logger
 from robustopt.train import FitResult
-from robustopt.train.pipeline import run_is_finished, torch_threads, train_run
+from robustopt.train.pipeline import run_is_finished, train_run
 
 log = logging.getLogger("robustopt")
 

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 
 from robustopt.data import load_configured_split
-from robustopt.devices import resolve_device
+from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import ConfigError
 from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
@@ -26,6 +26,19 @@ log = logging.getLogger("robustopt.evaluate")
 def load_trained_model(run: RunDir, device: torch.device | str = "cpu", epoch: Optional[int] = None) -> torch.nn.Module:
     """The model of a trained run with its final weights (or those of a kept ``epoch``), in eval mode on ``device``."""
     return load_run_model(run, device, epoch)
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with 0 <= i < n; None -> ``(0, 1)``."""
+    if shard in (None, ""):
+        return 0, 1
+    try:
+        i, n = (int(v) for v in str(shard).split("/"))
+    except ValueError:
+        raise ConfigError(f"shard must look like i/n (e.g. 0/2), got {shard!r}") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"shard i/n needs 0 <= i < n, got {shard!r}")
+    return i, n
 
 
 def deep_merge(base: dict, top: dict) -> dict:
@@ -95,6 +108,8 @@ def evaluate_runs(
     matched_target: str | float = RULE_LOWEST_FINAL,
     options_from_run: bool = False,
     prune_snapshots: bool = False,
+    shard: str | None = None,
+    num_threads=None,
     plugins=None,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
@@ -106,6 +121,9 @@ def evaluate_runs(
     run was configured with (its ``eval`` config, e.g. a ``paper_*`` preset's), so that re-evaluating a run uses its
     own settings unless told otherwise.  ``prune_snapshots`` (matched protocol only) deletes each run's kept epoch
     weights except the matched epoch's once it is evaluated (the final weights stay in ``checkpoints/last.pt``).
+    ``shard="i/n"`` evaluates only every n-th run starting at the i-th (0-based), so that n processes can share a
+    sweep (the matched epochs are still planned from all runs).  ``num_threads``: torch CPU threads (an int,
+    ``auto`` or None, as in training).
 
     ``protocol="final"`` (the paper's) evaluates the final weights; ``"matched"`` evaluates each run at the
     first epoch where it reaches its group's target accuracy (:mod:`robustopt.evaluation.matched`).
@@ -125,35 +143,37 @@ def evaluate_runs(
     out = {}
     completed = [r for r in runs if r.status == "completed"]
     plan = matched_epochs(completed, matched_target) if protocol == "matched" else {}
-    for run in runs:
-        status = run.status
-        if status != "completed":
-            log.warning("skipping %s: its status is %s, not completed", run.path, status)
-            out[str(run.path)] = {"skipped": status}
-            continue
-        cfg = run.config()
-        load_plugins(cfg.get("plugins"))
-        epoch = None
-        if protocol == "matched":
-            where = plan[str(run.path)]
-            epoch = where.epoch
-            run.set_matched(where.as_dict())
-            log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
-        model = load_trained_model(run, dev, epoch)
-        logger = make_logger(run, cfg) if make_logger else NullLogger()
-        try:
-            out[str(run.path)] = evaluate_model(
-                model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
-                device=dev, logger=logger,
-                batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
-            )
-        except BaseException:
-            logger.finish(exit_code=1)
-            raise
-        logger.finish(exit_code=0)
-        if prune_snapshots and epoch is not None:
-            keep = snapshot_path(run.checkpoint_dir, epoch)
-            for path in run.checkpoint_dir.glob("epoch-*.pt"):
-                if path != keep:
-                    path.unlink()
+    index, count = parse_shard(shard)
+    with torch_threads(num_threads):  # this call's threads only; the caller's are restored afterwards
+        for run in runs[index::count]:
+            status = run.status
+            if status != "completed":
+                log.warning("skipping %s: its status is %s, not completed", run.path, status)
+                out[str(run.path)] = {"skipped": status}
+                continue
+            cfg = run.config()
+            load_plugins(cfg.get("plugins"))
+            epoch = None
+            if protocol == "matched":
+                where = plan[str(run.path)]
+                epoch = where.epoch
+                run.set_matched(where.as_dict())
+                log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
+            model = load_trained_model(run, dev, epoch)
+            logger = make_logger(run, cfg) if make_logger else NullLogger()
+            try:
+                out[str(run.path)] = evaluate_model(
+                    model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
+                    device=dev, logger=logger,
+                    batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
+                )
+            except BaseException:
+                logger.finish(exit_code=1)
+                raise
+            logger.finish(exit_code=0)
+            if prune_snapshots and epoch is not None:
+                keep = snapshot_path(run.checkpoint_dir, epoch)
+                for path in run.checkpoint_dir.glob("epoch-*.pt"):
+                    if path != keep:
+                        path.unlink()
     return out

@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 
 from robustopt.data import DatasetSpec, TensorBatches, get_spec, load_configured_split
-from robustopt.devices import resolve_device, resolve_num_threads
+from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import CheckpointError, ConfigError
 from robustopt.frequency import FILTERS
 from robustopt.io import atomic_torch_save
@@ -130,21 +130,6 @@ def run_is_finished(run_dir: str | Path, cfg: dict) -> bool:
     if run.status == "completed":
         return summary.get("epochs_done") == int(cfg["epochs"])
     return run.status == "diverged" and summary.get("status") == "diverged"
-
-
-@contextlib.contextmanager
-def torch_threads(num_threads):
-    """Use ``num_threads`` torch threads inside the block (an int, ``auto`` -- see
-    :func:`robustopt.devices.default_num_threads` -- or None: leave as is), then restore the previous number, so
-    that a reused worker process (joblib) never leaks one job's setting into the next."""
-    previous = torch.get_num_threads()
-    wanted = resolve_num_threads(num_threads)
-    if wanted:
-        torch.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager
