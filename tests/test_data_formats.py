@@ -469,6 +469,7 @@ def test_caltech101_split_is_deterministic_disjoint_and_per_class(tmp_path):
             assert formats.nearest_index(img[:, 8, 8].tolist(), 12) == i
 
 
+@pytest.mark.slow
 def test_caltech101_registered_reader_on_a_full_class_tree(tmp_path):
     base = tmp_path / "caltech101" / "101_ObjectCategories"
     names = [f"class_{k:03d}" for k in range(101)]
@@ -527,6 +528,7 @@ def test_synthetic_is_deterministic_balanced_and_leaves_the_global_rng_alone(tmp
     assert train[0].float().std() > 20  # not a constant image
 
 
+@pytest.mark.slow
 def test_synthetic_is_learnable_by_a_small_cnn_with_sgd():
     (xtr, ytr), (xte, yte) = (synthetic.make_synthetic(s) for s in ("train", "test"))
     xtr, xte = xtr.float() / 255, xte.float() / 255

@@ -192,6 +192,7 @@ def _by_gid(fig, gid: str):
 
 # -- the figure scripts ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_figure_scripts_write_images(store, tmp_path):
     out = tmp_path / "figs"
     assert figure1.main([str(store["sweep"]), "--out", str(out)]) == 0
@@ -455,6 +456,7 @@ def test_linear_theory_captions_follow_the_numbers(tmp_path):
 
 # -- the report --------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_with_every_part(store, tmp_path):
     out = tmp_path / "report"
     assert report.main(["--sweep", str(store["sweep"]), "--irrelevant-freq", str(store["irr"]),
@@ -472,6 +474,7 @@ def test_report_with_every_part(store, tmp_path):
     assert linear_theory.captions(store["lt"])["risks_population"] in text
 
 
+@pytest.mark.slow
 def test_report_with_a_missing_part_writes_nothing_unless_partial(store, tmp_path, capsys):
     out = tmp_path / "report"
     args = ["--sweep", str(store["sweep"]), "--irrelevant-freq", str(store["irr"]), "--out", str(out)]
@@ -551,6 +554,7 @@ def test_scripts_run_by_path_and_as_modules(store, tmp_path):
     assert (tmp_path / "a" / "figure2.png").exists()
 
 
+@pytest.mark.slow
 def test_log_images_to_wandb_offline(tmp_path, monkeypatch):
     import wandb
 

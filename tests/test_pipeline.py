@@ -23,6 +23,7 @@ def _cfg(out_dir, *extra):
     return compose("train", [*SYN, f"paths.output_dir={out_dir}", *extra])
 
 
+@pytest.mark.slow
 def test_optimizers_start_from_identical_weights_and_see_the_same_batches(tmp_path, monkeypatch):
     """Spy on fit(): record the starting weights and every label batch of every epoch per optimizer."""
     import robustopt.train.pipeline as pipeline
@@ -139,6 +140,7 @@ def test_resume_refuses_a_different_config(tmp_path):
         train_run(_cfg(tmp_path, "epochs=1", "optimizer.lr=0.5"), tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_run_directory_records_everything(tmp_path):
     from robustopt.cli.train import train_and_evaluate
 
@@ -229,6 +231,7 @@ def test_evaluate_rejects_unknown_evaluation_and_missing_run(tmp_path):
         evaluate_runs(tmp_path / "empty", ["clean"], {})
 
 
+@pytest.mark.slow
 def test_training_then_evaluation_marks_the_run_completed_only_when_evaluated(tmp_path, monkeypatch):
     """train_run trains only; the entry point's train_and_evaluate evaluates the trained weights after it and only
     then marks the run completed, so a run whose evaluation failed is neither skipped nor retrained next time."""
@@ -257,6 +260,7 @@ def test_training_then_evaluation_marks_the_run_completed_only_when_evaluated(tm
     assert len(run.metrics()) == 1
 
 
+@pytest.mark.slow
 def test_metrics_jsonl_has_one_line_per_epoch(tmp_path):
     from robustopt.train.pipeline import train_run
 
@@ -265,6 +269,7 @@ def test_metrics_jsonl_has_one_line_per_epoch(tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
 
 
+@pytest.mark.slow
 def test_wandb_logger_logs_tables_and_bare_matplotlib_figures(tmp_path):
     """Evaluations hand the tracker bare matplotlib Figures (no pyplot): they must reach W&B as images."""
     import wandb
@@ -287,6 +292,7 @@ def test_wandb_logger_logs_tables_and_bare_matplotlib_figures(tmp_path):
     assert {"tbl", "fig"} <= keys
 
 
+@pytest.mark.slow
 def test_data_filter_is_applied_to_every_training_batch(tmp_path):
     """data_filter puts the frequency filter in the batch server: the batches equal the filter applied to the
     unfiltered batches, and training on them ends with different weights."""
@@ -305,6 +311,7 @@ def test_data_filter_is_applied_to_every_training_batch(tmp_path):
     assert not torch.equal(a["net.conv1.weight"], b["net.conv1.weight"])
 
 
+@pytest.mark.slow
 def test_snapshots_keep_the_weights_of_the_chosen_epochs(tmp_path):
     """snapshot_epochs keeps each chosen epoch's weights; they equal a run stopped at that epoch."""
     from robustopt.runs import snapshot_path
@@ -333,6 +340,7 @@ def test_where_the_data_live_is_not_part_of_a_runs_identity(tmp_path):
     train_run(again, tmp_path / "run")  # nothing that changes results differs: accepted (and already complete)
 
 
+@pytest.mark.slow
 def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_target(tmp_path):
     from robustopt.evaluation.matched import matched_epochs
     from robustopt.evaluation.pipeline import evaluate_runs
@@ -364,6 +372,7 @@ def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_targe
         assert kept == sorted({f"epoch-{expected[run.path.name]:04d}.pt", "last.pt"}), kept
 
 
+@pytest.mark.slow
 def test_matched_protocol_needs_kept_weights(tmp_path):
     from robustopt.errors import CheckpointError, ConfigError
     from robustopt.evaluation.pipeline import evaluate_runs
