@@ -316,8 +316,10 @@ def test_user_mistakes_raise_config_error():
         simulate(w0_tilde=[0.0, 1.0], n_steps=1)
     with pytest.raises(ConfigError):
         simulate(optimizers=["gd"], gradient="minibatch", n_steps=1)
-    with pytest.raises(ConfigError, match="bad hyper-parameters"):
+    with pytest.raises(ConfigError, match=r"theory optimizer 'adam' has no option\(s\) betaz; its options are: betas"):
         simulate(optimizers={"adam": {"betaz": [0.9, 0.99]}}, n_steps=1)
+    with pytest.raises(ConfigError, match=r"theory optimizer 'gd' has no option\(s\) momentum; its options are: none"):
+        simulate(optimizers={"gd": {"momentum": 0.9}}, n_steps=1)
     with pytest.raises(ConfigError):
         FrequencyLinearModel(np.array([1.0, -1.0]), np.array([0.0, 0.0]))
 
