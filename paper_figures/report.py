@@ -229,7 +229,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     figs = out / "figures"
     reference = paper_reference()
     fig1_ref = paper_figure1()
-    protocols = ["final"]
+    protocols = ["final"] if any(r.evals for r in sweep.runs) else []
     try:
         matched = sweep.as_protocol("matched")
         protocols.append("matched")
@@ -365,13 +365,15 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
         md.append(f"- irrelevant-frequency sweep: `{irrelevant_freq}`")
     if linear_theory:
         md.append(f"- linear-theory run: `{linear_theory}`")
-    md += ["- protocols: " + "; ".join(f"**{p}**: {PROTOCOL_TEXT[p]}" for p in protocols), ""]
+    md += ["- evaluated under: " + ("; ".join(f"**{p}**: {PROTOCOL_TEXT[p]}" for p in protocols) or "no protocol"), ""]
     md += ["## Verdicts", "", RULE_TEXT, ""] + verdict_table(claims)
     if not claims:
         md.append("| – | – | – | inconclusive | no results to check |")
-    md += ["", "## What was trained", "", setting_table(sweep), ""]
+    md += ["", "## What was trained", ""]
+    if "final" in protocols:
+        md += ["Evaluated at the final epoch (the paper's protocol):", "", setting_table(sweep), ""]
     if matched is not None:
-        md += ["Matched standard accuracy:", "", setting_table(matched), ""]
+        md += ["Evaluated at matched standard accuracy:", "", setting_table(matched), ""]
     if sweep.incomplete:
         md += ["Runs not completed (left out): " + ", ".join(f"`{p}` ({s})" for p, s in sweep.incomplete), ""]
     md += body

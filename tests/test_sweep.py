@@ -164,3 +164,21 @@ def test_failed_job_does_not_stop_the_sweep_and_the_command_lists_it(out_dir, ca
     doc = json.loads((sweep2 / "sweep_results.json").read_text())  # this sweep succeeded: the callback ran
     assert doc["counts"] == {"completed": 2}
     assert "Mean ± std over seeds" in res.stdout
+
+
+@pytest.mark.slow
+def test_joblib_gpu_launcher_runs_jobs_at_once_with_their_share_of_threads(tmp_path):
+    """launcher=joblib_gpu: N jobs at once (ROBUSTOPT_N_JOBS), device cuda, each job the threads of one of N jobs
+    (checked here with device=cpu, as CI has no GPU)."""
+    from robustopt.devices import available_cpus
+
+    env = {"ROBUSTOPT_N_JOBS": "2"}
+    res = run_entry("train.py", ["-m", "launcher=joblib_gpu", *SYN[:-1], "epochs=1", "optimizer=sgd,adam", "device=cpu",
+                                 f"paths.output_dir={tmp_path}"], env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "n_jobs=2" in res.stderr + res.stdout
+    runs = [RunDir(p.parent) for p in (tmp_path / "multiruns").rglob("meta.json")]
+    assert len(runs) == 2
+    for run in runs:
+        assert run.config()["channels_last"] is True
+        assert 1 <= run.meta()["cpu_threads"] <= max(1, available_cpus() // 2)  # its share of the machine, never all of it

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from robustopt.cli import schema
+from robustopt.devices import default_num_threads
 from robustopt.errors import RobustOptError
 from robustopt.evaluation import EVALUATIONS, evaluation_defaults
 
@@ -84,6 +85,9 @@ def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("or_default"):
         # ${or_default:${data_filter.name},none}: a value, or a default when it is null or empty
         OmegaConf.register_new_resolver("or_default", lambda value, default: value if value not in (None, "") else default)
+    if not OmegaConf.has_resolver("jobs_threads"):
+        # ${jobs_threads:N}: the CPU threads of one of N jobs running at once on this machine
+        OmegaConf.register_new_resolver("jobs_threads", lambda n: default_num_threads(int(n)))
     if not OmegaConf.has_resolver("run_dirname"):
         # ${run_dirname:${hydra:overrides.task},extra_key,...}: the run folder name of a job (see run_dirname)
         OmegaConf.register_new_resolver("run_dirname", run_dirname)
