@@ -384,3 +384,42 @@ def test_matched_protocol_needs_kept_weights(tmp_path):
         evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", matched_target=1e-6)
     with pytest.raises(ConfigError, match="matched target"):
         evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", matched_target=1.5)
+
+
+def test_run_rng_seeds_the_run_and_restores_the_callers_state():
+    from robustopt.train.pipeline import run_rng
+
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    with run_rng(3, torch.device("cpu")):
+        inside = torch.rand(4)
+    assert torch.equal(torch.get_rng_state(), before), "the caller's global RNG must be left as it was"
+    assert torch.equal(inside, torch.rand(4, generator=torch.Generator().manual_seed(3)))  # the run's seed
+
+
+@pytest.mark.slow
+def test_dropout_training_depends_on_the_run_seed_only(tmp_path):
+    """A model with dropout (the global RNG during training) trains the same whatever the caller's RNG state, and
+    train_run leaves that state as it was."""
+    from torch import nn
+
+    from robustopt.models import MODELS, register_model
+    from robustopt.train.pipeline import train_run
+
+    @register_model("mlp_dropout_test")
+    def mlp_dropout_test(in_channels, num_classes, image_size):
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size**2, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, num_classes))
+
+    try:
+        weights = []
+        for caller_seed, seed in ((1, 0), (2, 0), (1, 5)):
+            torch.manual_seed(caller_seed)
+            before = torch.get_rng_state()
+            train_run(_cfg(tmp_path, "epochs=1", "model=mlp", "model.name=mlp_dropout_test", f"seed={seed}", "init_seed=0", "data_seed=0"),
+                      tmp_path / f"run-{caller_seed}-{seed}")
+            assert torch.equal(torch.get_rng_state(), before)
+            weights.append(_final_weights(tmp_path / f"run-{caller_seed}-{seed}"))
+    finally:
+        MODELS.unregister("mlp_dropout_test")
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # the caller's state does not matter
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])  # the run's seed (its dropout) does
