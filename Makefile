@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   set up, then train SGD/Adam/RMSprop on Fashion-MNIST, evaluate them and print the tables
 #   make test   set up, then run the whole test suite (fast unit tests + slow integration tests)
-.PHONY: setup demo test lint
+#   make test-fast   only the tests not marked slow (no subprocesses, no training beyond a few steps)
+.PHONY: setup demo test test-fast lint
 
 setup:
 	bash scripts/setup.sh
@@ -11,6 +12,9 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest -q
+
+test-fast: setup
+	.venv/bin/python -m pytest -q -m "not slow"
 
 lint: setup
 	.venv/bin/ruff check robustopt experiments scripts tests paper_figures

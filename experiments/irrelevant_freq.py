@@ -19,17 +19,15 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from robustopt.cli import CONF_DIR
+from robustopt.cli.train import train_job
 from robustopt.io import atomic_write_json
-from robustopt.tracking.hydra_app import CONF_DIR
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import main as train_main  # noqa: E402  (the training entry point, called with our config)
+from robustopt.tracking.compare import irrelevant_freq_rows
+from robustopt.tracking.reader import format_table
 
 
 def summarize(sweep_dir: str | Path) -> list[dict]:
     """Test accuracy per (filter, % removed) of the runs under ``sweep_dir``; written to ``irrelevant_freq.json``."""
-    from robustopt.tracking.compare import irrelevant_freq_rows
-
     rows = irrelevant_freq_rows(sweep_dir)
     atomic_write_json(Path(sweep_dir) / "irrelevant_freq.json", rows)
     return rows
@@ -37,14 +35,12 @@ def summarize(sweep_dir: str | Path) -> list[dict]:
 
 @hydra.main(config_path=CONF_DIR, config_name="irrelevant_freq", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    train_main(cfg)  # hydra.main passes a given config straight to the task function
+    train_job(cfg)  # an ordinary training job, with this experiment's config
 
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a.startswith("summarize=")]
     if args:
-        from robustopt.tracking.reader import format_table
-
         table = summarize(args[0].split("=", 1)[1])
         print(format_table(table, ["filter", "removed_percent", "seed", "test_accuracy", "status"],
                            ["filter", "% removed", "seed", "test accuracy", "status"]))

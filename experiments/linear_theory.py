@@ -5,7 +5,8 @@
     python experiments/linear_theory.py data.sigma_tilde=[0.1,0.05,0.001] gradients=[population]
 
 Writes trajectories, the risk-ratio surface and the final numbers to the run directory (and W&B);
-draw the figures with ``python paper_figures/linear_theory.py <run dir>``.
+draw the figures with ``python paper_figures/linear_theory.py <run dir>``.  The job itself:
+robustopt.cli.linear_theory.
 """
 
 from __future__ import annotations
@@ -13,29 +14,13 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from robustopt.tracking.hydra_app import CONF_DIR, entry_point, output_dir, to_plain
+from robustopt.cli import CONF_DIR
+from robustopt.cli.linear_theory import linear_theory_job
 
 
 @hydra.main(config_path=CONF_DIR, config_name="linear_theory", version_base="1.3")
-@entry_point
 def main(cfg: DictConfig) -> None:
-    from robustopt.theory.pipeline import headline, run_linear_theory
-    from robustopt.tracking import RunDir, build_logger
-
-    config = to_plain(cfg)
-    run_dir = output_dir()
-    logger = build_logger(
-        config["logger"], name=config["experiment_name"], group=config["experiment_name"], job_type="theory",
-        config=config, dir=run_dir, run_id=RunDir(run_dir).meta().get("wandb_id"),
-    )
-    try:
-        summary = run_linear_theory(config, run_dir, logger)
-    except BaseException:
-        logger.finish(exit_code=1)
-        raise
-    logger.finish(exit_code=0)
-    print(headline(summary), flush=True)
-    print(f"[{summary.get('status')}] linear theory -> {run_dir}", flush=True)
+    linear_theory_job(cfg)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ that produces it; :func:`cli_main` prints that line and exits with status 2.
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 import sys
@@ -22,9 +23,12 @@ from typing import Callable, Iterable, Sequence
 
 from robustopt.bits import decode_mask
 from robustopt.errors import RobustOptError
+from robustopt.io import read_json
+from robustopt.rundir import find_runs
 from robustopt.runs import comparison_key
 from robustopt.stats import mean_interval
-from robustopt.tracking.reader import find_runs
+from robustopt.tracking.compare import irrelevant_freq_rows
+from robustopt.tracking.loggers import WandbLogger
 
 #: Canonical order of optimizers in tables and legends (SGD first, as the paper).
 OPTIMIZER_ORDER = ("sgd", "adam", "rmsprop", "adamw", "adagrad", "signsgd")
@@ -34,8 +38,6 @@ DATASET_LABELS = {
     "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
     "svhn": "SVHN", "caltech101": "Caltech-101", "imagenette": "Imagenette", "synthetic": "synthetic",
 }
-#: The evaluations of the paper's figures, and the figure that needs each.
-EVALUATIONS = ("clean", "robust_accuracy", "gaussian_noise", "band_noise", "fourier_heatmap", "lipschitz")
 
 
 class MissingResultsError(RobustOptError):
@@ -462,8 +464,6 @@ def load_irrelevant_freq(root: str | Path) -> list[dict]:
     command = py("experiments/irrelevant_freq.py") + "` (or `scripts/reproduce.sh quick`)"
     if not root.exists():
         raise MissingResultsError(f"irrelevant-frequency sweep {root} does not exist; produce it with `{command}")
-    from robustopt.tracking.compare import irrelevant_freq_rows
-
     rows = [
         {**r, "test_accuracy": float(r["test_accuracy"])}
         for r in irrelevant_freq_rows(root)
@@ -482,8 +482,6 @@ def load_irrelevant_freq(root: str | Path) -> list[dict]:
 
 def load_linear_theory(run_dir: str | Path) -> dict:
     """The summary of a linear-theory run (``experiments/linear_theory.py``)."""
-    from robustopt.io import read_json
-
     path = Path(run_dir) / "summary.json"
     summary = read_json(path, default=None) if path.exists() else None
     if not summary or "final" not in summary:
@@ -514,8 +512,6 @@ def log_images_to_wandb(paths: Iterable[Path], *, project: str = "robustopt", na
     ``online`` without a login is a :class:`~robustopt.errors.ConfigError`.  Returns the W&B run folder (None when
     there is no PNG).
     """
-    from robustopt.tracking.loggers import WandbLogger
-
     pngs = [Path(p) for p in paths if str(p).endswith(".png")]
     if not pngs:
         return None
@@ -541,8 +537,6 @@ REFERENCE_PATH = Path(__file__).resolve().parent / "paper_reference.json"
 
 def paper_reference(path: str | Path = REFERENCE_PATH) -> dict:
     """The paper's reference numbers shipped in ``paper_reference.json`` (each entry says where it comes from)."""
-    import json
-
     with open(path) as fh:
         return json.load(fh)
 

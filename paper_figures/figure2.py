@@ -33,13 +33,12 @@ from paper_figures.common import (
     stat,
 )
 from paper_figures.style import FILTER_STYLES, figsize, label, savefig, use_style
+from robustopt.data import get_spec
 
 
 def num_classes(dataset: str) -> int | None:
     """The number of classes of a registered data set (None for an unknown name)."""
     try:
-        from robustopt.data import get_spec
-
         return int(get_spec(dataset).num_classes)
     except Exception:  # noqa: BLE001 - an unknown or unregistered name: no chance level
         return None

@@ -26,7 +26,7 @@ from paper_figures.claims import TOLERANCES
 from paper_figures.style import OPTIMIZER_COLORS, color, figsize, label, linestyle, savefig, use_style
 from robustopt.errors import CheckpointError
 from robustopt.io import atomic_write_text, read_json
-from robustopt.tracking import RunDir
+from robustopt.rundir import RunDir
 
 MODE_TEXT = {"population": "exact (population) gradient", "sampled": "a fresh batch per step"}
 

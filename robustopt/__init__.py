@@ -2,6 +2,28 @@
 
 A research toolkit around Ma, Pan & Farahmand, "Understanding the robustness difference between
 stochastic gradient descent and adaptive gradient methods" (TMLR 2023, arXiv:2308.06703).
+
+The front door for notebooks is one call (:func:`robustopt.evaluation.evaluate`)::
+
+    import robustopt
+    results = robustopt.evaluate(model, dataset="fashion_mnist", evaluations=["clean", "robust_accuracy", "band_noise"])
+
+Everything else lives in the subpackages, in layers that import only downwards: the base (``errors``,
+``registry``, ``io``, ``bits``, ``stats``, ``checkpoint``, ``devices``, ``metrics``, ``logger``, ``meta``,
+``rundir``), the building blocks (``data``, ``models``, ``optim``, ``attacks``, ``frequency``, ``lipschitz``,
+``theory``), ``runs``, ``train`` and ``evaluation``, the reporting (``tracking``) and the Hydra boundary (``cli``).
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "evaluate"]
+
+
+def __getattr__(name: str):
+    # ``robustopt.evaluate`` is imported on first use, so that ``import robustopt.errors`` (or any base module)
+    # does not pull in every evaluation, the attacks and their dependencies.
+    if name == "evaluate":
+        from robustopt.evaluation.api import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'robustopt' has no attribute '{name}'")

@@ -1,7 +1,8 @@
-"""Device selection and the CPU threads a job really has."""
+"""Device selection, the CPU threads a job really has, and :func:`torch_threads` (a block's own thread count)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -90,3 +91,18 @@ def resolve_num_threads(num_threads, jobs_at_once: int = 1) -> int | None:
     if isinstance(num_threads, bool) or int(num_threads) < 1:
         raise ConfigError(f"num_threads must be a positive integer, auto or null, got {num_threads!r}")
     return int(num_threads)
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads):
+    """Use ``num_threads`` torch threads inside the block (an int, ``auto`` -- see
+    :func:`robustopt.devices.default_num_threads` -- or None: leave as is), then restore the previous number, so
+    that a reused worker process (joblib) never leaks one job's setting into the next."""
+    previous = torch.get_num_threads()
+    wanted = resolve_num_threads(num_threads)
+    if wanted:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 
@@ -51,8 +52,6 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 
 def to_jsonable(obj: Any) -> Any:
     """Convert tensors, numpy values, paths and tuples into plain JSON types."""
-    import numpy as np
-
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

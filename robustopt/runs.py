@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -66,8 +67,6 @@ def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def comparison_key(cfg: dict) -> str:
     """A string equal for runs that differ only in their optimizer (and its learning rate)."""
-    import json
-
     ident = {k: v for k, v in identity(cfg).items() if k not in OPTIMIZER_KEYS}
     return json.dumps(ident, sort_keys=True, default=str)
 
@@ -101,7 +100,7 @@ def snapshot_path(checkpoint_dir: str | Path, epoch: int) -> Path:
 
 
 def load_run_model(run, device: torch.device | str = "cpu", epoch: Optional[int] = None) -> torch.nn.Module:
-    """The model of a trained run (a :class:`robustopt.tracking.RunDir`), in eval mode on ``device``: its final
+    """The model of a trained run (a :class:`robustopt.rundir.RunDir`), in eval mode on ``device``: its final
     weights, or those of ``epoch`` (kept by ``snapshot_epochs``; the final epoch may also come from the last checkpoint)."""
     cfg = run.config()
     if not cfg:

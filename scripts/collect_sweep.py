@@ -25,11 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="only print; do not write sweep_results.*")
     args = parser.parse_args(argv)
 
+    from robustopt.cli.sweep import collect
     from robustopt.errors import RobustOptError
-    from robustopt.tracking.sweep import collect_sweep, format_report
+    from robustopt.tracking.sweep import format_report
 
     try:
-        result = collect_sweep(args.sweep_dir, write=not args.no_write, metrics=args.metrics)
+        result = collect(args.sweep_dir, write=not args.no_write, metrics=args.metrics)
     except RobustOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from robustopt.errors import RobustOptError
 from robustopt.io import atomic_write_bytes, atomic_write_text
-from robustopt.tracking.reader import find_runs
+from robustopt.rundir import find_runs
 
 RUN_FILES = ("config.yaml", "meta.json", "summary.json", "metrics.jsonl")
 THEORY_FILES = RUN_FILES + ("surface.json", "trajectories_population.json", "trajectories_sampled.json")

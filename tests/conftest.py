@@ -21,7 +21,7 @@ def compose(config_name: str = "train", overrides: list[str] | None = None) -> d
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from robustopt.tracking.hydra_app import CONF_DIR, to_plain
+    from robustopt.cli import CONF_DIR, to_plain
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = hydra_compose(config_name=config_name, overrides=overrides or [])
@@ -42,6 +42,15 @@ def run_entry(script: str, args: list[str], *, env: dict | None = None, cwd: Pat
     return subprocess.run(
         [sys.executable, str(REPO / "experiments" / script), *args],
         cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def run_killed_training(kill_at_step: int, args: list[str], *, timeout: int = 600):
+    """Run ``experiments/train.py`` in a subprocess that SIGKILLs itself after ``kill_at_step`` optimizer steps
+    (``tests/kill_at_step.py``: an ``on_step`` callback installed around the real entry point)."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "tests" / "kill_at_step.py"), str(int(kill_at_step)), *args],
+        cwd=REPO, env=clean_env(PYTHONUNBUFFERED="1"), capture_output=True, text=True, timeout=timeout,
     )
 
 

@@ -1,6 +1,6 @@
 """Tests of robustopt.attacks: closed-form worst cases, threat-model membership, invariances,
-determinism, errors, the registry, the AutoAttack adapter (against the real package) and the README's
-extension example."""
+determinism, errors, the registry, the AutoAttack adapter (against the real package) and the extension
+example of docs/plugins.md."""
 
 from __future__ import annotations
 
@@ -377,9 +377,9 @@ def test_autoattack_bad_options_and_missing_package(monkeypatch):
         build_attack({"name": "autoattack", "norm": "linf"}, eps=0.1)
 
 
-# --- the README's "Adding your own attack" example --------------------------------------------
+# --- the attack example of docs/plugins.md ("An attack") ------------------------------------------
 
-# The example as it should appear in README.md under "### Adding your own attack" (python block).
+# The example as it should appear in docs/plugins.md under "## An attack" (python block).
 EXAMPLE = '''
 import torch
 from robustopt.attacks import register_attack
@@ -401,14 +401,14 @@ class RandomCorner:
 '''
 
 
-def readme_example() -> str | None:
-    readme = REPO / "README.md"
-    text = readme.read_text() if readme.exists() else ""
-    m = re.search(r"^### Adding your own attack[ \t]*$", text, flags=re.M)
-    if not m:
-        return None
+def docs_example() -> str:
+    """The python block of docs/plugins.md's "## An attack" section (the test fails when it is missing)."""
+    text = (REPO / "docs" / "plugins.md").read_text()
+    m = re.search(r"^## An attack[ \t]*$", text, flags=re.M)
+    assert m, "docs/plugins.md has no '## An attack' section"
     block = re.search(r"^```python\n(.*?)^```", text[m.end() :], flags=re.M | re.S)  # the first one after it
-    return block.group(1) if block else None
+    assert block, "docs/plugins.md's '## An attack' section has no python block"
+    return block.group(1)
 
 
 def run_example(source: str, tmp_path: Path) -> dict:
@@ -429,6 +429,7 @@ def run_example(source: str, tmp_path: Path) -> dict:
     finally:
         for name in names:
             ATTACKS.unregister(name)
+        sys.modules.pop("my_attacks", None)  # loaded under its own name: leave no module behind for other tests
     label = f"{names[0]}-linf"
     assert result["attacks"][label]["eps"] == [0.02, 0.1]
     for acc_user, acc_pgd in zip(result["attacks"][label]["robust_accuracy"], result["attacks"]["pgd-linf"]["robust_accuracy"]):
@@ -440,8 +441,5 @@ def test_extension_example_through_evaluation(tmp_path):
     run_example(EXAMPLE, tmp_path)
 
 
-def test_readme_extension_example(tmp_path):
-    source = readme_example()
-    if source is None:
-        pytest.skip("README.md has no '### Adding your own attack' section with a ```python block yet")
-    run_example(source, tmp_path)
+def test_docs_extension_example(tmp_path):
+    run_example(docs_example(), tmp_path)

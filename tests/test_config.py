@@ -3,11 +3,13 @@ names the key and the valid choices; presets compose to the paper's recipe."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
-from tests.conftest import compose, run_entry
+from tests.conftest import REPO, compose, run_entry
 
 PAPER_LR = {  # the paper's learning rates (SGD, Adam, RMSprop)
     "mnist": (0.1, 5e-4, 5e-4),
@@ -68,7 +70,7 @@ def test_added_keys_are_checked_when_the_run_starts(tmp_path):
     from robustopt.train.pipeline import build_training
 
     base = ["dataset=synthetic", f"paths.output_dir={tmp_path}"]
-    with pytest.raises(ConfigError, match=r"optimizer 'adam' has no hyper-parameter\(s\) momentum; valid ones: lr, betas"):
+    with pytest.raises(ConfigError, match=r"optimizer 'adam' has no option\(s\) momentum; its options are: lr, betas"):
         build_training(compose("train", [*base, "optimizer=adam", "+optimizer.momentum=0.9"]), torch.device("cpu"))
     with pytest.raises(ConfigError, match=r"scheduler 'cosine' has no option\(s\) gama"):
         build_training(compose("train", [*base, "scheduler=cosine", "+scheduler.gama=0.9"]), torch.device("cpu"))
@@ -82,6 +84,7 @@ def test_wrong_type_is_rejected():
         compose("train", ["optimizer.lr=fast"])
 
 
+@pytest.mark.slow
 def test_entry_point_prints_one_line_and_exits_nonzero(tmp_path):
     res = run_entry("train.py", ["optimizer=sgdd", f"paths.output_dir={tmp_path}"])
     assert res.returncode != 0
@@ -93,6 +96,7 @@ def test_entry_point_prints_one_line_and_exits_nonzero(tmp_path):
     assert not list(tmp_path.rglob("checkpoints/*.pt")), "a failed start must not leave a checkpoint"
 
 
+@pytest.mark.slow
 def test_missing_dataset_is_a_clear_error(tmp_path):
     res = run_entry("train.py", ["dataset=cifar10", "logger=none", f"paths.data_dir={tmp_path / 'nodata'}", f"paths.output_dir={tmp_path}"])
     assert res.returncode == 2
@@ -101,6 +105,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_preset_without_lr_for_optimizer_fails_clearly(tmp_path):
     res = run_entry("train.py", ["experiment=paper_mnist", "optimizer=adagrad", "logger=none", f"paths.output_dir={tmp_path}"])
     assert res.returncode != 0
@@ -108,7 +113,7 @@ def test_preset_without_lr_for_optimizer_fails_clearly(tmp_path):
 
 
 def test_run_dirname_is_short_stable_and_parseable():
-    from robustopt.tracking.hydra_app import run_dirname
+    from robustopt.cli import run_dirname
 
     assert run_dirname([]) == "default"
     assert run_dirname(["seed=1", "optimizer=adam", "device=cuda", "logger=none"]) == "optimizer-adam_seed-1"
@@ -120,6 +125,7 @@ def test_run_dirname_is_short_stable_and_parseable():
     assert long != run_dirname([f"+model.options.k{i}=[1,2,3]" for i in range(39)])
 
 
+@pytest.mark.slow
 def test_run_dir_can_be_passed_back_to_evaluate(tmp_path):
     res = run_entry("train.py", ["dataset=synthetic", "epochs=1", "logger=none", "progress=false", "optimizer.lr=0.05",
                                  "eval.robust_accuracy.n_samples=7", f"paths.output_dir={tmp_path}"])
@@ -128,3 +134,88 @@ def test_run_dir_can_be_passed_back_to_evaluate(tmp_path):
     assert run_dir.name == "dataset-synthetic_epochs-1_optimizer.lr-0.05"
     ev = run_entry("evaluate.py", [f"run_dir={run_dir}", "evaluations=[clean]", "logger=none", "progress=false", f"paths.output_dir={tmp_path}"])
     assert ev.returncode == 0, ev.stderr[-2000:]
+
+
+# -- defaults live in one place ------------------------------------------------------------------------------
+def _schema_defaults(path):
+    """The defaults a config file of conf/ is composed onto: its schema dataclass, or its evaluation's DEFAULTS."""
+    from omegaconf import OmegaConf
+
+    from robustopt.cli import schema
+    from robustopt.evaluation import evaluation_defaults
+
+    rel = path.relative_to(REPO / "conf")
+    group, name = (rel.parts[0], rel.stem) if len(rel.parts) > 1 else (None, rel.stem)
+    primary = {"train": schema.TrainConfig, "evaluate": schema.EvaluateConfig, "linear_theory": schema.LinearTheoryConfig}
+    groups = {"optimizer": schema.OPTIMIZER_SCHEMAS.get, "scheduler": schema.SCHEDULER_SCHEMAS.get,
+              "paths": lambda n: schema.PathsConfig, "logger": lambda n: schema.LoggerConfig,
+              "dataset": lambda n: schema.DatasetConfig, "model": lambda n: schema.ModelConfig}
+    if group is None and name in primary:
+        return OmegaConf.to_container(OmegaConf.structured(primary[name]))
+    if group in groups:
+        return OmegaConf.to_container(OmegaConf.structured(groups[group](name)))
+    if group == "eval":
+        return evaluation_defaults(name)
+    return None
+
+
+def _repeated(values: dict, defaults: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in (values or {}).items():
+        if (not prefix and key in ("defaults", "hydra")) or key not in defaults:
+            continue
+        if isinstance(value, dict) and isinstance(defaults[key], dict) and value != defaults[key]:
+            out += _repeated(value, defaults[key], f"{prefix}{key}.")
+        elif value == defaults[key]:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def test_config_files_hold_only_what_differs_from_their_schema():
+    """A default is written once: in the schema dataclass (robustopt/cli/schema.py) or the evaluation's DEFAULTS;
+    a config file that repeats one would drift from it unnoticed."""
+    import yaml
+
+    checked, repeated = 0, {}
+    for path in sorted((REPO / "conf").rglob("*.yaml")):
+        defaults = _schema_defaults(path)
+        if defaults is None:
+            continue
+        checked += 1
+        found = _repeated(yaml.safe_load(path.read_text()) or {}, defaults)
+        if found:
+            repeated[str(path.relative_to(REPO))] = found
+    assert checked >= 30 and not repeated, f"config files repeat their schema's defaults: {repeated}"
+    # the checker itself: a file that repeats a default is caught
+    assert _repeated({"lr": 0.01, "momentum": 0.9, "defaults": ["sgd_schema"]}, {"lr": 0.01, "momentum": 0.0}) == ["lr"]
+
+
+def test_composed_groups_equal_their_single_source():
+    from dataclasses import asdict
+
+    from robustopt.cli import schema
+    from robustopt.evaluation import EVALUATIONS, evaluation_defaults
+
+    for name, node in schema.OPTIMIZER_SCHEMAS.items():
+        assert compose("train", [f"optimizer={name}"])["optimizer"] == asdict(node()), name
+    for name, node in schema.SCHEDULER_SCHEMAS.items():
+        assert compose("train", [f"scheduler={name}"])["scheduler"] == asdict(node()), name
+    cfg = compose("train", [])
+    assert set(cfg["eval"]) == set(EVALUATIONS.names())
+    for name in EVALUATIONS.names():
+        assert cfg["eval"][name] == evaluation_defaults(name), name
+    assert compose("evaluate", ["run_dir=x"])["eval"] == cfg["eval"]
+    assert compose("train", ["paths.output_dir=/o"])["paths"]["init_dir"] == "/o/inits"
+
+
+def test_eval_config_files_document_every_option():
+    """conf/eval/<name>.yaml only documents its evaluation's options (``#   option: ...``): every one, and no other."""
+    from robustopt.evaluation import EVALUATIONS, evaluation_defaults
+
+    files = sorted((REPO / "conf" / "eval").glob("*.yaml"))
+    assert {p.stem for p in files} == set(EVALUATIONS.names())
+    for path in files:
+        text = path.read_text()
+        assert text.startswith(f"# @package eval.{path.stem}\n") and f"defaults: [{path.stem}_defaults, _self_]" in text
+        documented = set(re.findall(r"^#   (\w+):", text, flags=re.M))
+        assert documented == set(evaluation_defaults(path.stem)), path.name

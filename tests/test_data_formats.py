@@ -408,7 +408,8 @@ def test_the_224px_data_set_configs_train_on_random_resized_crops(tmp_path):
     write_imagenette(tmp_path / "data", per_class=(2, 1))
     cfg = compose("train", ["dataset=imagenette", "model=preact_resnet18", f"paths.data_dir={tmp_path / 'data'}",
                             f"paths.output_dir={tmp_path / 'out'}", "batch_size=8"])
-    _, batches, test, *_ = pipeline.build_training(cfg, torch.device("cpu"))
+    training = pipeline.build_training(cfg, torch.device("cpu"))
+    batches, test = training.batches, training.test
     assert batches.random_resized_crop == 224 and batches.hflip and tuple(batches.x.shape[-2:]) == (256, 256)
     assert tuple(next(iter(batches.epoch(0)))[0].shape) == (8, 3, 224, 224)
     assert tuple(test[0].shape[-2:]) == (224, 224)
@@ -468,6 +469,7 @@ def test_caltech101_split_is_deterministic_disjoint_and_per_class(tmp_path):
             assert formats.nearest_index(img[:, 8, 8].tolist(), 12) == i
 
 
+@pytest.mark.slow
 def test_caltech101_registered_reader_on_a_full_class_tree(tmp_path):
     base = tmp_path / "caltech101" / "101_ObjectCategories"
     names = [f"class_{k:03d}" for k in range(101)]
@@ -526,6 +528,7 @@ def test_synthetic_is_deterministic_balanced_and_leaves_the_global_rng_alone(tmp
     assert train[0].float().std() > 20  # not a constant image
 
 
+@pytest.mark.slow
 def test_synthetic_is_learnable_by_a_small_cnn_with_sgd():
     (xtr, ytr), (xte, yte) = (synthetic.make_synthetic(s) for s in ("train", "test"))
     xtr, xte = xtr.float() / 255, xte.float() / 255

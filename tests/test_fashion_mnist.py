@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from robustopt.tracking import find_runs
+from robustopt.rundir import find_runs
 from tests.conftest import FASHION_MNIST_SYSTEM_DIR, REPO, run_entry
 
 
@@ -55,3 +55,18 @@ def test_readme_library_example_runs(fashion_mnist_root, monkeypatch):
         clean = (model(xt[:256]).argmax(1) == namespace["yt"][:256]).float().mean()
         robust = (model(x_adv).argmax(1) == namespace["yt"][:256]).float().mean()
     assert clean > 0.7 and robust < clean
+
+    # the front door, on the model just trained, as written (on 20 test images instead of 1000: PGD-100 at six eps
+    # takes about a second per image on a CPU)
+    front = section.split("### One call from a notebook", 1)[1]
+    code = re.search(r"```python\n(.*?)```", front, re.S).group(1)
+    assert "n_examples=1000" in code and 'root="data"' in code
+    exec(compile(code.replace("n_examples=1000", "n_examples=20").replace('root="data"', f'root="{fashion_mnist_root}"'),
+                 "README.md", "exec"), namespace)
+    results = namespace["results"]
+    with torch.no_grad():
+        first = (model(xt[:20]).argmax(1) == namespace["yt"][:20]).float().mean().item()
+    assert results["clean"]["n"] == 20 and results["clean"]["accuracy"] == pytest.approx(first)
+    pgd = results["robust_accuracy"]["attacks"]["pgd-linf"]
+    assert pgd["eps"] == [0.01, 0.03, 0.05] and all(a <= first for a in pgd["robust_accuracy"])  # the paper's grid
+    assert len(results["band_noise"]["dct"]["drop"]) == 10

@@ -64,6 +64,8 @@ def make_conv(cin, cout, k, stride=1, padding=0, dilation=1, groups=1, mode="zer
     return nn.Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode, bias=True)
 
 
+#: Models small enough for make test-fast (the others' tests are marked slow: tens of seconds each on a CPU).
+SMALL_MODELS = ("c2", "mlp")
 CONV_CASES = [
     # (cin, cout, k, stride, padding, dilation, groups, mode, H, W)
     (3, 4, 1, 1, 0, 1, 1, "zeros", 6, 6),
@@ -85,9 +87,11 @@ CONV_CASES = [
     (3, 4, 3, 1, 1, 1, 1, "reflect", 6, 6),
     (3, 4, 3, 2, 2, 1, 1, "replicate", 6, 6),
 ]
+SLOW_CONV_CASES = [(4, 4, 3, 1, 2, 2, 2, "circular", 6, 6)]  # seconds each: only in the full suite
 
 
-@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CONV_CASES else c for c in CONV_CASES],
+                         ids=lambda c: "-".join(map(str, c)))
 def test_conv_norms_match_dense_svd(case):
     cin, cout, k, s, p, d, g, mode, h, w = case
     conv = make_conv(cin, cout, k, s, p, d, g, mode)
@@ -309,6 +313,7 @@ def test_linear_network_bounds_coincide():
     assert lb.value <= nb.total.upper
 
 
+@pytest.mark.slow
 def test_layer_names_and_shapes_follow_the_forward_pass():
     net = build_model("c2", 1, 10, 12)
     norms = layer_spectral_norms(net, (1, 12, 12))
@@ -318,7 +323,7 @@ def test_layer_names_and_shapes_follow_the_forward_pass():
     assert norms["net.conv2"] == pytest.approx(sigma, rel=1e-4)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in MODELS.names()])
 def test_every_registered_model(name):
     model = build_model(name, 3, 10, 4, normalize=([0.5] * 3, [0.25] * 3))
     nb = network_bound(model, (3, 4, 4))
@@ -402,6 +407,7 @@ def test_lipschitz_evaluation(tmp_path):
     json.dumps(res)  # plain JSON
 
 
+@pytest.mark.slow
 def test_lipschitz_evaluation_reports_the_paper_bound_for_c2():
     from robustopt.evaluation import EVALUATIONS, EvalContext, EvalData
 
@@ -637,6 +643,7 @@ def _authors_resnet_state(model: nn.Module) -> dict:
     return {k.replace("shortcut.weight", "shortcut.0.weight"): v for k, v in model.net.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_paper_bound_c2_equals_the_authors_function():
     model = init_model(0, "c2", 1, 10, 28)
     _randomise(model, 1)
@@ -661,6 +668,7 @@ def resnet_pair():
     return model, authors
 
 
+@pytest.mark.slow
 def test_paper_bound_preact_resnet18_equals_the_authors_function(resnet_pair):
     model, authors = resnet_pair
     with torch.no_grad():

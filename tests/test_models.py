@@ -13,6 +13,8 @@ from robustopt.models import MODELS, Normalize, build_model, init_model
 from robustopt.models.resnet import PreActBlock
 
 ALL_MODELS = MODELS.names()
+#: The paper's models (and the MLP) are checked by make test-fast; the larger ones only by the full suite (slow).
+SMALL_MODELS = ("c2", "mlp", "preact_resnet18")
 
 
 def n_params(model: nn.Module) -> int:
@@ -30,7 +32,7 @@ def count(model: nn.Module, kind: type) -> int:
 # --------------------------------------------------------------------------------------------- shapes
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in ALL_MODELS])
 def test_output_shape_every_model_channels_and_sizes(name):
     for in_channels in (1, 3):
         for size in (16, 28, 32, 64):
@@ -313,7 +315,7 @@ def test_init_model_depends_only_on_seed_and_keeps_global_rng(name):
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in ALL_MODELS])
 def test_eval_deterministic_and_backward(name):
     model = init_model(0, name, 3, 10, 32)
     gen = torch.Generator().manual_seed(1)

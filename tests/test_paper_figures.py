@@ -21,7 +21,7 @@ from scipy import stats as st
 
 from paper_figures import band_noise, common, figure1, figure2, linear_theory, report, table1
 from robustopt.bits import encode_mask
-from robustopt.tracking import RunDir
+from robustopt.rundir import RunDir
 from tests.conftest import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,6 +192,7 @@ def _by_gid(fig, gid: str):
 
 # -- the figure scripts ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_figure_scripts_write_images(store, tmp_path):
     out = tmp_path / "figs"
     assert figure1.main([str(store["sweep"]), "--out", str(out)]) == 0
@@ -455,6 +456,7 @@ def test_linear_theory_captions_follow_the_numbers(tmp_path):
 
 # -- the report --------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_with_every_part(store, tmp_path):
     out = tmp_path / "report"
     assert report.main(["--sweep", str(store["sweep"]), "--irrelevant-freq", str(store["irr"]),
@@ -472,6 +474,7 @@ def test_report_with_every_part(store, tmp_path):
     assert linear_theory.captions(store["lt"])["risks_population"] in text
 
 
+@pytest.mark.slow
 def test_report_with_a_missing_part_writes_nothing_unless_partial(store, tmp_path, capsys):
     out = tmp_path / "report"
     args = ["--sweep", str(store["sweep"]), "--irrelevant-freq", str(store["irr"]), "--out", str(out)]
@@ -551,10 +554,11 @@ def test_scripts_run_by_path_and_as_modules(store, tmp_path):
     assert (tmp_path / "a" / "figure2.png").exists()
 
 
+@pytest.mark.slow
 def test_log_images_to_wandb_offline(tmp_path, monkeypatch):
     import wandb
 
-    from robustopt.tracking.wandb_offline import read_offline_run
+    from tests.wandb_offline import read_offline_run
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -582,6 +586,7 @@ def test_style_gives_one_colour_and_marker_per_optimizer_and_the_papers_dataset_
     assert style.dataset_color("cifar10") == "#2ca02c" and len(set(style.DATASET_COLORS.values())) == len(style.DATASET_COLORS)
 
 
+@pytest.mark.slow
 def test_reproduce_script_rejects_unknown_target():
     res = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh"), "nope"], capture_output=True, text=True, timeout=30)
     assert res.returncode == 2 and "usage: scripts/reproduce.sh quick|fashion-mnist|paper" in res.stderr

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from robustopt.tracking import RunDir, find_runs, load_runs
-from robustopt.tracking.wandb_offline import read_offline_run
-from tests.conftest import compose, run_entry
+from robustopt.rundir import RunDir, find_runs
+from robustopt.tracking import load_runs
+from tests.conftest import compose, run_entry, run_killed_training
+from tests.wandb_offline import read_offline_run
 
 SYN = ["dataset=synthetic", "epochs=3", "logger=none", "progress=false", "scheduler=constant"]
 
@@ -22,6 +23,7 @@ def _cfg(out_dir, *extra):
     return compose("train", [*SYN, f"paths.output_dir={out_dir}", *extra])
 
 
+@pytest.mark.slow
 def test_optimizers_start_from_identical_weights_and_see_the_same_batches(tmp_path, monkeypatch):
     """Spy on fit(): record the starting weights and every label batch of every epoch per optimizer."""
     import robustopt.train.pipeline as pipeline
@@ -59,8 +61,8 @@ def test_init_seed_and_data_seed_are_independent(tmp_path):
     from robustopt.train.pipeline import build_training
 
     def first(cfg):
-        _, batches, _, model, *_ = build_training(cfg, torch.device("cpu"))
-        return model.state_dict()["net.conv1.weight"].clone(), next(iter(batches.epoch(0)))[1]
+        training = build_training(cfg, torch.device("cpu"))
+        return training.model.state_dict()["net.conv1.weight"].clone(), next(iter(training.batches.epoch(0)))[1]
 
     w_a, y_a = first(_cfg(tmp_path, "init_seed=1", "data_seed=5"))
     w_b, y_b = first(_cfg(tmp_path, "init_seed=1", "data_seed=6"))
@@ -80,7 +82,7 @@ def test_run_killed_mid_epoch_resumes_bitwise_identical(out_dir):
     assert ref.returncode == 0, ref.stderr[-2000:]
     # 1024 images / batch 128 = 8 steps per epoch: step 12 is in the middle of epoch 2
     target = out_dir / "killed"
-    killed = run_entry("train.py", [*args, f"hydra.run.dir={target}"], env={"ROBUSTOPT_KILL_AT_STEP": "12"})
+    killed = run_killed_training(12, [*args, f"hydra.run.dir={target}"])
     assert killed.returncode == -signal.SIGKILL
     run = RunDir(target)
     assert run.status == "running"
@@ -105,7 +107,7 @@ def test_run_killed_mid_epoch_resumes_bitwise_identical(out_dir):
 def test_corrupted_checkpoint_is_a_clear_error_and_is_kept(out_dir):
     target = out_dir / "run"
     args = [*SYN, "epochs=2", f"paths.output_dir={out_dir}", f"hydra.run.dir={target}"]
-    killed = run_entry("train.py", args, env={"ROBUSTOPT_KILL_AT_STEP": "10"})
+    killed = run_killed_training(10, args)
     assert killed.returncode == -signal.SIGKILL
     ckpt = target / "checkpoints" / "last.pt"
     good = ckpt.read_bytes()
@@ -138,11 +140,12 @@ def test_resume_refuses_a_different_config(tmp_path):
         train_run(_cfg(tmp_path, "epochs=1", "optimizer.lr=0.5"), tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_run_directory_records_everything(tmp_path):
-    from robustopt.train.pipeline import train_run
+    from robustopt.cli.train import train_and_evaluate
 
     cfg = _cfg(tmp_path, "seed=3", "evaluations=[clean]")
-    train_run(cfg, tmp_path / "run")
+    train_and_evaluate(cfg, tmp_path / "run")
     run = RunDir(tmp_path / "run")
     meta, summary, metrics = run.meta(), run.summary(), run.metrics()
     assert run.config()["optimizer"]["name"] == "sgd" and run.config()["seed"] == 3
@@ -228,6 +231,36 @@ def test_evaluate_rejects_unknown_evaluation_and_missing_run(tmp_path):
         evaluate_runs(tmp_path / "empty", ["clean"], {})
 
 
+@pytest.mark.slow
+def test_training_then_evaluation_marks_the_run_completed_only_when_evaluated(tmp_path, monkeypatch):
+    """train_run trains only; the entry point's train_and_evaluate evaluates the trained weights after it and only
+    then marks the run completed, so a run whose evaluation failed is neither skipped nor retrained next time."""
+    import robustopt.cli.train as cli_train
+    from robustopt.train.pipeline import train_run
+
+    cfg = _cfg(tmp_path, "epochs=1", "evaluations=[clean]")
+    train_run(cfg, tmp_path / "plain")
+    assert RunDir(tmp_path / "plain").status == "completed" and "eval" not in RunDir(tmp_path / "plain").summary()
+    train_run(cfg, tmp_path / "open", mark_finished=False)
+    assert RunDir(tmp_path / "open").status == "running"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(cli_train, "evaluate_model", broken)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        cli_train.train_and_evaluate(cfg, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    assert run.status == "failed" and run.meta()["error"].startswith("evaluation: RuntimeError")
+    trained = _final_weights(tmp_path / "run")
+    monkeypatch.undo()
+    cli_train.train_and_evaluate(cfg, tmp_path / "run")
+    assert run.status == "completed" and "clean" in run.summary()["eval"]
+    assert all(torch.equal(trained[k], v) for k, v in _final_weights(tmp_path / "run").items())  # not retrained
+    assert len(run.metrics()) == 1
+
+
+@pytest.mark.slow
 def test_metrics_jsonl_has_one_line_per_epoch(tmp_path):
     from robustopt.train.pipeline import train_run
 
@@ -236,6 +269,7 @@ def test_metrics_jsonl_has_one_line_per_epoch(tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
 
 
+@pytest.mark.slow
 def test_wandb_logger_logs_tables_and_bare_matplotlib_figures(tmp_path):
     """Evaluations hand the tracker bare matplotlib Figures (no pyplot): they must reach W&B as images."""
     import wandb
@@ -258,14 +292,15 @@ def test_wandb_logger_logs_tables_and_bare_matplotlib_figures(tmp_path):
     assert {"tbl", "fig"} <= keys
 
 
+@pytest.mark.slow
 def test_data_filter_is_applied_to_every_training_batch(tmp_path):
     """data_filter puts the frequency filter in the batch server: the batches equal the filter applied to the
     unfiltered batches, and training on them ends with different weights."""
     from robustopt.frequency import remove_high_frequency
     from robustopt.train.pipeline import build_training, train_run
 
-    plain = build_training(_cfg(tmp_path), torch.device("cpu"))[1]
-    filtered = build_training(_cfg(tmp_path, "data_filter.name=high_frequency", "data_filter.keep_fraction=0.2"), torch.device("cpu"))[1]
+    plain = build_training(_cfg(tmp_path), torch.device("cpu")).batches
+    filtered = build_training(_cfg(tmp_path, "data_filter.name=high_frequency", "data_filter.keep_fraction=0.2"), torch.device("cpu")).batches
     for (xa, ya), (xb, yb) in zip(plain.epoch(0), filtered.epoch(0)):
         assert torch.equal(ya, yb)
         assert torch.allclose(xb, remove_high_frequency(xa, 0.2), atol=1e-6)
@@ -276,6 +311,7 @@ def test_data_filter_is_applied_to_every_training_batch(tmp_path):
     assert not torch.equal(a["net.conv1.weight"], b["net.conv1.weight"])
 
 
+@pytest.mark.slow
 def test_snapshots_keep_the_weights_of_the_chosen_epochs(tmp_path):
     """snapshot_epochs keeps each chosen epoch's weights; they equal a run stopped at that epoch."""
     from robustopt.runs import snapshot_path
@@ -304,6 +340,7 @@ def test_where_the_data_live_is_not_part_of_a_runs_identity(tmp_path):
     train_run(again, tmp_path / "run")  # nothing that changes results differs: accepted (and already complete)
 
 
+@pytest.mark.slow
 def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_target(tmp_path):
     from robustopt.evaluation.matched import matched_epochs
     from robustopt.evaluation.pipeline import evaluate_runs
@@ -335,6 +372,7 @@ def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_targe
         assert kept == sorted({f"epoch-{expected[run.path.name]:04d}.pt", "last.pt"}), kept
 
 
+@pytest.mark.slow
 def test_matched_protocol_needs_kept_weights(tmp_path):
     from robustopt.errors import CheckpointError, ConfigError
     from robustopt.evaluation.pipeline import evaluate_runs
@@ -346,3 +384,42 @@ def test_matched_protocol_needs_kept_weights(tmp_path):
         evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", matched_target=1e-6)
     with pytest.raises(ConfigError, match="matched target"):
         evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", matched_target=1.5)
+
+
+def test_run_rng_seeds_the_run_and_restores_the_callers_state():
+    from robustopt.train.pipeline import run_rng
+
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    with run_rng(3, torch.device("cpu")):
+        inside = torch.rand(4)
+    assert torch.equal(torch.get_rng_state(), before), "the caller's global RNG must be left as it was"
+    assert torch.equal(inside, torch.rand(4, generator=torch.Generator().manual_seed(3)))  # the run's seed
+
+
+@pytest.mark.slow
+def test_dropout_training_depends_on_the_run_seed_only(tmp_path):
+    """A model with dropout (the global RNG during training) trains the same whatever the caller's RNG state, and
+    train_run leaves that state as it was."""
+    from torch import nn
+
+    from robustopt.models import MODELS, register_model
+    from robustopt.train.pipeline import train_run
+
+    @register_model("mlp_dropout_test")
+    def mlp_dropout_test(in_channels, num_classes, image_size):
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size**2, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, num_classes))
+
+    try:
+        weights = []
+        for caller_seed, seed in ((1, 0), (2, 0), (1, 5)):
+            torch.manual_seed(caller_seed)
+            before = torch.get_rng_state()
+            train_run(_cfg(tmp_path, "epochs=1", "model=mlp", "model.name=mlp_dropout_test", f"seed={seed}", "init_seed=0", "data_seed=0"),
+                      tmp_path / f"run-{caller_seed}-{seed}")
+            assert torch.equal(torch.get_rng_state(), before)
+            weights.append(_final_weights(tmp_path / f"run-{caller_seed}-{seed}"))
+    finally:
+        MODELS.unregister("mlp_dropout_test")
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # the caller's state does not matter
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])  # the run's seed (its dropout) does

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from robustopt.tracking import RunDir
-from robustopt.tracking.wandb_offline import read_offline_run
+from robustopt.rundir import RunDir
 from tests.conftest import REPO, clean_env, run_entry
+from tests.wandb_offline import read_offline_run
 
 pytestmark = pytest.mark.slow
 

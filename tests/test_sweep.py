@@ -16,8 +16,9 @@ import pytest
 import torch
 import yaml
 
-from robustopt.tracking import RunDir
-from robustopt.tracking.sweep import collect_sweep, expected_jobs, format_report
+from robustopt.cli.sweep import collect, expected_jobs
+from robustopt.rundir import RunDir
+from robustopt.tracking.sweep import format_report
 from tests.conftest import REPO, run_entry
 
 SYN = ["dataset=synthetic", "logger=none", "progress=false", "scheduler=constant", "num_threads=1"]
@@ -73,7 +74,7 @@ def test_collect_partial_sweep_table_failures_and_mean_std(tmp_path):
     # a failed job of an earlier sweep into the same folder, in a nested layout: found by its overrides
     failed = _fake_job(sweep, "nested/x", ["optimizer=sgd", "seed=9"], "failed")
     (sweep / "optimizer-adam_seed-2").mkdir()  # adam seed 2: no .hydra at all -> missing
-    result = collect_sweep(sweep)
+    result = collect(sweep)
 
     by = {tuple(j.overrides): j for j in result.jobs}
     assert result.expected == 6 and len(result.jobs) == 7
@@ -113,7 +114,7 @@ def test_collect_partial_sweep_table_failures_and_mean_std(tmp_path):
 def test_callback_writes_the_table(tmp_path):
     from omegaconf import OmegaConf
 
-    from robustopt.tracking.callbacks import CollectSweep
+    from robustopt.cli.callbacks import CollectSweep
 
     sweep = tmp_path / "sweep"
     _write_multirun_yaml(sweep, ["optimizer=sgd", "seed=0,1"])

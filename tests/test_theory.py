@@ -316,8 +316,10 @@ def test_user_mistakes_raise_config_error():
         simulate(w0_tilde=[0.0, 1.0], n_steps=1)
     with pytest.raises(ConfigError):
         simulate(optimizers=["gd"], gradient="minibatch", n_steps=1)
-    with pytest.raises(ConfigError, match="bad hyper-parameters"):
+    with pytest.raises(ConfigError, match=r"theory optimizer 'adam' has no option\(s\) betaz; its options are: betas"):
         simulate(optimizers={"adam": {"betaz": [0.9, 0.99]}}, n_steps=1)
+    with pytest.raises(ConfigError, match=r"theory optimizer 'gd' has no option\(s\) momentum; its options are: none"):
+        simulate(optimizers={"gd": {"momentum": 0.9}}, n_steps=1)
     with pytest.raises(ConfigError):
         FrequencyLinearModel(np.array([1.0, -1.0]), np.array([0.0, 0.0]))
 
@@ -334,7 +336,7 @@ def test_entry_point_writes_the_results_store_and_figures_draw_from_it(tmp_path)
     import json
 
     from paper_figures.linear_theory import make_figures
-    from robustopt.tracking import RunDir, find_runs
+    from robustopt.rundir import RunDir, find_runs
     from tests.conftest import run_entry
 
     proc = run_entry("linear_theory.py", ["theory=quick", "logger=none", "progress=false", "n_steps=301", f"paths.output_dir={tmp_path}"])

@@ -5,7 +5,7 @@ Every attack is a stateless callable ``attack(model, x, y) -> x_adv`` on images 
     from robustopt.attacks import PGD
     x_adv = PGD(eps=8 / 255, alpha=2 / 255, steps=10, norm="linf")(model, x, y)
 
-Add your own with :func:`register_attack` (see the README, "Adding your own attack").
+Add your own with :func:`register_attack` (docs/plugins.md).
 """
 
 from robustopt.attacks import autoattack  # noqa: F401  (registers "autoattack")
@@ -14,7 +14,7 @@ from robustopt.attacks.fgsm import FGSM
 from robustopt.attacks.grids import PAPER_EPS_GRIDS, default_eps_grid
 from robustopt.attacks.norms import THREAT_MODELS, L2Threat, LinfThreat, ThreatModel, get_threat_model
 from robustopt.attacks.pgd import PGD
-from robustopt.attacks.registry import ATTACKS, build_attack, load_plugin, register_attack
+from robustopt.attacks.registry import ATTACKS, build_attack, register_attack
 
 __all__ = [
     "ATTACKS",
@@ -31,6 +31,5 @@ __all__ = [
     "default_eps_grid",
     "frozen_model",
     "get_threat_model",
-    "load_plugin",
     "register_attack",
 ]

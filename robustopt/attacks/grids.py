@@ -6,6 +6,7 @@ Used by the ``robust_accuracy`` evaluation whenever its config leaves a grid emp
 from __future__ import annotations
 
 from robustopt.attacks.norms import canonical_norm
+from robustopt.data.registry import canonical_dataset_name
 from robustopt.errors import ConfigError
 
 _CIFAR_LIKE = {"l2": (0.1, 0.2, 0.3), "linf": (1 / 255, 2 / 255, 4 / 255)}
@@ -23,13 +24,10 @@ PAPER_EPS_GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "synthetic": {"l2": (0.1, 0.25, 0.5), "linf": (0.01, 0.03, 0.05)},
 }
 
-_ALIASES = {"fashionmnist": "fashion_mnist", "fmnist": "fashion_mnist", "cifar_10": "cifar10", "cifar_100": "cifar100"}
-
 
 def default_eps_grid(dataset: str, norm: str) -> list[float]:
     """The paper's eps grid for ``dataset`` under ``norm`` (``'linf'`` / ``'l2'``)."""
-    key = str(dataset).strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
+    key = canonical_dataset_name(dataset)
     norm = canonical_norm(norm)
     if key not in PAPER_EPS_GRIDS:
         raise ConfigError(

@@ -68,9 +68,7 @@ class LinfThreat(ThreatModel):
         return grad.sign()
 
     def project(self, delta, eps):
-        if isinstance(eps, torch.Tensor):
-            return torch.clamp(delta, -eps, eps)
-        return delta.clamp(-eps, eps)
+        return delta.clamp(-eps, eps)  # eps a float or a per-sample tensor (N, 1, ..., 1)
 
 
 class L2Threat(ThreatModel):

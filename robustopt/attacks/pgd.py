@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from robustopt.attacks.base import GradientAttack
-from robustopt.attacks.norms import Eps
 from robustopt.attacks.registry import register_attack
 
 
@@ -28,6 +25,10 @@ class PGD(GradientAttack):
         loss (str): ``'ce'`` or ``'margin'`` (Carlini-Wagner).
         targeted (bool): move towards ``target`` (given at call time) instead of away from ``y``.
         seed (int): seed of the attack's own generator for random starts.
+        rel_alpha (float, optional): step size relative to eps when ``alpha`` is None (default ``2.5 / steps``).
+
+    PGD is :class:`~robustopt.attacks.base.GradientAttack` itself (the loop and its options, with these
+    defaults); this class names it and registers it as ``pgd``.
 
     Shape:
         x: ``(N, C, H, W)`` float in [0, 1]; y: ``(N,)`` int64; output: like x.
@@ -38,28 +39,3 @@ class PGD(GradientAttack):
         >>> x_adv = PGD(eps=0.5, steps=100, norm="l2", restarts=5)(model, x, y)
         >>> x_adv = PGD(eps=0.1, targeted=True)(model, x, y, target=torch.zeros_like(y))
     """
-
-    def __init__(
-        self,
-        eps: Eps,
-        *,
-        alpha: Optional[float] = None,
-        steps: int = 10,
-        norm: str = "linf",
-        random_start: bool = True,
-        restarts: int = 1,
-        loss: str = "ce",
-        targeted: bool = False,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            eps,
-            alpha=alpha,
-            steps=steps,
-            norm=norm,
-            random_start=random_start,
-            restarts=restarts,
-            loss=loss,
-            targeted=targeted,
-            seed=seed,
-        )

@@ -11,23 +11,18 @@ An entry is a *factory*: a class or function called with the attack's options (a
         def __init__(self, eps, norm="linf"): ...
         def __call__(self, model, x, y): ...
 
-and refer to it from config by ``name`` (with ``module`` naming the file or module to import
-first) or by ``_target_`` (an import path; no registration needed).
+and refer to it from config by ``name`` (with the file loaded first: a top-level ``plugins: [my_attacks.py]``,
+the evaluation's ``plugins`` or the spec's ``module``) or by ``_target_`` (an import path; no registration
+needed).  See docs/plugins.md.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import inspect
-import os
-import sys
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from robustopt.errors import ConfigError
-from robustopt.registry import Registry, import_object
+from robustopt.registry import Registry, check_options, import_object, load_plugin
 
 AttackFactory = Callable[..., Callable]
 
@@ -40,50 +35,6 @@ SPEC_KEYS = ("name", "_target_", "module", "label")
 def register_attack(name: str, obj: AttackFactory | None = None, *, overwrite: bool = False):
     """Register an attack factory under ``name``; used bare it is a decorator."""
     return ATTACKS.register(name, obj, overwrite=overwrite)
-
-
-def load_plugin(module: str) -> None:
-    """Import a user's module (dotted name, or a path to a ``.py`` file) so its attacks register.
-
-    Importing is idempotent: a module already imported is not imported again.  A dotted name is
-    looked up on ``sys.path`` and then in the current working directory.
-    """
-    module = str(module)
-    if module.endswith(".py") or os.sep in module or "/" in module:
-        path = Path(module).expanduser().resolve()
-        if not path.is_file():
-            raise ConfigError(f"attack plugin file '{module}' does not exist; give a path to a .py file or a module name")
-        key = f"robustopt_plugin_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{path.stem}"
-        if key in sys.modules:
-            return
-        spec = importlib.util.spec_from_file_location(key, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod
-        try:
-            spec.loader.exec_module(mod)
-        except BaseException:
-            sys.modules.pop(key, None)
-            raise
-        return
-    if _import_if_found(module):
-        return
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.append(cwd)
-        if _import_if_found(module):
-            return
-    raise ConfigError(f"cannot import attack plugin module '{module}'; put it on PYTHONPATH or give the path to its .py file")
-
-
-def _import_if_found(module: str) -> bool:
-    """Import ``module``; False when the module itself (not one of its own imports) is not found."""
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (module, module.split(".")[0]):
-            raise
-        return False
-    return True
 
 
 def resolve_factory(spec: Mapping[str, Any]) -> AttackFactory:
@@ -122,11 +73,7 @@ def build_attack(spec: str | Mapping[str, Any], **overrides: Any) -> Callable:
     if sig is not None:
         params = {k: p for k, p in sig.parameters.items() if k != "self"}
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            unknown = sorted(set(kwargs) - set(params))
-            if unknown:
-                raise ConfigError(
-                    f"attack '{what}' has no option(s) {', '.join(unknown)}; its options are: {', '.join(params) or 'none'}"
-                )
+            check_options(f"attack '{what}'", kwargs, params)
         missing = [
             k
             for k, p in params.items()

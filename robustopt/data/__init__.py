@@ -13,7 +13,7 @@ from pathlib import Path
 from robustopt.data import sets  # noqa: F401  (registers the data sets)
 from robustopt.data.batches import TensorBatches
 from robustopt.data.cache import load_configured_split, load_split_uint8
-from robustopt.data.registry import DATASETS, DatasetSpec, get_spec, register_dataset
+from robustopt.data.registry import DATASETS, DatasetSpec, canonical_dataset_name, get_spec, register_dataset
 
 
 def load_dataset(name: str, root: str | Path = "data", split: str = "train", *, download: bool = False):
@@ -30,6 +30,7 @@ __all__ = [
     "DATASETS",
     "DatasetSpec",
     "TensorBatches",
+    "canonical_dataset_name",
     "get_spec",
     "load_configured_split",
     "load_dataset",

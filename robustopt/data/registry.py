@@ -39,9 +39,29 @@ class DatasetSpec:
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    return DATASETS.register(spec.name, spec)
+def register_dataset(spec: DatasetSpec, *, overwrite: bool = False) -> DatasetSpec:
+    """Register a data set under ``spec.name`` (docs/plugins.md has an example)."""
+    return DATASETS.register(spec.name, spec, overwrite=overwrite)
 
 
 def get_spec(name: str) -> DatasetSpec:
     return DATASETS.get(name)
+
+
+#: Other spellings of the built-in data sets' names (in per-data-set tables: eps grids, noise variances).
+ALIASES = {
+    "fashionmnist": "fashion_mnist",
+    "fmnist": "fashion_mnist",
+    "cifar_10": "cifar10",
+    "cifar_100": "cifar100",
+    "caltech_101": "caltech101",
+}
+
+
+def canonical_dataset_name(name: str) -> str:
+    """The registry spelling of a data-set name: lower case, ``-`` as ``_``, :data:`ALIASES` resolved, and
+    every ``imagenette*`` variant (``imagenette160``, ...) as ``imagenette``.  The key of every per-data-set
+    table (the paper's eps grids, the noise variances)."""
+    key = str(name or "").strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    return "imagenette" if key.startswith("imagenette") else key

@@ -1,11 +1,19 @@
 """Evaluations of trained models, looked up by name in :data:`EVALUATIONS`.
 
 The built-in evaluations (``clean``, ``robust_accuracy``, ``gaussian_noise``, ``band_noise``,
-``fourier_heatmap``, ``lipschitz``) register themselves from their modules, which the registry
-imports on its first lookup.
+``fourier_heatmap``, ``lipschitz``) register themselves from their modules, imported here.  Add your own
+with :func:`register_evaluation` (docs/plugins.md).  :func:`evaluate` runs any of them on a model in one call
+(also ``robustopt.evaluate``); :mod:`robustopt.evaluation.pipeline` evaluates trained run directories.
 """
 
-from robustopt.evaluation.metrics import accuracy_and_loss
-from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData, register_evaluation
+from robustopt.evaluation import clean, lipschitz, noise, robust_accuracy  # noqa: F401  (register the built-ins)
+from robustopt.evaluation.api import evaluate
+from robustopt.evaluation.registry import (
+    EVALUATIONS,
+    EvalContext,
+    EvalData,
+    evaluation_defaults,
+    register_evaluation,
+)
 
-__all__ = ["EVALUATIONS", "EvalContext", "EvalData", "accuracy_and_loss", "register_evaluation"]
+__all__ = ["EVALUATIONS", "EvalContext", "EvalData", "evaluate", "evaluation_defaults", "register_evaluation"]

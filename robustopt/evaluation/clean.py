@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from robustopt.bits import encode_mask
-from robustopt.evaluation.registry import EvalContext, EvalData, register_evaluation
+from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
+
+DEFAULTS = {"n_samples": None}  # first N test images (None: all)
 
 
 @torch.no_grad()
@@ -32,9 +34,10 @@ def _outcomes(model, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) 
     return correct, loss_sum.item()
 
 
-@register_evaluation("clean")
+@register_evaluation("clean", defaults=DEFAULTS)
 def evaluate_clean(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Clean test accuracy, cross-entropy and the per-image mask.  Options: ``n_samples`` (default: all)."""
+    cfg = check_evaluation_options("clean", cfg, DEFAULTS)
     data = data.subset(cfg.get("n_samples"))
     was_training = model.training
     model.eval()

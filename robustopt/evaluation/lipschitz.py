@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from robustopt.errors import ConfigError
-from robustopt.evaluation.registry import EvalContext, EvalData, register_evaluation
+from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
 from robustopt.lipschitz import lower_bound, network_bound, paper_bound_details
 
 DEFAULTS: dict[str, Any] = {
@@ -36,18 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "cache_dir": None,  # overrides <run_dir>/cache
     "plot": True,
 }
-#: Keys the config layer may add to every evaluation's options.
-_ALWAYS_ALLOWED = {"name", "enabled"}
 
 
 def _options(cfg: dict | None) -> dict:
-    cfg = dict(cfg or {})
-    unknown = sorted(str(k) for k in cfg if k not in DEFAULTS and k not in _ALWAYS_ALLOWED and not str(k).startswith("_"))
-    if unknown:
-        raise ConfigError(
-            f"eval.lipschitz has no option(s) {', '.join(unknown)}; its options are: {', '.join(sorted(DEFAULTS))}"
-        )
-    return {**DEFAULTS, **{k: v for k, v in cfg.items() if k in DEFAULTS and (v is not None or k == "cache_dir")}}
+    cfg = check_evaluation_options("lipschitz", cfg, DEFAULTS)
+    return {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None or k == "cache_dir"}}
 
 
 def _layer_figure(names: list[str], layers: dict[str, dict]):
@@ -75,7 +68,7 @@ def _layer_figure(names: list[str], layers: dict[str, dict]):
     return fig
 
 
-@register_evaluation("lipschitz")
+@register_evaluation("lipschitz", defaults=DEFAULTS)
 def evaluate_lipschitz(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Lipschitz quantities of ``model`` (L2, pixels to logits) on inputs shaped like ``data.x``.
 

@@ -55,7 +55,7 @@ def _curve(run) -> list[tuple[int, float]]:
 
 
 def matched_epochs(runs: Sequence, target: str | float = RULE_LOWEST_FINAL) -> dict[str, MatchedEpoch]:
-    """``{run path: MatchedEpoch}`` for completed runs (:class:`robustopt.tracking.RunDir`).
+    """``{run path: MatchedEpoch}`` for completed runs (:class:`robustopt.rundir.RunDir`).
 
     ``target``: ``"lowest_final"`` (the lowest final test accuracy of each group) or an accuracy in (0, 1]
     for every group.  A run that never reaches a fixed target raises :class:`ConfigError`.

@@ -38,8 +38,9 @@ import torch
 import torch.nn.functional as F
 
 from robustopt.bits import encode_mask
+from robustopt.data import canonical_dataset_name
 from robustopt.errors import ConfigError
-from robustopt.evaluation.registry import EvalContext, EvalData, register_evaluation
+from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
 from robustopt.frequency.bases import check_basis
 from robustopt.frequency.heatmap import fourier_heatmap, heatmap_figure
 from robustopt.frequency.masks import Bands, band_masks, bands_from_edges, paper_bands
@@ -70,28 +71,14 @@ BAND_NOISE_VARIANCE: dict[str, float] = {
     "synthetic": 0.1,  # not in the paper
 }
 
-_ALWAYS_ALLOWED = {"name", "enabled"}
-
-
-def _dataset_key(name: str) -> str:
-    key = str(name or "").lower().replace("-", "_")
-    key = {"fashionmnist": "fashion_mnist", "cifar_10": "cifar10", "cifar_100": "cifar100", "caltech_101": "caltech101"}.get(key, key)
-    if key.startswith("imagenette"):  # imagenette64, imagenette160, ...
-        key = "imagenette"
-    return key
 
 
 def _options(cfg: dict, defaults: dict, evaluation: str) -> dict:
-    unknown = sorted(k for k in cfg if k not in defaults and k not in _ALWAYS_ALLOWED and not str(k).startswith("_"))
-    if unknown:
-        raise ConfigError(
-            f"eval.{evaluation} has no option(s) {', '.join(unknown)}; its options are: {', '.join(sorted(defaults))}"
-        )
-    return {**defaults, **{k: v for k, v in cfg.items() if k in defaults}}
+    return {**defaults, **check_evaluation_options(evaluation, cfg, defaults)}
 
 
 def _default_for(table: dict, data: EvalData, evaluation: str, option: str) -> Any:
-    key = _dataset_key(data.dataset)
+    key = canonical_dataset_name(data.dataset)
     if key not in table:
         raise ConfigError(
             f"eval.{evaluation}.{option} has no default for data set '{data.dataset}'; set eval.{evaluation}.{option} in the config"
@@ -102,6 +89,21 @@ def _default_for(table: dict, data: EvalData, evaluation: str, option: str) -> A
 def _seed(ctx: EvalContext, offset: int) -> int:
     """A 62-bit seed for a device generator, drawn from ``ctx.generator(offset)``."""
     return int(torch.randint(0, 2**62, (1,), generator=ctx.generator(offset)).item())
+
+
+# Offsets of ``ctx.generator`` for the noise draws, so that every draw has its own stream fixed by the evaluation's
+# seed alone.  gaussian_noise: draw d uses offset d.  band_noise: basis b, draw d shares offset
+# BAND_DRAW_STRIDE * b + d between its bands (the authors' one white draw per batch); with ``same_draw: false``,
+# band k draws at FRESH_BAND_OFFSET + BAND_DRAW_STRIDE * (BAND_DRAW_STRIDE * b + d) + k.  The streams are distinct
+# for fewer than BAND_DRAW_STRIDE draws and bands.
+BAND_DRAW_STRIDE = 1000
+FRESH_BAND_OFFSET = 1_000_000
+
+
+def _band_offset(basis_index: int, draw: int, band: Optional[int] = None) -> int:
+    """The ``ctx.generator`` offset of a band-noise draw: shared by the bands (``band`` None) or one band's own."""
+    shared = BAND_DRAW_STRIDE * basis_index + draw
+    return shared if band is None else FRESH_BAND_OFFSET + BAND_DRAW_STRIDE * shared + band
 
 
 def _stderr(values: list[float]) -> Optional[float]:
@@ -165,7 +167,7 @@ def _white(std: float) -> Callable:
 GAUSSIAN_DEFAULTS = {"variances": None, "n_samples": None, "n_draws": 1, "clamp": True}
 
 
-@register_evaluation("gaussian_noise")
+@register_evaluation("gaussian_noise", defaults=GAUSSIAN_DEFAULTS)
 def evaluate_gaussian_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Accuracy under additive Gaussian noise ``clamp(x + sqrt(var) N(0, 1), 0, 1)`` for each variance.
 
@@ -268,7 +270,7 @@ def _bands(h: int, w: int, basis: str, edges, n_bands: int) -> Bands:
     return bands_from_edges(h, w, edges, basis)
 
 
-@register_evaluation("band_noise")
+@register_evaluation("band_noise", defaults=BAND_DEFAULTS)
 def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Accuracy drop (clean minus noisy) under band-limited Gaussian noise, per band and basis.
 
@@ -338,9 +340,9 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
         noisy = [[0.0] * n_draws for _ in range(n_bands)]
         noisy_correct = [""] * n_bands
         for d in range(n_draws):
-            shared = _seed(ctx, 1000 * b + d)
+            shared = _seed(ctx, _band_offset(b, d))
             for k in range(n_bands):
-                seed = shared if opts["same_draw"] else _seed(ctx, 1_000_000 + 1000 * (1000 * b + d) + k)
+                seed = shared if opts["same_draw"] else _seed(ctx, _band_offset(b, d, k))
                 std = math.sqrt(variance)
                 if opts["std_of"] == "band":
                     std *= math.sqrt(h * w / bands.counts[k])
@@ -394,7 +396,7 @@ def _band_noise_figure(result: dict, bases: list[str]):
 HEATMAP_DEFAULTS = {"eps": 4.0, "stride": 2, "n_samples": 1000, "clamp": True}
 
 
-@register_evaluation("fourier_heatmap")
+@register_evaluation("fourier_heatmap", defaults=HEATMAP_DEFAULTS)
 def evaluate_fourier_heatmap(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Fourier heat map (Yin et al., "A Fourier perspective on model robustness", NeurIPS 2019).
 

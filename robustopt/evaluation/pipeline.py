@@ -4,21 +4,21 @@ configured evaluations from :data:`EVALUATIONS`, store each result under its nam
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Optional
 
 import torch
 
 from robustopt.data import load_configured_split
-from robustopt.devices import resolve_device, resolve_num_threads
+from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import ConfigError
+from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
+from robustopt.logger import NullLogger
+from robustopt.registry import load_plugins
+from robustopt.rundir import RunDir, find_runs
 from robustopt.runs import load_run_model, snapshot_path
-from robustopt.tracking.loggers import NullLogger
-from robustopt.tracking.reader import find_runs
-from robustopt.tracking.run_dir import RunDir
 
 log = logging.getLogger("robustopt.evaluate")
 
@@ -75,32 +75,22 @@ def evaluate_model(
     protocol: str = "final",
 ) -> dict:
     """Run each named evaluation on ``model`` and store its result in ``run``'s summary (under ``eval``, or
-    ``matched.eval`` for ``protocol="matched"``)."""
-    fns = {name: EVALUATIONS.get(name) for name in evaluations}  # unknown names fail before any work
+    ``matched.eval`` for ``protocol="matched"``) as soon as it is done."""
+    for name in evaluations:  # unknown names fail before any work
+        EVALUATIONS.get(name)
     data = data if data is not None else test_data(cfg, data_dir)
     data = EvalData(data.x.to(device), data.y.to(device), data.dataset)
     logger = logger or NullLogger()
     ctx = EvalContext(device=device, batch_size=batch_size, seed=seed, progress=progress, tracker=logger, run_dir=str(run.path))
-    results = {}
-    was_training = model.training
-    model.eval()
-    try:
-        for name, fn in fns.items():
-            opts = options.get(name) or {}
-            if not isinstance(opts, dict):
-                raise ConfigError(f"eval.{name} must be a mapping of options, got {opts!r}")
-            t0 = time.perf_counter()
-            result = fn(model, data, dict(opts), ctx)
-            result = dict(result)
-            result.setdefault("seconds", round(time.perf_counter() - t0, 3))
-            run.write_eval(name, result, protocol)
-            prefix = "eval" if protocol == "final" else f"{protocol}/eval"
-            logger.log_summary({f"{prefix}/{name}/{k}": v for k, v in result.items() if isinstance(v, (int, float))})
-            log.info("%s: %s", name, {k: v for k, v in result.items() if isinstance(v, (int, float))})
-            results[name] = result
-    finally:
-        model.train(was_training)
-    return results
+    prefix = "eval" if protocol == "final" else f"{protocol}/eval"
+
+    def store(name: str, result: dict) -> None:
+        run.write_eval(name, result, protocol)
+        scalars = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+        logger.log_summary({f"{prefix}/{name}/{k}": v for k, v in scalars.items()})
+        log.info("%s: %s", name, scalars)
+
+    return run_evaluations(model, data, evaluations, options, ctx, on_result=store)
 
 
 def evaluate_runs(
@@ -120,8 +110,12 @@ def evaluate_runs(
     prune_snapshots: bool = False,
     shard: str | None = None,
     num_threads=None,
+    plugins=None,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
+
+    ``plugins`` (modules or ``.py`` files, e.g. with the evaluations to run) are imported first, and each run's
+    own ``plugins`` (e.g. its model's) before it is loaded.
 
     ``options`` are the evaluations' options; with ``options_from_run`` they are applied on top of the options each
     run was configured with (its ``eval`` config, e.g. a ``paper_*`` preset's), so that re-evaluating a run uses its
@@ -136,6 +130,7 @@ def evaluate_runs(
     """
     if protocol not in ("final", "matched"):
         raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}")
+    load_plugins(plugins)
     for name in evaluations:
         EVALUATIONS.get(name)
     root = Path(root)
@@ -149,37 +144,36 @@ def evaluate_runs(
     completed = [r for r in runs if r.status == "completed"]
     plan = matched_epochs(completed, matched_target) if protocol == "matched" else {}
     index, count = parse_shard(shard)
-    threads = resolve_num_threads(num_threads)
-    if threads:
-        torch.set_num_threads(threads)
-    for run in runs[index::count]:
-        status = run.status
-        if status != "completed":
-            log.warning("skipping %s: its status is %s, not completed", run.path, status)
-            out[str(run.path)] = {"skipped": status}
-            continue
-        cfg = run.config()
-        epoch = None
-        if protocol == "matched":
-            where = plan[str(run.path)]
-            epoch = where.epoch
-            run.set_matched(where.as_dict())
-            log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
-        model = load_trained_model(run, dev, epoch)
-        logger = make_logger(run, cfg) if make_logger else NullLogger()
-        try:
-            out[str(run.path)] = evaluate_model(
-                model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
-                device=dev, logger=logger,
-                batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
-            )
-        except BaseException:
-            logger.finish(exit_code=1)
-            raise
-        logger.finish(exit_code=0)
-        if prune_snapshots and epoch is not None:
-            keep = snapshot_path(run.checkpoint_dir, epoch)
-            for path in run.checkpoint_dir.glob("epoch-*.pt"):
-                if path != keep:
-                    path.unlink()
+    with torch_threads(num_threads):  # this call's threads only; the caller's are restored afterwards
+        for run in runs[index::count]:
+            status = run.status
+            if status != "completed":
+                log.warning("skipping %s: its status is %s, not completed", run.path, status)
+                out[str(run.path)] = {"skipped": status}
+                continue
+            cfg = run.config()
+            load_plugins(cfg.get("plugins"))
+            epoch = None
+            if protocol == "matched":
+                where = plan[str(run.path)]
+                epoch = where.epoch
+                run.set_matched(where.as_dict())
+                log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
+            model = load_trained_model(run, dev, epoch)
+            logger = make_logger(run, cfg) if make_logger else NullLogger()
+            try:
+                out[str(run.path)] = evaluate_model(
+                    model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
+                    device=dev, logger=logger,
+                    batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
+                )
+            except BaseException:
+                logger.finish(exit_code=1)
+                raise
+            logger.finish(exit_code=0)
+            if prune_snapshots and epoch is not None:
+                keep = snapshot_path(run.checkpoint_dir, epoch)
+                for path in run.checkpoint_dir.glob("epoch-*.pt"):
+                    if path != keep:
+                        path.unlink()
     return out

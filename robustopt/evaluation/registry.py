@@ -2,7 +2,7 @@
 
 Every evaluation has one signature::
 
-    @register_evaluation("my_eval")
+    @register_evaluation("my_eval", defaults={"n_samples": None})
     def evaluate_my_eval(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict: ...
 
 ``model`` is in eval mode on ``ctx.device``; ``data`` holds the test images in [0, 1];
@@ -10,16 +10,21 @@ Every evaluation has one signature::
 JSON-serialisable numbers and lists.  Optional artefacts (tables, figures) go to
 ``ctx.tracker`` (which may be None).  The pipeline stores the result under the evaluation's
 name in the run's ``summary.json`` (``summary["eval"][name]``).
+
+``defaults`` are the evaluation's options and their default values, written once: the evaluation checks
+its options against them (:func:`check_evaluation_options`) and the config layer shows them as
+``eval.<name>`` (``conf/eval/<name>.yaml`` only documents them).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 
-from robustopt.registry import Registry
+from robustopt.registry import Registry, check_options
 
 
 @dataclass
@@ -52,7 +57,7 @@ class EvalContext:
     batch_size: int = 1024
     seed: int = 0  # evaluations that draw noise use torch.Generator seeded from this
     progress: bool = False
-    tracker: Optional[Any] = None  # robustopt.tracking logger (log_table / log_figure), or None
+    tracker: Optional[Any] = None  # a logger (robustopt.logger.NullLogger's methods: log_table / log_figure), or None
     run_dir: Optional[str] = None
 
     def generator(self, offset: int = 0) -> torch.Generator:
@@ -63,17 +68,31 @@ class EvalContext:
 
 Evaluation = Callable[[torch.nn.Module, EvalData, dict, EvalContext], dict]
 
-# The built-in evaluations live in their own modules (some pull in scipy or the attacks); they are
-# imported on the first lookup, so that training does not pay for them.
-BUILTIN_EVALUATION_MODULES = ("clean", "robust_accuracy", "noise", "lipschitz")
+EVALUATIONS: Registry[Evaluation] = Registry("evaluation")
+_DEFAULTS: dict[str, dict] = {}
 
 
-def _import_builtin_evaluations() -> None:
-    import importlib
+def register_evaluation(name: str, fn: Evaluation | None = None, *, defaults: Optional[dict] = None, overwrite: bool = False):
+    """Register evaluation ``fn`` under ``name`` (used bare, a decorator); ``defaults``: its options and their
+    default values (plain JSON-like values)."""
 
-    for module in BUILTIN_EVALUATION_MODULES:
-        importlib.import_module(f"robustopt.evaluation.{module}")
+    def add(item: Evaluation) -> Evaluation:
+        EVALUATIONS.register(name, item, overwrite=overwrite)
+        _DEFAULTS[name] = copy.deepcopy(dict(defaults or {}))
+        return item
+
+    return add(fn) if fn is not None else add
 
 
-EVALUATIONS: Registry[Evaluation] = Registry("evaluation", builtins=_import_builtin_evaluations)
-register_evaluation = EVALUATIONS.register
+def evaluation_defaults(name: str) -> dict:
+    """The options of evaluation ``name`` with their default values (a fresh copy; ``{}`` when it declared none)."""
+    EVALUATIONS.get(name)
+    return copy.deepcopy(_DEFAULTS.get(name, {}))
+
+
+def check_evaluation_options(name: str, cfg: Optional[dict], allowed: Iterable[str]) -> dict:
+    """``cfg`` as a dict, after checking that every key is one of ``allowed`` (the evaluation's options):
+    ``evaluation '<name>' has no option(s) X; its options are: ...`` otherwise."""
+    cfg = dict(cfg or {})
+    check_options(f"evaluation '{name}'", cfg, allowed)
+    return cfg

@@ -43,21 +43,24 @@ same images) and keep every accuracy of a figure on the same images.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from robustopt.attacks import Attack, build_attack, default_eps_grid, get_threat_model, load_plugin
+from robustopt.attacks import Attack, build_attack, default_eps_grid, get_threat_model
 from robustopt.attacks.registry import resolve_factory
 from robustopt.bits import encode_mask
 from robustopt.errors import ConfigError
-from robustopt.evaluation.registry import EvalContext, EvalData, register_evaluation
+from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
+from robustopt.registry import load_plugins
 
 DEFAULT_ATTACKS: tuple[dict, ...] = (
     {"name": "fgsm", "norm": "linf"},
@@ -70,10 +73,10 @@ DEFAULTS: dict[str, Any] = {
     "n_samples": 1000,
     "batch_size": None,
     "seed": None,
-    "attacks": None,
+    "eps": {"linf": None, "l2": None},
+    "attacks": [dict(a) for a in DEFAULT_ATTACKS],
     "attack": None,
-    "eps": None,
-    "plugins": None,
+    "plugins": [],
     "sanity": True,
     "large_eps_steps": 10,
     "large_eps_max_accuracy": 0.02,
@@ -84,13 +87,8 @@ _BALL_RTOL, _BALL_ATOL = 1e-5, 1e-6
 
 
 def _options(cfg: Optional[Mapping]) -> dict:
-    cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(
-            f"robust_accuracy has no option(s) {', '.join(unknown)}; its options are: {', '.join(DEFAULTS)}"
-        )
-    return {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
+    cfg = check_evaluation_options("robust_accuracy", cfg, DEFAULTS)
+    return {**copy.deepcopy(DEFAULTS), **{k: v for k, v in cfg.items() if v is not None}}
 
 
 def _spec_label(spec: Mapping, norm: str) -> str:
@@ -162,38 +160,62 @@ def _check_ball(label: str, norm: str, eps: float, x: torch.Tensor, x_adv: torch
         raise ConfigError(f"attack '{label}' returned pixel values outside [0, 1]; it must clip its output")
 
 
-def _batches(x, y, indices, batch_size, device):
-    for start in range(0, indices.numel(), batch_size):
-        idx = indices[start : start + batch_size]
-        xb = x[idx].to(device, non_blocking=True)
-        if xb.dtype == torch.uint8:
-            xb = xb.float().div_(255)
-        yield idx, xb, y[idx].to(device, non_blocking=True)
+@dataclass
+class _Images:
+    """The evaluated images (in [0, 1], or uint8), their labels, which of them the model classifies correctly
+    (bool, CPU), and how they are batched onto the device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    batch_size: int
+    device: torch.device
+    correct: Optional[torch.Tensor] = None
+
+    def batches(self, indices: torch.Tensor):
+        """``(indices, images, labels)`` batches of the images at ``indices``, on the device."""
+        for start in range(0, indices.numel(), self.batch_size):
+            idx = indices[start : start + self.batch_size]
+            xb = self.x[idx].to(self.device, non_blocking=True)
+            if xb.dtype == torch.uint8:
+                xb = xb.float().div_(255)
+            yield idx, xb, self.y[idx].to(self.device, non_blocking=True)
 
 
 @torch.no_grad()
-def _correct(model, x, y, indices, batch_size, device) -> torch.Tensor:
-    out = torch.zeros(x.shape[0], dtype=torch.bool)
-    for idx, xb, yb in _batches(x, y, indices, batch_size, device):
+def _correct(model, images: _Images) -> torch.Tensor:
+    out = torch.zeros(images.x.shape[0], dtype=torch.bool)
+    for idx, xb, yb in images.batches(torch.arange(images.x.shape[0])):
         out[idx] = (model(xb).argmax(1) == yb).cpu()
     return out
 
 
-def _robust_mask(model, attack, spec, eps, x, y, correct, batch_size, device, generator, bar) -> torch.Tensor:
-    """Which samples stay correctly classified under ``attack`` (only correct ones are attacked)."""
-    robust = correct.clone()
-    indices = torch.nonzero(correct).flatten()
-    for idx, xb, yb in _batches(x, y, indices, batch_size, device):
+def _robust_mask(model, attack, images: _Images, *, label: str, norm: str, eps: float,
+                 generator: Optional[torch.Generator] = None, bar=None) -> torch.Tensor:
+    """Which images stay correctly classified under ``attack`` at ``eps`` (only correct ones are attacked);
+    every adversarial batch is checked against its eps-ball and [0, 1]."""
+    robust = images.correct.clone()
+    for idx, xb, yb in images.batches(torch.nonzero(images.correct).flatten()):
         if isinstance(attack, Attack):
             x_adv = attack(model, xb, yb, generator=generator)
         else:
             x_adv = attack(model, xb, yb)
-        _check_ball(spec["label"], spec["norm"], eps, xb, x_adv)
+        _check_ball(label, norm, eps, xb, x_adv)
         with torch.no_grad():
             robust[idx] = (model(x_adv).argmax(1) == yb).cpu()
         if bar is not None:
             bar.update(1)
     return robust
+
+
+# Every (attack spec, eps) pair draws its random starts from its own generator, seeded by
+# ``seed + ATTACK_SEED_STRIDE * spec_index + eps_index``: fixed by the evaluation's seed alone, and distinct for
+# every pair as long as a grid holds fewer than ATTACK_SEED_STRIDE eps values (7919, a prime, is only a spacing).
+ATTACK_SEED_STRIDE = 7919
+
+
+def attack_seed(seed: int, spec_index: int, eps_index: int) -> int:
+    """The seed of the random starts of attack spec ``spec_index`` at its ``eps_index``-th eps."""
+    return int(seed) + ATTACK_SEED_STRIDE * int(spec_index) + int(eps_index)
 
 
 # (weaker, stronger) attack names: at the same eps and norm, the stronger must not leave more images correct.
@@ -304,22 +326,21 @@ def _large_eps(norm: str, x: torch.Tensor) -> float:
     return 1.0 if norm == "linf" else float(math.sqrt(x[0].numel()))
 
 
-@register_evaluation("robust_accuracy")
+@register_evaluation("robust_accuracy", defaults=DEFAULTS)
 def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Robust accuracy under each configured attack over an eps grid (see the module docstring)."""
     opts = _options(cfg)
-    for plugin in opts["plugins"] or []:
-        load_plugin(plugin)
+    load_plugins(opts["plugins"])
     data = data.subset(int(opts["n_samples"]))
     specs = _prepared_specs(opts, data.dataset)
     device = torch.device(ctx.device)
     batch_size = int(opts["batch_size"] or ctx.batch_size)
     seed = int(opts["seed"] if opts["seed"] is not None else ctx.seed)
-    x, y = data.x, data.y
+    images = _Images(data.x, data.y, batch_size, device)
     n = len(data)
     t0 = time.perf_counter()
 
-    correct = _correct(model, x, y, torch.arange(n), batch_size, device)
+    correct = images.correct = _correct(model, images)
     clean_acc = int(correct.sum()) / n if n else 0.0
     per_eps_batches = math.ceil(int(correct.sum()) / batch_size)
     total = per_eps_batches * sum(len(s["eps"]) for s in specs)
@@ -334,8 +355,8 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
                     extra["seed"] = seed
                 attack = build_attack(spec, **extra)
                 bar.set_postfix_str(f"{spec['label']} eps={eps:g}")
-                gen = torch.Generator().manual_seed(seed + 7919 * si + ei)
-                robust = _robust_mask(model, attack, spec, eps, x, y, correct, batch_size, device, gen, bar)
+                gen = torch.Generator().manual_seed(attack_seed(seed, si, ei))
+                robust = _robust_mask(model, attack, images, label=spec["label"], norm=spec["norm"], eps=eps, generator=gen, bar=bar)
                 accs.append(int(robust.sum()) / n if n else 0.0)
                 masks.append(encode_mask(robust))
             options = {k: v for k, v in spec.items() if k not in ("label", "eps", "norm", "name")}
@@ -353,9 +374,9 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
         if opts["sanity"] and n:
             for norm in sorted({c["norm"] for c in curves.values()}):
                 pgd_spec = {"name": "pgd", "norm": norm, "label": f"pgd-{norm}-large-eps", "steps": int(opts["large_eps_steps"])}
-                eps = _large_eps(norm, x)
+                eps = _large_eps(norm, data.x)
                 attack = build_attack(pgd_spec, eps=eps, seed=seed)
-                robust = _robust_mask(model, attack, pgd_spec, eps, x, y, correct, batch_size, device, None, None)
+                robust = _robust_mask(model, attack, images, label=pgd_spec["label"], norm=norm, eps=eps)
                 large[norm] = {"eps": eps, "steps": int(opts["large_eps_steps"]), "robust_accuracy": int(robust.sum()) / n}
 
     result = {

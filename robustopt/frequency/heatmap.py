@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from robustopt.errors import ConfigError
+from robustopt.metrics import accuracy_and_loss
 
 
 def fourier_basis_image(
@@ -73,8 +74,6 @@ def fourier_heatmap(
         ``{"error": tensor (len(rows), len(cols)), "rows": [...], "cols": [...], "clean_error": float}``
         with the centred frequencies of the grid's rows and columns.
     """
-    from robustopt.evaluation.metrics import accuracy_and_loss  # here: robustopt.evaluation imports this module
-
     device = torch.device(device) if device is not None else next(model.parameters()).device
     h, w = x.shape[-2:]
     rows, cols = heatmap_frequencies(h, w, stride)

@@ -20,6 +20,7 @@ from robustopt.errors import ConfigError
 from robustopt.models import resnet, small, vgg  # noqa: F401  (register the built-in models)
 from robustopt.models.layers import Normalize
 from robustopt.models.registry import MODELS, register_model
+from robustopt.registry import check_options
 
 
 def build_model(
@@ -34,7 +35,7 @@ def build_model(
     """Build a registered model.
 
     Args:
-        name: registered model name (see ``MODELS.names()``).
+        name: registered model name (see ``MODELS.names()``), or an import path to a builder.
         in_channels, num_classes, image_size: from the data set.
         normalize: ``(mean, std)`` per channel for a :class:`Normalize` first layer, or None.
         **kwargs: model-specific options (e.g. ``batchnorm=False``); unknown ones raise ConfigError.
@@ -45,12 +46,7 @@ def build_model(
     builder = MODELS.get(name)
     params = inspect.signature(builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        allowed = [p for p in params if p not in ("in_channels", "num_classes", "image_size")]
-        unknown = sorted(set(kwargs) - set(allowed))
-        if unknown:
-            raise ConfigError(
-                f"model '{name}' has no option(s) {', '.join(unknown)}; its options are: {', '.join(allowed) or 'none'}"
-            )
+        check_options(f"model '{name}'", kwargs, [p for p in params if p not in ("in_channels", "num_classes", "image_size")])
     net = builder(in_channels=in_channels, num_classes=num_classes, image_size=image_size, **kwargs)
     if normalize is not None:
         mean, std = normalize

@@ -1,7 +1,9 @@
 """Optimizers and learning-rate schedules, looked up by name.
 
 ``build_optimizer("adam", model.parameters(), lr=5e-4)`` returns a torch optimizer;
-an unknown name or hyper-parameter raises :class:`~robustopt.errors.ConfigError`.
+an unknown name or hyper-parameter raises :class:`~robustopt.errors.ConfigError`.  Add your own with
+``register_optimizer("name", OptimizerClass)`` (docs/plugins.md), or name any optimizer class by its
+import path (``torch.optim.NAdam``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 from robustopt.errors import ConfigError
 from robustopt.optim.schedules import SCHEDULERS, build_scheduler
 from robustopt.optim.signsgd import SignSGD
-from robustopt.registry import Registry
+from robustopt.registry import Registry, check_options
 
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
 OPTIMIZERS.register("sgd", torch.optim.SGD)
@@ -38,12 +40,7 @@ def optimizer_options(name: str) -> list[str]:
 def build_optimizer(name: str, params: Iterable, **hparams: Any) -> torch.optim.Optimizer:
     """Build optimizer ``name`` over ``params`` with the given hyper-parameters."""
     cls = OPTIMIZERS.get(name)
-    allowed = optimizer_options(name)
-    unknown = sorted(set(hparams) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"optimizer '{name}' has no hyper-parameter(s) {', '.join(unknown)}; valid ones: {', '.join(allowed)}"
-        )
+    check_options(f"optimizer '{name}'", hparams, optimizer_options(name))
     if "betas" in hparams and hparams["betas"] is not None:
         hparams["betas"] = tuple(hparams["betas"])
     lr = hparams.get("lr")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 import torch
 from torch.optim import lr_scheduler
 
 from robustopt.errors import ConfigError
-from robustopt.registry import Registry
+from robustopt.registry import Registry, check_options
 
 SCHEDULERS: Registry = Registry("scheduler")
 
@@ -45,13 +46,9 @@ def build_scheduler(
 
     Milestones and the cosine period count from the start of training (warm-up included).
     """
-    import inspect
-
     factory = SCHEDULERS.get(name)
     allowed = [p for p in inspect.signature(factory).parameters if p not in ("optimizer", "epochs")]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ConfigError(f"scheduler '{name}' has no option(s) {', '.join(unknown)}; valid ones: {', '.join(allowed) or 'none'}")
+    check_options(f"scheduler '{name}'", options, [*allowed, "warmup_epochs", "warmup_start_factor"])
     warmup_epochs = int(warmup_epochs)
     if warmup_epochs < 0:
         raise ConfigError(f"warmup_epochs must be >= 0, got {warmup_epochs}")

@@ -19,13 +19,14 @@ Extend with ``THEORY_OPTIMIZERS.register("name", runner)``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import numpy as np
 import torch
 
 from robustopt.errors import ConfigError
-from robustopt.registry import Registry
+from robustopt.registry import Registry, check_options
 from robustopt.theory.gradients import GradientOracle
 
 THEORY_OPTIMIZERS: Registry[Callable[..., np.ndarray]] = Registry("theory optimizer")
@@ -71,8 +72,7 @@ def _prepare(w0, n_steps, record_at, lr) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _no_hparams(name: str, hparams: dict) -> None:
-    if hparams:
-        raise ConfigError(f"optimizer '{name}' takes no hyper-parameters besides lr, got {sorted(hparams)}")
+    check_options(f"theory optimizer '{name}'", hparams, [])  # only lr
 
 
 @THEORY_OPTIMIZERS.register("gd")
@@ -108,6 +108,8 @@ def torch_runner(optimizer_cls: type[torch.optim.Optimizer], name: str) -> Calla
         grad = torch.zeros_like(param)
         param.grad = grad
         grad_np = grad.numpy()
+        allowed = [p for p in inspect.signature(optimizer_cls).parameters if p not in ("self", "params", "lr")]
+        check_options(f"theory optimizer '{name}'", hparams, allowed)
         hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
         hparams.setdefault("foreach", False)  # the single-tensor path is the fastest for one tiny tensor
         try:

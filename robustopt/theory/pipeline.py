@@ -20,11 +20,13 @@ import torch
 
 from robustopt.errors import ConfigError
 from robustopt.io import atomic_write_json
+from robustopt.logger import NullLogger
+from robustopt.meta import run_meta
+from robustopt.rundir import RunDir
 from robustopt.theory.data_model import FrequencyLinearModel
 from robustopt.theory.risks import adversarial_risk, gd_closed_form, gd_limit, standard_risk
 from robustopt.theory.simulate import SimulationResult, record_steps, simulate
 from robustopt.theory.surface import risk_ratio_surface
-from robustopt.tracking import NullLogger, RunDir, run_meta
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,8 @@ def run_linear_theory(
 ) -> dict:
     """Simulate every configured optimizer and gradient mode, the risk-ratio surface, and record all.
 
-    ``cfg`` is the plain dict of ``conf/linear_theory.yaml`` (see :mod:`robustopt.theory.config`);
-    ``logger`` a :mod:`robustopt.tracking` logger (or None).  Returns the summary dict.
+    ``cfg`` is the plain dict of ``conf/linear_theory.yaml`` (schema: :class:`robustopt.cli.schema.LinearTheoryConfig`);
+    ``logger`` a logger (:class:`robustopt.logger.NullLogger`'s methods; or None).  Returns the summary dict.
     """
     run = RunDir(run_dir)
     logger = logger or NullLogger()

@@ -1,11 +1,11 @@
-"""Tracking: run directories (plain files, written atomically), a reader for sweeps, and loggers.
+"""Reporting: experiment loggers (W&B), run directories read back into tables, side-by-side comparisons of a
+sweep's optimizers and the sweep collector.
 
-W&B and Hydra are imported only inside this package (and the entry points).
+W&B is imported only here (lazily, by :class:`WandbLogger`).  The run directories themselves are the base
+layer's (:mod:`robustopt.rundir`); the logger interface is :class:`robustopt.logger.NullLogger`.
 """
 
-from robustopt.tracking.loggers import NullLogger, WandbLogger, build_logger
-from robustopt.tracking.meta import run_meta
-from robustopt.tracking.reader import find_runs, format_table, load_runs
-from robustopt.tracking.run_dir import RunDir
+from robustopt.tracking.loggers import WandbLogger, build_logger
+from robustopt.tracking.reader import format_table, load_runs, run_record
 
-__all__ = ["NullLogger", "RunDir", "WandbLogger", "build_logger", "find_runs", "format_table", "load_runs", "run_meta"]
+__all__ = ["WandbLogger", "build_logger", "format_table", "load_runs", "run_record"]

@@ -6,7 +6,9 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
 
-from robustopt.tracking.reader import find_runs, format_table
+from robustopt.evaluation.robust_accuracy import side_by_side
+from robustopt.rundir import find_runs
+from robustopt.tracking.reader import format_table
 
 OPTIMIZER_ORDER = {"sgd": 0, "adam": 1, "rmsprop": 2}  # the paper's order; other optimizers follow by name
 
@@ -91,8 +93,6 @@ def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
             results[name][label] = res
     out = []
     if "robust_accuracy" in results:
-        from robustopt.evaluation.robust_accuracy import side_by_side
-
         out.append(("Robust accuracy (first test images; FGSM / PGD)", side_by_side(results["robust_accuracy"])))
     if "gaussian_noise" in results:
         out.append(("Accuracy under Gaussian noise clamp(x + sqrt(var) N(0,1), 0, 1)", gaussian_noise_table(results["gaussian_noise"])))

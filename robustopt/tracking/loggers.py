@@ -1,43 +1,23 @@
-"""Experiment loggers: W&B (offline by default) or none.
+"""Experiment loggers: W&B (offline by default) or none (:class:`robustopt.logger.NullLogger`).
 
-Both have the same methods, so the pipelines never check which one they hold.  W&B is imported
-only here.
+Both have the same methods (the interface is :class:`~robustopt.logger.NullLogger`), so the pipelines never
+check which one they hold.  W&B is imported only here, when a W&B logger is built.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from PIL import Image
+
 from robustopt.errors import ConfigError, DependencyError
+from robustopt.logger import NullLogger
 
 log = logging.getLogger(__name__)
-
-
-class NullLogger:
-    """Logs nothing (``logger=none``)."""
-
-    run_id: Optional[str] = None
-
-    def log_metrics(self, metrics: dict, step: Optional[int] = None) -> None:
-        pass
-
-    def log_summary(self, values: dict) -> None:
-        pass
-
-    def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        pass
-
-    def log_figure(self, key: str, figure) -> None:
-        pass
-
-    def log_image(self, key: str, path: str | Path) -> None:
-        pass
-
-    def finish(self, exit_code: int = 0) -> None:
-        pass
 
 
 class WandbLogger(NullLogger):
@@ -121,19 +101,12 @@ class WandbLogger(NullLogger):
         """Log a matplotlib figure (pyplot or a bare ``matplotlib.figure.Figure``) as an image."""
         self._safely("log", lambda: self.run.log({key: self._wandb.Image(_figure_to_image(figure))}))
 
-    def log_image(self, key: str, path: str | Path) -> None:
-        self._safely("log", lambda: self.run.log({key: self._wandb.Image(str(path))}))
-
     def finish(self, exit_code: int = 0) -> None:
         self._safely("finish", self.run.finish, exit_code=exit_code)
 
 
 def _figure_to_image(figure):
     """Render a matplotlib figure to a PIL image (W&B's own conversion needs pyplot to be imported)."""
-    import io
-
-    from PIL import Image
-
     buf = io.BytesIO()
     figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     buf.seek(0)

@@ -5,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from robustopt.tracking.run_dir import RunDir
-
-
-def find_runs(root: str | Path) -> list[RunDir]:
-    """Every run directory (a folder with ``config.yaml`` and ``meta.json``) under ``root``, sorted."""
-    root = Path(root)
-    found = {p.parent for p in root.rglob("meta.json") if (p.parent / "config.yaml").exists()}
-    return [RunDir(p) for p in sorted(found)]
+from robustopt.rundir import RunDir, find_runs
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

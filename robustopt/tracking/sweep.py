@@ -8,10 +8,11 @@ Each job writes its results in its own run directory; :func:`collect_sweep` read
 * ``sweep_results.json`` the same jobs with their full flat records, the failed and missing jobs, and the
   mean ± std summary;
 
-both written atomically.  The jobs a sweep should have are re-expanded from ``multirun.yaml`` (its
-command-line overrides and ``hydra.sweeper.params``, as Hydra's basic sweeper does), so a job that never
-started is listed as missing, by its overrides.  It works on a partial or still-running sweep: Hydra
-skips ``on_multirun_end`` when a job failed, so run ``python scripts/collect_sweep.py SWEEP_DIR`` then.
+both written atomically.  The jobs a sweep should have (``expected``) come from the caller:
+:func:`robustopt.cli.sweep.collect` re-expands them from ``multirun.yaml`` with Hydra's override parser, so
+a job that never started is listed as missing, by its overrides.  It works on a partial or still-running
+sweep: Hydra skips ``on_multirun_end`` when a job failed, so run ``python scripts/collect_sweep.py SWEEP_DIR``
+then.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from typing import Any, Iterable, Optional, Sequence
 
 import yaml
 
+from robustopt.errors import ConfigError
 from robustopt.io import atomic_write_json, atomic_write_text
+from robustopt.rundir import RunDir
 from robustopt.tracking.reader import format_table, run_record
-from robustopt.tracking.run_dir import RunDir
 
 CSV_NAME = "sweep_results.csv"
 JSON_NAME = "sweep_results.json"
@@ -79,29 +81,7 @@ class SweepResult:
         return [j for j in self.jobs if not j.finished]
 
 
-# -- the jobs a sweep should have ---------------------------------------------------------------------
-def expected_jobs(sweep_dir: str | Path) -> Optional[list[list[str]]]:
-    """Every job's override list, re-expanded from ``SWEEP_DIR/multirun.yaml`` like Hydra's basic sweeper
-    (``hydra.sweeper.params`` first, then the command-line overrides; the cartesian product of the sweeps).
-    None when there is no ``multirun.yaml`` or the sweep used another sweeper."""
-    path = Path(sweep_dir) / "multirun.yaml"
-    if not path.exists():
-        return None
-    with open(path) as fh:
-        cfg = yaml.safe_load(fh) or {}
-    hydra_cfg = cfg.get("hydra") or {}
-    sweeper = hydra_cfg.get("sweeper") or {}
-    if "basic_sweeper" not in str(sweeper.get("_target_", "basic_sweeper")).lower():
-        return None
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    args = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
-    args += list((hydra_cfg.get("overrides") or {}).get("task") or [])
-    parsed = OverridesParser.create().parse_overrides(args)
-    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-
-
+# -- the jobs a sweep has -------------------------------------------------------------------------------
 def _job_dirs(sweep_dir: Path) -> dict[tuple, Path]:
     """Job directories under the sweep (those Hydra wrote ``.hydra/overrides.yaml`` in), by their overrides."""
     found = {}
@@ -218,15 +198,22 @@ def summarize(jobs: Sequence[SweepJob], metrics: Optional[Sequence[str]] = None)
     return rows
 
 
-def collect_sweep(sweep_dir: str | Path, *, write: bool = True, metrics: Optional[Sequence[str]] = None) -> SweepResult:
-    """Read every job of the sweep in ``sweep_dir``; with ``write``, save ``sweep_results.{csv,json}`` there."""
+def collect_sweep(
+    sweep_dir: str | Path,
+    expected: Optional[Sequence[Sequence[str]]] = None,
+    *,
+    write: bool = True,
+    metrics: Optional[Sequence[str]] = None,
+) -> SweepResult:
+    """Read every job of the sweep in ``sweep_dir``; with ``write``, save ``sweep_results.{csv,json}`` there.
+
+    ``expected``: every job's override list (None: unknown, only the job folders found are listed;
+    :func:`robustopt.cli.sweep.expected_jobs` re-expands them from ``multirun.yaml``).
+    """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        from robustopt.errors import ConfigError
-
         raise ConfigError(f"sweep directory {sweep_dir} does not exist; pass the folder that holds multirun.yaml")
     found = _job_dirs(sweep_dir)
-    expected = expected_jobs(sweep_dir)
     jobs: list[SweepJob] = []
     seen: set[tuple] = set()
     for overrides in expected or []:
@@ -332,5 +319,5 @@ def format_report(result: SweepResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SweepJob", "SweepResult", "collect_sweep", "expected_jobs", "format_report", "mean_std", "summarize",
-           "table_rows", "write_tables"]
+__all__ = ["SweepJob", "SweepResult", "collect_sweep", "format_report", "mean_std", "summarize", "table_rows",
+           "write_tables"]

@@ -4,8 +4,6 @@ checkpoints every epoch, exact resume, and clean stops on divergence."""
 from __future__ import annotations
 
 import math
-import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,16 +12,13 @@ from typing import Callable, Iterable, Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from robustopt.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from robustopt.data.batches import TensorBatches
-from robustopt.evaluation.metrics import accuracy_and_loss
 from robustopt.io import atomic_torch_save
+from robustopt.metrics import accuracy_and_loss
 from robustopt.runs import snapshot_path
-
-# Test hook: SIGKILL this process after this many optimizer steps (counted over the whole run),
-# to prove that a run killed mid-epoch resumes exactly.  Never set in normal use.
-KILL_AT_STEP_ENV = "ROBUSTOPT_KILL_AT_STEP"
 
 
 @dataclass
@@ -56,6 +51,7 @@ def fit(
     eval_batch_size: int = 1024,
     progress: bool = True,
     on_epoch_end: Optional[Callable[[list], None]] = None,
+    on_step: Optional[Callable[[int], None]] = None,
     divergence_check_every: int = 25,
     snapshot_epochs: Union[str, Iterable[int], None] = None,
     snapshot_dir: str | Path | None = None,
@@ -66,7 +62,9 @@ def fit(
     RNG state, history); after every epoch it is rewritten atomically.  On CPU a run killed at any
     point and resumed ends with weights bitwise identical to an uninterrupted run.  A non-finite
     loss stops the run with ``status="diverged"`` without checkpointing the broken weights.
-    ``on_epoch_end(history)`` is called after each epoch's checkpoint with the whole history.
+    ``on_epoch_end(history)`` is called after each epoch's checkpoint with the whole history, and
+    ``on_step(step)`` after every optimizer step with the number of steps taken since the run began
+    (counted over the whole run, also across a resume).
 
     ``snapshot_epochs`` (``"all"`` or epoch numbers counted from 1) keeps the model weights of those
     epochs as ``snapshot_dir/epoch-NNNN.pt`` (weights only, written atomically), so that a model can
@@ -96,7 +94,6 @@ def fit(
         history = list(ckpt.get("history", []))
         start_epoch = int(ckpt["epoch"])
     result = FitResult(status="completed", history=history, resumed_from_epoch=start_epoch)
-    kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "0") or 0)
     steps_per_epoch = len(train)
 
     for epoch in range(start_epoch, epochs):
@@ -134,8 +131,8 @@ def fit(
                 if bar is not None:
                     elapsed = time.perf_counter() - t0
                     bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.4f}", img_s=f"{seen / max(elapsed, 1e-9):.0f}")
-            if kill_at and epoch * steps_per_epoch + step + 1 == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if on_step is not None:
+                on_step(epoch * steps_per_epoch + step + 1)
         if bar is not None:
             bar.close()
         if result.status == "diverged":
@@ -196,6 +193,4 @@ def _snapshot_rule(snapshot_epochs) -> Optional[Callable[[int], bool]]:
 def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=0.5)

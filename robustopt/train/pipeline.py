@@ -1,9 +1,10 @@
 """The training pipeline behind ``experiments/train.py``, callable with a plain config dict.
 
-``train_run(cfg, run_dir)`` builds the data, the model (from the shared initial weights of
-``(model config, init_seed)``), the optimizer and schedule, trains with :func:`robustopt.train.fit`
-(resuming from ``run_dir/checkpoints/last.pt`` when present), records everything in the run
-directory and the logger, then runs the configured evaluations.
+``train_run(cfg, run_dir)`` loads the config's ``plugins``, builds the data, the model (from the shared
+initial weights of ``(model config, init_seed)``), the optimizer and schedule, trains with
+:func:`robustopt.train.fit` (resuming from ``run_dir/checkpoints/last.pt`` when present) and records
+everything in the run directory and the logger.  Evaluating the trained model is the caller's next step
+(the entry point chains the two: :func:`robustopt.cli.train.train_and_evaluate`).
 """
 
 from __future__ import annotations
@@ -12,24 +13,29 @@ import contextlib
 import hashlib
 import logging
 import os
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from robustopt.data import TensorBatches, get_spec, load_configured_split
-from robustopt.devices import resolve_device, resolve_num_threads
+from robustopt.data import DatasetSpec, TensorBatches, get_spec, load_configured_split
+from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import CheckpointError, ConfigError
+from robustopt.frequency import FILTERS
 from robustopt.io import atomic_torch_save
+from robustopt.logger import NullLogger
+from robustopt.meta import run_meta
 from robustopt.models import init_model, model_fingerprint
 from robustopt.optim import build_optimizer, build_scheduler
+from robustopt.registry import load_plugins
+from robustopt.rundir import RunDir
 from robustopt.runs import config_diff, identity, model_kwargs
-from robustopt.tracking.loggers import NullLogger
-from robustopt.tracking.meta import run_meta
-from robustopt.tracking.run_dir import RunDir
 from robustopt.train.fit import FitResult, fit
 
 log = logging.getLogger("robustopt.train")
+
 
 def shared_initial_model(cfg: dict) -> tuple[torch.nn.Module, dict]:
     """The model with the initial weights shared by every run of the same (model config, init_seed).
@@ -70,7 +76,20 @@ def check_resumable(run_dir: RunDir, cfg: dict) -> None:
         )
 
 
-def build_training(cfg: dict, device: torch.device):
+@dataclass
+class Training:
+    """Everything :func:`build_training` makes for a config (nothing is trained yet)."""
+
+    spec: DatasetSpec  # the data set's shape and classes
+    batches: TensorBatches  # the seeded training batches (augmentation, data filter)
+    test: tuple[torch.Tensor, torch.Tensor]  # the test split (uint8 images, labels) on the device
+    model: torch.nn.Module  # the shared initial weights of (model config, init_seed), on the device
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    init_ref: dict  # where the initial weights are: path, sha256, init_seed (recorded in meta.json)
+
+
+def build_training(cfg: dict, device: torch.device) -> Training:
     """Data, model, optimizer and scheduler for ``cfg`` (nothing is trained)."""
     ds = cfg["dataset"]
     spec = get_spec(ds["name"])
@@ -79,10 +98,6 @@ def build_training(cfg: dict, device: torch.device):
     batch_transform = None
     filt = cfg.get("data_filter") or {}
     if filt.get("name"):
-        from functools import partial
-
-        from robustopt.frequency import FILTERS
-
         batch_transform = partial(FILTERS.get(filt["name"]), keep_fraction=float(filt["keep_fraction"]))
     batches = TensorBatches(
         x_train,
@@ -104,7 +119,7 @@ def build_training(cfg: dict, device: torch.device):
     optimizer = build_optimizer(opt_name, model.parameters(), **opt_cfg)
     sched_cfg = dict(cfg["scheduler"])
     scheduler = build_scheduler(sched_cfg.pop("name"), optimizer, int(cfg["epochs"]), **sched_cfg)
-    return spec, batches, test, model, optimizer, scheduler, init_ref
+    return Training(spec, batches, test, model, optimizer, scheduler, init_ref)
 
 
 def run_is_finished(run_dir: str | Path, cfg: dict) -> bool:
@@ -118,18 +133,18 @@ def run_is_finished(run_dir: str | Path, cfg: dict) -> bool:
 
 
 @contextlib.contextmanager
-def torch_threads(num_threads):
-    """Use ``num_threads`` torch threads inside the block (an int, ``auto`` -- see
-    :func:`robustopt.devices.default_num_threads` -- or None: leave as is), then restore the previous number, so
-    that a reused worker process (joblib) never leaks one job's setting into the next."""
-    previous = torch.get_num_threads()
-    wanted = resolve_num_threads(num_threads)
-    if wanted:
-        torch.set_num_threads(wanted)
-    try:
+def run_rng(seed: int, device: torch.device):
+    """The run's own global torch RNG inside the block: seeded with the run's ``seed`` and restored afterwards,
+    so the caller's random state is left as it was.  Only layers that draw from the global RNG while training
+    use it (the dropout of ``vgg11`` / ``vgg16``; ``c2`` and the ResNets have none: their results do not
+    depend on it).  A resumed run continues the checkpoint's RNG state (:func:`robustopt.train.fit`)."""
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(int(seed))
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(int(seed))
         yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _slurm_job_id() -> Optional[str]:
@@ -138,16 +153,20 @@ def _slurm_job_id() -> Optional[str]:
     return f"{array_id}_{task}" if array_id and task else os.environ.get("SLURM_JOB_ID")
 
 
-def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = None) -> FitResult:
+def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = None, *, mark_finished: bool = True) -> FitResult:
     """Train (or resume, or skip when already complete or diverged) the run described by ``cfg`` in ``run_dir``.
 
-    ``cfg["num_threads"]`` (optional) sets the torch threads for this run only.
+    ``cfg["plugins"]`` (optional) are imported first; ``cfg["num_threads"]`` (optional) sets the torch threads
+    for this run only.  ``mark_finished=False`` leaves the run's status ``running`` after training: the caller
+    marks it (:meth:`RunDir.set_status`) after its own steps, so that a run stopped while, e.g., being evaluated
+    is not skipped as finished when the same command runs again.
     """
+    load_plugins(cfg.get("plugins"))
     with torch_threads(cfg.get("num_threads")):
-        return _train_run(cfg, run_dir, logger)
+        return _train_run(cfg, run_dir, logger, mark_finished)
 
 
-def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger]) -> FitResult:
+def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger], mark_finished: bool) -> FitResult:
     run = RunDir(run_dir)
     logger = logger or NullLogger()
     check_resumable(run, cfg)
@@ -159,17 +178,21 @@ def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger]) -> 
         return FitResult(status=run.status, history=run.metrics(), resumed_from_epoch=int(summary.get("epochs_done") or 0),
                          diverged_at=summary.get("diverged_at"))
     device = resolve_device(cfg.get("device", "auto"))
+    with run_rng(int(cfg["seed"]), device):
+        return _train(cfg, run, logger, device, mark_finished)
+
+
+def _train(cfg: dict, run: RunDir, logger: NullLogger, device: torch.device, mark_finished: bool) -> FitResult:
     resuming = run.checkpoint_path.exists()
-    if not resuming:
-        torch.manual_seed(int(cfg["seed"]))  # the run's own global RNG (dropout etc.); restored on resume
-    spec, batches, test, model, optimizer, scheduler, init_ref = build_training(cfg, device)
+    training = build_training(cfg, device)
+    model = training.model
     run.write_config(cfg)
     previous = run.meta()
     this_start = run_meta(device, seed=int(cfg["seed"]), init_seed=int(cfg["init_seed"]), data_seed=int(cfg["data_seed"]))
     run.update_meta(
         **this_start,
         status="running",
-        init=init_ref,
+        init=training.init_ref,
         first_start_time=previous.get("first_start_time") or this_start["start_time"],
         starts=int(previous.get("starts", 0)) + 1,
         slurm_job_id=_slurm_job_id(),
@@ -187,11 +210,11 @@ def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger]) -> 
     try:
         result = fit(
             model,
-            optimizer,
-            batches,
-            test,
+            training.optimizer,
+            training.batches,
+            training.test,
             epochs=int(cfg["epochs"]),
-            scheduler=scheduler,
+            scheduler=training.scheduler,
             checkpoint_path=run.checkpoint_path,
             device=device,
             amp=bool(cfg.get("amp")),
@@ -222,16 +245,6 @@ def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger]) -> 
         log.warning("run diverged (non-finite loss) at %s; stopped cleanly", result.diverged_at)
     run.update_summary(summary)
     logger.log_summary({k: v for k, v in summary.items() if not isinstance(v, dict)})
-    if result.status == "completed" and cfg.get("evaluations"):
-        from robustopt.evaluation.pipeline import evaluate_model
-
-        try:
-            evaluate_model(
-                model, cfg, run, cfg["evaluations"], cfg.get("eval") or {}, device=device, logger=logger,
-                batch_size=int(cfg.get("eval_batch_size", 1024)), seed=int(cfg["seed"]), progress=bool(cfg.get("progress", True)),
-            )
-        except BaseException as exc:
-            run.set_status("failed", error=f"evaluation: {type(exc).__name__}: {exc}")
-            raise
-    run.set_status(result.status)
+    if mark_finished or result.status != "completed":
+        run.set_status(result.status)
     return result

@@ -58,7 +58,7 @@ def autoattack_timing(args, device: torch.device) -> dict:
     """Seconds (wall and process CPU) of standard AutoAttack per norm on the first ``args.autoattack`` images."""
     if args.run_dir:
         from robustopt.evaluation.pipeline import load_trained_model, test_data
-        from robustopt.tracking.run_dir import RunDir
+        from robustopt.rundir import RunDir
 
         run = RunDir(args.run_dir)
         model = load_trained_model(run, device)

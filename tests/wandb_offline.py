@@ -1,6 +1,6 @@
 """Read back an offline W&B run file (``wandb/offline-run-*/run-ID.wandb``) without a server.
 
-Used by the tests to check what was logged, and handy to inspect a run before ``wandb sync``.
+A test helper: the tests check with it what was logged (it is no part of the library).
 The file is W&B's LevelDB-style log: a 7-byte header (``:W&B``, magic, version) and 32 KiB blocks
 of records (4-byte checksum, 2-byte length, 1-byte type, payload); each payload is a protobuf
 ``Record``.

@@ -1,4 +1,5 @@
-"""What every run records about where and how it ran."""
+"""What every run records in its ``meta.json`` about where and how it ran (git commit, package versions,
+device, host, start time, command line)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,16 @@
-"""Structured-config schemas (plain dataclasses) that validate the Hydra configs in ``conf/``.
+"""Structured-config schemas (dataclasses) that validate the Hydra configs in ``conf/``, and hold their defaults.
 
 A typo'd key, a value of the wrong type or a missing required value fails at start-up with a
 message naming the key.  Each optimizer and scheduler has its own schema, so
-``optimizer.momentum`` exists for SGD but not for Adam.
+``optimizer.momentum`` exists for SGD but not for Adam.  The defaults written here are the only ones:
+``conf/optimizer/*.yaml``, ``conf/scheduler/*.yaml`` and ``conf/paths/default.yaml`` hold only what differs
+(and comments).  The evaluations' options come from the evaluations themselves
+(:func:`robustopt.evaluation.evaluation_defaults`, registered by :func:`robustopt.cli.app.register_configs`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -170,6 +174,7 @@ class TrainConfig:
     progress: bool = True
     snapshot_epochs: Any = None  # null | "all" | [epochs]: keep those epochs' weights (matched-accuracy protocol)
     experiment_name: str = "default"
+    plugins: List[str] = field(default_factory=list)  # your modules / .py files, imported before anything is built
     lr_by_optimizer: Dict[str, float] = field(default_factory=dict)
     evaluations: List[str] = field(default_factory=list)  # run after training
     eval: Dict[str, Any] = field(default_factory=dict)  # options per evaluation (conf/eval/)
@@ -197,7 +202,56 @@ class EvaluateConfig:
     prune_snapshots: bool = False  # protocol=matched: keep only the matched epoch's weights afterwards
     shard: Optional[str] = None  # i/n: evaluate every n-th run from the i-th
     num_threads: Any = "auto"  # torch CPU threads: auto | N | null
+    plugins: List[str] = field(default_factory=list)  # your modules / .py files (e.g. evaluations), imported first
     logger: LoggerConfig = MISSING
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+# -- the linear theory (experiments/linear_theory.py, conf/linear_theory.yaml) ------------------------------
+@dataclass
+class DataModelConfig:
+    sigma_tilde: List[float] = field(default_factory=lambda: [0.1, 0.05, 0.0])  # per-frequency input std
+    w_star_tilde: List[float] = field(default_factory=lambda: [5.0, 10.0, 0.0])
+    noise_std: float = 0.0  # label noise
+
+
+@dataclass
+class RecordConfig:
+    spacing: str = "log"  # log | linear | all
+    points: int = 600
+
+
+@dataclass
+class SurfaceConfig:
+    enabled: bool = True
+    irrelevant_index: int = 2
+    variances: List[float] = field(default_factory=lambda: [0.0, 1e-5, 3e-5, 1e-4, 1e-3])
+    eps: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0])
+    adaptive: List[str] = field(default_factory=lambda: ["signgd", "adam"])
+    reference: str = "gd"
+    gradient: str = "population"
+    n_steps: Optional[int] = None  # None: the main n_steps
+
+
+@dataclass
+class LinearTheoryConfig:
+    experiment_name: str = "linear_theory"
+    seed: int = 0  # seed of the sampled batches
+    data: DataModelConfig = field(default_factory=DataModelConfig)
+    w0_tilde: List[float] = field(default_factory=lambda: [0.01, -0.01, 0.02])
+    lr: float = 1e-2
+    n_steps: int = 200_001
+    gradients: List[str] = field(default_factory=lambda: ["population", "sampled"])
+    batch_size: int = 5000
+    sampler: str = "wishart"  # wishart | explicit
+    optimizers: Dict[str, Any] = field(default_factory=lambda: {  # name -> hyper-parameters besides lr (torch's defaults)
+        "gd": {}, "signgd": {}, "adam": {"betas": [0.9, 0.999], "eps": 1e-8}, "rmsprop": {"alpha": 0.99, "eps": 1e-8},
+    })
+    eps: List[float] = field(default_factory=lambda: [0.5, 1.0, math.sqrt(2.0), 2.0])
+    record: RecordConfig = field(default_factory=RecordConfig)
+    surface: SurfaceConfig = field(default_factory=SurfaceConfig)
+    progress: bool = True
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 

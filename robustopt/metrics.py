@@ -1,4 +1,5 @@
-"""Batched accuracy and loss of a classifier on tensors."""
+"""Batched accuracy and loss of a classifier on tensors (used by training after every epoch, by the Fourier
+heat maps and by the evaluations)."""
 
 from __future__ import annotations
 

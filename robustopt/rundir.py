@@ -1,12 +1,15 @@
-"""A run directory: the plain-file record of one training run.
+"""A run directory: the plain-file record of one training run (the base layer: training, evaluation,
+the theory experiment and the reporting all read and write runs through :class:`RunDir`).
 
 Layout (every file written atomically)::
 
     config.yaml        the fully resolved config
-    meta.json          seed, git commit, package versions, device, start/end time, status
+    meta.json          seed, git commit, package versions, device, start/end time, status (:mod:`robustopt.meta`)
     metrics.jsonl      one JSON line per epoch
     summary.json       final metrics + every evaluation's results (under "eval")
     checkpoints/last.pt
+
+:func:`find_runs` lists the run directories under a folder (one run, or a sweep of runs).
 """
 
 from __future__ import annotations
@@ -134,6 +137,13 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
+
+
+def find_runs(root: str | Path) -> list[RunDir]:
+    """Every run directory (a folder with ``config.yaml`` and ``meta.json``) under ``root``, sorted."""
+    root = Path(root)
+    found = {p.parent for p in root.rglob("meta.json") if (p.parent / "config.yaml").exists()}
+    return [RunDir(p) for p in sorted(found)]
 
 
 def _now() -> str:

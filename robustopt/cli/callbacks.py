@@ -1,6 +1,6 @@
 """Hydra callbacks (``hydra.callbacks`` in ``conf/train.yaml``).
 
-:class:`CollectSweep` gathers a finished multirun into one table with :func:`robustopt.tracking.sweep.collect_sweep`.
+:class:`CollectSweep` gathers a finished multirun into one table with :func:`robustopt.cli.sweep.collect`.
 Hydra calls ``on_multirun_end`` only when every job succeeded; for a sweep with failed jobs run
 ``python scripts/collect_sweep.py SWEEP_DIR``, which does the same.
 """
@@ -13,6 +13,9 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from robustopt.cli.sweep import collect
+from robustopt.tracking.sweep import format_report
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +34,9 @@ class CollectSweep(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
             return
-        from robustopt.tracking.sweep import collect_sweep, format_report
-
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            result = collect_sweep(sweep_dir)
+            result = collect(sweep_dir)
         except Exception as exc:  # noqa: BLE001 - the jobs are done; a table we cannot write is only a warning
             log.warning("could not collect the sweep %s (%s: %s); run scripts/collect_sweep.py %s",
                         sweep_dir, type(exc).__name__, exc, sweep_dir)

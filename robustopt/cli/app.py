@@ -1,15 +1,19 @@
 """Glue between Hydra and the library, shared by the entry points in ``experiments/``.
 
-* registers the structured-config schemas (``robustopt.tracking.schema``) with Hydra's ConfigStore;
+* registers the structured-config schemas (:mod:`robustopt.cli.schema`) and every evaluation's options
+  (``eval/<name>_defaults``, from the evaluation's own defaults) with Hydra's ConfigStore;
 * :func:`entry_point` turns user mistakes (:class:`~robustopt.errors.RobustOptError`, OmegaConf
   validation errors) into one readable line on stderr and a non-zero exit, never a traceback;
-* :func:`to_plain` resolves a DictConfig into plain dicts for the library.
+* :func:`to_plain` resolves a DictConfig into plain dicts for the library;
+* :func:`run_dirname` names a job's run folder after its overrides.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -19,9 +23,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from robustopt.cli import schema
 from robustopt.devices import default_num_threads
 from robustopt.errors import RobustOptError
-from robustopt.tracking import schema
+from robustopt.evaluation import EVALUATIONS, evaluation_defaults
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 EXIT_USER_ERROR = 2
@@ -40,15 +45,16 @@ def register_configs() -> None:
         cs.store(group="optimizer", name=f"{name}_schema", node=node)
     for name, node in schema.SCHEDULER_SCHEMAS.items():
         cs.store(group="scheduler", name=f"{name}_schema", node=node)
-    from robustopt.theory.config import LinearTheoryConfig
-
-    cs.store(name="linear_theory_schema", node=LinearTheoryConfig)
+    cs.store(name="linear_theory_schema", node=schema.LinearTheoryConfig)
+    for name in EVALUATIONS.names():  # conf/eval/<name>.yaml: defaults: [<name>_defaults, _self_]
+        cs.store(group="eval", name=f"{name}_defaults", node=evaluation_defaults(name), package=f"eval.{name}")
 
 
 # Overrides that do not change a run's results (or are too long for a folder name) are left out of it.
 RUN_DIRNAME_EXCLUDED = (
     "device", "progress", "logger", "launcher", "eval_batch_size", "evaluations", "eval", "attack",
     "paths", "dataset.root", "dataset.download", "num_threads", "amp", "channels_last", "snapshot_epochs", "hydra",
+    "plugins",
 )
 RUN_DIRNAME_MAX = 120
 
@@ -61,9 +67,6 @@ def run_dirname(overrides, *also_excluded: str) -> str:
     when nothing is left; a hash suffix keeps long names short and unique.  The same overrides give the
     same folder, so re-running a command resumes its runs.
     """
-    import hashlib
-    import re
-
     items = []
     for item in overrides or []:
         key, _, value = str(item).partition("=")

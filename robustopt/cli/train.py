@@ -1,0 +1,110 @@
+"""The training entry point's job (``experiments/train.py``, ``experiments/irrelevant_freq.py``).
+
+:func:`train_job` turns a composed Hydra config into plain dicts, builds the logger and calls
+:func:`train_and_evaluate`: training (:func:`robustopt.train.pipeline.train_run`) and then the configured
+evaluations (:func:`robustopt.evaluation.pipeline.evaluate_model`), each a library call on plain dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from robustopt.cli.app import entry_point, output_dir, to_plain
+from robustopt.devices import resolve_device, torch_threads
+from robustopt.errors import RobustOptError
+from robustopt.evaluation.pipeline import evaluate_model
+from robustopt.logger import NullLogger
+from robustopt.registry import load_plugins
+from robustopt.rundir import RunDir
+from robustopt.runs import load_run_model
+from robustopt.tracking import build_logger
+from robustopt.train import FitResult
+from robustopt.train.pipeline import run_is_finished, train_run
+
+log = logging.getLogger("robustopt")
+
+
+def train_and_evaluate(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = None) -> FitResult:
+    """Train the run ``cfg`` describes in ``run_dir`` (or resume it, or skip it when finished), then run its
+    ``evaluations`` (with its ``eval`` options) on the trained weights, storing each result in the run's
+    summary.  The run is marked completed only after its evaluations, so a run stopped while being
+    evaluated is evaluated again when the same command runs again; a failed evaluation marks it failed."""
+    evaluations = list(cfg.get("evaluations") or [])
+    if not evaluations or run_is_finished(run_dir, cfg):
+        return train_run(cfg, run_dir, logger)
+    result = train_run(cfg, run_dir, logger, mark_finished=False)
+    run = RunDir(run_dir)
+    if result.status == "completed":
+        try:
+            with torch_threads(cfg.get("num_threads")):
+                device = resolve_device(cfg.get("device", "auto"))
+                evaluate_model(
+                    load_run_model(run, device), cfg, run, evaluations, cfg.get("eval") or {}, device=device,
+                    logger=logger, batch_size=int(cfg.get("eval_batch_size", 1024)), seed=int(cfg["seed"]),
+                    progress=bool(cfg.get("progress", True)),
+                )
+        except BaseException as exc:
+            run.set_status("failed", error=f"evaluation: {type(exc).__name__}: {exc}")
+            raise
+        run.set_status(result.status)
+    return result
+
+
+def _job_info() -> dict:
+    """This job's place in its sweep, for the W&B config (group runs by the swept keys in the UI)."""
+    hc = HydraConfig.get()
+    overrides = {}
+    for item in hc.overrides.task:
+        key, _, value = str(item).partition("=")
+        overrides[key.lstrip("+~")] = value
+    info = {"overrides": overrides}
+    if hc.mode == RunMode.MULTIRUN:
+        info.update(sweep_dir=str(hc.sweep.dir), job_num=hc.job.num, job_id=OmegaConf.select(hc, "job.id", default=None, throw_on_missing=False))
+    return info
+
+
+def train(cfg: DictConfig) -> None:
+    """Train the run ``cfg`` describes in this job's output directory (logging to W&B when configured)."""
+    config = to_plain(cfg)
+    load_plugins(config.get("plugins"))
+    run_dir = output_dir()
+    run = RunDir(run_dir)
+    name = f"{config['optimizer']['name']}-seed{config['seed']}"
+    if run_is_finished(run_dir, config):  # nothing to train: no new W&B run either
+        logger = NullLogger()
+    else:
+        logger = build_logger(
+            config["logger"], name=name, group=config["experiment_name"], job_type="train",
+            config={**config, "job": _job_info()}, dir=run_dir, run_id=run.meta().get("wandb_id"),
+        )
+    try:
+        result = train_and_evaluate(config, run_dir, logger)
+    except BaseException:
+        logger.finish(exit_code=1)  # marked failed in W&B, not finished
+        raise
+    logger.finish(exit_code=0)
+    final = result.final
+    print(
+        f"[{result.status}] {name}: test accuracy {final.get('test_accuracy', float('nan')):.4f}, "
+        f"test loss {final.get('test_loss', float('nan')):.4f} -> {run_dir}",
+        flush=True,
+    )
+
+
+def train_job(cfg: DictConfig) -> None:
+    """The task of ``experiments/train.py``: :func:`train`, with user mistakes as one line and a non-zero exit."""
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        # Raise, not exit: the launcher records this job as failed and runs the others (a SystemExit would
+        # end a sequential sweep at once, and leave a SLURM job without a result for submitit to read).
+        try:
+            return train(cfg)
+        except RobustOptError as exc:
+            log.error("%s", exc)
+            raise
+    return entry_point(train)(cfg)

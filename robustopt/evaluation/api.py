@@ -1,0 +1,127 @@
+"""The notebook front door: evaluate any model in one call, like RobustBench's ``benchmark``.
+
+    import robustopt
+    results = robustopt.evaluate(model, dataset="fashion_mnist", evaluations=["clean", "robust_accuracy", "band_noise"],
+                                 n_examples=1000)
+    results["robust_accuracy"]["attacks"]["pgd-linf"]["robust_accuracy"]   # one value per eps of the paper's grid
+
+It runs the same registered evaluations (:data:`~robustopt.evaluation.registry.EVALUATIONS`, plugins included)
+with the same code as ``experiments/evaluate.py`` (:func:`run_evaluations`), on plain tensors, and writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from robustopt.data import load_split_uint8
+from robustopt.devices import resolve_device
+from robustopt.errors import ConfigError
+from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
+
+DEFAULT_EVALUATIONS = ("clean", "robust_accuracy", "band_noise")
+
+
+def run_evaluations(
+    model: nn.Module,
+    data: EvalData,
+    evaluations: Iterable[str],
+    options: Optional[Mapping] = None,
+    ctx: Optional[EvalContext] = None,
+    on_result: Optional[Callable[[str, dict], None]] = None,
+) -> dict[str, dict]:
+    """Run each named evaluation on ``model`` (in eval mode, restored afterwards) and return ``{name: result}``.
+
+    ``options[name]`` are that evaluation's options; each result gets ``seconds`` (its run time) unless it has
+    one; ``on_result(name, result)`` is called after each evaluation (the run pipeline stores it at once).
+    Unknown evaluation names fail before any work.
+    """
+    ctx = ctx or EvalContext()
+    options = dict(options or {})
+    fns = {name: EVALUATIONS.get(name) for name in evaluations}
+    results: dict[str, dict] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        for name, fn in fns.items():
+            opts = options.get(name) or {}
+            if not isinstance(opts, Mapping):
+                raise ConfigError(f"eval.{name} must be a mapping of options, got {opts!r}")
+            t0 = time.perf_counter()
+            result = dict(fn(model, data, dict(opts), ctx))
+            result.setdefault("seconds", round(time.perf_counter() - t0, 3))
+            if on_result is not None:
+                on_result(name, result)
+            results[name] = result
+    finally:
+        model.train(was_training)
+    return results
+
+
+def _data(dataset, root: str, n_examples: Optional[int]) -> EvalData:
+    if isinstance(dataset, EvalData):
+        data = dataset
+    elif isinstance(dataset, str):
+        x, y = load_split_uint8(dataset, root, "test")
+        n = x.shape[0] if n_examples is None else min(int(n_examples), x.shape[0])
+        return EvalData(x[:n].float().div_(255), y[:n], dataset)
+    elif isinstance(dataset, (tuple, list)) and len(dataset) == 2:
+        x, y = dataset
+        data = EvalData(x.float().div(255) if x.dtype == torch.uint8 else x, y)
+    else:
+        raise ConfigError(f"dataset must be a data-set name (e.g. 'fashion_mnist'), an (images, labels) pair or EvalData, got {type(dataset).__name__}")
+    return data.subset(n_examples)
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: Union[str, tuple, EvalData] = "fashion_mnist",
+    evaluations: Sequence[str] = DEFAULT_EVALUATIONS,
+    n_examples: Optional[int] = 1000,
+    device: Union[str, torch.device] = "auto",
+    root: str = "data",
+    options: Optional[Mapping[str, Mapping]] = None,
+    seed: int = 0,
+    *,
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> dict[str, dict]:
+    """Evaluate ``model`` on the first ``n_examples`` test images of ``dataset``; ``{evaluation: result}``.
+
+    Args:
+        model: a classifier taking images ``(N, C, H, W)`` in [0, 1] (normalisation inside the model).
+        dataset: a registered data-set name (its test split is read from ``root``, as ``load_dataset``), or the
+            test images and labels themselves, ``(x, y)`` (x float in [0, 1] or uint8).  The name also picks
+            the paper's per-data-set settings (eps grids, noise variances); with tensors, set them in ``options``.
+        evaluations: registered evaluation names (``clean``, ``robust_accuracy``, ``gaussian_noise``,
+            ``band_noise``, ``fourier_heatmap``, ``lipschitz``, or your own).
+        n_examples: the first N test images (None: all); every evaluation sees the same images.
+        device: ``auto`` (CUDA when available) | ``cpu`` | ``cuda``.
+        options: ``{evaluation: {option: value}}``, e.g. ``{"robust_accuracy": {"attacks": [{"name": "pgd",
+            "norm": "linf", "steps": 20}]}}``; the defaults are the evaluations' own (``conf/eval/``).
+        seed: seeds every random draw (random starts, noise); the global RNG is never touched.
+
+    The model is left as it was found (its device and train/eval mode); nothing is written to disk.
+    """
+    evaluations = list(evaluations)
+    stray = sorted(set(options or {}) - set(evaluations))
+    if stray:
+        raise ConfigError(f"options given for evaluation(s) {', '.join(stray)} that are not run; the evaluations are: {', '.join(evaluations)}")
+    for name in evaluations:  # unknown names fail before the data are read
+        EVALUATIONS.get(name)
+    dev = resolve_device(device)
+    data = _data(dataset, root, n_examples)
+    data = EvalData(data.x.to(dev), data.y.to(dev), data.dataset)
+    param = next(model.parameters(), None)
+    home = param.device if param is not None else None
+    model.to(dev)
+    try:
+        ctx = EvalContext(device=dev, batch_size=int(batch_size), seed=int(seed), progress=progress)
+        return run_evaluations(model, data, evaluations, options, ctx)
+    finally:
+        if home is not None:
+            model.to(home)

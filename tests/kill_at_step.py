@@ -1,0 +1,37 @@
+"""Test-only entry point: ``experiments/train.py``, killed with SIGKILL after a number of optimizer steps.
+
+    python tests/kill_at_step.py STEPS [train.py's arguments ...]
+
+It installs an ``on_step`` callback (:func:`robustopt.train.fit`) that sends SIGKILL to this process once
+``STEPS`` optimizer steps (counted over the whole run) are done, then runs ``experiments/train.py`` as
+``__main__``, so that a real process dies mid-epoch, as on a preempted machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import runpy
+import signal
+import sys
+from pathlib import Path
+
+import robustopt.train.pipeline as pipeline
+
+TRAIN = Path(__file__).resolve().parents[1] / "experiments" / "train.py"
+
+
+def main() -> None:
+    kill_at = int(sys.argv.pop(1))
+
+    def on_step(step: int) -> None:
+        if step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    pipeline.fit = functools.partial(pipeline.fit, on_step=on_step)
+    sys.argv[0] = str(TRAIN)
+    runpy.run_path(str(TRAIN), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
