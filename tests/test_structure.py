@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("errors", "registry", "io", "bits", "stats", "checkpoint", "devices", "metrics", "logger",
                      "meta", "rundir"), 0),
     # building blocks
-    **dict.fromkeys(("data", "models", "optim", "attacks", "frequency", "lipschitz", "theory"), 1),
+    **dict.fromkeys(("data", "models", "optim", "attacks", "frequency", "lipschitz", "theory", "sharpness"), 1),
     # a config's identity and model; training; evaluation
     **dict.fromkeys(("runs", "train", "evaluation"), 2),
     # reporting; the notebook front door (robustopt.evaluate)
