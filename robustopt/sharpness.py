@@ -173,7 +173,7 @@ def hessian_eigenvalues(
     *,
     batch_size: int = 250,
     seed: int = 0,
-    tol: float = 1e-6,
+    tol: float = 1e-4,
     max_iter: Optional[int] = None,
     dtype: Optional[torch.dtype] = None,
     info: Optional[dict] = None,
@@ -193,15 +193,16 @@ def hessian_eigenvalues(
         k: how many eigenvalues (1 <= k < number of parameters).
         batch_size: images per chunk of every Hessian-vector product (memory, not the result).
         seed: seeds the Lanczos start vector (a ``torch.Generator``; the global RNG is untouched).
-        tol: ARPACK's relative residual tolerance (0: machine precision); eigenvalue errors are ~ tol² · scale.
+        tol: ARPACK's relative residual tolerance (0: machine precision); the eigenvalue error is at most about
+            tol · |eigenvalue|, and about tol² · |eigenvalue| when the top eigenvalues are well separated.
         max_iter: ARPACK's restart limit (None: its default, 10 · P).
         dtype: compute in this dtype on a cast copy of the model (``torch.float64`` for tests); None: the model's.
         info: a dict to fill with ``matvecs`` (Hessian-vector products used) and ``loss`` (the mean loss).
 
-    Raises ConfigError (k, batch_size, a model without trainable parameters), DataError (no images, labels out of
+    Raises ConfigError (k, batch_size, a model without trainable parameters, no convergence), DataError (no images, labels out of
     range or of the wrong shape, NaN/inf images) or CheckpointError (non-finite weights or loss).
     """
-    from scipy.sparse.linalg import eigsh
+    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ConfigError(f"sharpness: k (how many Hessian eigenvalues) must be an integer >= 1, got {k!r}")
@@ -214,7 +215,11 @@ def hessian_eigenvalues(
         op = HessianOperator(model, params, chunks, n)
         gen = torch.Generator().manual_seed(int(seed))
         v0 = torch.randn(n_params, generator=gen, dtype=torch.float64).numpy()
-        vals = eigsh(op.scipy(), k=int(k), which="LA", v0=v0, tol=float(tol), maxiter=max_iter, return_eigenvectors=False)
+        try:
+            vals = eigsh(op.scipy(), k=int(k), which="LA", v0=v0, tol=float(tol), maxiter=max_iter, return_eigenvectors=False)
+        except ArpackNoConvergence:
+            raise ConfigError(f"sharpness: the Lanczos iteration did not converge to {k} eigenvalues (tol={tol}, "
+                              f"max_iter={max_iter}); raise max_iter or tol") from None
     if info is not None:
         info.update(matvecs=op.matvecs, loss=loss)
     return [float(v) for v in sorted(vals, reverse=True)]

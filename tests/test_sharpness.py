@@ -190,3 +190,9 @@ def test_sharpness_evaluation_through_the_registry():
         evaluate(model, EvalData(x, y), {"n_probes": 3}, EvalContext())
     with pytest.raises(ConfigError, match="trace_probes"):
         evaluate(model, EvalData(x, y), {"trace_probes": 1}, EvalContext())
+
+
+def test_no_convergence_is_a_config_error():
+    model, (x, y) = tiny_mlp(), data()
+    with pytest.raises(ConfigError, match="did not converge"):
+        hessian_eigenvalues(model, x, y, k=3, tol=0, max_iter=1)
