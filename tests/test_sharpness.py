@@ -196,3 +196,18 @@ def test_no_convergence_is_a_config_error():
     model, (x, y) = tiny_mlp(), data()
     with pytest.raises(ConfigError, match="did not converge"):
         hessian_eigenvalues(model, x, y, k=3, tol=0, max_iter=1)
+
+
+def test_front_door_runs_the_sharpness_evaluation():
+    import robustopt
+
+    model, (x, y) = tiny_mlp().float(), data(20)
+    state = torch.get_rng_state()
+    out = robustopt.evaluate(model, dataset=(x.float(), y), evaluations=["sharpness"], device="cpu", seed=1,
+                             options={"sharpness": {"k": 2, "trace_probes": 4, "batch_size": 6}})
+    assert torch.equal(torch.get_rng_state(), state)
+    res = out["sharpness"]
+    json.dumps(res, allow_nan=False)
+    assert len(res["eigenvalues"]) == 2 and res["eigenvalues"][0] >= res["eigenvalues"][1] and res["n_samples"] == 20
+    true = torch.linalg.eigvalsh(dense_hessian(tiny_mlp(), x, y)).flip(0)[:2].tolist()  # float64 oracle, same weights
+    np.testing.assert_allclose(res["eigenvalues"], true, rtol=1e-4)  # float32, tol 1e-4
