@@ -98,7 +98,7 @@ def main() -> None:
         "top_eigenvalue": round(top[0], 6),
         "hvp_count": info["matvecs"],
         "s_per_hvp": round(eig_s / max(1, info["matvecs"]), 3),
-        "train_loss_last": round(float(loss), 4),
+        "train_loss_last": round(loss.item(), 4),
         "hessian_images": args.n,
         "chunk": args.batch_size,
         "tol": args.tol,
