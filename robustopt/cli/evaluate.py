@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from robustopt.cli.app import entry_point, overridden, to_plain
+from robustopt.cli.app import entry_point, launch, overridden, to_plain
+from robustopt.cli.validate import check_evaluate_config
 from robustopt.evaluation.pipeline import evaluate_runs
 from robustopt.tracking import build_logger
 from robustopt.tracking.compare import sweep_report
@@ -36,3 +37,8 @@ def evaluate_job(cfg: DictConfig) -> None:
         if "skipped" in res:
             print(f"skipped {path}: status {res['skipped']}", flush=True)
     print(sweep_report(config["run_dir"]), flush=True)
+
+
+def main() -> None:
+    """``robustopt-evaluate`` / ``python experiments/evaluate.py``: the command line checked, then :func:`evaluate_job`."""
+    launch(evaluate_job, "evaluate", check_evaluate_config)

@@ -22,6 +22,7 @@ class PathsConfig:
     data_dir: str = "${oc.env:ROBUSTOPT_DATA_DIR,data}"
     output_dir: str = "${oc.env:ROBUSTOPT_OUTPUT_DIR,outputs}"
     init_dir: str = "${paths.output_dir}/inits"
+    create_data_dir: bool = False  # true: a data_dir that does not exist is created (else it is an error: a typo'd path)
 
 
 @dataclass

@@ -14,7 +14,14 @@ from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import ConfigError
 from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
-from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
+from robustopt.evaluation.registry import (
+    EVALUATIONS,
+    EvalContext,
+    EvalData,
+    check_evaluation_options,
+    evaluation_defaults,
+)
+from robustopt.evaluation.robust_accuracy import check_robust_accuracy_options
 from robustopt.logger import NullLogger
 from robustopt.registry import load_plugins
 from robustopt.rundir import RunDir, find_runs
@@ -50,6 +57,21 @@ def deep_merge(base: dict, top: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+def check_evaluations(evaluations, options: Optional[dict] = None, dataset: str = "") -> None:
+    """Check, before any work, that every evaluation in ``evaluations`` is registered and that its options in
+    ``options`` (``{name: {option: value}}``) are its own (and, for ``robust_accuracy``, that its attacks resolve):
+    a training run that ends with evaluations refuses a misspelled one at start-up, not after training."""
+    options = options or {}
+    for name in evaluations or []:
+        EVALUATIONS.get(name)
+        opts = options.get(name) or {}
+        if not isinstance(opts, dict):
+            raise ConfigError(f"eval.{name} must be a mapping of options, got {opts!r}")
+        check_evaluation_options(name, opts, evaluation_defaults(name))
+        if name == "robust_accuracy":
+            check_robust_accuracy_options(opts, dataset)
 
 
 def test_data(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
