@@ -198,6 +198,7 @@ class EvaluateConfig:
     seed: int = 0
     progress: bool = True
     data_dir: Optional[str] = None  # default: the run's own dataset.root
+    replace: bool = False  # true: drop the stored results of the evaluations run (default: merge with them)
     protocol: str = "final"  # final (the paper's: last epoch) | matched (equal standard accuracy)
     matched_target: Any = "lowest_final"  # lowest_final | an accuracy in (0, 1]
     prune_snapshots: bool = False  # protocol=matched: keep only the matched epoch's weights afterwards

@@ -14,6 +14,7 @@ from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import ConfigError
 from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
+from robustopt.evaluation.merge import merge_result
 from robustopt.evaluation.registry import (
     EVALUATIONS,
     EvalContext,
@@ -95,9 +96,12 @@ def evaluate_model(
     data: Optional[EvalData] = None,
     data_dir: Optional[str] = None,
     protocol: str = "final",
+    replace: bool = False,
 ) -> dict:
     """Run each named evaluation on ``model`` and store its result in ``run``'s summary (under ``eval``, or
-    ``matched.eval`` for ``protocol="matched"``) as soon as it is done."""
+    ``matched.eval`` for ``protocol="matched"``) as soon as it is done, merged with the result stored there
+    (:func:`robustopt.evaluation.merge.merge_result`: e.g. another attack's curves are kept); ``replace=True``
+    drops the stored result instead."""
     for name in evaluations:  # unknown names fail before any work
         EVALUATIONS.get(name)
     data = data if data is not None else test_data(cfg, data_dir)
@@ -107,7 +111,11 @@ def evaluate_model(
     prefix = "eval" if protocol == "final" else f"{protocol}/eval"
 
     def store(name: str, result: dict) -> None:
-        run.write_eval(name, result, protocol)
+        merged, replaced, note = merge_result(name, run.stored_eval(name, protocol), result, replace=replace,
+                                              options=options.get(name))
+        if note:
+            log.info("%s %s: %s", run.path, name, note)
+        run.write_eval(name, merged, protocol, replaced=replaced)
         scalars = {k: v for k, v in result.items() if isinstance(v, (int, float))}
         logger.log_summary({f"{prefix}/{name}/{k}": v for k, v in scalars.items()})
         log.info("%s: %s", name, scalars)
@@ -133,6 +141,7 @@ def evaluate_runs(
     shard: str | None = None,
     num_threads=None,
     plugins=None,
+    replace: bool = False,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
 
@@ -149,6 +158,9 @@ def evaluate_runs(
 
     ``protocol="final"`` (the paper's) evaluates the final weights; ``"matched"`` evaluates each run at the
     first epoch where it reaches its group's target accuracy (:mod:`robustopt.evaluation.matched`).
+
+    Each result is merged with the one the run stores (:mod:`robustopt.evaluation.merge`: another attack's
+    curves, other eps points are kept); ``replace=True`` drops the stored results of the evaluations run.
     """
     if protocol not in ("final", "matched"):
         raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}")
@@ -188,6 +200,7 @@ def evaluate_runs(
                     model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
                     device=dev, logger=logger,
                     batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
+                    replace=replace,
                 )
             except BaseException:
                 logger.finish(exit_code=1)
