@@ -100,6 +100,13 @@ def test_evaluate_command_line_is_checked(tmp_path):
         check([f"run_dir={tmp_path / 'none'}"], "evaluate", check_evaluate_config)
     with pytest.raises(ConfigError, match="no run directories"):
         check([f"run_dir={tmp_path}"], "evaluate", check_evaluate_config)
+    run = RunDir(tmp_path / "run")
+    run.write_config({"dataset": {"name": "synthetic"}})
+    run.set_status("completed")
+    with pytest.raises(ConfigError, match="unknown evaluation 'nosuch'"):
+        check([f"run_dir={tmp_path}", "evaluations=[nosuch]"], "evaluate", check_evaluate_config)
+    # the options are each run's own (merged per run): the default attacks need no grid at the check
+    check([f"run_dir={tmp_path}", "evaluations=[robust_accuracy]"], "evaluate", check_evaluate_config)
 
 
 @pytest.mark.slow

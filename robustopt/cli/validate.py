@@ -13,6 +13,7 @@ import torch
 
 from robustopt.data import get_spec
 from robustopt.errors import ConfigError
+from robustopt.evaluation import EVALUATIONS
 from robustopt.evaluation.pipeline import check_evaluations, parse_shard
 from robustopt.frequency import FILTERS
 from robustopt.optim import build_optimizer, build_scheduler
@@ -77,8 +78,8 @@ def check_evaluate_config(cfg: dict) -> None:
     if cfg.get("protocol") not in ("final", "matched"):
         raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {cfg.get('protocol')!r}")
     parse_shard(cfg.get("shard"))
-    for name in cfg.get("evaluations") or []:
-        check_evaluations([name], {})  # the options are checked per run, on top of each run's own
+    for name in cfg.get("evaluations") or []:  # the names only: the options are each run's own, merged per run
+        EVALUATIONS.get(name)
     data_dir = cfg.get("data_dir")
     if data_dir and not Path(str(data_dir)).expanduser().is_dir():
         raise ConfigError(f"data_dir {data_dir} does not exist; leave it out to read each run's own dataset.root")
