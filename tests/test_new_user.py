@@ -447,7 +447,10 @@ def test_documented_attack_config_is_valid_when_saved_in_conf(tmp_path, monkeypa
     conf = tmp_path / "conf"
     shutil.copytree(CONF_DIR, conf)
     (conf / "attack" / "random_corner.yaml").write_text("# @package eval.robust_accuracy.attack\nname: random_corner\nnorm: linf\n")
+    from robustopt.attacks import ATTACKS
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ATTACKS, "_entries", dict(ATTACKS._entries))  # the registry as it was, afterwards
     load_plugins([str(tmp_path / "my_attacks.py")])
     spec = OmegaConf.to_container(OmegaConf.load(conf / "attack" / "random_corner.yaml"))
     assert build_attack(spec, eps=0.1).norm == "linf"
