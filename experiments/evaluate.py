@@ -8,19 +8,7 @@ summary.json ("eval", or "matched.eval" with protocol=matched) and logged to W&B
 robustopt.cli.evaluate.
 """
 
-from __future__ import annotations
-
-import hydra
-from omegaconf import DictConfig
-
-from robustopt.cli import CONF_DIR
-from robustopt.cli.evaluate import evaluate_job
-
-
-@hydra.main(config_path=CONF_DIR, config_name="evaluate", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    evaluate_job(cfg)
-
+from robustopt.cli.evaluate import main
 
 if __name__ == "__main__":
     main()

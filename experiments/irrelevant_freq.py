@@ -11,38 +11,7 @@ Each run is an ordinary training run (experiments/train.py), so it resumes and r
         -> prints test accuracy versus the percentage removed and writes irrelevant_freq.json there
 """
 
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-import hydra
-from omegaconf import DictConfig
-
-from robustopt.cli import CONF_DIR
-from robustopt.cli.train import train_job
-from robustopt.io import atomic_write_json
-from robustopt.tracking.compare import irrelevant_freq_rows
-from robustopt.tracking.reader import format_table
-
-
-def summarize(sweep_dir: str | Path) -> list[dict]:
-    """Test accuracy per (filter, % removed) of the runs under ``sweep_dir``; written to ``irrelevant_freq.json``."""
-    rows = irrelevant_freq_rows(sweep_dir)
-    atomic_write_json(Path(sweep_dir) / "irrelevant_freq.json", rows)
-    return rows
-
-
-@hydra.main(config_path=CONF_DIR, config_name="irrelevant_freq", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    train_job(cfg)  # an ordinary training job, with this experiment's config
-
+from robustopt.cli.irrelevant_freq import main
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a.startswith("summarize=")]
-    if args:
-        table = summarize(args[0].split("=", 1)[1])
-        print(format_table(table, ["filter", "removed_percent", "seed", "test_accuracy", "status"],
-                           ["filter", "% removed", "seed", "test accuracy", "status"]))
-    else:
-        main()
+    main()

@@ -9,19 +9,7 @@ draw the figures with ``python paper_figures/linear_theory.py <run dir>``.  The 
 robustopt.cli.linear_theory.
 """
 
-from __future__ import annotations
-
-import hydra
-from omegaconf import DictConfig
-
-from robustopt.cli import CONF_DIR
-from robustopt.cli.linear_theory import linear_theory_job
-
-
-@hydra.main(config_path=CONF_DIR, config_name="linear_theory", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    linear_theory_job(cfg)
-
+from robustopt.cli.linear_theory import main
 
 if __name__ == "__main__":
     main()

@@ -53,6 +53,16 @@ def device_info(device: torch.device) -> dict:
     return info
 
 
+def rerun_command(meta: dict) -> str:
+    """The command line that trained a run (``meta.json``'s ``command``) as a user would type it again
+    (``python experiments/train.py ...``); a generic hint when it was not recorded."""
+    command = str(meta.get("command") or "").strip()
+    if not command:
+        return "the training command of this run (experiments/train.py with its overrides)"
+    first = command.split()[0]
+    return f"python {command}" if first.endswith(".py") else command
+
+
 def run_meta(device: torch.device, **seeds) -> dict:
     return {
         **seeds,

@@ -75,7 +75,14 @@ class RunDir:
         return read_json(self.meta_path, default={}) or {}
 
     def update_meta(self, **fields: Any) -> dict:
+        """Update ``meta.json`` with ``fields``.  A run that starts again or finishes (status ``running``,
+        ``completed`` or ``diverged``) no longer carries the ``error`` of an earlier failed start: it moves to
+        ``past_errors`` (a list, oldest first, with the time it was cleared)."""
         meta = self.meta()
+        if fields.get("status") in ("running", "completed", "diverged") and "error" not in fields and "error" in meta:
+            error = meta.pop("error")
+            if error:
+                meta.setdefault("past_errors", []).append({"error": error, "cleared": _now()})
         meta.update(fields)
         atomic_write_json(self.meta_path, meta)
         return meta
@@ -112,16 +119,26 @@ class RunDir:
         atomic_write_json(self.summary_path, summary)
         return summary
 
-    def write_eval(self, name: str, result: dict, protocol: str = "final") -> dict:
+    def stored_eval(self, name: str, protocol: str = "final") -> dict | None:
+        """The result of evaluation ``name`` stored under ``protocol`` (None when there is none)."""
+        summary = self.summary()
+        node = summary if protocol == "final" else summary.get(protocol) or {}
+        return (node.get("eval") or {}).get(name)
+
+    def write_eval(self, name: str, result: dict, protocol: str = "final", replaced: dict | None = None) -> dict:
         """Store an evaluation's result under ``summary["eval"][name]`` (the final weights) or, for
-        ``protocol="matched"``, under ``summary["matched"]["eval"][name]``."""
+        ``protocol="matched"``, under ``summary["matched"]["eval"][name]``.  ``replaced``: the stored result this
+        one replaces, appended to ``eval_replaced[name]`` next to ``eval`` (so nothing is lost unasked)."""
         summary = self.summary()
         if protocol == "final":
-            summary.setdefault("eval", {})[name] = to_jsonable(result)
+            node = summary
         elif protocol == "matched":
-            summary.setdefault("matched", {}).setdefault("eval", {})[name] = to_jsonable(result)
+            node = summary.setdefault("matched", {})
         else:
             raise ValueError(f"protocol must be 'final' or 'matched', got {protocol!r}")
+        node.setdefault("eval", {})[name] = to_jsonable(result)
+        if replaced is not None:
+            node.setdefault("eval_replaced", {}).setdefault(name, []).append(to_jsonable(replaced))
         atomic_write_json(self.summary_path, summary)
         return summary
 

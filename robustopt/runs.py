@@ -22,6 +22,7 @@ import torch
 from robustopt.checkpoint import load_checkpoint
 from robustopt.data import get_spec
 from robustopt.errors import CheckpointError
+from robustopt.meta import rerun_command
 from robustopt.models import build_model
 
 #: Top-level keys that may change between a run and its resumption (they do not change the results).
@@ -118,7 +119,18 @@ def load_run_model(run, device: torch.device | str = "cpu", epoch: Optional[int]
                     f"{run.path} kept no weights of epoch {epoch} ({snap.name} is missing); train it with "
                     f"snapshot_epochs=all (or a list holding {epoch}) to evaluate it at that epoch"
                 )
-    ckpt = load_checkpoint(path, map_location="cpu")
+    try:
+        ckpt = load_checkpoint(path, map_location="cpu")
+    except CheckpointError as exc:
+        if epoch is not None and path != run.checkpoint_path:
+            raise
+        state = "missing" if not path.exists() else "corrupted"
+        raise CheckpointError(
+            f"the final checkpoint {path} of run {run.path} is {state}; re-run the command that trained it "
+            f"(`{rerun_command(run.meta())}`): it trains a completed run whose checkpoint is missing or unreadable "
+            f"again from scratch{' (keeping the bad file as last.pt.corrupted)' if state == 'corrupted' else ''}; "
+            f"then evaluate it again ({str(exc).split(';')[0]})"
+        ) from None
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

@@ -1,13 +1,13 @@
-"""Print the side-by-side tables of a sweep (one column per optimizer).
+"""Print the side-by-side tables of a sweep (one column per optimizer); also installed as ``robustopt-compare``.
 
-    python scripts/compare_runs.py outputs/multiruns/quick
+    python scripts/compare_runs.py outputs/multiruns/reproduce_quick
+
+A folder that does not exist or holds no runs is an error (exit status 2).
 """
 
 import sys
 
-from robustopt.tracking.compare import sweep_report
+from robustopt.cli.compare import main
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python scripts/compare_runs.py SWEEP_DIR")
-    print(sweep_report(sys.argv[1]))
+    sys.exit(main())

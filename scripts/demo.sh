@@ -4,7 +4,7 @@
 # batches, with SGD, Adam and RMSprop (2 seeds), runs every evaluation (clean, FGSM/PGD, Gaussian and
 # band-limited noise, Fourier heat maps, Lipschitz bounds), a short irrelevant-frequency run and the linear
 # theory, draws every figure, writes report.md, and prints the optimizers side by side.
-# About 10 minutes on 2 CPU cores; re-running it resumes / skips what is done.
+# Re-running it resumes / skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${ROBUSTOPT_OUTPUT_DIR:-outputs}

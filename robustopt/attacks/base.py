@@ -129,6 +129,8 @@ class Attack(ABC):
     ) -> torch.Tensor:
         """Adversarial examples for ``(x, y)``; ``generator`` (CPU) overrides the seeded one."""
         x0, y = self._check_inputs(x, y, target)
+        with frozen_model(model):
+            _check_label_range(model, x0, y, type(self).__name__)
         eps = self._batch_eps(x0)
         if not isinstance(eps, torch.Tensor) and eps == 0:
             return x0.clone()
@@ -161,6 +163,14 @@ class Attack(ABC):
             raise DataError(f"{type(self).__name__} needs a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
         if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
             raise DataError(f"labels must be a 1-D tensor with one label per image ({x.shape[0]}), got {getattr(y, 'shape', y)}")
+        if x.numel() and not torch.isfinite(x.detach()).all():
+            bad = int((~torch.isfinite(x.detach())).sum())
+            raise DataError(f"{type(self).__name__}: the images hold {bad} NaN or infinite pixel values; "
+                            "attack finite images in [0, 1] (check how they were loaded or preprocessed)")
+        if y.numel() and y.dtype.is_floating_point:
+            raise DataError(f"labels must be integer class indices, got dtype {y.dtype}")
+        if y.numel() and int(y.min()) < 0:
+            raise DataError(f"labels must be class indices >= 0, got {int(y.min())}")
         if x.numel():
             lo, hi = torch.aminmax(x.detach())
             if lo < 0 or hi > 1:
@@ -187,6 +197,18 @@ class Attack(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._describe()})"
+
+
+def _check_label_range(model: nn.Module, x: torch.Tensor, y: torch.Tensor, who: str) -> None:
+    """DataError when a label is not one of the model's classes (one forward pass of one image tells how many)."""
+    if not y.numel():
+        return
+    with torch.no_grad():
+        num_classes = int(model(x[:1]).shape[-1])
+    top = int(y.max())
+    if top >= num_classes:
+        raise DataError(f"{who}: label {top} is out of range: the model has {num_classes} classes, so labels must be in "
+                        f"0..{num_classes - 1}; check that the labels belong to this model's data set")
 
 
 class GradientAttack(Attack):

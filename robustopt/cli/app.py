@@ -13,22 +13,34 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
+import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from robustopt.cli import schema
+from robustopt.cli.check import check_command_line
 from robustopt.devices import default_num_threads
 from robustopt.errors import RobustOptError
 from robustopt.evaluation import EVALUATIONS, evaluation_defaults
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+def _conf_dir() -> str:
+    """The ``conf/`` folder the entry points compose from: ``$ROBUSTOPT_CONF_DIR`` when set, else the clone's own
+    ``conf/`` next to the ``robustopt/`` package (the editable install of ``scripts/setup.sh``), so the console
+    scripts (``robustopt-train`` ...) find it from any working directory."""
+    return os.environ.get("ROBUSTOPT_CONF_DIR") or str(Path(__file__).resolve().parents[2] / "conf")
+
+
+CONF_DIR = _conf_dir()
 EXIT_USER_ERROR = 2
 
 log = logging.getLogger("robustopt")
@@ -135,8 +147,26 @@ def user_error(message: str) -> None:
     raise SystemExit(EXIT_USER_ERROR)
 
 
+#: What Hydra writes into a job's output folder before the job runs: a folder holding nothing else is a stub.
+_HYDRA_STUB = (".hydra",)
+
+
+def remove_stub_run_dir() -> None:
+    """Remove this job's output folder when the job failed before writing anything of its own (only Hydra's
+    ``.hydra/`` and the log file are there), so that a refused start leaves no empty run folder behind."""
+    try:
+        path = output_dir()
+        job_log = f"{HydraConfig.get().job.name}.log"
+    except Exception:  # noqa: BLE001 - outside a Hydra job there is nothing to remove
+        return
+    if not path.is_dir() or any(p.name not in (*_HYDRA_STUB, job_log) for p in path.iterdir()):
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def entry_point(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Wrap an entry point's main so that user mistakes print one line and exit non-zero."""
+    """Wrap an entry point's main so that user mistakes print one line and exit non-zero (leaving no stub
+    run folder)."""
 
     @functools.wraps(fn)
     def wrapper(cfg: DictConfig) -> Any:
@@ -144,10 +174,28 @@ def entry_point(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
             return fn(cfg)
         except RobustOptError as exc:
             log.error("%s", exc)
+            remove_stub_run_dir()
             user_error(str(exc))
         except OmegaConfBaseException as exc:
             first = str(exc).splitlines()[0]
             key = getattr(exc, "full_key", None)
+            remove_stub_run_dir()
             user_error(f"invalid configuration{f' at {key}' if key else ''}: {first}")
 
     return wrapper
+
+
+def launch(task: Callable[[DictConfig], Any], config_name: str, validate: Optional[Callable[[dict], None]] = None) -> None:
+    """Run ``task`` as the Hydra app of ``conf/<config_name>.yaml`` on this process's command line.
+
+    The command line is checked first (:func:`robustopt.cli.check.check_command_line`: every job's config
+    composed, then ``validate``-d as plain dicts), so that a mistake is one line on stderr and exit status 2
+    *before* Hydra creates a run folder.  The console scripts (``robustopt-train`` ...) and ``experiments/*.py``
+    both come here.  Hydra names the job (and its log file) after ``task``'s module: ``robustopt.cli.train``
+    -> ``train.log``.
+    """
+    try:
+        check_command_line(CONF_DIR, config_name, sys.argv[1:], validate=validate, to_plain=to_plain)
+    except RobustOptError as exc:
+        user_error(str(exc))
+    hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")(task)()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from robustopt.cli.app import entry_point, overridden, to_plain
+from robustopt.cli.app import entry_point, launch, overridden, to_plain
+from robustopt.cli.validate import check_evaluate_config
 from robustopt.evaluation.pipeline import evaluate_runs
 from robustopt.tracking import build_logger
 from robustopt.tracking.compare import sweep_report
@@ -31,8 +32,14 @@ def evaluate_job(cfg: DictConfig) -> None:
         data_dir=config.get("data_dir"), make_logger=make_logger, plugins=config.get("plugins"),
         protocol=config["protocol"], matched_target=config["matched_target"], prune_snapshots=config["prune_snapshots"],
         shard=config.get("shard"), num_threads=config.get("num_threads"), in_progress=config.get("in_progress", False),
+        replace=bool(config.get("replace")),
     )
     for path, res in results.items():
         if "skipped" in res:
             print(f"skipped {path}: status {res['skipped']}", flush=True)
     print(sweep_report(config["run_dir"]), flush=True)
+
+
+def main() -> None:
+    """``robustopt-evaluate`` / ``python experiments/evaluate.py``: the command line checked, then :func:`evaluate_job`."""
+    launch(evaluate_job, "evaluate", check_evaluate_config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from robustopt.cli.app import entry_point, output_dir, to_plain
+from robustopt.cli.app import entry_point, launch, output_dir, to_plain
 from robustopt.rundir import RunDir
 from robustopt.theory.pipeline import headline, run_linear_theory
 from robustopt.tracking import build_logger
@@ -28,3 +28,8 @@ def linear_theory_job(cfg: DictConfig) -> None:
     logger.finish(exit_code=0)
     print(headline(summary), flush=True)
     print(f"[{summary.get('status')}] linear theory -> {run_dir}", flush=True)
+
+
+def main() -> None:
+    """``robustopt-linear-theory`` / ``python experiments/linear_theory.py``."""
+    launch(linear_theory_job, "linear_theory")

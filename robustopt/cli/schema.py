@@ -22,6 +22,7 @@ class PathsConfig:
     data_dir: str = "${oc.env:ROBUSTOPT_DATA_DIR,data}"
     output_dir: str = "${oc.env:ROBUSTOPT_OUTPUT_DIR,outputs}"
     init_dir: str = "${paths.output_dir}/inits"
+    create_data_dir: bool = False  # true: a data_dir that does not exist is created (else it is an error: a typo'd path)
 
 
 @dataclass
@@ -197,6 +198,7 @@ class EvaluateConfig:
     seed: int = 0
     progress: bool = True
     data_dir: Optional[str] = None  # default: the run's own dataset.root
+    replace: bool = False  # true: drop the stored results of the evaluations run (default: merge with them)
     protocol: str = "final"  # final (the paper's: last epoch) | matched (equal standard accuracy)
     matched_target: Any = "lowest_final"  # lowest_final | an accuracy in (0, 1]
     prune_snapshots: bool = False  # protocol=matched: keep only the matched epoch's weights afterwards

@@ -15,10 +15,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from robustopt.cli.app import entry_point, output_dir, to_plain
+from robustopt.cli.app import entry_point, launch, output_dir, to_plain
+from robustopt.cli.validate import check_train_config
 from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import RobustOptError
-from robustopt.evaluation.pipeline import evaluate_model
+from robustopt.evaluation.pipeline import check_evaluations, evaluate_model
 from robustopt.logger import NullLogger
 from robustopt.registry import load_plugins
 from robustopt.rundir import RunDir
@@ -36,6 +37,8 @@ def train_and_evaluate(cfg: dict, run_dir: str | Path, logger: Optional[NullLogg
     summary.  The run is marked completed only after its evaluations, so a run stopped while being
     evaluated is evaluated again when the same command runs again; a failed evaluation marks it failed."""
     evaluations = list(cfg.get("evaluations") or [])
+    load_plugins(cfg.get("plugins"))
+    check_evaluations(evaluations, cfg.get("eval") or {}, cfg["dataset"]["name"])  # before training, not after it
     if not evaluations or run_is_finished(run_dir, cfg):
         return train_run(cfg, run_dir, logger)
     result = train_run(cfg, run_dir, logger, mark_finished=False)
@@ -72,7 +75,7 @@ def _job_info() -> dict:
 def train(cfg: DictConfig) -> None:
     """Train the run ``cfg`` describes in this job's output directory (logging to W&B when configured)."""
     config = to_plain(cfg)
-    load_plugins(config.get("plugins"))
+    check_train_config(config)  # also here: a SLURM job's config was checked on the login node, not on the node
     run_dir = output_dir()
     run = RunDir(run_dir)
     name = f"{config['optimizer']['name']}-seed{config['seed']}"
@@ -108,3 +111,8 @@ def train_job(cfg: DictConfig) -> None:
             log.error("%s", exc)
             raise
     return entry_point(train)(cfg)
+
+
+def main() -> None:
+    """``robustopt-train`` / ``python experiments/train.py``: the command line checked, then :func:`train_job`."""
+    launch(train_job, "train", check_train_config)

@@ -20,10 +20,37 @@ from torch import nn
 
 from robustopt.data import load_split_uint8
 from robustopt.devices import resolve_device
-from robustopt.errors import ConfigError
+from robustopt.errors import ConfigError, DataError
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
 
 DEFAULT_EVALUATIONS = ("clean", "robust_accuracy", "band_noise")
+
+
+def check_eval_data(model: nn.Module, data: EvalData) -> None:
+    """DataError (naming the problem) when the images hold NaN / infinite pixels or leave [0, 1], or a label is
+    not one of the model's classes (counted with one forward pass of one image)."""
+    x, y = data.x, data.y
+    if not len(data):
+        return
+    if x.is_floating_point():
+        finite = torch.isfinite(x)
+        if not finite.all():
+            raise DataError(f"the test images hold {int((~finite).sum())} NaN or infinite pixel values; evaluate finite "
+                            "images in [0, 1] (check how they were loaded or preprocessed)")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:
+            raise DataError(f"the test images must be in [0, 1] (normalisation belongs inside the model), got values in [{lo:.3g}, {hi:.3g}]")
+    if y.is_floating_point():
+        raise DataError(f"labels must be integer class indices, got dtype {y.dtype}")
+    param = next(model.parameters(), None)
+    with torch.no_grad():
+        first = x[:1].float() / 255 if x.dtype == torch.uint8 else x[:1]
+        num_classes = int(model(first.to(param.device if param is not None else first.device)).shape[-1])
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        raise DataError(f"label {bad} is out of range: the model has {num_classes} classes, so labels must be in "
+                        f"0..{num_classes - 1}; check that the labels belong to this model's data set")
 
 
 def run_evaluations(
@@ -47,6 +74,7 @@ def run_evaluations(
     was_training = model.training
     model.eval()
     try:
+        check_eval_data(model, data)
         for name, fn in fns.items():
             opts = options.get(name) or {}
             if not isinstance(opts, Mapping):

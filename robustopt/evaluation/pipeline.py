@@ -14,7 +14,15 @@ from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import ConfigError
 from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
-from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
+from robustopt.evaluation.merge import merge_result
+from robustopt.evaluation.registry import (
+    EVALUATIONS,
+    EvalContext,
+    EvalData,
+    check_evaluation_options,
+    evaluation_defaults,
+)
+from robustopt.evaluation.robust_accuracy import check_robust_accuracy_options
 from robustopt.logger import NullLogger
 from robustopt.registry import load_plugins
 from robustopt.rundir import RunDir, find_runs
@@ -52,6 +60,21 @@ def deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
+def check_evaluations(evaluations, options: Optional[dict] = None, dataset: str = "") -> None:
+    """Check, before any work, that every evaluation in ``evaluations`` is registered and that its options in
+    ``options`` (``{name: {option: value}}``) are its own (and, for ``robust_accuracy``, that its attacks resolve):
+    a training run that ends with evaluations refuses a misspelled one at start-up, not after training."""
+    options = options or {}
+    for name in evaluations or []:
+        EVALUATIONS.get(name)
+        opts = options.get(name) or {}
+        if not isinstance(opts, dict):
+            raise ConfigError(f"eval.{name} must be a mapping of options, got {opts!r}")
+        check_evaluation_options(name, opts, evaluation_defaults(name))
+        if name == "robust_accuracy":
+            check_robust_accuracy_options(opts, dataset)
+
+
 def test_data(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
     ds = cfg["dataset"]
     x, y = load_configured_split(ds, "test", root=data_dir)
@@ -73,9 +96,12 @@ def evaluate_model(
     data: Optional[EvalData] = None,
     data_dir: Optional[str] = None,
     protocol: str = "final",
+    replace: bool = False,
 ) -> dict:
     """Run each named evaluation on ``model`` and store its result in ``run``'s summary (under ``eval``, or
-    ``matched.eval`` for ``protocol="matched"``) as soon as it is done."""
+    ``matched.eval`` for ``protocol="matched"``) as soon as it is done, merged with the result stored there
+    (:func:`robustopt.evaluation.merge.merge_result`: e.g. another attack's curves are kept); ``replace=True``
+    drops the stored result instead."""
     for name in evaluations:  # unknown names fail before any work
         EVALUATIONS.get(name)
     data = data if data is not None else test_data(cfg, data_dir)
@@ -85,7 +111,11 @@ def evaluate_model(
     prefix = "eval" if protocol == "final" else f"{protocol}/eval"
 
     def store(name: str, result: dict) -> None:
-        run.write_eval(name, result, protocol)
+        merged, replaced, note = merge_result(name, run.stored_eval(name, protocol), result, replace=replace,
+                                              options=options.get(name))
+        if note:
+            log.info("%s %s: %s", run.path, name, note)
+        run.write_eval(name, merged, protocol, replaced=replaced)
         scalars = {k: v for k, v in result.items() if isinstance(v, (int, float))}
         logger.log_summary({f"{prefix}/{name}/{k}": v for k, v in scalars.items()})
         log.info("%s: %s", name, scalars)
@@ -112,6 +142,7 @@ def evaluate_runs(
     num_threads=None,
     plugins=None,
     in_progress: bool = False,
+    replace: bool = False,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
 
@@ -134,6 +165,9 @@ def evaluate_runs(
     whether training later finishes.  Such a run's ``summary.matched`` records ``run_status`` and
     ``epochs_done`` at evaluation time.  Evaluate a copy of a run that is still being trained (its trainer
     rewrites ``summary.json``).
+
+    Each result is merged with the one the run stores (:mod:`robustopt.evaluation.merge`: another attack's
+    curves, other eps points are kept); ``replace=True`` drops the stored results of the evaluations run.
     """
     if in_progress and (protocol != "matched" or isinstance(matched_target, str)):
         raise ConfigError(
@@ -181,6 +215,7 @@ def evaluate_runs(
                     model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
                     device=dev, logger=logger,
                     batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
+                    replace=replace,
                 )
             except BaseException:
                 logger.finish(exit_code=1)

@@ -146,6 +146,14 @@ def _prepared_specs(opts: dict, dataset: str) -> list[dict]:
     return specs
 
 
+def check_robust_accuracy_options(cfg: Optional[Mapping], dataset: str) -> None:
+    """Check ``robust_accuracy``'s options (option names, attack names and imports, eps grids) without running
+    anything, so that an entry point can refuse a bad attack spec before training."""
+    opts = _options(cfg)
+    load_plugins(opts["plugins"])
+    _prepared_specs(opts, dataset)
+
+
 def _check_ball(label: str, norm: str, eps: float, x: torch.Tensor, x_adv: torch.Tensor) -> None:
     if x_adv.shape != x.shape:
         raise ConfigError(f"attack '{label}' returned shape {tuple(x_adv.shape)} for inputs {tuple(x.shape)}; it must return one image per input")

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Optional
 
 import torch
 
+from robustopt.checkpoint import load_checkpoint
 from robustopt.data import DatasetSpec, TensorBatches, get_spec, load_configured_split
 from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import CheckpointError, ConfigError
@@ -122,14 +124,43 @@ def build_training(cfg: dict, device: torch.device) -> Training:
     return Training(spec, batches, test, model, optimizer, scheduler, init_ref)
 
 
+def checkpoint_problem(run: RunDir) -> Optional[str]:
+    """Why ``run``'s final checkpoint cannot be used (``missing`` / ``unreadable``), or None when it loads."""
+    if not run.checkpoint_path.exists():
+        return "missing"
+    try:
+        load_checkpoint(run.checkpoint_path, map_location="cpu")
+    except CheckpointError:
+        return "unreadable"
+    return None
+
+
 def run_is_finished(run_dir: str | Path, cfg: dict) -> bool:
     """Whether ``run_dir`` already holds the final result of ``cfg`` (completed, or diverged: a re-run would
-    diverge again), so that training it again would change nothing."""
+    diverge again), so that training it again would change nothing.  A completed run whose checkpoint is
+    missing or unreadable is not finished: training it again is the way back to its weights."""
     run = RunDir(run_dir)
     summary = run.summary()
     if run.status == "completed":
-        return summary.get("epochs_done") == int(cfg["epochs"])
+        return summary.get("epochs_done") == int(cfg["epochs"]) and checkpoint_problem(run) is None
     return run.status == "diverged" and summary.get("status") == "diverged"
+
+
+def _retrain_completed(run: RunDir, cfg: dict) -> None:
+    """A completed run whose final checkpoint is missing or unreadable is trained again from scratch (from the
+    same seeds: the same weights on CPU); an unreadable file is kept beside it as ``last.pt.corrupted``."""
+    if run.status != "completed" or run.summary().get("epochs_done") != int(cfg["epochs"]):
+        return
+    problem = checkpoint_problem(run)
+    if problem is None:
+        return
+    if problem == "unreadable":
+        run.checkpoint_path.replace(run.checkpoint_path.with_name(run.checkpoint_path.name + ".corrupted"))
+    log.warning("run %s is completed but its checkpoint %s is %s; training it again from scratch%s", run.path,
+                run.checkpoint_path, problem, " (the unreadable file is kept as last.pt.corrupted)" if problem == "unreadable" else "")
+    retrained = list(run.meta().get("retrained") or [])
+    retrained.append({"reason": f"checkpoint {problem}", "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    run.update_meta(retrained=retrained)
 
 
 @contextlib.contextmanager
@@ -172,6 +203,7 @@ def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger], mar
     check_resumable(run, cfg)
     if int(cfg["epochs"]) < 1:
         raise ConfigError(f"epochs must be >= 1, got {cfg['epochs']}")
+    _retrain_completed(run, cfg)
     if run_is_finished(run.path, cfg):
         summary = run.summary()
         log.info("run %s is already %s; nothing to train", run.path, run.status)

@@ -1,0 +1,189 @@
+"""Check an entry point's command line before Hydra starts the job (and so before it creates a run folder).
+
+:func:`check_command_line` composes the config of every job the command line asks for (a multirun's sweep
+expanded as Hydra's basic sweeper does) with Hydra's compose API, and turns what Hydra would print as a page of
+text into one :class:`~robustopt.errors.ConfigError` sentence naming the key, the bad value and the valid choices:
+
+* an unknown config-group choice (``optimizer=sgdd``) or a schema node (``optimizer=sgd_schema``, not a user
+  choice), with the group's choices;
+* a value of the wrong type (``optimizer.lr=abc``), with the type wanted;
+* an unknown key (``optimizer.lrr=0.1``), with the keys that exist there.
+
+Then the plain config goes through the entry point's own checker (:mod:`robustopt.cli.validate`): names,
+options and values the library would reject later (after training, for an evaluation).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.errors import MissingConfigException
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+from robustopt.cli.sweep import expand_overrides
+from robustopt.errors import ConfigError
+
+#: Config-store entries that only hold a schema or an evaluation's defaults: never a user's choice.
+HIDDEN_SUFFIXES = ("_schema", "_defaults")
+#: At most this many of a multirun's jobs are composed one by one; beyond it, each value of each swept key once.
+MAX_COMPOSED_JOBS = 64
+#: Hydra flags after which the command line is left to Hydra (help, printing the config, shell completion ...).
+_PASS_THROUGH_FLAGS = ("--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i", "--shell-completion",
+                       "-sc", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--resolve", "-p",
+                       "--package", "--run", "-r", "--experimental-rerun")
+
+
+def group_choices(conf_dir: str | Path, group: str) -> list[str]:
+    """The user-facing choices of config group ``group``: its ``conf/<group>/*.yaml`` files and the config-store
+    entries of the group, without schema and defaults nodes."""
+    names = {p.stem for p in (Path(conf_dir) / group).glob("*.yaml")}
+    try:
+        stored = ConfigStore.instance().list(group)
+    except (OSError, KeyError, ValueError):
+        stored = []
+    names.update(Path(n).stem for n in stored if n.endswith(".yaml"))
+    return sorted(n for n in names if not n.endswith(HIDDEN_SUFFIXES))
+
+
+def _is_group(conf_dir: str | Path, key: str) -> bool:
+    if (Path(conf_dir) / key).is_dir():
+        return True
+    try:
+        return bool(ConfigStore.instance().list(key))
+    except (OSError, KeyError, ValueError, AttributeError):
+        return False
+
+
+def _split(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def _jobs(overrides: list[str], sweep: bool) -> list[list[str]]:
+    if not sweep:
+        return [overrides]
+    try:
+        jobs = expand_overrides(overrides)
+    except Exception:  # noqa: BLE001 - a sweep this checker cannot expand (range(), glob()) is left to Hydra
+        return []
+    if len(jobs) <= MAX_COMPOSED_JOBS:
+        return jobs
+    # too many: every job's value of each key is the first one but for one key (each of its values once)
+    first = jobs[0]
+    picked = {tuple(first)}
+    for position in range(len(first)):
+        for job in jobs:
+            if all(job[i] == first[i] for i in range(len(first)) if i != position):
+                picked.add(tuple(job))
+    return [list(j) for j in picked]
+
+
+def _choice_error(conf_dir: str, exc: MissingConfigException, overrides: Sequence[str]) -> ConfigError:
+    missing = str(getattr(exc, "missing_cfg_file", "") or "")
+    group, _, name = missing.rpartition("/")
+    if not group:
+        return ConfigError(str(exc).splitlines()[0])
+    given = next((o for o in overrides if _split(o)[0] == group), f"{group}={name}")
+    choices = group_choices(conf_dir, group)
+    return ConfigError(f"{given}: no config '{name}' in group '{group}'; valid choices: {', '.join(choices)} (conf/{group}/)")
+
+
+def _find_omegaconf_error(exc: BaseException) -> Optional[OmegaConfBaseException]:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OmegaConfBaseException):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _keys_at(conf_dir: str, config_name: str, overrides: Sequence[str], key: str) -> list[str]:
+    """The keys of the node that holds ``key``, in the config composed without the overrides of that key."""
+    parent = key.rpartition(".")[0]
+    rest = [o for o in overrides if _split(o)[0] != key]
+    try:
+        cfg = _compose(conf_dir, config_name, rest)
+    except Exception:  # noqa: BLE001 - only for the hint
+        return []
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
+
+
+def _value_error(conf_dir: str, config_name: str, exc: BaseException, overrides: Sequence[str]) -> ConfigError:
+    inner = _find_omegaconf_error(exc)
+    key = str(getattr(inner, "full_key", "") or "") if inner is not None else ""
+    if not key:  # e.g. "Could not override 'optimizer.lrr'"
+        match = re.search(r"override '([^']+)'", str(exc))
+        key = match.group(1) if match else ""
+    given = next((o for o in overrides if _split(o)[0] == key), key)
+    text = str(inner if inner is not None else exc).splitlines()[0]
+    if inner is not None and type(inner).__name__ in ("ConfigAttributeError", "ConfigKeyError") or "Could not override" in str(exc):
+        keys = _keys_at(conf_dir, config_name, overrides, key)
+        where = key.rpartition(".")[0] or "the top level"
+        hint = f"; the keys of {where} are: {', '.join(keys)}" if keys else ""
+        return ConfigError(f"{given}: no key '{key.rpartition('.')[2]}' in {where}{hint} (add a new key with +{given})")
+    value = _split(given)[1] if "=" in given else ""
+    return ConfigError(f"{given}: invalid value{f' {value!r}' if value else ''} for {key or 'the config'} ({text})")
+
+
+def _compose(conf_dir: str, config_name: str, overrides: Sequence[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+
+
+def check_command_line(
+    conf_dir: str,
+    config_name: str,
+    argv: Sequence[str],
+    validate: Optional[Callable[[dict], None]] = None,
+    to_plain: Optional[Callable[[DictConfig], dict]] = None,
+) -> int:
+    """Compose and check every job of the command line ``argv`` (``sys.argv[1:]``); raise one ConfigError
+    sentence at the first problem.  Returns the number of configs checked (0: left to Hydra, e.g. ``--help``)."""
+    if any(a.split("=")[0] in _PASS_THROUGH_FLAGS for a in argv):
+        return 0
+    sweep = any(a in ("-m", "--multirun") for a in argv)
+    overrides = [a for a in argv if not a.startswith("-")]
+    for item in overrides:
+        key, value = _split(item)
+        if value.endswith(HIDDEN_SUFFIXES) and _is_group(conf_dir, key):
+            choices = group_choices(conf_dir, key)
+            raise ConfigError(f"{item}: '{value}' is a schema, not a choice of group '{key}'; valid choices: {', '.join(choices)}")
+    if not sweep:
+        cfg = _compose_or_raise(conf_dir, config_name, overrides)
+        sweep = str(OmegaConf.select(cfg, "hydra.mode", default="") or "").upper() == "MULTIRUN"
+        jobs = _jobs(overrides, sweep) if sweep else [overrides]
+    else:
+        jobs = _jobs(overrides, True)
+    for job in jobs:
+        cfg = _compose_or_raise(conf_dir, config_name, job)
+        if validate is not None and to_plain is not None:
+            cfg = cfg.copy()
+            with open_dict(cfg):
+                cfg.pop("hydra", None)
+            try:
+                plain = to_plain(cfg)
+            except OmegaConfBaseException as exc:
+                raise _value_error(conf_dir, config_name, exc, job) from None
+            validate(plain)
+    return len(jobs)
+
+
+def _compose_or_raise(conf_dir: str, config_name: str, overrides: Sequence[str]) -> DictConfig:
+    try:
+        return _compose(conf_dir, config_name, overrides)
+    except MissingConfigException as exc:
+        raise _choice_error(conf_dir, exc, overrides) from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Hydra's composition errors (wrong type, unknown key, bad syntax)
+        raise _value_error(conf_dir, config_name, exc, overrides) from None
+
+
+__all__ = ["HIDDEN_SUFFIXES", "check_command_line", "group_choices"]

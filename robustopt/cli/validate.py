@@ -1,0 +1,92 @@
+"""What each entry point checks in a composed config before its job starts (no run folder exists yet).
+
+Everything here asks the library's own builders and registries, on plain dicts, so the checks are the ones the
+job would make later -- only earlier: a misspelled evaluation fails before training, not after it, and a
+rejected learning rate leaves no run folder behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from robustopt.data import get_spec
+from robustopt.errors import ConfigError
+from robustopt.evaluation import EVALUATIONS
+from robustopt.evaluation.pipeline import check_evaluations, parse_shard
+from robustopt.frequency import FILTERS
+from robustopt.optim import build_optimizer, build_scheduler
+from robustopt.registry import load_plugins
+from robustopt.rundir import find_runs
+from robustopt.runs import build_run_model
+
+
+def check_data_root(root: str | Path, dataset: str, *, download: bool = False, create: bool = False) -> None:
+    """A data root that does not exist is a mistake (a typo'd path) unless the user asked for it to be made
+    (``dataset.download=true`` or ``paths.create_data_dir=true``); data sets that read no files need none."""
+    spec = get_spec(dataset)
+    if not spec.cacheable or download or create or Path(root).expanduser().is_dir():
+        return
+    where = f" ({spec.layout_hint})" if spec.layout_hint else ""
+    raise ConfigError(
+        f"the data root {root} does not exist; point paths.data_dir at the folder holding the data set '{dataset}'{where}, "
+        f"or create it with paths.create_data_dir=true (or dataset.download=true to download into it)"
+    )
+
+
+def check_train_config(cfg: dict) -> None:
+    """Check a training config as the job would, before anything is created: plugins import; the data set,
+    model, optimizer, schedule, data filter and every evaluation (names and options) exist and accept their
+    options; ``epochs`` >= 1; the data root exists (or may be made)."""
+    load_plugins(cfg.get("plugins"))
+    epochs = int(cfg["epochs"])
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    ds = cfg["dataset"]
+    get_spec(ds["name"])
+    with torch.device("meta"):  # the model's options are checked without allocating its weights
+        try:
+            build_run_model(cfg)
+        except ConfigError:
+            raise
+        except Exception:  # noqa: BLE001 - a model that cannot be built on the meta device is built by the job
+            pass
+    opt = dict(cfg["optimizer"])
+    optimizer = build_optimizer(opt.pop("name"), [torch.nn.Parameter(torch.zeros(1))], **opt)
+    sched = dict(cfg["scheduler"])
+    build_scheduler(sched.pop("name"), optimizer, epochs, **sched)
+    filt = cfg.get("data_filter") or {}
+    if filt.get("name"):
+        FILTERS.get(filt["name"])
+        if not 0 < float(filt.get("keep_fraction", 1.0)) <= 1:
+            raise ConfigError(f"data_filter.keep_fraction must be in (0, 1], got {filt.get('keep_fraction')}")
+    check_evaluations(cfg.get("evaluations") or [], cfg.get("eval") or {}, ds["name"])
+    check_data_root(ds["root"], ds["name"], download=bool(ds.get("download")),
+                    create=bool((cfg.get("paths") or {}).get("create_data_dir")))
+
+
+def check_evaluate_config(cfg: dict) -> None:
+    """Check an evaluation config before anything is created: plugins import, ``run_dir`` holds runs, the
+    evaluations exist, ``protocol`` and ``shard`` are valid, ``data_dir`` (when given) exists."""
+    load_plugins(cfg.get("plugins"))
+    root = Path(str(cfg["run_dir"]))
+    if not root.exists():
+        raise ConfigError(f"run_dir {root} does not exist; pass a run directory (or a sweep folder) written by experiments/train.py")
+    if not find_runs(root):
+        raise ConfigError(f"no run directories (config.yaml + meta.json) under {root}; train first with experiments/train.py")
+    if cfg.get("protocol") not in ("final", "matched"):
+        raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {cfg.get('protocol')!r}")
+    parse_shard(cfg.get("shard"))
+    for name in cfg.get("evaluations") or []:  # the names only: the options are each run's own, merged per run
+        EVALUATIONS.get(name)
+    data_dir = cfg.get("data_dir")
+    if data_dir and not Path(str(data_dir)).expanduser().is_dir():
+        raise ConfigError(f"data_dir {data_dir} does not exist; leave it out to read each run's own dataset.root")
+
+
+VALIDATORS = {
+    "train": check_train_config,
+    "irrelevant_freq": check_train_config,
+    "evaluate": check_evaluate_config,
+}
