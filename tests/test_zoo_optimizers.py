@@ -227,6 +227,7 @@ def _training(name: str, tmp_path: Path):
     return build_training(cfg, torch.device("cpu"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ZOO)
 def test_run_killed_mid_epoch_resumes_bitwise_identical_with_every_optimizer(name, tmp_path):
     """fit() is stopped by an exception from on_step in the middle of epoch 2 (after its epoch-1 checkpoint), a

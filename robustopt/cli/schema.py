@@ -43,6 +43,9 @@ class DatasetConfig:
     std: Optional[List[float]] = None
     train_subset: Optional[int] = None  # first N training images (None: all)
     test_subset: Optional[int] = None
+    # images held out of the training set as a validation split (class-stratified, drawn by data_seed; their
+    # accuracy is recorded each epoch as validation_accuracy); null = none, the training set as before
+    validation_size: Optional[int] = None
 
 
 @dataclass

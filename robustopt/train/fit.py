@@ -57,6 +57,7 @@ def fit(
     divergence_check_every: int = 25,
     snapshot_epochs: Union[str, Iterable[int], None] = None,
     snapshot_dir: str | Path | None = None,
+    validation: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` epochs with cross-entropy.
 
@@ -72,6 +73,9 @@ def fit(
     epochs as ``snapshot_dir/epoch-NNNN.pt`` (weights only, written atomically), so that a model can
     later be evaluated at the epoch where it first reaches a target accuracy (the matched-accuracy
     protocol, :mod:`robustopt.evaluation.matched`).
+
+    ``validation`` (images, labels held out of the training set) adds ``validation_loss`` and
+    ``validation_accuracy`` to each epoch's metrics: what hyper-parameters are chosen on, never the test split.
     """
     keep_snapshot = _snapshot_rule(snapshot_epochs)
     if keep_snapshot is not None and snapshot_dir is None:
@@ -167,6 +171,9 @@ def fit(
                 result.status = "diverged"
                 result.diverged_at = {"epoch": epoch + 1, "step": steps_per_epoch, "loss": str(ev["loss"]), "where": "test"}
                 break
+        if validation is not None:
+            ev = accuracy_and_loss(model, validation[0], validation[1], batch_size=eval_batch_size, device=device, amp=use_amp, channels_last=channels_last)
+            metrics.update(validation_loss=ev["loss"], validation_accuracy=ev["accuracy"])
         history.append(metrics)
         if checkpoint_path is not None:
             save_checkpoint(
