@@ -111,6 +111,9 @@ class Sweep:
     roots: list[Path]
     runs: list[Run]
     incomplete: list[tuple[Path, str | None]] = field(default_factory=list)
+    # runs still training (or interrupted) that hold matched-accuracy results (``evaluate.py protocol=matched
+    # in_progress=true``): read under the matched protocol only, never as final-epoch results
+    in_progress: list[Run] = field(default_factory=list)
 
     @property
     def datasets(self) -> list[str]:
@@ -150,11 +153,12 @@ class Sweep:
                 f"`{py('experiments/evaluate.py', f'run_dir={where}', f'evaluations=[{name}]')}`"
                 + (" (or pass --allow-partial to draw the runs that have it)" if have else "")
             )
-        return Sweep(self.roots, have, self.incomplete)
+        return Sweep(self.roots, have, self.incomplete, [r for r in self.in_progress if name in r.evals])
 
     def as_protocol(self, protocol: str) -> "Sweep":
         """The same runs read under another protocol (``final`` or ``matched``); raises when no run has it."""
-        runs = [Run(r.path, r.dataset, r.optimizer, r.seed, r.config, r.summary, r.status, protocol) for r in self.runs]
+        members = self.runs + self.in_progress if protocol == "matched" else self.runs
+        runs = [Run(r.path, r.dataset, r.optimizer, r.seed, r.config, r.summary, r.status, protocol) for r in members]
         if protocol == "matched":
             runs = [r for r in runs if r.evals]
             if not runs:
@@ -163,7 +167,7 @@ class Sweep:
                     f"`{py('experiments/evaluate.py', f'run_dir={self.roots[0]}', 'protocol=matched', 'evaluations=[...]')}` "
                     "(the runs must have been trained with snapshot_epochs=all)"
                 )
-        return Sweep(self.roots, runs, self.incomplete)
+        return Sweep(self.roots, runs, self.incomplete, self.in_progress)
 
 
 def _common_root(paths: list[Path]) -> Path:
@@ -188,9 +192,13 @@ def train_command(root: Path) -> str:
     return py("experiments/train.py", "-m", f"experiment={preset}", "optimizer=sgd,adam,rmsprop", "seed=0,1,2")
 
 
-def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final") -> Sweep:
+def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final", require_completed: bool = True) -> Sweep:
     """Every completed run under ``roots`` (sweep folders or run directories), read under ``protocol``
     (``final``: the last epoch, the paper's; ``matched``: each run at its matched-accuracy epoch).
+
+    Runs still training that were evaluated with ``evaluate.py protocol=matched in_progress=true`` are kept in
+    ``Sweep.in_progress`` and read under the matched protocol only.  ``require_completed=False`` accepts a store
+    that holds only such runs.
 
     Raises :class:`MissingResultsError` when a folder does not exist or holds no completed run (with results of
     that protocol).
@@ -198,7 +206,7 @@ def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final"
     roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
     if not roots:
         raise MissingResultsError("no sweep folder given; pass the folder of training runs (e.g. outputs/multiruns/reproduce_quick)")
-    runs, incomplete = [], []
+    runs, incomplete, in_progress = [], [], []
     for root in roots:
         if not root.exists():
             raise MissingResultsError(f"sweep folder {root} does not exist; train it with `{train_command(root)}`")
@@ -207,27 +215,31 @@ def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final"
             raise MissingResultsError(f"no run directories (config.yaml + meta.json) under {root}; train them with `{train_command(root)}`")
         for rd in found:
             status = rd.status
-            if status != "completed":
+            summary = rd.summary()
+            matched = summary.get("matched") or {}
+            unfinished_but_matched = status != "completed" and matched.get("run_status") and matched.get("eval")
+            if status != "completed" and not unfinished_but_matched:
                 incomplete.append((rd.path, status))
                 continue
             cfg = rd.config()
-            runs.append(Run(
+            (in_progress if unfinished_but_matched else runs).append(Run(
                 path=rd.path,
                 dataset=str((cfg.get("dataset") or {}).get("name", "unknown")),
                 optimizer=str((cfg.get("optimizer") or {}).get("name", "unknown")),
                 seed=cfg.get("seed"),
                 config=cfg,
-                summary=rd.summary(),
+                summary=summary,
                 status=status,
             ))
-    if not runs:
+    if not runs and not (in_progress and (protocol == "matched" or not require_completed)):
         states = ", ".join(sorted({str(s) for _, s in incomplete}))
         raise MissingResultsError(
             f"no completed run under {', '.join(map(str, roots))} ({len(incomplete)} run(s) with status {states}); "
             f"finish them with `{train_command(roots[0])}` (re-running resumes)"
         )
-    runs.sort(key=lambda r: (order_key(r.dataset, DATASET_ORDER), order_key(r.optimizer), str(r.seed)))
-    sweep = Sweep(roots, runs, incomplete)
+    for members in (runs, in_progress):
+        members.sort(key=lambda r: (order_key(r.dataset, DATASET_ORDER), order_key(r.optimizer), str(r.seed)))
+    sweep = Sweep(roots, runs, incomplete, in_progress)
     return sweep if protocol == "final" else sweep.as_protocol(protocol)
 
 

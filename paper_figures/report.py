@@ -209,7 +209,7 @@ def build_report(sweeps: list[str], out: str | Path, irrelevant_freq: str | None
     Everything is drawn into a temporary folder first and copied into ``out`` only when the report is complete
     (report.md last).
     """
-    sweep = load_sweep(sweeps)
+    sweep = load_sweep(sweeps, require_completed=False)
     stage = Path(tempfile.mkdtemp(prefix="robustopt-report-"))
     try:
         path, missing, written, claims = _build_report(sweep, stage, irrelevant_freq, linear_theory, allow_partial)
@@ -374,6 +374,10 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
         md += ["Evaluated at the final epoch (the paper's protocol):", "", setting_table(sweep), ""]
     if matched is not None:
         md += ["Evaluated at matched standard accuracy:", "", setting_table(matched), ""]
+    if sweep.in_progress:
+        md += ["Runs still training, evaluated at matched accuracy only (`evaluate.py protocol=matched in_progress=true`): "
+               + ", ".join(f"`{r.path}` (epoch {(r.summary.get('matched') or {}).get('epochs_done')} of {r.config.get('epochs')} done)"
+                           for r in sweep.in_progress), ""]
     if sweep.incomplete:
         md += ["Runs not completed (left out): " + ", ".join(f"`{p}` ({s})" for p, s in sweep.incomplete), ""]
     md += body

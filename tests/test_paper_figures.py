@@ -615,3 +615,28 @@ def test_report_on_a_really_trained_store(tmp_path):
     assert all(("Table 1" in m or "Figure 2" in m or "Linear theory" in m) for m in missing)
     for name in ("figure1", "robustness_curves", "band_noise", "fourier_heatmaps"):
         _check_png(tmp_path / "report" / "figures" / f"{name}.png")
+
+
+@pytest.mark.slow
+def test_runs_still_training_are_read_under_the_matched_protocol_only(tmp_path):
+    """A store of runs still training that were evaluated at matched accuracy (evaluate.py in_progress=true): the
+    report reads them under the matched protocol, says they are unfinished, and never as final-epoch results."""
+    root = tmp_path / "in_progress"
+    for opt in ("sgd", "adam"):
+        done = _summary(opt, 0)
+        summary = {"epochs_done": 85, "matched": {"epoch": 40 if opt == "sgd" else 4, "target_accuracy": 0.88,
+                                                  "test_accuracy_at_epoch": done["test_accuracy"], "run_status": "running",
+                                                  "epochs_done": 85, "epochs": 200, "eval": done["eval"]}}
+        write_run(root / f"optimizer-{opt}_seed-0", _config(opt, 0), summary, status="running")
+    with pytest.raises(common.MissingResultsError, match="no completed run"):
+        common.load_sweep(root)
+    sweep = common.load_sweep(root, require_completed=False)
+    assert sweep.runs == [] and [r.optimizer for r in sweep.in_progress] == ["sgd", "adam"]
+    matched = common.load_sweep(root, protocol="matched")
+    assert [(r.optimizer, r.epoch) for r in matched.runs] == [("sgd", 40), ("adam", 4)]
+    out = tmp_path / "report"
+    assert report.main(["--sweep", str(root), "--out", str(out), "--allow-partial"]) == 0
+    text = (out / "report.md").read_text()
+    assert "Runs still training, evaluated at matched accuracy only" in text and "epoch 85 of 200 done" in text
+    assert "**final**" not in text and "**matched**" in text  # evaluated under: the matched protocol only
+    assert "(the paper's protocol)" not in text.split("## Verdicts")[1].split("##")[0]

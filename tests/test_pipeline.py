@@ -423,3 +423,43 @@ def test_dropout_training_depends_on_the_run_seed_only(tmp_path):
         MODELS.unregister("mlp_dropout_test")
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # the caller's state does not matter
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])  # the run's seed (its dropout) does
+
+
+@pytest.mark.slow
+def test_matched_protocol_in_progress_evaluates_a_run_stopped_before_its_end(tmp_path, monkeypatch):
+    """in_progress=true (fixed target only) evaluates an interrupted run at its first epoch reaching the target, with
+    the weights a finished run has at that epoch, and records that the run was not finished."""
+    import functools
+
+    from robustopt.errors import ConfigError
+    from robustopt.evaluation.pipeline import evaluate_runs
+    from robustopt.train import pipeline
+
+    pipeline.train_run(_cfg(tmp_path, "epochs=4", "snapshot_epochs=all"), tmp_path / "done" / "sgd")
+    steps_per_epoch = len(list(pipeline.build_training(_cfg(tmp_path), torch.device("cpu")).batches.epoch(0)))
+
+    class Stop(Exception):
+        pass
+
+    def stop(step):
+        if step >= 2 * steps_per_epoch + 1:  # two epochs done, a third started
+            raise Stop
+
+    monkeypatch.setattr(pipeline, "fit", functools.partial(pipeline.fit, on_step=stop))
+    with pytest.raises(Stop):
+        pipeline.train_run(_cfg(tmp_path, "epochs=4", "snapshot_epochs=all"), tmp_path / "partial" / "sgd")
+    partial = RunDir(tmp_path / "partial" / "sgd")
+    assert partial.status != "completed" and len(partial.metrics()) == 2
+    target = partial.metrics()[1]["test_accuracy"]
+
+    with pytest.raises(ConfigError, match="in_progress"):
+        evaluate_runs(tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched", in_progress=True)
+    out = evaluate_runs(tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched")
+    assert "skipped" in out[str(partial.path)]  # without in_progress an unfinished run is skipped
+    evaluate_runs(tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched", matched_target=target, in_progress=True)
+    matched = partial.summary()["matched"]
+    done = [m["test_accuracy"] for m in RunDir(tmp_path / "done" / "sgd").metrics()]
+    first = next(i + 1 for i, a in enumerate(done) if a >= target)
+    assert matched["epoch"] == first and matched["run_status"] == partial.status
+    assert matched["epochs_done"] == 2 and matched["epochs"] == 4
+    assert matched["eval"]["clean"]["accuracy"] == pytest.approx(done[first - 1], abs=1e-6)  # same weights as the finished run's

@@ -30,7 +30,7 @@ def evaluate_job(cfg: DictConfig) -> None:
         batch_size=config["batch_size"], seed=config["seed"], progress=config["progress"],
         data_dir=config.get("data_dir"), make_logger=make_logger, plugins=config.get("plugins"),
         protocol=config["protocol"], matched_target=config["matched_target"], prune_snapshots=config["prune_snapshots"],
-        shard=config.get("shard"), num_threads=config.get("num_threads"),
+        shard=config.get("shard"), num_threads=config.get("num_threads"), in_progress=config.get("in_progress", False),
     )
     for path, res in results.items():
         if "skipped" in res:

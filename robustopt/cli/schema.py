@@ -341,6 +341,7 @@ class EvaluateConfig:
     protocol: str = "final"  # final (the paper's: last epoch) | matched (equal standard accuracy)
     matched_target: Any = "lowest_final"  # lowest_final | an accuracy in (0, 1]
     prune_snapshots: bool = False  # protocol=matched: keep only the matched epoch's weights afterwards
+    in_progress: bool = False  # protocol=matched with a fixed matched_target: also runs still training
     shard: Optional[str] = None  # i/n: evaluate every n-th run from the i-th
     num_threads: Any = "auto"  # torch CPU threads: auto | N | null
     plugins: List[str] = field(default_factory=list)  # your modules / .py files (e.g. evaluations), imported first

@@ -111,6 +111,7 @@ def evaluate_runs(
     shard: str | None = None,
     num_threads=None,
     plugins=None,
+    in_progress: bool = False,
 ) -> dict[str, dict]:
     """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
 
@@ -127,7 +128,18 @@ def evaluate_runs(
 
     ``protocol="final"`` (the paper's) evaluates the final weights; ``"matched"`` evaluates each run at the
     first epoch where it reaches its group's target accuracy (:mod:`robustopt.evaluation.matched`).
+
+    ``in_progress`` (matched protocol with a fixed ``matched_target`` only) also evaluates runs that are still
+    training (or were interrupted): the weights of the first epoch reaching a fixed accuracy do not depend on
+    whether training later finishes.  Such a run's ``summary.matched`` records ``run_status`` and
+    ``epochs_done`` at evaluation time.  Evaluate a copy of a run that is still being trained (its trainer
+    rewrites ``summary.json``).
     """
+    if in_progress and (protocol != "matched" or isinstance(matched_target, str)):
+        raise ConfigError(
+            "in_progress=true needs protocol=matched with a fixed matched_target accuracy (e.g. matched_target=0.9): "
+            "only the first epoch reaching a fixed accuracy is final before training ends"
+        )
     if protocol not in ("final", "matched"):
         raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}")
     load_plugins(plugins)
@@ -141,13 +153,13 @@ def evaluate_runs(
         raise ConfigError(f"no run directories (config.yaml + meta.json) under {root}; train first with experiments/train.py")
     dev = resolve_device(device)
     out = {}
-    completed = [r for r in runs if r.status == "completed"]
-    plan = matched_epochs(completed, matched_target) if protocol == "matched" else {}
+    eligible = [r for r in runs if r.status == "completed" or (in_progress and r.status != "diverged")]
+    plan = matched_epochs(eligible, matched_target) if protocol == "matched" else {}
     index, count = parse_shard(shard)
     with torch_threads(num_threads):  # this call's threads only; the caller's are restored afterwards
         for run in runs[index::count]:
             status = run.status
-            if status != "completed":
+            if status != "completed" and not (in_progress and status != "diverged"):
                 log.warning("skipping %s: its status is %s, not completed", run.path, status)
                 out[str(run.path)] = {"skipped": status}
                 continue
@@ -157,7 +169,10 @@ def evaluate_runs(
             if protocol == "matched":
                 where = plan[str(run.path)]
                 epoch = where.epoch
-                run.set_matched(where.as_dict())
+                matched = where.as_dict()
+                if status != "completed":
+                    matched.update(run_status=status, epochs_done=where.final_epoch, epochs=int(run.config()["epochs"]))
+                run.set_matched(matched)
                 log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
             model = load_trained_model(run, dev, epoch)
             logger = make_logger(run, cfg) if make_logger else NullLogger()
