@@ -197,7 +197,7 @@ def test_composed_groups_equal_their_single_source():
     from robustopt.evaluation import EVALUATIONS, evaluation_defaults
 
     for name, node in schema.OPTIMIZER_SCHEMAS.items():
-        assert compose("train", [f"optimizer={name}"])["optimizer"] == asdict(node()), name
+        assert compose("train", [f"optimizer={name}"])["optimizer"] == schema.expand_optimizer(asdict(node())), name
     for name, node in schema.SCHEDULER_SCHEMAS.items():
         assert compose("train", [f"scheduler={name}"])["scheduler"] == asdict(node()), name
     cfg = compose("train", [])

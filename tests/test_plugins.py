@@ -107,7 +107,7 @@ def test_examples_work_from_python(user_folder):
 
     # an optimizer: Lion's first step from zero momentum is -lr * sign(grad)
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
-    opt = build_optimizer("lion", [w], lr=0.1, betas=[0.9, 0.99])
+    opt = build_optimizer("my_lion", [w], lr=0.1, betas=[0.9, 0.99])
     (w**2).sum().backward()
     opt.step()
     assert torch.allclose(w.detach(), torch.tensor([0.9, -1.9, 0.4]))
@@ -153,7 +153,7 @@ def test_examples_from_the_command_line(tmp_path):
         assert res.returncode == 0, f"{command}\n{res.stderr[-3000:]}"
     runs = {(r.config()["model"]["name"], r.config()["dataset"]["name"], r.config()["optimizer"]["name"]): r
             for r in find_runs(tmp_path / "outputs" / "runs")}
-    assert set(runs) == {("tiny_mlp", "synthetic", "sgd"), ("c2", "stripes", "sgd"), ("c2", "synthetic", "lion")}
+    assert set(runs) == {("tiny_mlp", "synthetic", "sgd"), ("c2", "stripes", "sgd"), ("c2", "synthetic", "my_lion")}
     for run in runs.values():
         assert run.status == "completed"
         ev = run.summary()["eval"]

@@ -110,8 +110,12 @@ _register_resolvers()
 
 
 def to_plain(cfg: DictConfig) -> dict:
-    """The config resolved into plain Python containers (no OmegaConf objects reach the library)."""
-    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+    """The config resolved into plain Python containers (no OmegaConf objects reach the library); a wrapper
+    optimizer's ``base`` is filled in with that optimizer's schema defaults (:func:`schema.expand_optimizer`)."""
+    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    if isinstance(plain, dict) and isinstance(plain.get("optimizer"), dict):
+        plain["optimizer"] = schema.expand_optimizer(plain["optimizer"])
+    return plain  # type: ignore[return-value]
 
 
 def output_dir() -> Path:

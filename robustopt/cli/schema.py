@@ -14,7 +14,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from robustopt.errors import ConfigError
 
 
 @dataclass
@@ -41,6 +44,9 @@ class DatasetConfig:
     std: Optional[List[float]] = None
     train_subset: Optional[int] = None  # first N training images (None: all)
     test_subset: Optional[int] = None
+    # images held out of the training set as a validation split (class-stratified, drawn by data_seed; their
+    # accuracy is recorded each epoch as validation_accuracy); null = none, the training set as before
+    validation_size: Optional[int] = None
 
 
 @dataclass
@@ -102,6 +108,141 @@ class SignSGDConfig:
     lr: float = 1e-4
     momentum: float = 0.0
     weight_decay: float = 0.0
+
+
+@dataclass
+class MomentumConfig:  # SGD with heavy-ball momentum (torch.optim.SGD)
+    name: str = "momentum"
+    lr: float = 0.01
+    momentum: float = 0.9
+    dampening: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass
+class NesterovConfig:  # SGD with Nesterov momentum (torch.optim.SGD, nesterov=True)
+    name: str = "nesterov"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+
+
+@dataclass
+class AdadeltaConfig:  # torch.optim.Adadelta's defaults
+    name: str = "adadelta"
+    lr: float = 1.0
+    rho: float = 0.9
+    eps: float = 1e-6
+    weight_decay: float = 0.0
+
+
+@dataclass
+class NAdamConfig:  # torch.optim.NAdam's defaults
+    name: str = "nadam"
+    lr: float = 2e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum_decay: float = 4e-3
+
+
+@dataclass
+class AdamaxConfig:  # torch.optim.Adamax's defaults
+    name: str = "adamax"
+    lr: float = 2e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+
+@dataclass
+class RAdamConfig:  # torch.optim.RAdam's defaults
+    name: str = "radam"
+    lr: float = 1e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+
+@dataclass
+class LambConfig:  # pytorch_optimizer.Lamb's defaults (You et al. 2020)
+    name: str = "lamb"
+    lr: float = 1e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    weight_decouple: bool = True
+    fixed_decay: bool = False
+    rectify: bool = False
+    degenerated_to_sgd: bool = False
+    n_sma_threshold: int = 5
+    grad_averaging: bool = True
+    max_grad_norm: float = 1.0
+    adam: bool = False
+    pre_norm: bool = False
+    eps: float = 1e-6
+
+
+@dataclass
+class LionConfig:  # pytorch_optimizer.Lion's defaults (Chen et al. 2023)
+    name: str = "lion"
+    lr: float = 1e-4
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.0
+    weight_decouple: bool = True
+    fixed_decay: bool = False
+
+
+@dataclass
+class ShampooConfig:  # pytorch_optimizer.Shampoo's defaults (Gupta et al. 2018): one dense preconditioner per dimension
+    name: str = "shampoo"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    weight_decouple: bool = False
+    fixed_decay: bool = False
+    preconditioning_compute_steps: int = 1
+    matrix_eps: float = 1e-6
+
+
+@dataclass
+class ScalableShampooConfig:  # pytorch_optimizer.ScalableShampoo's defaults (Anil et al. 2020): blockwise, grafted
+    name: str = "scalable_shampoo"
+    lr: float = 1e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    moving_average_for_momentum: bool = False
+    weight_decay: float = 0.0
+    decoupled_learning_rate: bool = True
+    inverse_exponent_override: int = 0
+    start_preconditioning_step: int = 25
+    preconditioning_compute_steps: int = 1000
+    statistics_compute_steps: int = 1
+    block_size: int = 512
+    skip_preconditioning_rank_lt: int = 1
+    no_preconditioning_for_layers_with_dim_gt: int = 8192
+    shape_interpretation: bool = True
+    graft_type: int = 1  # 0 none | 1 SGD | 2 AdaGrad | 3 RMSProp | 4 SQRT_N | 5 AdaGrad normalised | 6 sign
+    pre_conditioner_type: int = 0  # 0 all dimensions | 1 input | 2 output
+    nesterov: bool = True
+    diagonal_eps: float = 1e-10
+    matrix_eps: float = 1e-6
+    use_svd: bool = False
+
+
+@dataclass
+class LookaheadConfig:  # pytorch_optimizer.Lookahead (Zhang et al. 2019) around a base optimizer
+    name: str = "lookahead"
+    base: Any = "adam"  # a name (that optimizer's schema defaults) or {name: ..., <option>: <value>}
+    k: int = 5
+    alpha: float = 0.5
+    pullback_momentum: str = "none"  # none | reset | pullback
+
+
+@dataclass
+class SAMConfig:  # pytorch_optimizer.SAM (Foret et al. 2021; adaptive: ASAM) around a plain base optimizer
+    name: str = "sam"
+    base: Any = "sgd"  # a name (that optimizer's schema defaults) or {name: ..., <option>: <value>}
+    rho: float = 0.05
+    adaptive: bool = False
 
 
 @dataclass
@@ -265,7 +406,39 @@ OPTIMIZER_SCHEMAS = {
     "rmsprop": RMSpropConfig,
     "adagrad": AdagradConfig,
     "signsgd": SignSGDConfig,
+    "momentum": MomentumConfig,
+    "nesterov": NesterovConfig,
+    "adadelta": AdadeltaConfig,
+    "nadam": NAdamConfig,
+    "adamax": AdamaxConfig,
+    "radam": RAdamConfig,
+    "lamb": LambConfig,
+    "lion": LionConfig,
+    "shampoo": ShampooConfig,
+    "scalable_shampoo": ScalableShampooConfig,
+    "lookahead": LookaheadConfig,
+    "sam": SAMConfig,
 }
+#: Optimizers that wrap another (their ``base`` option; robustopt.optim.WRAPPERS).
+WRAPPER_SCHEMAS = ("lookahead", "sam")
+
+
+def expand_optimizer(opt: Any) -> Any:
+    """A wrapper's ``base`` (a name, or a dict with a ``name``) filled in with that optimizer's schema defaults and
+    checked against its schema (an unknown option or a wrong type raises OmegaConf's validation error), recursively;
+    other optimizer configs (and bases that are no registered schema, e.g. a plugin's) are returned unchanged."""
+    if not isinstance(opt, dict) or opt.get("name") not in WRAPPER_SCHEMAS or "base" not in opt:
+        return opt
+    base = opt["base"]
+    given = {"name": base} if isinstance(base, str) else dict(base) if isinstance(base, dict) else None
+    if given is None or given.get("name") not in OPTIMIZER_SCHEMAS:
+        return opt
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(OPTIMIZER_SCHEMAS[given["name"]]), given)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"optimizer '{opt['name']}': its base {given} is invalid: {str(exc).splitlines()[0]}; "
+                          f"the options of '{given['name']}' are: {', '.join(OPTIMIZER_SCHEMAS[given['name']].__dataclass_fields__)}") from None
+    return {**opt, "base": expand_optimizer(OmegaConf.to_container(node, resolve=True))}
 SCHEDULER_SCHEMAS = {
     "constant": ConstantSchedule,
     "step": StepSchedule,

@@ -14,6 +14,7 @@ from robustopt.data import sets  # noqa: F401  (registers the data sets)
 from robustopt.data.batches import TensorBatches
 from robustopt.data.cache import load_configured_split, load_split_uint8
 from robustopt.data.registry import DATASETS, DatasetSpec, canonical_dataset_name, get_spec, register_dataset
+from robustopt.data.validation import split_validation
 
 
 def load_dataset(name: str, root: str | Path = "data", split: str = "train", *, download: bool = False):
@@ -36,4 +37,5 @@ __all__ = [
     "load_dataset",
     "load_split_uint8",
     "register_dataset",
+    "split_validation",
 ]

@@ -16,8 +16,10 @@ from tqdm.auto import tqdm
 
 from robustopt.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from robustopt.data.batches import TensorBatches
+from robustopt.errors import ConfigError
 from robustopt.io import atomic_torch_save
 from robustopt.metrics import accuracy_and_loss
+from robustopt.optim import needs_closure
 from robustopt.runs import snapshot_path
 
 
@@ -55,6 +57,7 @@ def fit(
     divergence_check_every: int = 25,
     snapshot_epochs: Union[str, Iterable[int], None] = None,
     snapshot_dir: str | Path | None = None,
+    validation: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` epochs with cross-entropy.
 
@@ -70,12 +73,21 @@ def fit(
     epochs as ``snapshot_dir/epoch-NNNN.pt`` (weights only, written atomically), so that a model can
     later be evaluated at the epoch where it first reaches a target accuracy (the matched-accuracy
     protocol, :mod:`robustopt.evaluation.matched`).
+
+    ``validation`` (images, labels held out of the training set) adds ``validation_loss`` and
+    ``validation_accuracy`` to each epoch's metrics: what hyper-parameters are chosen on, never the test split.
     """
     keep_snapshot = _snapshot_rule(snapshot_epochs)
     if keep_snapshot is not None and snapshot_dir is None:
         raise ValueError("snapshot_epochs needs a snapshot_dir")
     device = torch.device(device)
     use_amp = bool(amp) and device.type == "cuda"
+    closure_step = needs_closure(optimizer)
+    if closure_step and use_amp:
+        raise ConfigError(
+            f"{type(optimizer).__name__} needs a closure (a second forward/backward pass per step), which torch's "
+            f"GradScaler does not support; train it with amp=false"
+        )
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     model.to(device)
     if channels_last:  # NHWC convolutions: faster on CUDA and, for the paper's c2, on the CPU too (scripts/bench/)
@@ -106,16 +118,19 @@ def fit(
         for step, (xb, yb) in enumerate(train.epoch(epoch)):
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=use_amp):
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
-            scaler.step(optimizer)
-            scaler.update()
+            if closure_step:
+                logits, loss = _closure_step(model, optimizer, xb, yb, grad_clip)
+            else:
+                with torch.autocast(device.type, enabled=use_amp):
+                    logits = model(xb)
+                    loss = F.cross_entropy(logits, yb)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+                scaler.step(optimizer)
+                scaler.update()
             n = yb.shape[0]
             loss_sum += loss.detach().double() * n
             correct += (logits.detach().argmax(1) == yb).sum()
@@ -156,6 +171,9 @@ def fit(
                 result.status = "diverged"
                 result.diverged_at = {"epoch": epoch + 1, "step": steps_per_epoch, "loss": str(ev["loss"]), "where": "test"}
                 break
+        if validation is not None:
+            ev = accuracy_and_loss(model, validation[0], validation[1], batch_size=eval_batch_size, device=device, amp=use_amp, channels_last=channels_last)
+            metrics.update(validation_loss=ev["loss"], validation_accuracy=ev["accuracy"])
         history.append(metrics)
         if checkpoint_path is not None:
             save_checkpoint(
@@ -175,6 +193,28 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(history)
     return result
+
+
+def _closure_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+                  grad_clip: Optional[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of an optimizer that needs a closure (SAM: :func:`robustopt.optim.needs_closure`): the gradient at
+    the current weights, then ``optimizer.step(closure)`` where the closure recomputes loss and gradient (at SAM's
+    perturbed weights).  ``grad_clip`` clips each of the two gradients (SAM's perturbation uses only the first one's
+    direction, so clipping changes the update through the second one).  Returns the first pass's logits and loss:
+    the training metrics are those of the weights before the step, as on the plain path."""
+
+    def forward_backward() -> tuple[torch.Tensor, torch.Tensor]:
+        optimizer.zero_grad(set_to_none=True)
+        out = model(xb)
+        value = F.cross_entropy(out, yb)
+        value.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+        return out, value
+
+    logits, loss = forward_backward()
+    optimizer.step(lambda: forward_backward()[1])
+    return logits, loss
 
 
 def _snapshot_rule(snapshot_epochs) -> Optional[Callable[[int], bool]]:

@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 
 from robustopt.checkpoint import load_checkpoint
-from robustopt.data import DatasetSpec, TensorBatches, get_spec, load_configured_split
+from robustopt.data import DatasetSpec, TensorBatches, get_spec, load_configured_split, split_validation
 from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import CheckpointError, ConfigError
 from robustopt.frequency import FILTERS
@@ -89,6 +89,8 @@ class Training:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     init_ref: dict  # where the initial weights are: path, sha256, init_seed (recorded in meta.json)
+    # the images held out of the training set (dataset.validation_size), on the device; None without
+    validation: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
 
 def build_training(cfg: dict, device: torch.device) -> Training:
@@ -97,6 +99,10 @@ def build_training(cfg: dict, device: torch.device) -> Training:
     spec = get_spec(ds["name"])
     x_train, y_train = load_configured_split(ds, "train")
     x_test, y_test = load_configured_split(ds, "test")
+    validation = None
+    if ds.get("validation_size"):
+        (x_train, y_train), validation = split_validation(x_train, y_train, int(ds["validation_size"]), int(cfg["data_seed"]))
+        validation = (validation[0].to(device), validation[1].to(device))
     batch_transform = None
     filt = cfg.get("data_filter") or {}
     if filt.get("name"):
@@ -121,7 +127,7 @@ def build_training(cfg: dict, device: torch.device) -> Training:
     optimizer = build_optimizer(opt_name, model.parameters(), **opt_cfg)
     sched_cfg = dict(cfg["scheduler"])
     scheduler = build_scheduler(sched_cfg.pop("name"), optimizer, int(cfg["epochs"]), **sched_cfg)
-    return Training(spec, batches, test, model, optimizer, scheduler, init_ref)
+    return Training(spec, batches, test, model, optimizer, scheduler, init_ref, validation)
 
 
 def checkpoint_problem(run: RunDir) -> Optional[str]:
@@ -257,6 +263,7 @@ def _train(cfg: dict, run: RunDir, logger: NullLogger, device: torch.device, mar
             on_epoch_end=on_epoch_end,
             snapshot_epochs=cfg.get("snapshot_epochs"),
             snapshot_dir=run.checkpoint_dir,
+            validation=training.validation,
         )
     except BaseException as exc:
         run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
