@@ -7,7 +7,9 @@
 #   5. paper_figures/optimizer_zoo.py: the table, scatter plots and the verdict on "sharper minima are less robust".
 # Re-running resumes (finished runs are skipped).  Settings (environment variables):
 #   OPTIMIZERS  the zoo (default below)          SEEDS   final seeds (default 0,1,2)
-#   OUT         output folder (default outputs)  EXTRA   more overrides for every run, e.g. a tiny check:
+#   OUT         output folder (default outputs)  EVAL_SHARDS  evaluation processes at once (default 1)
+#   BUDGET      the budget line printed with the table (default: the preset's)
+#   EXTRA       more overrides for every run (training and its evaluation options), e.g. a tiny check:
 #   OPTIMIZERS="sgd adam" SEEDS=0,1 EXTRA="epochs=1 epoch_size=512 dataset.validation_size=256 dataset.test_subset=20" \
 #     bash scripts/optimizer_zoo.sh
 set -euo pipefail
@@ -46,11 +48,21 @@ while read -r line; do
   "$PY" experiments/train.py -m "${COMMON[@]}" $line "seed=$SEEDS" experiment_name=optimizer_zoo_final
 done <<< "$chosen"
 
-echo "== 4. evaluations: $EVALS (final epoch, then matched standard accuracy)"
-"$PY" experiments/evaluate.py "run_dir=$FINAL_DIR" "evaluations=[$EVALS]" logger=none progress=false
-"$PY" experiments/evaluate.py "run_dir=$FINAL_DIR" "evaluations=[$EVALS]" protocol=matched logger=none progress=false
+SHARDS=${EVAL_SHARDS:-1}
+evaluate() {  # evaluate <extra override>...: SHARDS processes share the final runs
+  local pids=() i
+  for ((i = 0; i < SHARDS; i++)); do
+    "$PY" experiments/evaluate.py "run_dir=$FINAL_DIR" "evaluations=[$EVALS]" logger=none progress=false \
+      "shard=$i/$SHARDS" num_threads=auto "$@" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+}
+echo "== 4. evaluations: $EVALS (final epoch, then matched standard accuracy), $SHARDS process(es)"
+evaluate
+evaluate protocol=matched
 
 echo "== 5. table and plots"
-budget="experiment=optimizer_zoo ${EXTRA:-(preset budget)}; lr grid x{1/3,1,3} on validation accuracy; seeds $SEEDS; AutoAttack (APGD-CE + APGD-T) on 100 test images, one eps per norm"
+budget=${BUDGET:-"experiment=optimizer_zoo ${EXTRA:-(preset budget)}; lr grid x{1/3,1,3} on validation accuracy; seeds $SEEDS; AutoAttack (APGD-CE + APGD-T) on 100 test images, one eps per norm"}
 "$PY" paper_figures/optimizer_zoo.py "$FINAL_DIR" --budget "$budget"
 echo "== done in $(( $(date +%s) - start )) s"
