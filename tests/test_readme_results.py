@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from paper_figures import readme_tables
 from tests.conftest import REPO
-
 
 
 def test_the_readme_shows_every_shipped_table():
