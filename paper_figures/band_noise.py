@@ -72,6 +72,16 @@ def _variance(sweep: Sweep, dataset: str) -> float | None:
     return next((r.evals["band_noise"].get("variance") for r in sweep.select(dataset) if r.evals.get("band_noise")), None)
 
 
+def band_definition(sweep: Sweep) -> str:
+    """How the stored results cut the spectrum into bands (their ``edges`` option)."""
+    edges = {str(r.evals["band_noise"].get("edges")) for r in sweep.runs if r.evals.get("band_noise")}
+    if edges == {"paper"}:
+        return "the authors' 10 bands by radius (their r_list)"
+    if edges <= {"None"}:
+        return "bands of equal numbers of coefficients by radius"
+    return "bands by radius (" + ", ".join(sorted(edges)) + ")"
+
+
 def band_noise_figure(sweep: Sweep):
     """Rows: data sets; columns: bases.  Accuracy drop (percentage points) per band, one line per optimizer (mean over
     seeds) with its 95% band over seeds."""
@@ -107,7 +117,7 @@ def band_noise_figure(sweep: Sweep):
             ax.set_title(f"{BASIS_TEXT.get(basis, basis)}, noise variance {variance:g}" if variance is not None else BASIS_TEXT.get(basis, basis))
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=max(1, len(handles)))
     fig.suptitle("Accuracy drop under band-limited Gaussian noise (Ma et al. 2023, Sec. 3): mean over seeds, bands: 95% "
-                 "intervals over seeds\nbands of equal numbers of coefficients by radius (DCT: from the DC corner; FFT: from the centre of the spectrum)", fontsize=8)
+                 f"intervals over seeds\n{band_definition(sweep)} (DCT: from the DC corner; FFT: from the centre of the spectrum)", fontsize=8)
     return fig
 
 

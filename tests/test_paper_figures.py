@@ -640,3 +640,11 @@ def test_runs_still_training_are_read_under_the_matched_protocol_only(tmp_path):
     assert "Runs still training, evaluated at matched accuracy only" in text and "epoch 85 of 200 done" in text
     assert "**final**" not in text and "**matched**" in text  # evaluated under: the matched protocol only
     assert "(the paper's protocol)" not in text.split("## Verdicts")[1].split("##")[0]
+
+
+def test_band_noise_title_names_the_band_definition_stored(store):
+    sweep = common.load_sweep(store["sweep"])
+    assert band_noise.band_definition(sweep) == "bands of equal numbers of coefficients by radius"
+    for run in sweep.runs:
+        run.summary = {**run.summary, "eval": {**run.summary["eval"], "band_noise": {**run.summary["eval"]["band_noise"], "edges": "paper"}}}
+    assert "authors' 10 bands" in band_noise.band_definition(sweep)
