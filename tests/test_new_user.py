@@ -115,7 +115,7 @@ def test_evaluate_command_line_is_checked(tmp_path):
 def test_refused_starts_print_one_line_and_leave_no_run_folder(tmp_path):
     out = tmp_path / "out"
     cases = {
-        "optimizer=sgdd": "valid choices: adagrad, adam",
+        "optimizer=sgdd": "valid choices: adadelta, adagrad, adam",
         "optimizer.lr=-1": "lr must be > 0",
         "epochs=0": "epochs must be >= 1",
         f"paths.data_dir={tmp_path / 'nonexistent'}": "does not exist",

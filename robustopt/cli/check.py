@@ -21,6 +21,7 @@ from typing import Callable, Optional, Sequence
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
@@ -164,13 +165,18 @@ def check_command_line(
     for job in jobs:
         cfg = _compose_or_raise(conf_dir, config_name, job)
         if validate is not None and to_plain is not None:
+            hydra_cfg = cfg
             cfg = cfg.copy()
             with open_dict(cfg):
                 cfg.pop("hydra", None)
+            previous = HydraConfig.instance().cfg
+            HydraConfig.instance().set_config(hydra_cfg)  # ${hydra:...} interpolations resolve as in the job
             try:
                 plain = to_plain(cfg)
             except OmegaConfBaseException as exc:
                 raise _value_error(conf_dir, config_name, exc, job) from None
+            finally:
+                HydraConfig.instance().cfg = previous
             validate(plain)
     return len(jobs)
 
