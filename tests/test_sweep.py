@@ -186,3 +186,11 @@ def test_joblib_gpu_launcher_runs_jobs_at_once_with_their_share_of_threads(tmp_p
     for run in runs:
         assert run.config()["channels_last"] is True
         assert 1 <= run.meta()["cpu_threads"] <= max(1, available_cpus() // 2)  # its share of the machine, never all of it
+
+
+def test_sweep_tables_read_a_wrapper_optimizers_lr_from_its_base():
+    from robustopt.tracking.compare import optimizer_lr
+
+    assert optimizer_lr({"name": "adam", "lr": 0.001}) == 0.001
+    assert optimizer_lr({"name": "lookahead", "k": 5, "base": {"name": "sam", "base": {"name": "sgd", "lr": 0.1}}}) == 0.1
+    assert optimizer_lr({"name": "lookahead", "base": "adam"}) is None
