@@ -480,3 +480,13 @@ def test_target_attack_from_an_empty_folder_without_pythonpath_dot(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = [r for r in RunDir(out).path.rglob("summary.json")]
     assert "RandomCorner-linf" in RunDir(run.parent).summary()["eval"]["robust_accuracy"]["attacks"]
+
+
+def test_a_config_that_is_itself_a_multirun_is_checked_job_by_job_without_dash_m():
+    """irrelevant_freq.yaml sets hydra.mode MULTIRUN: its sweeps on the command line (as scripts/reproduce.sh writes
+    them) are jobs, not an ambiguous value, and each job is checked (make demo broke here once)."""
+    sweep = "data_filter={name:null,keep_fraction:1.0},{name:high_frequency,keep_fraction:0.5},{name:low_energy,keep_fraction:0.5}"
+    assert check(["experiment=reproduce_quick", sweep, "epochs=10"], config="irrelevant_freq") == 3
+    with pytest.raises(ConfigError, match="epochs must be >= 1"):
+        check(["experiment=reproduce_quick", sweep, "epochs=0"], config="irrelevant_freq")
+    assert check(["optimizer=sgd", "epochs=1"]) == 1  # train.yaml is not a multirun without -m

@@ -157,8 +157,10 @@ def check_command_line(
             choices = group_choices(conf_dir, key)
             raise ConfigError(f"{item}: '{value}' is a schema, not a choice of group '{key}'; valid choices: {', '.join(choices)}")
     if not sweep:
-        cfg = _compose_or_raise(conf_dir, config_name, overrides)
-        sweep = str(OmegaConf.select(cfg, "hydra.mode", default="") or "").upper() == "MULTIRUN"
+        # a config may itself be a multirun (hydra.mode: MULTIRUN, e.g. irrelevant_freq.yaml): its sweeps need no -m
+        sweep = _is_multirun(conf_dir, config_name, [o for o in overrides if "," not in o])
+        if not sweep:
+            _compose_or_raise(conf_dir, config_name, overrides)
         jobs = _jobs(overrides, sweep) if sweep else [overrides]
     else:
         jobs = _jobs(overrides, True)
@@ -179,6 +181,15 @@ def check_command_line(
                 HydraConfig.instance().cfg = previous
             validate(plain)
     return len(jobs)
+
+
+def _is_multirun(conf_dir: str, config_name: str, overrides: Sequence[str]) -> bool:
+    """Whether the config composed with ``overrides`` (none of them a sweep) sets ``hydra.mode: MULTIRUN``."""
+    try:
+        cfg = _compose(conf_dir, config_name, overrides)
+    except Exception:  # noqa: BLE001 - the caller composes again and reports the problem in one line
+        return False
+    return str(OmegaConf.select(cfg, "hydra.mode", default="") or "").upper().endswith("MULTIRUN")  # RunMode.MULTIRUN
 
 
 def _compose_or_raise(conf_dir: str, config_name: str, overrides: Sequence[str]) -> DictConfig:
