@@ -199,19 +199,22 @@ def scatter(corr: Correlation, xlabel: str, ylabel: str, path: Path) -> list[Pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=(7, 4))
     names = sorted({p[2] for p in corr.points})
     cmap = plt.get_cmap("tab20")
     for i, name in enumerate(names):
         xs = [p[0] for p in corr.points if p[2] == name]
         ys = [p[1] * 100 for p in corr.points if p[2] == name]
         ax.scatter(xs, ys, label=name, color=cmap(i % 20), s=22)
-    ax.set_xscale("log" if min(p[0] for p in corr.points) > 0 else "linear")
+    if min(p[0] for p in corr.points) > 0:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor-tick labels of a short log range overlap
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(f"Spearman ρ {corr.rho:+.2f} [{corr.low:+.2f}, {corr.high:+.2f}], n={corr.n}", fontsize=9)
-    ax.legend(fontsize=6, ncol=2, frameon=False)
+    ax.legend(fontsize=6, ncol=1, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     out = []
     for ext in ("png", "pdf"):
