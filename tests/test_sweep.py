@@ -189,8 +189,12 @@ def test_joblib_gpu_launcher_runs_jobs_at_once_with_their_share_of_threads(tmp_p
 
 
 def test_sweep_tables_read_a_wrapper_optimizers_lr_from_its_base():
-    from robustopt.tracking.compare import optimizer_lr
+    """The sweep table reads learning rates with robustopt.train.lr_select.learning_rate (a wrapper's is its base's)."""
+    from robustopt.errors import ConfigError
+    from robustopt.tracking import compare
 
-    assert optimizer_lr({"name": "adam", "lr": 0.001}) == 0.001
-    assert optimizer_lr({"name": "lookahead", "k": 5, "base": {"name": "sam", "base": {"name": "sgd", "lr": 0.1}}}) == 0.1
-    assert optimizer_lr({"name": "lookahead", "base": "adam"}) is None
+    learning_rate = compare.learning_rate
+    assert learning_rate({"name": "adam", "lr": 0.001}) == 0.001
+    assert learning_rate({"name": "lookahead", "k": 5, "base": {"name": "sam", "base": {"name": "sgd", "lr": 0.1}}}) == 0.1
+    with pytest.raises(ConfigError, match="no learning rate"):
+        learning_rate({"name": "lookahead", "base": "adam"})

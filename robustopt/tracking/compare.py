@@ -9,6 +9,7 @@ from statistics import mean, stdev
 from robustopt.evaluation.robust_accuracy import side_by_side
 from robustopt.rundir import find_runs
 from robustopt.tracking.reader import format_table
+from robustopt.train.lr_select import learning_rate
 
 OPTIMIZER_ORDER = {"sgd": 0, "adam": 1, "rmsprop": 2}  # the paper's order; other optimizers follow by name
 
@@ -28,14 +29,6 @@ def _runs_by_label(sweep_dir: str | Path) -> dict:
     return {(f"{cfg['optimizer']['name']}/s{cfg['seed']}" if several else cfg["optimizer"]["name"]): run for run, cfg in runs}
 
 
-def optimizer_lr(optimizer: dict):
-    """An optimizer config's learning rate: its own, or a wrapper's (Lookahead, SAM) base optimizer's."""
-    if optimizer.get("lr") is not None:
-        return optimizer["lr"]
-    base = optimizer.get("base")
-    return optimizer_lr(base) if isinstance(base, dict) else None
-
-
 def clean_table(sweep_dir: str | Path) -> str:
     """Clean test accuracy and loss per optimizer (mean ± std over seeds), with learning rate and epochs."""
     groups = defaultdict(list)  # keeps the order of _completed_runs
@@ -48,7 +41,7 @@ def clean_table(sweep_dir: str | Path) -> str:
         spread = lambda v: f" ± {stdev(v):.4f}" if len(v) > 1 else ""  # noqa: E731
         rows.append({
             "optimizer": name,
-            "lr": optimizer_lr(items[0][0]["optimizer"]),
+            "lr": learning_rate(items[0][0]["optimizer"]),
             "epochs": items[0][0]["epochs"],
             "seeds": len(items),
             "test accuracy": f"{mean(acc):.4f}{spread(acc)}",
