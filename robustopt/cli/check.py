@@ -159,11 +159,7 @@ def check_command_line(
     if not sweep:
         # a config may itself be a multirun (hydra.mode: MULTIRUN, e.g. irrelevant_freq.yaml): its sweeps need no -m
         sweep = _is_multirun(conf_dir, config_name, [o for o in overrides if "," not in o])
-        if not sweep:
-            _compose_or_raise(conf_dir, config_name, overrides)
-        jobs = _jobs(overrides, sweep) if sweep else [overrides]
-    else:
-        jobs = _jobs(overrides, True)
+    jobs = _jobs(overrides, True) if sweep else [overrides]  # each job composed (and its errors raised) below
     for job in jobs:
         cfg = _compose_or_raise(conf_dir, config_name, job)
         if validate is not None and to_plain is not None:
