@@ -205,7 +205,7 @@ def evaluate_runs(
                 epoch = where.epoch
                 matched = where.as_dict()
                 if status != "completed":
-                    matched.update(run_status=status, epochs_done=where.final_epoch, epochs=int(run.config()["epochs"]))
+                    matched.update(run_status=status, epochs_done=where.final_epoch, epochs=int(cfg["epochs"]))
                 run.set_matched(matched)
                 log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
             model = load_trained_model(run, dev, epoch)
