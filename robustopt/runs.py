@@ -39,6 +39,8 @@ OPTIMIZER_KEYS = frozenset({"optimizer"})
 def identity(cfg: dict) -> dict:
     """The part of ``cfg`` that determines a run's results."""
     out = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
+    if out.get("precision") == "fp32":  # the precision of every run made before the key existed
+        out.pop("precision")
     if isinstance(out.get("dataset"), dict):
         out["dataset"] = {k: v for k, v in out["dataset"].items() if k not in NON_IDENTITY_DATASET_KEYS}
     return out

@@ -310,6 +310,7 @@ class TrainConfig:
     eval_batch_size: int = 1024
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = False
+    precision: str = "fp32"  # fp32 | bf16 (autocast for each training step; weights, optimizer, evaluations stay fp32)
     channels_last: bool = False
     grad_clip: Optional[float] = None
     num_threads: Any = "auto"  # torch CPU threads per run: auto (the cores this process really has) | N | null (torch's default)

@@ -20,6 +20,7 @@ from robustopt.optim import build_optimizer, build_scheduler
 from robustopt.registry import load_plugins
 from robustopt.rundir import find_runs
 from robustopt.runs import build_run_model
+from robustopt.train.fit import PRECISIONS
 
 
 def check_data_root(root: str | Path, dataset: str, *, download: bool = False, create: bool = False) -> None:
@@ -43,6 +44,11 @@ def check_train_config(cfg: dict) -> None:
     epochs = int(cfg["epochs"])
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    precision = cfg.get("precision") or "fp32"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "fp32" and cfg.get("amp"):
+        raise ConfigError(f"precision={precision} and amp=true both set the training precision; pick one (amp is CUDA's fp16)")
     ds = cfg["dataset"]
     get_spec(ds["name"])
     with torch.device("meta"):  # the model's options are checked without allocating its weights

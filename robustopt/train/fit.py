@@ -48,6 +48,7 @@ def fit(
     checkpoint_path: str | Path | None = None,
     device: torch.device | str = "cpu",
     amp: bool = False,
+    precision: str = "fp32",
     channels_last: bool = False,
     grad_clip: Optional[float] = None,
     eval_batch_size: int = 1024,
@@ -76,12 +77,22 @@ def fit(
 
     ``validation`` (images, labels held out of the training set) adds ``validation_loss`` and
     ``validation_accuracy`` to each epoch's metrics: what hyper-parameters are chosen on, never the test split.
+
+    ``precision`` is ``"fp32"`` or ``"bf16"``: bf16 runs each training step's forward and backward pass under
+    ``torch.autocast(dtype=torch.bfloat16)`` (on the CPU too, where AVX-512 BF16 makes the paper's ``c2`` about
+    twice as fast); the weights, the gradients' accumulation, the optimizer state and the per-epoch test and
+    validation passes stay fp32.  ``amp`` is CUDA's fp16 autocast with a gradient scaler; the two exclude each other.
     """
     keep_snapshot = _snapshot_rule(snapshot_epochs)
     if keep_snapshot is not None and snapshot_dir is None:
         raise ValueError("snapshot_epochs needs a snapshot_dir")
     device = torch.device(device)
     use_amp = bool(amp) and device.type == "cuda"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16" and use_amp:
+        raise ConfigError("precision=bf16 and amp=true both set the training precision; pick one (amp is CUDA's fp16)")
+    autocast_dtype = torch.bfloat16 if precision == "bf16" else None
     closure_step = needs_closure(optimizer)
     if closure_step and use_amp:
         raise ConfigError(
@@ -119,9 +130,9 @@ def fit(
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             if closure_step:
-                logits, loss = _closure_step(model, optimizer, xb, yb, grad_clip)
+                logits, loss = _closure_step(model, optimizer, xb, yb, grad_clip, autocast_dtype)
             else:
-                with torch.autocast(device.type, enabled=use_amp):
+                with _autocast(device, use_amp, autocast_dtype):
                     logits = model(xb)
                     loss = F.cross_entropy(logits, yb)
                 optimizer.zero_grad(set_to_none=True)
@@ -195,8 +206,19 @@ def fit(
     return result
 
 
+#: Training precisions of :func:`fit`.
+PRECISIONS = ("fp32", "bf16")
+
+
+def _autocast(device: torch.device, fp16_amp: bool, dtype: Optional[torch.dtype]):
+    """The autocast context of one training step: bf16 (``dtype``), CUDA's fp16 (``fp16_amp``) or none."""
+    if dtype is not None:
+        return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, enabled=fp16_amp)
+
+
 def _closure_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-                  grad_clip: Optional[float]) -> tuple[torch.Tensor, torch.Tensor]:
+                  grad_clip: Optional[float], autocast_dtype: Optional[torch.dtype] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of an optimizer that needs a closure (SAM: :func:`robustopt.optim.needs_closure`): the gradient at
     the current weights, then ``optimizer.step(closure)`` where the closure recomputes loss and gradient (at SAM's
     perturbed weights).  ``grad_clip`` clips each of the two gradients (SAM's perturbation uses only the first one's
@@ -205,8 +227,9 @@ def _closure_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.
 
     def forward_backward() -> tuple[torch.Tensor, torch.Tensor]:
         optimizer.zero_grad(set_to_none=True)
-        out = model(xb)
-        value = F.cross_entropy(out, yb)
+        with torch.autocast(xb.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            out = model(xb)
+            value = F.cross_entropy(out, yb)
         value.backward()
         if grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))

@@ -236,6 +236,7 @@ def _train(cfg: dict, run: RunDir, logger: NullLogger, device: torch.device, mar
         slurm_job_id=_slurm_job_id(),
         wandb_id=getattr(logger, "run_id", None) or previous.get("wandb_id"),
         num_parameters=sum(p.numel() for p in model.parameters()),
+        precision=cfg.get("precision") or "fp32",
     )
     if resuming:
         log.info("resuming %s from checkpoint %s", run.path, run.checkpoint_path)
@@ -256,6 +257,7 @@ def _train(cfg: dict, run: RunDir, logger: NullLogger, device: torch.device, mar
             checkpoint_path=run.checkpoint_path,
             device=device,
             amp=bool(cfg.get("amp")),
+            precision=cfg.get("precision") or "fp32",
             channels_last=bool(cfg.get("channels_last")),
             grad_clip=cfg.get("grad_clip"),
             eval_batch_size=int(cfg.get("eval_batch_size", 1024)),
