@@ -30,8 +30,10 @@ from robustopt.registry import Registry, check_options
 #: Registered names that wrap another optimizer (their ``base`` option).
 WRAPPERS = ("lookahead", "sam")
 
-# Options that only make sense for torch internals; not offered in configs.
-_HIDDEN = {"params", "foreach", "maximize", "capturable", "differentiable", "fused", "decoupled_weight_decay"}
+# Options that only make sense for torch internals; not offered in configs.  ``fused`` is offered: torch's fused
+# Adam/AdamW/SGD kernels run the same update rule in one pass (on the CPU, Adam's step on c2 takes about 3 ms instead
+# of 12-25 ms: a third of a bf16 training step), equal to the default implementation up to float rounding.
+_HIDDEN = {"params", "foreach", "maximize", "capturable", "differentiable", "decoupled_weight_decay"}
 
 
 def sgd_momentum(params, lr: float = 0.01, momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0):
