@@ -8,6 +8,10 @@ The front door for notebooks is one call (:func:`robustopt.evaluation.evaluate`)
     import robustopt
     results = robustopt.evaluate(model, dataset="fashion_mnist", evaluations=["clean", "robust_accuracy", "band_noise"])
 
+and :func:`robustopt.load_run` gives the model of any trained run folder, shipped ones included::
+
+    model = robustopt.load_run("results/fashion_mnist/runs/<run>")
+
 Everything else lives in the subpackages, in layers that import only downwards: the base (``errors``,
 ``registry``, ``io``, ``bits``, ``stats``, ``checkpoint``, ``devices``, ``metrics``, ``logger``, ``meta``,
 ``rundir``), the building blocks (``data``, ``models``, ``optim``, ``attacks``, ``frequency``, ``lipschitz``,
@@ -16,7 +20,7 @@ Everything else lives in the subpackages, in layers that import only downwards: 
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate"]
+__all__ = ["__version__", "evaluate", "load_run"]
 
 
 def __getattr__(name: str):
@@ -26,4 +30,8 @@ def __getattr__(name: str):
         from robustopt.evaluation.api import evaluate
 
         return evaluate
+    if name == "load_run":  # a trained or shipped run's model: robustopt.load_run("results/fashion_mnist/runs/<run>")
+        from robustopt.runs import load_run
+
+        return load_run
     raise AttributeError(f"module 'robustopt' has no attribute '{name}'")

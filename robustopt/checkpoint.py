@@ -1,4 +1,4 @@
-"""Atomic, weights-only training checkpoints."""
+"""Atomic, weights-only training checkpoints, and the safetensors weights of finished runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from robustopt.errors import CheckpointError
-from robustopt.io import atomic_torch_save
+from robustopt.io import atomic_torch_save, atomic_write_bytes
 
 
 def rng_state() -> dict:
@@ -44,3 +44,30 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"checkpoint {path} has no model weights; delete it to restart that run from scratch")
     return payload
+
+
+def save_weights(path: str | Path, state_dict: dict, metadata: dict | None = None) -> Path:
+    """Write a model's ``state_dict`` as ``safetensors`` (no pickle: safe to ship and to load from anywhere),
+    atomically; ``metadata`` (str -> str) is stored in the file's header.  Tensors are saved contiguous, in
+    NCHW order whatever memory format the model was trained in."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    return atomic_write_bytes(path, save(tensors, metadata={str(k): str(v) for k, v in (metadata or {}).items()}))
+
+
+def load_weights(path: str | Path) -> dict:
+    """The ``state_dict`` saved by :func:`save_weights`; a missing or damaged file raises CheckpointError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no weights at {path}; train the run first (experiments/train.py)")
+    try:
+        return load(path.read_bytes())
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"weights file {path} is corrupted or not a safetensors file ({str(exc).splitlines()[0][:200]}); "
+            f"restore it (git checkout -- {path}) or train the run again"
+        ) from None

@@ -7,7 +7,8 @@ Layout (every file written atomically)::
     meta.json          seed, git commit, package versions, device, start/end time, status (:mod:`robustopt.meta`)
     metrics.jsonl      one JSON line per epoch
     summary.json       final metrics + every evaluation's results (under "eval")
-    checkpoints/last.pt
+    checkpoints/last.pt  the training checkpoint (resume)
+    model.safetensors  the final weights of a shipped run (results/<name>/runs/<run>/), in place of a checkpoint
 
 :func:`find_runs` lists the run directories under a folder (one run, or a sweep of runs).
 """
@@ -56,6 +57,12 @@ class RunDir:
     @property
     def checkpoint_path(self) -> Path:
         return self.checkpoint_dir / "last.pt"
+
+    @property
+    def weights_path(self) -> Path:
+        """The final weights as ``safetensors``: what a shipped run (``results/<name>/runs/<run>/``) carries
+        instead of a training checkpoint."""
+        return self.path / "model.safetensors"
 
     def exists(self) -> bool:
         return self.config_path.exists()

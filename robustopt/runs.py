@@ -19,11 +19,13 @@ from typing import Any, Optional
 
 import torch
 
-from robustopt.checkpoint import load_checkpoint
+from robustopt.checkpoint import load_checkpoint, load_weights, save_weights
 from robustopt.data import get_spec
 from robustopt.errors import CheckpointError
 from robustopt.meta import rerun_command
 from robustopt.models import build_model
+from robustopt.registry import load_plugins
+from robustopt.rundir import RunDir
 
 #: Top-level keys that may change between a run and its resumption (they do not change the results).
 NON_IDENTITY_KEYS = frozenset({
@@ -104,7 +106,10 @@ def snapshot_path(checkpoint_dir: str | Path, epoch: int) -> Path:
 
 def load_run_model(run, device: torch.device | str = "cpu", epoch: Optional[int] = None) -> torch.nn.Module:
     """The model of a trained run (a :class:`robustopt.rundir.RunDir`), in eval mode on ``device``: its final
-    weights, or those of ``epoch`` (kept by ``snapshot_epochs``; the final epoch may also come from the last checkpoint)."""
+    weights, or those of ``epoch`` (kept by ``snapshot_epochs``; the final epoch may also come from the last checkpoint).
+
+    The final weights come from the training checkpoint or, in a shipped run that has none
+    (``results/<name>/runs/<run>/``), from its ``model.safetensors``."""
     cfg = run.config()
     if not cfg:
         raise CheckpointError(f"{run.path} is not a run directory (no config.yaml); point run_dir at a folder written by experiments/train.py")
@@ -121,8 +126,20 @@ def load_run_model(run, device: torch.device | str = "cpu", epoch: Optional[int]
                     f"{run.path} kept no weights of epoch {epoch} ({snap.name} is missing); train it with "
                     f"snapshot_epochs=all (or a list holding {epoch}) to evaluate it at that epoch"
                 )
+    if path == run.checkpoint_path and not path.exists() and run.weights_path.exists():
+        state, path = load_weights(run.weights_path), run.weights_path
+    else:
+        state = _checkpoint_weights(run, path, epoch)
     try:
-        ckpt = load_checkpoint(path, map_location="cpu")
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights {path} do not fit the run's model ({str(exc).splitlines()[0]}); they belong to another run") from None
+    return model.to(device).eval()
+
+
+def _checkpoint_weights(run, path: Path, epoch: Optional[int]) -> dict:
+    try:
+        return load_checkpoint(path, map_location="cpu")["model"]
     except CheckpointError as exc:
         if epoch is not None and path != run.checkpoint_path:
             raise
@@ -133,8 +150,30 @@ def load_run_model(run, device: torch.device | str = "cpu", epoch: Optional[int]
             f"again from scratch{' (keeping the bad file as last.pt.corrupted)' if state == 'corrupted' else ''}; "
             f"then evaluate it again ({str(exc).split(';')[0]})"
         ) from None
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit the run's model ({str(exc).splitlines()[0]}); it belongs to another run") from None
-    return model.to(device).eval()
+
+
+def export_run_weights(run) -> Path:
+    """Write a finished run's final weights (from its training checkpoint) as ``model.safetensors`` in the run
+    folder, with the epoch, the run's seeds and the checkpoint's provenance in the file's header."""
+    ckpt = load_checkpoint(run.checkpoint_path, map_location="cpu")
+    meta = run.meta()
+    header = {"epoch": ckpt.get("epoch"), "seed": meta.get("seed"), "init_seed": meta.get("init_seed"),
+              "data_seed": meta.get("data_seed"), "precision": meta.get("precision", "fp32"),
+              "git_commit": (meta.get("git") or {}).get("commit"), "format": "robustopt run weights v1 (state_dict of build_run_model(config.yaml))"}
+    return save_weights(run.weights_path, ckpt["model"], header)
+
+
+def load_run(path: str | Path, device: torch.device | str = "cpu", epoch: Optional[int] = None) -> torch.nn.Module:
+    """The trained model of the run folder ``path`` (one written by ``experiments/train.py``, or a shipped one
+    such as ``results/fashion_mnist/runs/<run>/`` that carries only its config and ``model.safetensors``), in
+    eval mode on ``device``, ready for :func:`robustopt.evaluate`::
+
+        model = robustopt.load_run("results/fashion_mnist/runs/<run>")
+        robustopt.evaluate(model, dataset="fashion_mnist", evaluations=["clean"])
+    """
+    run = RunDir(path)
+    if not run.config_path.exists():
+        raise CheckpointError(f"{path} is not a run folder (no config.yaml); pass a folder written by experiments/train.py "
+                              f"or a shipped run under results/<name>/runs/")
+    load_plugins(run.config().get("plugins"))
+    return load_run_model(run, device, epoch)

@@ -1,0 +1,132 @@
+"""The reproduction as a ledger of units (robustopt.cli.reproduce): train, ship with safetensors weights, evaluate a
+shipped run from its weights alone, never redo a shipped unit, respect the time budget."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from robustopt.checkpoint import load_checkpoint, load_weights
+from robustopt.cli import reproduce
+from robustopt.errors import CheckpointError, ConfigError
+from robustopt.rundir import RunDir
+from robustopt.runs import load_run
+
+from .conftest import run_entry
+
+TINY = reproduce.Recipe(
+    name="tiny",
+    experiment="quick",
+    optimizers=("sgd", "adam"),
+    seeds=(0,),
+    train_minutes=2.0,
+    train_overrides={"adam": ("optimizer.fused=true",)},
+    common_overrides=("dataset=synthetic", "model=mlp", "epochs=2"),
+    evaluations=(
+        reproduce.Evaluation("clean", ("clean",), minutes=1.0),
+        reproduce.Evaluation("pgd", ("robust_accuracy",), ("eval.robust_accuracy.attacks=[{name:pgd,norm:linf,steps:5,eps:0.03}]",
+                                                            "eval.robust_accuracy.n_samples=32"), 1.0, (("pgd-linf", 0.03),), 32),
+    ),
+    later=(reproduce.Evaluation("pgd-large", ("robust_accuracy",), ("eval.robust_accuracy.attacks=[{name:pgd,norm:linf,steps:5,eps:0.3}]",
+                                                                     "eval.robust_accuracy.n_samples=32"), 30.0, (("pgd-linf", 0.3),), 32),),
+)
+
+
+def test_ledger_order_and_states(tmp_path):
+    units = reproduce.ledger(tmp_path / "results", reproduce.FASHION_MNIST)
+    ids = [u.id for u in units]
+    # the seed-0 runs of all three optimizers and their Figure 1 evaluations come before any seed-1 unit
+    first_seed1 = min(i for i, u in enumerate(units) if u.seed == 1)
+    assert {u.id for u in units[:first_seed1]} >= {"train:sgd-seed0", "train:adam-seed0", "train:rmsprop-seed0",
+                                                    "eval:adam-seed0:autoattack-linf-0.01", "eval:rmsprop-seed0:noise-lipschitz"}
+    assert len(units) == 9 * (1 + 4 + 4) and len(set(ids)) == len(ids)
+    assert [u.state for u in units if u.kind == "train"] == ["left"] * 9
+    assert all(u.state == "waiting" for u in units if u.kind == "evaluate")
+    assert "0 done, 0 running, 9 left, 72 waiting of 81 units" in reproduce.ledger_table(units)
+
+
+def test_budget_parsing():
+    assert reproduce.parse_budget("150m") == 150 and reproduce.parse_budget("2.5h") == 150 and reproduce.parse_budget("90") == 90
+    with pytest.raises(ConfigError, match="150m"):
+        reproduce.parse_budget("soon")
+
+
+def test_evaluation_done_needs_every_curve_on_the_same_images():
+    ev = reproduce.FASHION_MNIST.evaluations[3]  # FGSM + PGD over the grid
+    assert ev.key == "fgsm-pgd" and len(ev.curves) == 12
+    attacks: dict = {}
+    for label, eps in ev.curves:
+        attacks.setdefault(label, {"eps": []})["eps"].append(eps)
+    summary = {"eval": {"robust_accuracy": {"n": 1000, "attacks": attacks}}}
+    assert ev.done(summary)
+    summary["eval"]["robust_accuracy"]["n"] = 500
+    assert not ev.done(summary)
+    summary["eval"]["robust_accuracy"]["n"] = 1000
+    summary["eval"]["robust_accuracy"]["attacks"]["pgd-l2"]["eps"] = [0.1]
+    assert not ev.done(summary)
+
+
+@pytest.mark.slow
+def test_units_train_ship_evaluate_and_never_redo(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    results, work = tmp_path / "results" / "tiny", tmp_path / "work"
+    units = reproduce.run_units(TINY, results, work, budget_min=10, jobs=2, precision="bf16", data_dir=tmp_path / "data", poll_s=0.5)
+    states = {u.id: u.state for u in units}
+    # the 30-minute unit does not fit a 10-minute budget; everything else ran and shipped
+    assert states.pop("eval:sgd-seed0:pgd-large") == "left" and states.pop("eval:adam-seed0:pgd-large") == "left"
+    assert set(states.values()) == {"done"}, states
+    runs = sorted((results / "runs").iterdir())
+    assert [r.name for r in runs] == ["dataset-synthetic_epochs-2_experiment-quick_model-mlp_optimizer-adam_optimizer.fused-true_precision-bf16_seed-0",
+                                      "dataset-synthetic_epochs-2_experiment-quick_model-mlp_optimizer-sgd_precision-bf16_seed-0"]
+    for run in runs:
+        assert sorted(p.name for p in run.iterdir()) == sorted(reproduce.SHIPPED_RUN_FILES)  # no checkpoint, no pickle
+        meta = json.loads((run / "meta.json").read_text())
+        assert meta["status"] == "completed" and meta["precision"] == "bf16"
+        summary = json.loads((run / "summary.json").read_text())
+        assert set(summary["eval"]) == {"clean", "robust_accuracy"}
+        assert summary["eval"]["robust_accuracy"]["attacks"]["pgd-linf"]["eps"] == [0.03]
+        assert summary["eval"]["robust_accuracy"]["n"] == 32 and summary["eval"]["robust_accuracy"]["attacks"]["pgd-linf"]["correct"]
+        # the shipped weights are the training checkpoint's final weights, bitwise
+        trained = load_checkpoint(work / "train" / run.name / "checkpoints" / "last.pt")["model"]
+        shipped = load_weights(run / "model.safetensors")
+        assert trained.keys() == shipped.keys() and all(torch.equal(trained[k], shipped[k]) for k in trained)
+        assert (run / "config.yaml").read_text().count("root: data") == 1
+    assert "| train:adam-seed0 | done |" in (results / "PROVENANCE.md").read_text()
+    # running again redoes nothing: every unit that fits is shipped
+    again = reproduce.run_units(TINY, results, work, budget_min=10, jobs=2, data_dir=tmp_path / "data", poll_s=0.5)
+    assert {u.id: u.state for u in again} == {u.id: u.state for u in units}
+    # the budget-sized unit runs once the budget allows it, and merges its eps point into the stored curve
+    reproduce.run_units(TINY, results, work, budget_min=60, jobs=2, data_dir=tmp_path / "data", poll_s=0.5, only="sgd")
+    sgd = next(r for r in runs if "optimizer-sgd" in r.name)
+    curve = json.loads((sgd / "summary.json").read_text())["eval"]["robust_accuracy"]["attacks"]["pgd-linf"]
+    assert curve["eps"] == [0.03, 0.3] and len(curve["correct"]) == 2
+
+    # a shipped run is evaluated from its files alone, elsewhere, by the evaluation entry point and the notebook door
+    copy = tmp_path / "elsewhere" / sgd.name
+    shutil.copytree(sgd, copy)
+    proc = run_entry("evaluate.py", [f"run_dir={copy}", "evaluations=[clean]", "replace=true", "logger=none", "progress=false"],
+                     env={"WANDB_MODE": "disabled"}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stored = json.loads((copy / "summary.json").read_text())["eval"]["clean"]
+    model = load_run(copy)
+    assert not any(p.requires_grad is False for p in model.parameters()) and not model.training
+    x = torch.rand(4, 1, 16, 16)
+    reference = load_run(sgd)
+    assert torch.equal(model(x), reference(x))
+    assert stored["accuracy"] == json.loads((sgd / "summary.json").read_text())["eval"]["clean"]["accuracy"]
+
+
+def test_corrupted_shipped_weights_are_one_clear_error(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("dataset: {name: synthetic}\nmodel: {name: mlp}\n")
+    (run / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="corrupted or not a safetensors file"):
+        load_run(run)
+    with pytest.raises(CheckpointError, match="not a run folder"):
+        load_run(tmp_path)
+    assert RunDir(run).weights_path == run / "model.safetensors"
