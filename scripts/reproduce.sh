@@ -6,7 +6,8 @@
 #                                       # images, a short irrelevant-frequency sweep, the linear theory (quick), every
 #                                       # figure and verdict (the README quotes its measured time)
 #   scripts/reproduce.sh fashion-mnist  # the paper's full Fashion-MNIST recipe (200 epochs, 3 seeds, AutoAttack on 1000
-#                                       # images, both protocols): a GPU (SEEDS, AA_EPS, N_TEST, EVAL_SHARDS tune it)
+#                                       # images, final epoch) as a ledger of units, each shipped into results/fashion_mnist
+#                                       # when it finishes (BUDGET, JOBS, PRECISION, COMMIT tune it)
 #   scripts/reproduce.sh paper          # every data set of the paper as one Hydra multirun (SLURM by default)
 #
 # Environment:
@@ -89,44 +90,26 @@ quick)
     echo "Times (s): train $((t1 - start)), evaluate $((t2 - t1)), irrelevant frequencies $((t3 - t2)), linear theory $((t4 - t3)), report $((t5 - t4)), total $((t5 - start))"
     ;;
 fashion-mnist)
-    # The paper's Fashion-MNIST recipe (results/fashion_mnist/ holds what it gave).  On a GPU the 9 runs train at once
-    # (launcher=joblib_gpu) and the evaluations run in 3 processes; on a CPU 2 jobs of one thread each.
+    # The paper's Fashion-MNIST recipe as a ledger of units (robustopt/cli/reproduce.py): each training run (200
+    # epochs) and each evaluation of a finished run at its final epoch is one unit that finishes on one core within
+    # about 80 minutes; a finished unit ships into results/fashion_mnist/runs/<run>/ (config, meta, per-epoch metrics,
+    # summary with per-image outcomes, model.safetensors), a unit in progress ships nothing.  Re-running never redoes
+    # a shipped unit.  BUDGET (default 150m): start no unit that would end later; JOBS (default: the cores) units at
+    # once, one thread each; COMMIT=1 git-commits each shipped unit on its own.  On a CPU the runs train with bf16
+    # autocast (PRECISION=fp32 to change it); on a GPU in fp32.
     if $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-        LAUNCH=${LAUNCHER:-joblib_gpu}; SHARDS=${EVAL_SHARDS:-3}; export ROBUSTOPT_N_JOBS=${ROBUSTOPT_N_JOBS:-9}
+        DEVICE=cuda; PRECISION=${PRECISION:-fp32}; JOBS=${JOBS:-9}
     else
-        LAUNCH=${LAUNCHER:-joblib}; SHARDS=${EVAL_SHARDS:-2}
+        DEVICE=cpu; PRECISION=${PRECISION:-bf16}; JOBS=${JOBS:-$($PY -c "from robustopt.devices import available_cpus; print(available_cpus())")}
     fi
-    SEEDS=${SEEDS:-0,1,2}
-    SWEEP="$OUT/multiruns/paper_fashion_mnist"
-    # AutoAttack costs about 2.5 s of CPU per image per (norm, eps) for c2: AA_EPS=smallest keeps it to the sizes of
-    # Figure 1 (the smallest eps of each grid) and N_TEST to fewer images; the defaults are the paper's.
-    AA_SPECS="{name: autoattack, norm: linf, version: standard, batch_size: 100},{name: autoattack, norm: l2, version: standard, batch_size: 100}"
-    if [ "${AA_EPS:-grid}" = smallest ]; then
-        AA_SPECS="{name: autoattack, norm: linf, version: standard, batch_size: 100, eps: 0.01},{name: autoattack, norm: l2, version: standard, batch_size: 100, eps: 0.1}"
-    fi
-    ATTACKS="eval.robust_accuracy.attacks=[{name: fgsm, norm: linf},{name: pgd, norm: linf, steps: 100},{name: fgsm, norm: l2},{name: pgd, norm: l2, steps: 100},$AA_SPECS]"
-    echo "== [1/6] train: c2, 200 epochs, SGD/Adam/RMSprop x seeds $SEEDS, every epoch's weights kept (launcher=$LAUNCH)"
-    run $PY experiments/train.py -m experiment=paper_fashion_mnist optimizer=sgd,adam,rmsprop "seed=$SEEDS" \
-        snapshot_epochs=all channels_last=true "evaluations=[]" logger=$LOGGER progress=false launcher=$LAUNCH "$@"
-    echo "== [2/6] evaluate at the final epoch (the paper's protocol): every evaluation, $SHARDS processes"
-    for ((i = 0; i < SHARDS; i++)); do
-        run $PY experiments/evaluate.py "run_dir=$SWEEP" "evaluations=$(evaluations)" "$ATTACKS" \
-            "eval.robust_accuracy.n_samples=${N_TEST:-1000}" logger=$LOGGER progress=false shard=$i/$SHARDS num_threads=1 &
-    done
-    wait_all
-    echo "== [3/6] evaluate at matched standard accuracy (PGD-100 instead of AutoAttack), $SHARDS processes"
-    for ((i = 0; i < SHARDS; i++)); do
-        run $PY experiments/evaluate.py "run_dir=$SWEEP" protocol=matched "evaluations=$(evaluations)" \
-            "eval.robust_accuracy.attacks=[{name: pgd, norm: linf, steps: 100},{name: pgd, norm: l2, steps: 100}]" \
-            "eval.robust_accuracy.n_samples=${N_TEST:-1000}" logger=$LOGGER progress=false shard=$i/$SHARDS num_threads=1 &
-    done
-    wait_all
-    echo "== [4/6] irrelevant frequencies: SGD on filtered training data, 11 settings x seeds $SEEDS"
-    run $PY experiments/irrelevant_freq.py "seed=$SEEDS" channels_last=true logger=$LOGGER progress=false launcher=$LAUNCH "$@"
-    echo "== [5/6] the linear least-squares theory (the paper's instance)"
-    run $PY experiments/linear_theory.py logger=$LOGGER progress=false "hydra.run.dir=$OUT/runs/linear_theory_paper" ${THEORY_OVERRIDES:-}
-    echo "== [6/6] figures, tables, report.md and every verdict"
-    report fashion-mnist "$SWEEP" "$OUT/multiruns/irrelevant_freq" "$OUT/runs/linear_theory_paper"
+    echo "== the ledger (what results/fashion_mnist holds, what is left)"
+    run $PY -m robustopt.cli.reproduce fashion_mnist status
+    echo "== the next units: $JOBS at a time, one thread each, within ${BUDGET:-150m} ($PRECISION training on $DEVICE)"
+    run $PY -m robustopt.cli.reproduce fashion_mnist run --budget "${BUDGET:-150m}" --jobs "$JOBS" --precision "$PRECISION" \
+        --device "$DEVICE" --work "$OUT/units" ${COMMIT:+--commit}
+    echo "== Figure 1, the tables, report.md and every verdict, from the shipped runs"
+    run $PY paper_figures/report.py --sweep results/fashion_mnist/runs --linear-theory results/fashion_mnist/linear_theory \
+        --out "$OUT/reproduce/fashion-mnist" --allow-partial
     ;;
 paper)
     DATASETS=${DATASETS:-mnist,fashion_mnist,cifar10,cifar100,svhn,caltech101,imagenette}
