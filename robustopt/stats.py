@@ -10,25 +10,40 @@ claim such as "SGD is more robust than Adam" is judged on the per-seed *differen
 The decision rule (:func:`decide`), in full:
 
 * the effect's mean and its two-sided 95% Student-t confidence interval over seeds are computed;
+* when the per-image outcomes behind the effects are given (``outcomes``: per seed, one paired difference per
+  image, the same images for every seed), the interval also carries the images' own sampling error: it is the
+  union of the seed interval and a per-image interval (:func:`image_interval`, a conservative McNemar-type
+  interval), so two seeds with identical effects (sd = 0) measured on a few images never decide by themselves;
 * **holds** when the interval excludes zero on the side the paper predicts;
 * **contradicted** when it excludes zero on the other side;
 * **inconclusive** otherwise, always with the reason in words: a single seed (no interval), the interval
   contains zero, or a caveat the caller found (standard accuracies further apart than a tolerance, an
   undertrained baseline, an unconverged optimizer ...).  A caveat makes any verdict inconclusive.
 
+Each verdict's error rates: pure noise gives a false **holds** at most 2.5% of the time, and a false
+**contradicted** at most 2.5% (one side of a 95% interval each).
+
 Claims of the form "about the same" use :func:`decide_equivalent` (the interval must lie inside a stated
-margin), and a claim made of several parts is the conjunction of its parts (:func:`combine`).
+margin), and a claim made of several parts is the conjunction of its parts (:func:`combine`): it **holds** when
+every part holds (a conjunction: its false-holds rate is at most any one part's, 2.5%), and it is
+**contradicted** when some part is contradicted at the Bonferroni-corrected level -- with ``k`` parts, that part's
+``1 - 5%/k`` interval excludes 0 against the paper -- so the false-contradicted rate over the whole family of parts
+stays at most 2.5%, as for one part (for "is any part contradicted?" Bonferroni and Holm decide alike).
+
+Positive, skewed quantities (Hessian eigenvalues and traces, Lipschitz bounds) are summarised on the log scale
+(:func:`log_interval`: the geometric mean and the exponentiated t-interval of the logs), never below zero.
 
 Accuracies measured on the same test images are also compared image by image with McNemar's exact test
 (:func:`mcnemar`), which says whether one seed's difference is larger than the images' own noise; it is
-reported beside the verdict and never replaces the interval over seeds.
+reported beside the verdict and never replaces the interval over seeds.  Per-image proportions (an accuracy on
+``n`` images) get the Wilson score interval (:func:`proportion_interval`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats as _st
@@ -39,7 +54,11 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True)
 class Interval:
-    """Mean of per-seed values and its two-sided Student-t confidence interval (nan bounds for one value)."""
+    """Mean of per-seed values and its two-sided Student-t confidence interval (nan bounds for one value).
+
+    ``n_images`` > 0: the interval also carries the per-image sampling error of values measured on that many
+    images (the union of the seed interval and the per-image one); ``log``: a geometric mean and its interval
+    (:func:`log_interval`)."""
 
     mean: float
     low: float
@@ -48,10 +67,19 @@ class Interval:
     sd: float
     confidence: float = CONFIDENCE
     exact: bool = False  # a deterministic quantity (no sampling noise): the interval is the value itself
+    n_images: int = 0
+    log: bool = False
 
     @property
     def defined(self) -> bool:
         return self.exact or (self.n >= 2 and math.isfinite(self.low) and math.isfinite(self.high))
+
+    @property
+    def half_width(self) -> float:
+        """The larger distance from the mean to a bound (the ``±`` of a table cell); nan when undefined."""
+        if not self.defined:
+            return math.nan
+        return max(self.high - self.mean, self.mean - self.low)
 
     def side(self) -> int:
         """+1 when the whole interval is above 0, -1 when below, 0 when it contains 0 (or is undefined)."""
@@ -65,18 +93,70 @@ class Interval:
 
     def fmt(self, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
         """``mean [low, high]`` (``scale`` 100 turns fractions into points); the mean alone without an interval."""
-        m = f"{self.mean * scale:+.{digits}f}"
+        sign = "" if self.log else "+"
+        m = f"{self.mean * scale:{sign}.{digits}f}"
         if self.exact:
             return f"{m}{unit} (exact)"
         if not self.defined:
             return f"{m}{unit} (n={self.n}, no interval)"
-        return f"{m} [{self.low * scale:+.{digits}f}, {self.high * scale:+.{digits}f}]{unit}"
+        return f"{m} [{self.low * scale:{sign}.{digits}f}, {self.high * scale:{sign}.{digits}f}]{unit}"
 
 
-def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE, exact: bool = False) -> Interval:
+def _t(confidence: float, df: int) -> float:
+    return float(_st.t.ppf(0.5 + confidence / 2, df=df))
+
+
+def image_interval(outcomes: Sequence[Sequence[float]], confidence: float = CONFIDENCE) -> Interval:
+    """The per-image interval of a mean paired difference measured on the same ``n`` images by every seed.
+
+    ``outcomes``: per seed, one number per image -- the paired difference of two models on that image (for
+    accuracies ``a_correct - b_correct`` in {-1, 0, 1}; any bounded per-image difference works).  The images'
+    differences are averaged over seeds (``d_i``), and the interval is ``mean(d) ± (t * rms(d) / sqrt(n) +
+    1 / (n * seeds))``: the spread is the root mean square of ``d`` (its variance under "no difference", as
+    McNemar's test uses, never smaller than the sample variance, and zero only when no image differs), plus a
+    continuity correction of one image.  On one seed this is a conservative McNemar interval: it never excludes
+    0 where McNemar's exact test has p >= 0.05 (``tests/test_stats.py`` checks every count on up to 200 images).
+    The seeds share their images, so averaging them per image keeps the images' own error (seeds do not shrink it).
+    """
+    arrs = [np.asarray(o, dtype=float).ravel() for o in outcomes]
+    if not arrs:
+        raise ValueError("image_interval needs the outcomes of at least one seed")
+    n = arrs[0].size
+    if n < 2 or any(a.size != n for a in arrs):
+        raise ValueError(f"image_interval needs >= 2 images, the same for every seed; got sizes {[a.size for a in arrs]}")
+    d = np.mean(arrs, axis=0)
+    mean = float(d.mean())
+    rms = float(np.sqrt(np.mean(d ** 2)))
+    half = _t(confidence, n - 1) * rms / math.sqrt(n) + 1.0 / (n * len(arrs))
+    return Interval(mean, mean - half, mean + half, len(arrs), rms, confidence, n_images=n)
+
+
+def proportion_interval(successes: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson's score interval of a proportion ``successes / n`` (``successes`` may be a mean over seeds of the same
+    ``n`` images: the images' error does not shrink with seeds).  Never zero width, never outside [0, 1]."""
+    if n < 1:
+        raise ValueError("proportion_interval needs n >= 1")
+    p = float(successes) / n
+    z = float(_st.norm.ppf(0.5 + confidence / 2))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def widen(seed: Interval, image_low: float, image_high: float, n_images: int) -> Interval:
+    """``seed`` widened to cover a per-image interval ``[image_low, image_high]`` (an undefined interval stays so)."""
+    if not seed.defined or seed.exact:
+        return seed
+    return replace(seed, low=min(seed.low, image_low), high=max(seed.high, image_high), n_images=n_images)
+
+
+def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE, exact: bool = False,
+                  outcomes: Sequence[Sequence[float]] | None = None) -> Interval:
     """Mean and two-sided ``confidence`` Student-t interval of ``values`` (one per seed).
 
     ``exact=True`` marks a deterministic quantity (e.g. a closed-form risk): its interval is the value.
+    ``outcomes``: the per-image paired differences behind the values (per seed, one per image, the same images):
+    the interval then also covers :func:`image_interval`, so that it is never narrower than the images allow.
     """
     vals = np.asarray([float(v) for v in values], dtype=float)
     if vals.size == 0:
@@ -89,8 +169,28 @@ def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE, exact
     if vals.size < 2:
         return Interval(mean, math.nan, math.nan, 1, math.nan, confidence)
     sd = float(vals.std(ddof=1))
-    half = float(_st.t.ppf(0.5 + confidence / 2, df=vals.size - 1)) * sd / math.sqrt(vals.size)
-    return Interval(mean, mean - half, mean + half, int(vals.size), sd, confidence)
+    half = _t(confidence, vals.size - 1) * sd / math.sqrt(vals.size)
+    iv = Interval(mean, mean - half, mean + half, int(vals.size), sd, confidence)
+    if outcomes is not None:
+        im = image_interval(outcomes, confidence)
+        h = im.high - im.mean
+        iv = widen(iv, mean - h, mean + h, im.n_images)
+    return iv
+
+
+def log_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> Interval:
+    """Geometric mean of positive ``values`` (one per seed) and the exponentiated t-interval of their logs.
+
+    For positive, skewed quantities (Hessian eigenvalues and traces, Lipschitz bounds): the interval is
+    multiplicative, ``[gm / f, gm * f]``, and never reaches 0.  ``sd`` is the standard deviation of the logs."""
+    vals = np.asarray([float(v) for v in values], dtype=float)
+    if vals.size == 0:
+        raise ValueError("log_interval needs at least one value")
+    if not np.all(np.isfinite(vals)) or np.any(vals <= 0):
+        raise ValueError(f"log_interval needs positive finite values, got {vals.tolist()}")
+    logs = mean_interval(np.log(vals), confidence)
+    exp = lambda x: math.exp(x) if math.isfinite(x) else math.nan  # noqa: E731
+    return Interval(exp(logs.mean), exp(logs.low), exp(logs.high), logs.n, logs.sd, confidence, log=True)
 
 
 def paired(a: Mapping, b: Mapping) -> list[float]:
@@ -133,12 +233,16 @@ def mcnemar(a_correct, b_correct) -> McNemar:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A claim's verdict with its reason in words and the interval it came from."""
+    """A claim's verdict with its reason in words and the interval it came from.
+
+    ``redecide(confidence)``: the same decision at another confidence level (what :func:`combine` uses to correct
+    for several parts); None for a verdict made by hand."""
 
     label: str  # holds | contradicted | inconclusive
     reason: str
     interval: Interval | None = None
     parts: tuple = field(default_factory=tuple)  # (name, Verdict) of a combined claim
+    redecide: Callable[[float], "Verdict"] | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.label}: {self.reason}" if self.label == INCONCLUSIVE else self.label
@@ -148,44 +252,70 @@ def _one_seed_reason(n: int) -> str:
     return "one seed (an interval over seeds needs at least two)" if n < 2 else ""
 
 
+def _pct(confidence: float) -> str:
+    return f"{100 * confidence:.4g}%"
+
+
 def decide(effects: Sequence[float], *, direction: int = 1, caveats: Sequence[str] = (), confidence: float = CONFIDENCE,
-           exact: bool = False, what: str = "effect", scale: float = 1.0, unit: str = "") -> Verdict:
+           exact: bool = False, what: str = "effect", scale: float = 1.0, unit: str = "",
+           outcomes: Sequence[Sequence[float]] | None = None) -> Verdict:
     """The verdict on per-seed ``effects`` (the paper's prediction: ``direction * effect > 0``).
 
     ``caveats``: reasons, found by the caller, why the comparison cannot be trusted (each makes the verdict
     inconclusive and is quoted).  ``exact``: the effects are deterministic (no interval needed).
+    ``outcomes``: the per-image paired differences behind the effects (per seed, one per image, the same images):
+    the interval then also carries the images' sampling error (:func:`mean_interval`).
     ``what``, ``scale`` and ``unit`` only shape the wording of the reason.
     """
     if direction not in (1, -1):
         raise ValueError("direction is +1 or -1")
-    iv = mean_interval(effects, confidence, exact=exact)
+    effects = [float(e) for e in effects]
+    caveats = [c for c in caveats if c]
+
+    def again(level: float) -> Verdict:
+        return decide(effects, direction=direction, caveats=caveats, confidence=level, exact=exact, what=what,
+                      scale=scale, unit=unit, outcomes=outcomes)
+
+    iv = mean_interval(effects, confidence, exact=exact, outcomes=outcomes)
     side = iv.side() * direction
     raw = {1: HOLDS, -1: CONTRADICTED, 0: INCONCLUSIVE}[side]
-    shown = f"{what} {iv.fmt(scale, unit=unit)}"
-    caveats = [c for c in caveats if c]
+    images = f", with the error of {iv.n_images} images" if iv.n_images else ""
+    shown = f"{what} {iv.fmt(scale, unit=unit)}{images}"
+    level = _pct(confidence)
     if not iv.defined:
-        return Verdict(INCONCLUSIVE, "; ".join([_one_seed_reason(iv.n), *caveats]) + f" ({shown})", iv)
+        return Verdict(INCONCLUSIVE, "; ".join([_one_seed_reason(iv.n), *caveats]) + f" ({shown})", iv, redecide=again)
     if caveats:
-        note = f"the {int(confidence * 100)}% interval alone would say '{raw}'" if not iv.exact else f"alone it would say '{raw}'"
-        return Verdict(INCONCLUSIVE, "; ".join(caveats) + f" ({shown}; {note})", iv)
+        note = f"the {level} interval alone would say '{raw}'" if not iv.exact else f"alone it would say '{raw}'"
+        return Verdict(INCONCLUSIVE, "; ".join(caveats) + f" ({shown}; {note})", iv, redecide=again)
     if side > 0:
-        return Verdict(HOLDS, f"{shown}: the interval excludes 0 in the paper's direction" if not iv.exact else shown, iv)
+        return Verdict(HOLDS, f"{shown}: the {level} interval excludes 0 in the paper's direction" if not iv.exact else shown,
+                       iv, redecide=again)
     if side < 0:
-        return Verdict(CONTRADICTED, f"{shown}: the interval excludes 0 against the paper" if not iv.exact else shown, iv)
-    return Verdict(INCONCLUSIVE, f"the {int(confidence * 100)}% interval contains 0 ({shown})", iv)
+        return Verdict(CONTRADICTED, f"{shown}: the {level} interval excludes 0 against the paper" if not iv.exact else shown,
+                       iv, redecide=again)
+    return Verdict(INCONCLUSIVE, f"the {level} interval contains 0 ({shown})", iv, redecide=again)
 
 
 def decide_equivalent(effects: Sequence[float], margin: float, *, caveats: Sequence[str] = (), confidence: float = CONFIDENCE,
-                      exact: bool = False, what: str = "difference", scale: float = 1.0, unit: str = "") -> Verdict:
+                      exact: bool = False, what: str = "difference", scale: float = 1.0, unit: str = "",
+                      outcomes: Sequence[Sequence[float]] | None = None) -> Verdict:
     """The verdict on "about the same": **holds** when the interval lies inside ``[-margin, margin]``,
-    **contradicted** when it lies entirely outside it, **inconclusive** otherwise (or with a caveat)."""
+    **contradicted** when it lies entirely outside it, **inconclusive** otherwise (or with a caveat).
+    ``outcomes`` as for :func:`decide`."""
     if margin <= 0:
         raise ValueError("margin must be > 0")
-    iv = mean_interval(effects, confidence, exact=exact)
-    shown = f"{what} {iv.fmt(scale, unit=unit)}, margin ±{margin * scale:g}{unit}"
+    effects = [float(e) for e in effects]
     caveats = [c for c in caveats if c]
+
+    def again(level: float) -> Verdict:
+        return decide_equivalent(effects, margin, caveats=caveats, confidence=level, exact=exact, what=what,
+                                 scale=scale, unit=unit, outcomes=outcomes)
+
+    iv = mean_interval(effects, confidence, exact=exact, outcomes=outcomes)
+    images = f", with the error of {iv.n_images} images" if iv.n_images else ""
+    shown = f"{what} {iv.fmt(scale, unit=unit)}{images}, margin ±{margin * scale:g}{unit}"
     if not iv.defined:
-        return Verdict(INCONCLUSIVE, "; ".join([_one_seed_reason(iv.n), *caveats]) + f" ({shown})", iv)
+        return Verdict(INCONCLUSIVE, "; ".join([_one_seed_reason(iv.n), *caveats]) + f" ({shown})", iv, redecide=again)
     if -margin <= iv.low and iv.high <= margin:
         raw = HOLDS
     elif iv.low > margin or iv.high < -margin:
@@ -193,27 +323,58 @@ def decide_equivalent(effects: Sequence[float], margin: float, *, caveats: Seque
     else:
         raw = INCONCLUSIVE
     if caveats:
-        return Verdict(INCONCLUSIVE, "; ".join(caveats) + f" ({shown}; alone it would say '{raw}')", iv)
+        return Verdict(INCONCLUSIVE, "; ".join(caveats) + f" ({shown}; alone it would say '{raw}')", iv, redecide=again)
+    level = _pct(confidence)
     if raw == HOLDS:
-        return Verdict(HOLDS, f"{shown}: the interval lies inside the margin", iv)
+        return Verdict(HOLDS, f"{shown}: the {level} interval lies inside the margin", iv, redecide=again)
     if raw == CONTRADICTED:
-        return Verdict(CONTRADICTED, f"{shown}: the interval lies outside the margin", iv)
-    return Verdict(INCONCLUSIVE, f"the interval reaches beyond the margin ({shown})", iv)
+        return Verdict(CONTRADICTED, f"{shown}: the {level} interval lies outside the margin", iv, redecide=again)
+    return Verdict(INCONCLUSIVE, f"the {level} interval reaches beyond the margin ({shown})", iv, redecide=again)
 
 
-def combine(parts: Mapping[str, Verdict] | Sequence[tuple[str, Verdict]]) -> Verdict:
-    """A claim made of several parts, all of which must hold: **holds** when every part holds,
-    **contradicted** when any part is contradicted, else **inconclusive** naming the parts that are."""
+def leaves(parts: Sequence[tuple[str, Verdict]], prefix: str = "") -> list[tuple[str, Verdict]]:
+    """The elementary parts of a claim, combined claims opened up (``"outer / inner"`` names)."""
+    out = []
+    for name, v in parts:
+        full = f"{prefix}{name}"
+        out += leaves(v.parts, f"{full} / ") if v.parts else [(full, v)]
+    return out
+
+
+def combine(parts: Mapping[str, Verdict] | Sequence[tuple[str, Verdict]], confidence: float = CONFIDENCE) -> Verdict:
+    """A claim made of several parts, all of which must hold, with the error rates of a single part.
+
+    Over its ``k`` elementary parts (:func:`leaves`; combined parts are opened up):
+
+    * **holds** when every part holds (each at ``confidence``): pure noise must pass every part, so the rate of a
+      false "holds" is at most one part's, (1 - confidence) / 2;
+    * **contradicted** when some part is contradicted at the Bonferroni-corrected level ``1 - (1 - confidence) / k``
+      (its ``redecide``; a part made by hand counts as it is): the rate of a false "contradicted" over the family is
+      at most (1 - confidence) / 2, as for one part;
+    * **inconclusive** otherwise, naming the parts that are, and any part contradicted only before the correction.
+    """
     items = list(parts.items()) if isinstance(parts, Mapping) else list(parts)
     if not items:
         return Verdict(INCONCLUSIVE, "nothing to compare")
-    contradicted = [(n, v) for n, v in items if v.label == CONTRADICTED]
-    unsure = [(n, v) for n, v in items if v.label == INCONCLUSIVE]
+    flat = leaves(items)
+    k = len(flat)
+    corrected = 1 - (1 - confidence) / k
+    contradicted, weak = [], []
+    for n, v in flat:
+        if v.label != CONTRADICTED:
+            continue
+        w = v.redecide(corrected) if (v.redecide is not None and k > 1) else v
+        (contradicted if w.label == CONTRADICTED else weak).append((n, w if w.label == CONTRADICTED else v))
+    family = f"Bonferroni over {k} parts: {_pct(corrected)} intervals" if k > 1 else ""
     if contradicted:
-        return Verdict(CONTRADICTED, "; ".join(f"{n}: {v.reason}" for n, v in contradicted), parts=tuple(items))
-    if unsure:
-        return Verdict(INCONCLUSIVE, "; ".join(f"{n}: {v.reason}" for n, v in unsure), parts=tuple(items))
-    return Verdict(HOLDS, "; ".join(f"{n}: {v.reason}" for n, v in items), parts=tuple(items))
+        return Verdict(CONTRADICTED, "; ".join(f"{n}: {v.reason}" for n, v in contradicted) + (f" ({family})" if family else ""),
+                       parts=tuple(items))
+    unsure = [(n, v) for n, v in flat if v.label == INCONCLUSIVE]
+    if unsure or weak:
+        text = [f"{n}: {v.reason}" for n, v in unsure]
+        text += [f"{n}: contradicted at {_pct(confidence)} but not at the family-wise level ({family}): {v.reason}" for n, v in weak]
+        return Verdict(INCONCLUSIVE, "; ".join(text), parts=tuple(items))
+    return Verdict(HOLDS, "; ".join(f"{n}: {v.reason}" for n, v in flat), parts=tuple(items))
 
 
 __all__ = [
@@ -227,7 +388,12 @@ __all__ = [
     "combine",
     "decide",
     "decide_equivalent",
+    "image_interval",
+    "leaves",
+    "log_interval",
     "mcnemar",
     "mean_interval",
     "paired",
+    "proportion_interval",
+    "widen",
 ]

@@ -165,7 +165,7 @@ def test_sanity_flag_logic():
     }
     s = _sanity(curves, {"linf": {"eps": 1.0, "robust_accuracy": 0.0}}, 0.02)
     assert not s["ok"] and not s["monotone_in_eps"] and not s["pgd_not_weaker_than_fgsm"] and s["large_eps_to_zero"]
-    assert s["autoattack_not_weaker_than_pgd"]  # no AutoAttack curve: nothing to compare
+    assert s["autoattack_not_weaker_than_pgd"] is None  # no AutoAttack curve: nothing compared, not "true"
     assert len(s["warnings"]) == 2
     assert any("fgsm-linf: robust accuracy rises" in w for w in s["warnings"])
     assert any("pgd-linf is weaker than fgsm-linf at eps=0.1" in w for w in s["warnings"])
@@ -179,10 +179,30 @@ def test_autoattack_above_pgd_is_flagged():
         "autoattack-linf": {"name": "autoattack", "norm": "linf", "eps": [0.1], "robust_accuracy": [0.9]},  # no PGD-linf
     }
     s = _sanity(curves, {}, 0.02)
-    assert not s["ok"] and not s["autoattack_not_weaker_than_pgd"] and s["pgd_not_weaker_than_fgsm"] and s["monotone_in_eps"]
+    assert s["autoattack_not_weaker_than_pgd"] is False and s["pgd_not_weaker_than_fgsm"] is None  # no FGSM ran
+    assert not s["ok"] and s["monotone_in_eps"]
     assert s["warnings"] == ["autoattack-l2 is weaker than pgd-l2 at eps=0.3 (0.2500 > 0.2000; possible gradient masking)"]
     curves["autoattack-l2"]["robust_accuracy"] = [0.6, 0.2]  # equal is fine
     assert _sanity(curves, {}, 0.02)["ok"]
+
+
+def test_a_comparison_flag_is_none_when_an_attack_did_not_run():
+    """Issue 20: the shipped Fashion-MNIST runs ran PGD and FGSM only, yet read autoattack_not_weaker_than_pgd: true;
+    the zoo ran AutoAttack only, yet read pgd_not_weaker_than_fgsm: true.  A flag that compared nothing is None."""
+    pgd_only = {
+        "fgsm-linf": {"name": "fgsm", "norm": "linf", "eps": [0.01], "robust_accuracy": [0.81]},
+        "pgd-linf": {"name": "pgd", "norm": "linf", "eps": [0.01], "robust_accuracy": [0.80]},
+    }
+    s = _sanity(pgd_only, {}, 0.02)
+    assert s["autoattack_not_weaker_than_pgd"] is None and s["pgd_not_weaker_than_fgsm"] is True and s["ok"]
+    aa_only = {"autoattack-linf": {"name": "autoattack", "norm": "linf", "eps": [0.05], "robust_accuracy": [0.44]}}
+    s = _sanity(aa_only, {}, 0.02)
+    assert s["autoattack_not_weaker_than_pgd"] is None and s["pgd_not_weaker_than_fgsm"] is None
+    # both ran, but at different eps or norms: still nothing compared
+    apart = {**pgd_only, "autoattack-linf": {"name": "autoattack", "norm": "linf", "eps": [0.03], "robust_accuracy": [0.5]},
+             "autoattack-l2": {"name": "autoattack", "norm": "l2", "eps": [0.01], "robust_accuracy": [0.9]}}
+    assert _sanity(apart, {}, 0.02)["autoattack_not_weaker_than_pgd"] is None
+    json.dumps(s)
 
 
 def direct_apgd_ce(model, x, y, norm, eps, seed):

@@ -14,9 +14,12 @@ from robustopt.stats import (
     combine,
     decide,
     decide_equivalent,
+    image_interval,
+    log_interval,
     mcnemar,
     mean_interval,
     paired,
+    proportion_interval,
 )
 
 # Student-t 97.5% quantiles: df=2 in closed form ((2p-1) / sqrt(2p(1-p))), df=4 from printed tables (4 digits)
@@ -117,3 +120,151 @@ def test_mcnemar_exact_p_value_by_hand():
     assert mcnemar(a, a).p_value == 1.0
     with pytest.raises(ValueError):
         mcnemar(a, b[:-1])
+
+
+# -- issue 20: the images' own error, log-scale intervals, the family-wise rate of a combined claim ----------------
+
+def _pair(n: int, only_a: int, only_b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of two classifiers on ``n`` images: ``only_a`` images only a gets right, ``only_b`` only b, half the rest both."""
+    a = np.zeros(n, bool)
+    b = np.zeros(n, bool)
+    a[:only_a] = True
+    b[only_a:only_a + only_b] = True
+    both = np.arange(only_a + only_b, n)[::2]
+    a[both] = b[both] = True
+    return a, b
+
+
+def test_a_zero_width_seed_interval_never_decides_on_few_images():
+    """Two seeds with identical effects (sd = 0): the old rule said 'holds' from a zero-width interval; measured on 25
+    images (3 discordant, all for a) the effect carries the images' error, which McNemar's exact test also sees."""
+    a, b = _pair(25, 3, 0)
+    effect = float(a.mean() - b.mean())
+    assert effect == pytest.approx(0.12)
+    assert decide([effect, effect]).label == HOLDS  # the seed interval alone: zero width
+    diffs = [a.astype(float) - b, a.astype(float) - b]
+    v = decide([effect, effect], outcomes=diffs)
+    assert v.label == INCONCLUSIVE and "25 images" in v.reason, v.reason
+    assert mean_interval([effect, effect], outcomes=diffs).low < 0 < mean_interval([effect, effect], outcomes=diffs).high
+    assert mcnemar(a, b).p_value > 0.05
+    # the same effect on 10,000 images is far beyond the images' error: it holds
+    a, b = _pair(10_000, 1200, 0)
+    diffs = [a.astype(float) - b] * 2
+    assert decide([0.12, 0.12], outcomes=diffs).label == HOLDS
+    # the seed interval is kept when it is the wider one
+    wide = mean_interval([0.0, 0.24], outcomes=diffs)
+    assert (wide.low, wide.high) == pytest.approx((mean_interval([0.0, 0.24]).low, mean_interval([0.0, 0.24]).high))
+
+
+def test_the_image_interval_is_never_bolder_than_mcnemars_exact_test():
+    """On one seed, the per-image interval excludes 0 only where scipy's exact binomial (McNemar) test has p < 0.05,
+    on every split of up to 60 images (and 200 images, every 3rd count), and agrees with it almost everywhere."""
+    from scipy.stats import binomtest
+
+    agree = total = 0
+    for n in (5, 10, 25, 60, 200):
+        step = 3 if n == 200 else 1
+        for only_a in range(0, n + 1, step):
+            for only_b in range(0, n + 1 - only_a, step):
+                if only_a + only_b == 0:
+                    continue
+                d = np.r_[np.ones(only_a), -np.ones(only_b), np.zeros(n - only_a - only_b)]
+                iv = image_interval([d])
+                assert iv.mean == pytest.approx((only_a - only_b) / n)
+                p = binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue
+                excludes_0 = iv.low > 0 or iv.high < 0
+                if excludes_0:
+                    assert p < 0.05, (n, only_a, only_b, p)
+                agree += excludes_0 == (p < 0.05)
+                total += 1
+    assert agree / total > 0.99
+
+
+def test_the_image_interval_averages_seeds_per_image():
+    d0 = np.array([1.0, 0, 0, -1, 1, 0, 1, 0])
+    d1 = np.array([1.0, 1, 0, 0, 1, 0, 0, 0])
+    iv = image_interval([d0, d1])
+    d = (d0 + d1) / 2
+    from scipy.stats import t as student_t
+
+    half = student_t.ppf(0.975, 7) * math.sqrt(np.mean(d ** 2)) / math.sqrt(8) + 1 / 16
+    assert (iv.mean, iv.low, iv.high, iv.n_images) == (pytest.approx(d.mean()), pytest.approx(d.mean() - half),
+                                                       pytest.approx(d.mean() + half), 8)
+    with pytest.raises(ValueError):
+        image_interval([d0, d1[:-1]])
+
+
+def test_wilson_interval_matches_scipy():
+    from scipy.stats import binomtest
+
+    for k, n in ((0, 25), (15, 25), (25, 25), (3, 1000), (640, 1000)):
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert proportion_interval(k, n) == (pytest.approx(ci.low, abs=1e-12), pytest.approx(ci.high, abs=1e-12))
+    low, high = proportion_interval(25, 25)
+    assert low < 1 and high == pytest.approx(1.0)  # all right on 25 images: not a zero-width interval
+
+
+def test_positive_skewed_values_get_a_log_scale_interval_that_stays_above_zero():
+    from scipy.stats import gmean, t as student_t
+
+    values = [12.0, 30.0, 290.0]  # like the zoo's Hessian eigenvalues: symmetric t-interval goes below 0
+    assert mean_interval(values).low < 0
+    iv = log_interval(values)
+    logs = np.log(values)
+    half = student_t.ppf(0.975, 2) * np.std(logs, ddof=1) / math.sqrt(3)
+    assert iv.mean == pytest.approx(gmean(values))
+    assert (iv.low, iv.high) == (pytest.approx(math.exp(logs.mean() - half)), pytest.approx(math.exp(logs.mean() + half)))
+    assert 0 < iv.low < iv.mean < iv.high and iv.log
+    assert iv.low * iv.high == pytest.approx(iv.mean ** 2)  # multiplicative: gm / f, gm * f
+    assert not log_interval([5.0]).defined
+    with pytest.raises(ValueError):
+        log_interval([1.0, 0.0])
+
+
+def _false_rates(make_effects, parts: int, trials: int, rng) -> tuple[float, float, float]:
+    """Rates of (holds, contradicted) of a combined claim whose parts' effects come from ``make_effects(i, rng)``,
+    and the old union rule's contradicted rate (any part contradicted at 95%)."""
+    holds = contradicted = old = 0
+    for _ in range(trials):
+        verdicts = {f"part {i}": decide(make_effects(i, rng)) for i in range(parts)}
+        label = combine(verdicts).label
+        holds += label == HOLDS
+        contradicted += label == CONTRADICTED
+        old += any(v.label == CONTRADICTED for v in verdicts.values())
+    return holds / trials, contradicted / trials, old / trials
+
+
+def test_combine_keeps_a_false_contradicted_rate_of_one_part():
+    """Six parts (three perturbations x two adaptive methods), pure noise over three seeds: the old union rule said
+    'contradicted' about 1 - 0.975^6 = 14% of the time; the Bonferroni rule stays under the single-part 2.5%."""
+    rng = np.random.default_rng(3)
+    holds, contradicted, old = _false_rates(lambda i, r: r.normal(0, 1, 3), 6, 4000, rng)
+    assert 0.11 < old < 0.17
+    assert contradicted < 0.03
+    assert holds < 0.001
+
+
+def test_combine_keeps_a_false_holds_rate_of_one_part():
+    """Five parts truly in the paper's direction and one pure noise: the claim is false, and 'holds' comes at most
+    as often as that one part's false 'holds' (2.5%)."""
+    rng = np.random.default_rng(4)
+    holds, contradicted, _ = _false_rates(lambda i, r: r.normal(0 if i == 0 else 20, 1, 3), 6, 4000, rng)
+    assert holds < 0.03 and contradicted < 0.03
+
+
+def test_combine_still_finds_a_clear_contradiction_and_opens_up_nested_parts():
+    rng = np.random.default_rng(5)
+    found = 0
+    for _ in range(300):
+        inner = {"adam": decide(rng.normal(-10, 1, 5)), "rmsprop": decide(rng.normal(3, 1, 5))}
+        outer = combine({"gaussian": combine(inner), "l2": decide(rng.normal(3, 1, 5)), "linf": decide(rng.normal(3, 1, 5))})
+        found += outer.label == CONTRADICTED
+    assert found / 300 > 0.9
+    assert "Bonferroni over 4 parts" in outer.reason and "gaussian / adam" in outer.reason
+    # contradicted at 95% but not at the corrected level: inconclusive, and says so
+    weak = decide([-0.9, -1.0, -1.1, -0.95])
+    assert weak.label == CONTRADICTED and weak.redecide(1 - 0.05 / 6).label == CONTRADICTED
+    borderline = decide([-0.8, -1.0, -1.2])
+    assert borderline.label == CONTRADICTED and borderline.redecide(1 - 0.05 / 6).label != CONTRADICTED
+    v = combine({f"p{i}": borderline if i == 0 else decide([1.0, 1.1, 0.9]) for i in range(6)})
+    assert v.label == INCONCLUSIVE and "not at the family-wise level" in v.reason

@@ -35,7 +35,8 @@ Result (``summary["eval"]["robust_accuracy"]``):
   (``monotone_in_eps``), PGD not weaker than FGSM (``pgd_not_weaker_than_fgsm``), AutoAttack not
   weaker than PGD at the same eps and norm (``autoattack_not_weaker_than_pgd``; a stronger attack
   must not do worse on the same images), a huge eps driving accuracy to ~0 (``large_eps_to_zero``).
-  Violations are listed in ``sanity["warnings"]`` and emitted with :func:`warnings.warn`.
+  A comparison flag is ``None`` (JSON null) when nothing was compared -- one of its two attacks did not run,
+  or they share no eps and norm -- never ``true`` about an attack that did not run.  Violations are listed in ``sanity["warnings"]`` and emitted with :func:`warnings.warn`.
 
 The masks make paired comparisons possible (McNemar's test between two runs or two attacks on the
 same images) and keep every accuracy of a figure on the same images.
@@ -230,9 +231,12 @@ def attack_seed(seed: int, spec_index: int, eps_index: int) -> int:
 STRENGTH_ORDER: tuple[tuple[str, str], ...] = (("fgsm", "pgd"), ("pgd", "autoattack"))
 
 
-def _not_weaker(curves: dict, weak: str, strong: str, warn_list: list[str]) -> bool:
-    """False (and a warning per case) where a ``strong`` curve is above a ``weak`` one at a shared eps and norm."""
+def _not_weaker(curves: dict, weak: str, strong: str, warn_list: list[str]) -> bool | None:
+    """False (and a warning per case) where a ``strong`` curve is above a ``weak`` one at a shared eps and norm;
+    None when nothing was compared (one of the two attacks did not run, or they share no eps and norm), so that a
+    flag never reads true about an attack that did not run."""
     ok = True
+    compared = False
     for label, c in curves.items():
         if c["name"] != strong:
             continue
@@ -241,12 +245,13 @@ def _not_weaker(curves: dict, weak: str, strong: str, warn_list: list[str]) -> b
                 continue
             weak_at = dict(zip(f["eps"], f["robust_accuracy"]))
             for e, acc in zip(c["eps"], c["robust_accuracy"]):
+                compared = compared or e in weak_at
                 if e in weak_at and acc > weak_at[e]:
                     ok = False
                     warn_list.append(
                         f"{label} is weaker than {other_label} at eps={e:g} ({acc:.4f} > {weak_at[e]:.4f}; possible gradient masking)"
                     )
-    return ok
+    return ok if compared else None
 
 
 def _sanity(curves: dict, large: dict, max_acc: float) -> dict:
