@@ -106,7 +106,7 @@ FASHION_MNIST = Recipe(
     experiment="paper_fashion_mnist",
     optimizers=("sgd", "adam", "rmsprop"),
     seeds=(0, 1, 2),
-    train_minutes=80.0,
+    train_minutes=100.0,  # measured: 75-105 min for SGD-Adam with two units at once on this 2-core CPU (bf16)
     train_overrides={"adam": ("optimizer.fused=true",)},
     evaluations=(
         Evaluation("noise-lipschitz", ("clean", "gaussian_noise", "band_noise", "fourier_heatmap", "lipschitz"), minutes=15.0),
@@ -130,6 +130,7 @@ class Unit:
     evaluation: Optional[Evaluation] = None
     state: str = "left"  # done | running | left | waiting (its run is not trained yet)
     run: Optional[str] = None  # the shipped run's folder name, once there is one
+    later: bool = False  # an evaluation of Recipe.later (after every run and its main evaluations)
 
     @property
     def id(self) -> str:
@@ -177,7 +178,7 @@ def ledger(results: Path, recipe: Recipe, work: Optional[Path] = None) -> list[U
             units += [Unit("evaluate", opt, seed, e.minutes, e) for e in recipe.evaluations]
     for seed in recipe.seeds:
         for opt in recipe.optimizers:
-            units += [Unit("evaluate", opt, seed, e.minutes, e) for e in recipe.later]
+            units += [Unit("evaluate", opt, seed, e.minutes, e, later=True) for e in recipe.later]
     for u in units:
         run = runs.get((u.optimizer, u.seed))
         u.run = run.path.name if run else None
@@ -216,6 +217,20 @@ def ledger_table(units: list[Unit]) -> str:
     lines.append("")
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {len(units)} units; about {left / 60:.1f} core-hours left")
     return "\n".join(lines)
+
+
+def ledger_summary(units: list[Unit]) -> str:
+    """One sentence: what the ledger holds (training runs, Figure 1 evaluations, later units) and what is left."""
+    def done(group: list[Unit]) -> str:
+        return f"{sum(u.state == 'done' for u in group)} of {len(group)}"
+
+    train = [u for u in units if u.kind == "train"]
+    main = [u for u in units if u.kind == "evaluate" and not u.later]
+    later = [u for u in units if u.later]
+    left = sum(u.minutes for u in units if u.state != "done" and not u.later)
+    return (f"Ledger: {done(train)} training runs, {done(main)} of their main evaluation units (noise, Lipschitz, "
+            f"AutoAttack at the smallest eps, FGSM/PGD) and {done(later)} later units (AutoAttack at the other eps) shipped; "
+            f"about {left / 60:.0f} core-hours left before the later units.")
 
 
 # -- shipping ---------------------------------------------------------------------------------------------------
@@ -414,7 +429,14 @@ def write_provenance(results: Path, recipe: Recipe) -> Path:
     versions = next((r.meta().get("versions") for r in runs.values() if r.meta().get("versions")), None)
     if versions:
         lines += ["", "Package versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))]
-    lines += ["", "## Ledger", "", ledger_table(ledger(results, recipe)), ""]
+    others = {"fp32_reference": "per-epoch metrics of two unfinished fp32 runs, the reference for the bf16 evidence (its README.md)",
+              "precision": "the bf16-against-fp32 evidence (`paper_figures/precision.py`; report.md)",
+              "linear_theory": "the paper's linear least-squares instance (`experiments/linear_theory.py`; its meta.json says where it ran)"}
+    present = [f"- `{name}/`: {text}" for name, text in others.items() if (results / name).exists()]
+    if present:
+        lines += ["", "## Other folders", "", *present]
+    units = ledger(results, recipe)
+    lines += ["", "## Ledger", "", ledger_summary(units), "", ledger_table(units), ""]
     return atomic_write_text(results / "PROVENANCE.md", "\n".join(lines))
 
 
