@@ -9,22 +9,27 @@ Layout (every file written atomically)::
     summary.json       final metrics + every evaluation's results (under "eval")
     checkpoints/last.pt  the training checkpoint (resume)
     model.safetensors  the final weights of a shipped run (results/<name>/runs/<run>/), in place of a checkpoint
+    .lock              while a process trains the run: its pid (:class:`RunLock`; removed when it ends)
 
 :func:`find_runs` lists the run directories under a folder (one run, or a sweep of runs).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
+from robustopt.errors import CheckpointError
 from robustopt.io import atomic_write_json, atomic_write_text, read_json, to_jsonable
 
-STATUSES = ("running", "completed", "diverged", "failed")
+STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
 
 
 class RunDir:
@@ -161,6 +166,73 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while one process trains it (``with RunLock(path): ...``).
+
+    The lock is an ``flock`` on ``<run>/.lock``, which holds the holder's pid and host.  The kernel releases an
+    ``flock`` when its process ends, however it ends, so a lock left by a killed process never blocks: the next
+    command takes it over.  A second process that finds the lock held raises :class:`CheckpointError` naming the
+    holder.  ``flock`` on NFS is emulated with POSIX locks (Linux >= 2.6.12), so it also holds between nodes.
+    """
+
+    FILENAME = ".lock"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path) / self.FILENAME
+        self._fd: int | None = None
+
+    def holder(self) -> str:
+        """Who holds (or last held) the lock: ``process 1234 on host``, or ``another process``."""
+        try:
+            info = json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            info = {}
+        if not info.get("pid"):
+            return "another process"
+        host = info.get("host")
+        return f"process {info['pid']}" + (f" on {host}" if host and host != socket.gethostname() else "")
+
+    def acquire(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise CheckpointError(
+                    f"run directory {self.path.parent} is in use by {self.holder()}, which is training it; wait for that "
+                    f"command to end (or stop it), then run this one again to resume or skip the run"
+                ) from None
+            try:  # the file we locked may have been removed by a holder that just released it: lock the new one
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        os.close(self._fd)  # closing the descriptor releases the flock
+        self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def find_runs(root: str | Path) -> list[RunDir]:

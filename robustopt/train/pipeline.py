@@ -267,6 +267,9 @@ def _train(cfg: dict, run: RunDir, logger: NullLogger, device: torch.device, mar
             snapshot_dir=run.checkpoint_dir,
             validation=training.validation,
         )
+    except KeyboardInterrupt:  # Ctrl-C is not a failure: the same command resumes from the last checkpoint
+        run.set_status("interrupted")
+        raise
     except BaseException as exc:
         run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
         raise
