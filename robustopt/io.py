@@ -57,6 +57,23 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary:
     return path
 
 
+def check_writable(folder: str | os.PathLike) -> None:
+    """Raise ``OSError`` unless a file can be created in ``folder`` (or, when it does not exist yet, ``folder`` can be
+    created in its nearest existing parent): the check a job makes before any work.  Creates nothing that stays."""
+    folder = Path(folder).expanduser().absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(20, f"{existing} is not a folder", str(existing))
+    if existing == folder:
+        fd, tmp = tempfile.mkstemp(prefix=".robustopt-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    else:
+        os.rmdir(tempfile.mkdtemp(prefix=".robustopt-write-check.", dir=existing))
+
+
 def atomic_write_text(path, text: str) -> Path:
     return _atomic_write(path, lambda fh: fh.write(text), binary=False)
 

@@ -103,7 +103,7 @@ def test_evaluate_command_line_is_checked(tmp_path):
     with pytest.raises(ConfigError, match="no run directories"):
         check([f"run_dir={tmp_path}"], "evaluate", check_evaluate_config)
     run = RunDir(tmp_path / "run")
-    run.write_config({"dataset": {"name": "synthetic"}})
+    run.write_config({"dataset": {"name": "synthetic"}, "model": {"name": "c2"}})
     run.set_status("completed")
     with pytest.raises(ConfigError, match="unknown evaluation 'nosuch'"):
         check([f"run_dir={tmp_path}", "evaluations=[nosuch]"], "evaluate", check_evaluate_config)

@@ -114,3 +114,110 @@ def test_a_diverged_run_exits_3_single_and_multirun(tmp_path):
     assert res.returncode == 3 and "1 completed, 1 diverged" in res.stdout, res.stderr
     res = run_entry("train.py", [*SYN, "epochs=1", f"paths.output_dir={out}"])
     assert res.returncode == 0, res.stderr
+
+
+# -- evaluate on a folder that holds more than training runs ---------------------------------------------------------
+
+def _trained(folder: Path, out: Path) -> Path:
+    from robustopt.train.pipeline import train_run
+    from tests.conftest import compose
+
+    train_run(compose("train", [*SYN, "epochs=1", f"paths.output_dir={out}"]), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory, one_torch_thread) -> Path:
+    tmp = tmp_path_factory.mktemp("trained")
+    return _trained(tmp / "run", tmp / "out")
+
+
+def _mixed_folder(root: Path, one_run: Path) -> dict:
+    """A folder as a researcher has one: a sweep of two runs, a linear-theory run, a notes folder, and an unrelated
+    run deeper down (three levels), which run_dir=root must never touch."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    paths = {"a": root / "sweep" / "run-a", "b": root / "sweep" / "run-b", "deep": root / "x" / "y" / "z" / "other"}
+    for path in paths.values():
+        shutil.copytree(one_run, path)
+    shutil.copytree(REPO / "results" / "fashion_mnist" / "linear_theory", root / "theory")
+    (root / "notes").mkdir()
+    return paths
+
+
+def test_evaluate_on_a_mixed_folder_says_what_it_found_skips_the_rest_and_touches_nothing_else(tmp_path, one_run, caplog):
+    import logging
+
+    from robustopt.evaluation.pipeline import evaluate_runs
+
+    paths = _mixed_folder(tmp_path, one_run)
+    deep_summary = (paths["deep"] / "summary.json").read_bytes()
+    with caplog.at_level(logging.INFO, logger="robustopt"):
+        out = evaluate_runs(tmp_path, ["clean"], {}, progress=False, num_threads=1)
+    assert sorted(out) == sorted(str(paths[k]) for k in "ab")
+    text = caplog.text
+    assert f"found 2 training runs under {tmp_path}: 2 in {tmp_path / 'sweep'}; 3 other folders skipped" in text
+    assert f"skipping {tmp_path / 'theory'}: not a training run (a linear-theory run)" in text
+    assert f"skipping {tmp_path / 'notes'}: holds no training run" in text
+    assert f"skipping {tmp_path / 'x'}: holds no training run" in text
+    assert (paths["deep"] / "summary.json").read_bytes() == deep_summary  # three levels down: not a run of run_dir
+    assert "eval" not in json_of(tmp_path / "theory" / "summary.json")
+
+
+def json_of(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_a_run_dir_that_is_no_run_nor_sweep_is_refused_naming_the_sweep_folders_below(tmp_path, one_run):
+    from robustopt.errors import ConfigError
+    from robustopt.evaluation.pipeline import evaluate_runs
+    from robustopt.rundir import scan_run_dir
+
+    _mixed_folder(tmp_path / "a" / "b", one_run)  # results/-like: the runs are three levels down
+    with pytest.raises(ConfigError) as err:
+        evaluate_runs(tmp_path, ["clean"], {})
+    msg = str(err.value)
+    assert "\n" not in msg and "no run directories of training runs" in msg and str(tmp_path / "a" / "b" / "sweep") in msg
+    with pytest.raises(ConfigError, match="is a run folder but not a training run"):
+        scan_run_dir(tmp_path / "a" / "b" / "theory")
+
+
+def test_evaluate_checks_every_run_before_any_work(tmp_path, one_run):
+    """A run whose results cannot be written (immutable folder), or that has no weights, stops the command before
+    any run is evaluated, so no sweep is left half rewritten."""
+    import subprocess
+
+    from robustopt.errors import CheckpointError, ConfigError
+    from robustopt.evaluation.pipeline import evaluate_runs
+
+    paths = _mixed_folder(tmp_path, one_run)
+    before = (paths["a"] / "summary.json").read_bytes()
+    (paths["b"] / "checkpoints" / "last.pt").unlink()
+    with pytest.raises(CheckpointError, match=f"nothing evaluated: {paths['b']} has no weights"):
+        evaluate_runs(tmp_path, ["clean"], {})
+    assert (paths["a"] / "summary.json").read_bytes() == before
+    _trained(paths["b"], tmp_path / "out")  # the same command trains it again
+    if subprocess.run(["chattr", "+i", str(paths["b"])], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here")
+    try:
+        with pytest.raises(ConfigError, match=f"nothing evaluated: cannot write the results into {paths['b']}"):
+            evaluate_runs(tmp_path, ["clean"], {})
+    finally:
+        subprocess.run(["chattr", "-i", str(paths["b"])])
+    assert (paths["a"] / "summary.json").read_bytes() == before
+
+
+def test_evaluate_skips_a_run_that_is_being_trained(tmp_path, one_run):
+    import shutil
+
+    from robustopt.evaluation.pipeline import evaluate_runs
+    from robustopt.rundir import RunLock
+
+    shutil.copytree(one_run, tmp_path / "sweep" / "run")
+    with RunLock(tmp_path / "sweep" / "run"):
+        out = evaluate_runs(tmp_path / "sweep", ["clean"], {}, progress=False, num_threads=1)
+    assert f"in use by process {os.getpid()}, which is training it" in out[str(tmp_path / "sweep" / "run")]["skipped"]
