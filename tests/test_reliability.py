@@ -221,3 +221,48 @@ def test_evaluate_skips_a_run_that_is_being_trained(tmp_path, one_run):
     with RunLock(tmp_path / "sweep" / "run"):
         out = evaluate_runs(tmp_path / "sweep", ["clean"], {}, progress=False, num_threads=1)
     assert f"in use by process {os.getpid()}, which is training it" in out[str(tmp_path / "sweep" / "run")]["skipped"]
+
+
+# -- an output folder that cannot be written: one line, before Hydra makes anything -----------------------------------
+
+def _check(argv, config="train"):
+    from robustopt.cli import CONF_DIR
+    from robustopt.cli.app import to_plain
+    from robustopt.cli.check import check_command_line
+    from robustopt.cli.validate import VALIDATORS
+
+    return check_command_line(CONF_DIR, config, argv, validate=VALIDATORS[config], to_plain=to_plain)
+
+
+def test_an_unwritable_output_folder_is_one_line_naming_it(tmp_path):
+    import subprocess
+
+    from robustopt.errors import ConfigError
+
+    for argv in ([*SYN, "paths.output_dir=/proc/robustopt"], ["-m", *SYN, "seed=0,1", "paths.output_dir=/proc/robustopt"]):
+        with pytest.raises(ConfigError) as err:
+            _check(argv)
+        msg = str(err.value)
+        assert "\n" not in msg and msg.startswith("cannot write the output folder /proc/robustopt/") and "/proc accepts no new files" in msg
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here")
+    try:
+        with pytest.raises(ConfigError, match=f"cannot write the output folder {locked}/runs/.*{locked} accepts no new files"):
+            _check([*SYN, f"paths.output_dir={locked}"])
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)])
+    assert list(locked.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_an_error_inside_the_job_before_any_work_leaves_no_folders(tmp_path):
+    from tests.conftest import run_entry
+
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "new" / "outputs"
+    res = run_entry("train.py", ["dataset=cifar10", "epochs=1", "logger=none", f"paths.data_dir={tmp_path / 'data'}",
+                                 f"paths.output_dir={out}"])
+    assert res.returncode == 2 and res.stderr.strip().startswith("error: cifar10 not found"), res.stderr
+    assert not (tmp_path / "new").exists()  # not even an empty outputs/runs/default/

@@ -172,6 +172,16 @@ def record_run_status(status: str) -> None:
 
 #: What Hydra writes into a job's output folder before the job runs: a folder holding nothing else is a stub.
 _HYDRA_STUB = (".hydra",)
+#: The folders that existed before this command (the nearest existing parent of each output folder): a stub's
+#: empty parents are removed up to them, so that a refused start leaves no empty ``runs/default/`` behind.
+_EXISTED_BEFORE: list[Path] = []
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def remove_stub_run_dir() -> None:
@@ -185,6 +195,15 @@ def remove_stub_run_dir() -> None:
     if not path.is_dir() or any(p.name not in (*_HYDRA_STUB, job_log) for p in path.iterdir()):
         return
     shutil.rmtree(path, ignore_errors=True)
+    parent = path.absolute().parent
+    while _EXISTED_BEFORE and parent not in _EXISTED_BEFORE and parent != parent.parent and any(
+        e in parent.parents for e in _EXISTED_BEFORE
+    ):
+        try:
+            parent.rmdir()  # only an empty folder this command made
+        except OSError:
+            break
+        parent = parent.parent
 
 
 def entry_point(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
@@ -221,8 +240,11 @@ def launch(task: Callable[[DictConfig], Any], config_name: str, validate: Option
     both come here.  Hydra names the job (and its log file) after ``task``'s module: ``robustopt.cli.train``
     -> ``train.log``.
     """
+    output_dirs: list[Path] = []
     try:
-        check_command_line(CONF_DIR, config_name, sys.argv[1:], validate=validate, to_plain=to_plain)
+        check_command_line(CONF_DIR, config_name, sys.argv[1:], validate=validate, to_plain=to_plain,
+                           output_dirs=output_dirs)
+        _EXISTED_BEFORE[:] = [_nearest_existing(d) for d in output_dirs]
     except RobustOptError as exc:
         user_error(str(exc))
     except KeyboardInterrupt:

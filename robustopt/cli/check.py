@@ -28,6 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from robustopt.cli.sweep import expand_overrides
 from robustopt.errors import ConfigError
+from robustopt.io import check_writable
 
 #: Config-store entries that only hold a schema or an evaluation's defaults: never a user's choice.
 HIDDEN_SUFFIXES = ("_schema", "_defaults")
@@ -144,9 +145,13 @@ def check_command_line(
     argv: Sequence[str],
     validate: Optional[Callable[[dict], None]] = None,
     to_plain: Optional[Callable[[DictConfig], dict]] = None,
+    output_dirs: Optional[list] = None,
 ) -> int:
     """Compose and check every job of the command line ``argv`` (``sys.argv[1:]``); raise one ConfigError
-    sentence at the first problem.  Returns the number of configs checked (0: left to Hydra, e.g. ``--help``)."""
+    sentence at the first problem.  Returns the number of configs checked (0: left to Hydra, e.g. ``--help``).
+
+    Also checked: the folder Hydra will write the job into (``hydra.run.dir``, or a multirun's ``hydra.sweep.dir``)
+    can be created and written (:func:`check_output_dir`); those folders are appended to ``output_dirs``."""
     if any(a.split("=")[0] in _PASS_THROUGH_FLAGS for a in argv):
         return 0
     sweep = any(a in ("-m", "--multirun") for a in argv)
@@ -160,8 +165,15 @@ def check_command_line(
         # a config may itself be a multirun (hydra.mode: MULTIRUN, e.g. irrelevant_freq.yaml): its sweeps need no -m
         sweep = _is_multirun(conf_dir, config_name, [o for o in overrides if "," not in o])
     jobs = _jobs(overrides, True) if sweep else [overrides]  # each job composed (and its errors raised) below
+    checked_dirs: set[str] = set()
     for job in jobs:
         cfg = _compose_or_raise(conf_dir, config_name, job)
+        folder = _output_dir(cfg, sweep)
+        if folder is not None and str(folder) not in checked_dirs:
+            checked_dirs.add(str(folder))
+            check_output_dir(folder)
+            if output_dirs is not None:
+                output_dirs.append(folder)
         if validate is not None and to_plain is not None:
             hydra_cfg = cfg
             cfg = cfg.copy()
@@ -177,6 +189,32 @@ def check_command_line(
                 HydraConfig.instance().cfg = previous
             validate(plain)
     return len(jobs)
+
+
+def _output_dir(cfg: DictConfig, sweep: bool) -> Optional[Path]:
+    """The folder Hydra writes the job composed as ``cfg`` (with its ``hydra`` node) into; None when it cannot tell."""
+    previous = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(cfg)  # ${hydra:...} (the job's overrides) resolves as in the job
+    try:
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir" if sweep else "hydra.run.dir")))
+    except Exception:  # noqa: BLE001 - a folder we cannot resolve is left to Hydra
+        return None
+    finally:
+        HydraConfig.instance().cfg = previous
+
+
+def check_output_dir(folder: str | Path) -> None:
+    """One ConfigError sentence unless ``folder`` (a job's output folder) can be created and written: a read-only,
+    immutable or virtual (``/proc``) folder is refused before Hydra tries to make it.  Creates nothing that stays."""
+    try:
+        check_writable(folder)
+    except OSError as exc:
+        where = Path(exc.filename).parent if exc.filename and ".robustopt-write-check." in str(exc.filename) else exc.filename
+        reason = f"{where} accepts no new files: {exc.strerror}" if where and exc.strerror else (exc.strerror or str(exc))
+        raise ConfigError(
+            f"cannot write the output folder {folder} ({reason}); make it writable, or choose another with "
+            f"paths.output_dir=<a folder you can write>"
+        ) from None
 
 
 def _is_multirun(conf_dir: str, config_name: str, overrides: Sequence[str]) -> bool:
