@@ -266,3 +266,36 @@ def test_an_error_inside_the_job_before_any_work_leaves_no_folders(tmp_path):
                                  f"paths.output_dir={out}"])
     assert res.returncode == 2 and res.stderr.strip().startswith("error: cifar10 not found"), res.stderr
     assert not (tmp_path / "new").exists()  # not even an empty outputs/runs/default/
+
+
+# -- launcher=slurm: only with -m, and only when SLURM answers ---------------------------------------------------------
+
+def test_a_launcher_without_multirun_is_refused(tmp_path):
+    from robustopt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^launcher=slurm only applies to a multirun: add -m"):
+        _check([*SYN, "launcher=slurm", f"paths.output_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"^launcher=joblib only applies to a multirun"):
+        _check([*SYN, "launcher=joblib", f"paths.output_dir={tmp_path}"])
+    _check([*SYN, "launcher=local", f"paths.output_dir={tmp_path}"])
+
+
+def test_slurm_that_is_not_reachable_is_one_line_before_any_sweep_folder(tmp_path, monkeypatch):
+    from robustopt.errors import ConfigError
+
+    argv = ["-m", *SYN, "launcher=slurm", "seed=0,1", f"paths.output_dir={tmp_path / 'out'}"]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match=r"^SLURM is not reachable from this machine \(sbatch is not on PATH\); run the sweep on"):
+        _check(argv)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name in ("sbatch", "sinfo"):
+        (fake / name).write_text("#!/bin/sh\necho 'sinfo: fatal: Could not establish a configuration source' >&2\nexit 1\n")
+        (fake / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:/usr/bin:/bin")
+    with pytest.raises(ConfigError) as err:
+        _check(argv)
+    assert str(err.value).startswith("SLURM is not reachable from this machine (sinfo: fatal: Could not establish a configuration source)")
+    assert not (tmp_path / "out").exists()
+    (fake / "sinfo").write_text("#!/bin/sh\necho debug\n")  # a cluster that answers
+    assert _check(argv) == 2

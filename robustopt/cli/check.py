@@ -16,6 +16,8 @@ options and values the library would reject later (after training, for an evalua
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -166,8 +168,10 @@ def check_command_line(
         sweep = _is_multirun(conf_dir, config_name, [o for o in overrides if "," not in o])
     jobs = _jobs(overrides, True) if sweep else [overrides]  # each job composed (and its errors raised) below
     checked_dirs: set[str] = set()
-    for job in jobs:
+    for number, job in enumerate(jobs):
         cfg = _compose_or_raise(conf_dir, config_name, job)
+        if number == 0:
+            check_launcher(cfg, overrides, sweep)
         folder = _output_dir(cfg, sweep)
         if folder is not None and str(folder) not in checked_dirs:
             checked_dirs.add(str(folder))
@@ -189,6 +193,45 @@ def check_command_line(
                 HydraConfig.instance().cfg = previous
             validate(plain)
     return len(jobs)
+
+
+def check_launcher(cfg: DictConfig, overrides: Sequence[str], sweep: bool) -> None:
+    """A ``launcher=`` choice applies only to a multirun: without ``-m`` it is refused rather than ignored (the job
+    would run here without a word).  With ``-m`` and the SLURM launcher, SLURM must answer (:func:`slurm_problem`)
+    before a sweep folder is made and sbatch fails with a page of text."""
+    chosen = next((_split(o)[1] for o in overrides if _split(o)[0] == "launcher"), None)
+    if not sweep and chosen and chosen != "local":
+        raise ConfigError(
+            f"launcher={chosen} only applies to a multirun: add -m to run the jobs through it, or drop launcher={chosen} "
+            f"to run this one job here"
+        )
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    if sweep and "slurm" in target.lower():
+        problem = slurm_problem()
+        if problem:
+            raise ConfigError(
+                f"SLURM is not reachable from this machine ({problem}); run the sweep on the cluster's login node, or "
+                f"drop launcher={chosen or 'slurm'} to run it here"
+            )
+
+
+def slurm_problem(timeout: float = 30.0) -> Optional[str]:
+    """Why SLURM cannot take jobs from this machine (``sbatch`` missing, ``sinfo`` failing), or None when it answers."""
+    if shutil.which("sbatch") is None:
+        return "sbatch is not on PATH"
+    if shutil.which("sinfo") is None:
+        return None  # nothing else to ask: let sbatch try
+    try:
+        res = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"sinfo got no answer from the controller in {timeout:g} s"
+    except OSError as exc:
+        return f"sinfo: {exc.strerror or exc}"
+    if res.returncode != 0:
+        lines = [line.strip() for line in (res.stderr or res.stdout).splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit status {res.returncode}"
+        return last if last.startswith("sinfo:") else f"sinfo: {last}"
+    return None
 
 
 def _output_dir(cfg: DictConfig, sweep: bool) -> Optional[Path]:
