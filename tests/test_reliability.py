@@ -299,3 +299,33 @@ def test_slurm_that_is_not_reachable_is_one_line_before_any_sweep_folder(tmp_pat
     assert not (tmp_path / "out").exists()
     (fake / "sinfo").write_text("#!/bin/sh\necho debug\n")  # a cluster that answers
     assert _check(argv) == 2
+
+
+# -- the data cache is tied to the raw files it was built from ---------------------------------------------------------
+
+def test_the_data_cache_is_rebuilt_when_a_raw_file_changes_and_a_truncated_file_is_refused(tmp_path, caplog):
+    import logging
+
+    import numpy as np
+
+    from robustopt.data.cache import cache_path, load_split_uint8
+    from robustopt.errors import DataError
+    from tests.formats import write_idx, write_mnist_like
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    data = write_mnist_like(raw)
+    x, _ = load_split_uint8("fashion_mnist", tmp_path, "test")
+    assert torch.equal(x[:, 0], torch.from_numpy(data["test"][0]))
+    assert "raw_files" in torch.load(cache_path(tmp_path, "fashion_mnist", "test"), weights_only=True)
+    # a raw file replaced by another: the cache is rebuilt from it, with a warning naming the file
+    new = np.full((7, 28, 28), 3, dtype=np.uint8)
+    write_idx(raw / "t10k-images-idx3-ubyte", new)
+    with caplog.at_level(logging.WARNING):
+        x, _ = load_split_uint8("fashion_mnist", tmp_path, "test")
+    assert torch.equal(x[:, 0], torch.from_numpy(new))
+    assert "the raw files of fashion_mnist changed since its cache" in caplog.text and "t10k-images-idx3-ubyte" in caplog.text
+    # a truncated raw file: the old cache is not used, and the reader refuses the file in one sentence
+    path = raw / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        load_split_uint8("fashion_mnist", tmp_path, "test")
