@@ -329,3 +329,27 @@ def test_the_data_cache_is_rebuilt_when_a_raw_file_changes_and_a_truncated_file_
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(DataError, match="truncated or corrupt"):
         load_split_uint8("fashion_mnist", tmp_path, "test")
+
+
+# -- log lines -----------------------------------------------------------------------------------------------------------
+
+def test_epoch_log_lines_are_rounded_and_read_as_text():
+    from robustopt.train.pipeline import format_epoch
+
+    line = format_epoch({"epoch": 3, "lr": 0.01, "train_loss": 1.38795123, "train_accuracy": 0.25, "images_per_s": 5042.4606,
+                         "epoch_time_s": 0.20308, "test_loss": 1.38276, "test_accuracy": 0.25}, 10)
+    assert line == ("epoch 3/10: train loss 1.3880, train accuracy 0.2500, test loss 1.3828, test accuracy 0.2500, lr 0.01, "
+                    "5042 img/s, 0.20 s")
+
+
+def test_evaluation_log_lines_name_the_run(tmp_path, one_run, caplog):
+    import logging
+    import shutil
+
+    from robustopt.evaluation.pipeline import evaluate_runs
+
+    shutil.copytree(one_run, tmp_path / "my-run")
+    with caplog.at_level(logging.INFO, logger="robustopt"):
+        evaluate_runs(tmp_path / "my-run", ["clean"], {}, progress=False, num_threads=1)
+    line = next(r.getMessage() for r in caplog.records if ": clean: " in r.getMessage())
+    assert line.startswith("my-run: clean: accuracy ") and "{" not in line
