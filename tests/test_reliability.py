@@ -353,3 +353,41 @@ def test_evaluation_log_lines_name_the_run(tmp_path, one_run, caplog):
         evaluate_runs(tmp_path / "my-run", ["clean"], {}, progress=False, num_threads=1)
     line = next(r.getMessage() for r in caplog.records if ": clean: " in r.getMessage())
     assert line.startswith("my-run: clean: accuracy ") and "{" not in line
+
+
+# -- the notebook front door: no files made where there are no data, the CLI's thread rule ---------------------------------
+
+def test_the_front_door_writes_nothing_where_there_are_no_data_and_says_the_fix(tmp_path, monkeypatch):
+    import robustopt
+    from robustopt.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ROBUSTOPT_DATA_DIR", raising=False)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+    with pytest.raises(ConfigError) as err:
+        robustopt.evaluate(model, "fashion_mnist", ["clean"], n_examples=10)
+    assert "the data root data does not exist; point root= at the folder holding the data set 'fashion_mnist'" in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # no ./data (60 MB of unpacked files and a cache) behind the user's back
+
+
+def test_the_front_door_uses_the_clis_thread_rule(monkeypatch):
+    import robustopt
+    from robustopt.devices import resolve_num_threads
+    from robustopt.evaluation.registry import EVALUATIONS, register_evaluation
+
+    seen = []
+
+    def threads(model, data, cfg, ctx):
+        seen.append(torch.get_num_threads())
+        return {"threads": seen[-1]}
+
+    register_evaluation("threads_seen", threads, overwrite=True)
+    before = torch.get_num_threads()
+    try:
+        x, y = torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+        robustopt.evaluate(model, (x, y), ["threads_seen"], device="cpu")
+        robustopt.evaluate(model, (x, y), ["threads_seen"], device="cpu", num_threads=1)
+    finally:
+        EVALUATIONS.unregister("threads_seen")
+    assert seen == [resolve_num_threads("auto"), 1] and torch.get_num_threads() == before

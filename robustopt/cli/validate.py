@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from robustopt.data import get_spec
+from robustopt.data.cache import check_data_root  # noqa: F401 - also this module's name for it (tests, callers)
 from robustopt.errors import ConfigError
 from robustopt.evaluation import EVALUATIONS
 from robustopt.evaluation.pipeline import check_evaluations, check_runs_can_be_evaluated, parse_shard
@@ -21,19 +22,6 @@ from robustopt.registry import load_plugins
 from robustopt.rundir import scan_run_dir
 from robustopt.runs import build_run_model
 from robustopt.train.fit import PRECISIONS
-
-
-def check_data_root(root: str | Path, dataset: str, *, download: bool = False, create: bool = False) -> None:
-    """A data root that does not exist is a mistake (a typo'd path) unless the user asked for it to be made
-    (``dataset.download=true`` or ``paths.create_data_dir=true``); data sets that read no files need none."""
-    spec = get_spec(dataset)
-    if not spec.cacheable or download or create or Path(root).expanduser().is_dir():
-        return
-    where = f" ({spec.layout_hint})" if spec.layout_hint else ""
-    raise ConfigError(
-        f"the data root {root} does not exist; point paths.data_dir at the folder holding the data set '{dataset}'{where}, "
-        f"or create it with paths.create_data_dir=true (or dataset.download=true to download into it)"
-    )
 
 
 def check_train_config(cfg: dict) -> None:

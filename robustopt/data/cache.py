@@ -113,6 +113,24 @@ def load_configured_split(ds: dict, split: str, root: str | Path | None = None):
     return (x[:n], y[:n]) if n else (x, y)
 
 
+def check_data_root(
+    root: str | Path, dataset: str, *, download: bool = False, create: bool = False, option: str = "paths.data_dir",
+    create_hint: str = "create it with paths.create_data_dir=true (or dataset.download=true to download into it)",
+) -> None:
+    """A data root that does not exist is a mistake (a typo'd path) unless the user asked for it to be made
+    (``dataset.download=true`` or ``paths.create_data_dir=true``); data sets that read no files need none.
+    ``option`` and ``create_hint`` name the fix in the caller's terms (the CLI's ``paths.data_dir``, the front
+    door's ``root=``)."""
+    spec = get_spec(dataset)
+    if not spec.cacheable or download or create or Path(root).expanduser().is_dir():
+        return
+    where = f" ({spec.layout_hint})" if spec.layout_hint else ""
+    raise ConfigError(
+        f"the data root {root} does not exist; point {option} at the folder holding the data set '{dataset}'{where}, "
+        f"or {create_hint}"
+    )
+
+
 def crop_source_size(name: str) -> int:
     """Side of the stored training images of data set ``name`` under ``random_resized_crop`` (ConfigError if none)."""
     spec = get_spec(name)
