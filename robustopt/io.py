@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temporary file in the same folder, fsync, rename.
 
-A reader (or a run killed half-way) never sees a half-written file.
+A reader (or a run killed half-way) never sees a half-written file.  The file gets the mode any other new file
+would get (``0666`` less the process's umask, e.g. ``0644``), not the ``0600`` of the temporary file, so that a
+group sharing run and data folders can read it.
 """
 
 from __future__ import annotations
@@ -8,11 +10,23 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """This process's umask (read by setting it and setting it back, under a lock)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
 
 
 def _atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary: bool) -> Path:
@@ -21,6 +35,7 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~current_umask())  # mkstemp makes 0600: the mode a plain open() gives
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -40,6 +55,23 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary:
     except OSError:
         pass
     return path
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Raise ``OSError`` unless a file can be created in ``folder`` (or, when it does not exist yet, ``folder`` can be
+    created in its nearest existing parent): the check a job makes before any work.  Creates nothing that stays."""
+    folder = Path(folder).expanduser().absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(20, f"{existing} is not a folder", str(existing))
+    if existing == folder:
+        fd, tmp = tempfile.mkstemp(prefix=".robustopt-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    else:
+        os.rmdir(tempfile.mkdtemp(prefix=".robustopt-write-check.", dir=existing))
 
 
 def atomic_write_text(path, text: str) -> Path:

@@ -4,7 +4,8 @@
 
 It installs an ``on_step`` callback (:func:`robustopt.train.fit`) that sends SIGKILL to this process once
 ``STEPS`` optimizer steps (counted over the whole run) are done, then runs ``experiments/train.py`` as
-``__main__``, so that a real process dies mid-epoch, as on a preempted machine.
+``__main__``, so that a real process dies mid-epoch, as on a preempted machine.  ``KILL_SIGNAL=SIGINT`` in the
+environment sends that signal instead (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def main() -> None:
 
     def on_step(step: int) -> None:
         if step == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL")))
 
     pipeline.fit = functools.partial(pipeline.fit, on_step=on_step)
     sys.argv[0] = str(TRAIN)

@@ -103,8 +103,12 @@ def test_evaluate_command_line_is_checked(tmp_path):
     with pytest.raises(ConfigError, match="no run directories"):
         check([f"run_dir={tmp_path}"], "evaluate", check_evaluate_config)
     run = RunDir(tmp_path / "run")
-    run.write_config({"dataset": {"name": "synthetic"}})
+    run.write_config({"dataset": {"name": "synthetic"}, "model": {"name": "c2"}})
     run.set_status("completed")
+    with pytest.raises(CheckpointError, match="has no weights"):  # checked before any work (issue 21)
+        check([f"run_dir={tmp_path}"], "evaluate", check_evaluate_config)
+    run.checkpoint_dir.mkdir()
+    run.checkpoint_path.touch()
     with pytest.raises(ConfigError, match="unknown evaluation 'nosuch'"):
         check([f"run_dir={tmp_path}", "evaluations=[nosuch]"], "evaluate", check_evaluate_config)
     # the options are each run's own (merged per run): the default attacks need no grid at the check

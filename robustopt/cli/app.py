@@ -41,7 +41,15 @@ def _conf_dir() -> str:
 
 
 CONF_DIR = _conf_dir()
-EXIT_USER_ERROR = 2
+# Exit statuses of the entry points (README, "Exit statuses"): the same for a single run and a multirun.
+EXIT_OK = 0  # every run completed (or was already complete), every evaluation stored
+EXIT_FAILED = 1  # a run or a job crashed (its meta.json says why: status failed); in a multirun, after the other jobs ran
+EXIT_USER_ERROR = 2  # refused before any work: one line on stderr, nothing created
+EXIT_DIVERGED = 3  # training ran, but a run diverged (status diverged: a result, not a trained model)
+EXIT_INTERRUPTED = 130  # Ctrl-C: the run is recorded as interrupted; the same command resumes it
+
+#: The final status of every run this process trained (or found finished): a diverged one makes the exit status 3.
+RUN_STATUSES: list[str] = []
 
 log = logging.getLogger("robustopt")
 
@@ -151,8 +159,29 @@ def user_error(message: str) -> None:
     raise SystemExit(EXIT_USER_ERROR)
 
 
+def interrupted(message: str = "stopped by Ctrl-C; results stored so far are kept, run the same command again to go on") -> None:
+    """Ctrl-C: one line on stderr (no traceback) and exit status 130."""
+    print(f"\ninterrupted: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def record_run_status(status: str) -> None:
+    """Note the final status of a run of this process (:data:`RUN_STATUSES`), for the exit status of :func:`launch`."""
+    RUN_STATUSES.append(str(status))
+
+
 #: What Hydra writes into a job's output folder before the job runs: a folder holding nothing else is a stub.
 _HYDRA_STUB = (".hydra",)
+#: The folders that existed before this command (the nearest existing parent of each output folder): a stub's
+#: empty parents are removed up to them, so that a refused start leaves no empty ``runs/default/`` behind.
+_EXISTED_BEFORE: list[Path] = []
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def remove_stub_run_dir() -> None:
@@ -166,6 +195,15 @@ def remove_stub_run_dir() -> None:
     if not path.is_dir() or any(p.name not in (*_HYDRA_STUB, job_log) for p in path.iterdir()):
         return
     shutil.rmtree(path, ignore_errors=True)
+    parent = path.absolute().parent
+    while _EXISTED_BEFORE and parent not in _EXISTED_BEFORE and parent != parent.parent and any(
+        e in parent.parents for e in _EXISTED_BEFORE
+    ):
+        try:
+            parent.rmdir()  # only an empty folder this command made
+        except OSError:
+            break
+        parent = parent.parent
 
 
 def entry_point(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
@@ -185,6 +223,9 @@ def entry_point(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
             key = getattr(exc, "full_key", None)
             remove_stub_run_dir()
             user_error(f"invalid configuration{f' at {key}' if key else ''}: {first}")
+        except KeyboardInterrupt:
+            remove_stub_run_dir()
+            interrupted()
 
     return wrapper
 
@@ -194,12 +235,20 @@ def launch(task: Callable[[DictConfig], Any], config_name: str, validate: Option
 
     The command line is checked first (:func:`robustopt.cli.check.check_command_line`: every job's config
     composed, then ``validate``-d as plain dicts), so that a mistake is one line on stderr and exit status 2
-    *before* Hydra creates a run folder.  The console scripts (``robustopt-train`` ...) and ``experiments/*.py``
+    *before* Hydra creates a run folder.  The exit status is :data:`EXIT_DIVERGED` when a run diverged
+    (:data:`RUN_STATUSES`).  The console scripts (``robustopt-train`` ...) and ``experiments/*.py``
     both come here.  Hydra names the job (and its log file) after ``task``'s module: ``robustopt.cli.train``
     -> ``train.log``.
     """
+    output_dirs: list[Path] = []
     try:
-        check_command_line(CONF_DIR, config_name, sys.argv[1:], validate=validate, to_plain=to_plain)
+        check_command_line(CONF_DIR, config_name, sys.argv[1:], validate=validate, to_plain=to_plain,
+                           output_dirs=output_dirs)
+        _EXISTED_BEFORE[:] = [_nearest_existing(d) for d in output_dirs]
     except RobustOptError as exc:
         user_error(str(exc))
+    except KeyboardInterrupt:
+        interrupted("stopped by Ctrl-C before anything started")
     hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")(task)()
+    if "diverged" in RUN_STATUSES:
+        raise SystemExit(EXIT_DIVERGED)

@@ -14,6 +14,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from robustopt.cli.app import record_run_status
 from robustopt.cli.sweep import collect
 from robustopt.tracking.sweep import format_report
 
@@ -24,7 +25,8 @@ class CollectSweep(Callback):
     """After a multirun: write ``sweep_results.{csv,json}`` next to ``multirun.yaml`` and print the summary.
 
     ``enabled=false`` (``hydra.callbacks.collect_sweep.enabled=false``) turns it off; ``print_report=false``
-    only writes the files.  A problem while collecting is logged, never raised: the sweep itself succeeded.
+    only writes the files.  A diverged job makes the sweep's exit status 3 (:data:`robustopt.cli.app.EXIT_DIVERGED`).
+    A problem while collecting is logged, never raised: the sweep itself succeeded.
     """
 
     def __init__(self, enabled: bool = True, print_report: bool = True) -> None:
@@ -41,5 +43,7 @@ class CollectSweep(Callback):
             log.warning("could not collect the sweep %s (%s: %s); run scripts/collect_sweep.py %s",
                         sweep_dir, type(exc).__name__, exc, sweep_dir)
             return
+        for job in result.with_status("diverged"):  # jobs of other processes (joblib, SLURM): the exit status is 3
+            record_run_status(job.status)
         if self.print_report:
             print(format_report(result), flush=True)

@@ -16,6 +16,8 @@ options and values the library would reject later (after training, for an evalua
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -28,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from robustopt.cli.sweep import expand_overrides
 from robustopt.errors import ConfigError
+from robustopt.io import check_writable
 
 #: Config-store entries that only hold a schema or an evaluation's defaults: never a user's choice.
 HIDDEN_SUFFIXES = ("_schema", "_defaults")
@@ -144,9 +147,13 @@ def check_command_line(
     argv: Sequence[str],
     validate: Optional[Callable[[dict], None]] = None,
     to_plain: Optional[Callable[[DictConfig], dict]] = None,
+    output_dirs: Optional[list] = None,
 ) -> int:
     """Compose and check every job of the command line ``argv`` (``sys.argv[1:]``); raise one ConfigError
-    sentence at the first problem.  Returns the number of configs checked (0: left to Hydra, e.g. ``--help``)."""
+    sentence at the first problem.  Returns the number of configs checked (0: left to Hydra, e.g. ``--help``).
+
+    Also checked: the folder Hydra will write the job into (``hydra.run.dir``, or a multirun's ``hydra.sweep.dir``)
+    can be created and written (:func:`check_output_dir`); those folders are appended to ``output_dirs``."""
     if any(a.split("=")[0] in _PASS_THROUGH_FLAGS for a in argv):
         return 0
     sweep = any(a in ("-m", "--multirun") for a in argv)
@@ -160,8 +167,17 @@ def check_command_line(
         # a config may itself be a multirun (hydra.mode: MULTIRUN, e.g. irrelevant_freq.yaml): its sweeps need no -m
         sweep = _is_multirun(conf_dir, config_name, [o for o in overrides if "," not in o])
     jobs = _jobs(overrides, True) if sweep else [overrides]  # each job composed (and its errors raised) below
-    for job in jobs:
+    checked_dirs: set[str] = set()
+    for number, job in enumerate(jobs):
         cfg = _compose_or_raise(conf_dir, config_name, job)
+        if number == 0:
+            check_launcher(cfg, overrides, sweep)
+        folder = _output_dir(cfg, sweep)
+        if folder is not None and str(folder) not in checked_dirs:
+            checked_dirs.add(str(folder))
+            check_output_dir(folder)
+            if output_dirs is not None:
+                output_dirs.append(folder)
         if validate is not None and to_plain is not None:
             hydra_cfg = cfg
             cfg = cfg.copy()
@@ -177,6 +193,71 @@ def check_command_line(
                 HydraConfig.instance().cfg = previous
             validate(plain)
     return len(jobs)
+
+
+def check_launcher(cfg: DictConfig, overrides: Sequence[str], sweep: bool) -> None:
+    """A ``launcher=`` choice applies only to a multirun: without ``-m`` it is refused rather than ignored (the job
+    would run here without a word).  With ``-m`` and the SLURM launcher, SLURM must answer (:func:`slurm_problem`)
+    before a sweep folder is made and sbatch fails with a page of text."""
+    chosen = next((_split(o)[1] for o in overrides if _split(o)[0] == "launcher"), None)
+    if not sweep and chosen and chosen != "local":
+        raise ConfigError(
+            f"launcher={chosen} only applies to a multirun: add -m to run the jobs through it, or drop launcher={chosen} "
+            f"to run this one job here"
+        )
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    if sweep and "slurm" in target.lower():
+        problem = slurm_problem()
+        if problem:
+            raise ConfigError(
+                f"SLURM is not reachable from this machine ({problem}); run the sweep on the cluster's login node, or "
+                f"drop launcher={chosen or 'slurm'} to run it here"
+            )
+
+
+def slurm_problem(timeout: float = 30.0) -> Optional[str]:
+    """Why SLURM cannot take jobs from this machine (``sbatch`` missing, ``sinfo`` failing), or None when it answers."""
+    if shutil.which("sbatch") is None:
+        return "sbatch is not on PATH"
+    if shutil.which("sinfo") is None:
+        return None  # nothing else to ask: let sbatch try
+    try:
+        res = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"sinfo got no answer from the controller in {timeout:g} s"
+    except OSError as exc:
+        return f"sinfo: {exc.strerror or exc}"
+    if res.returncode != 0:
+        lines = [line.strip() for line in (res.stderr or res.stdout).splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit status {res.returncode}"
+        return last if last.startswith("sinfo:") else f"sinfo: {last}"
+    return None
+
+
+def _output_dir(cfg: DictConfig, sweep: bool) -> Optional[Path]:
+    """The folder Hydra writes the job composed as ``cfg`` (with its ``hydra`` node) into; None when it cannot tell."""
+    previous = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(cfg)  # ${hydra:...} (the job's overrides) resolves as in the job
+    try:
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir" if sweep else "hydra.run.dir")))
+    except Exception:  # noqa: BLE001 - a folder we cannot resolve is left to Hydra
+        return None
+    finally:
+        HydraConfig.instance().cfg = previous
+
+
+def check_output_dir(folder: str | Path) -> None:
+    """One ConfigError sentence unless ``folder`` (a job's output folder) can be created and written: a read-only,
+    immutable or virtual (``/proc``) folder is refused before Hydra tries to make it.  Creates nothing that stays."""
+    try:
+        check_writable(folder)
+    except OSError as exc:
+        where = Path(exc.filename).parent if exc.filename and ".robustopt-write-check." in str(exc.filename) else exc.filename
+        reason = f"{where} accepts no new files: {exc.strerror}" if where and exc.strerror else (exc.strerror or str(exc))
+        raise ConfigError(
+            f"cannot write the output folder {folder} ({reason}); make it writable, or choose another with "
+            f"paths.output_dir=<a folder you can write>"
+        ) from None
 
 
 def _is_multirun(conf_dir: str, config_name: str, overrides: Sequence[str]) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from omegaconf import DictConfig
 
-from robustopt.cli.app import entry_point, launch, overridden, to_plain
+from robustopt.cli.app import EXIT_FAILED, entry_point, launch, overridden, to_plain
 from robustopt.cli.validate import check_evaluate_config
 from robustopt.evaluation.pipeline import evaluate_runs
 from robustopt.tracking import build_logger
@@ -13,9 +15,10 @@ from robustopt.tracking.compare import sweep_report
 
 @entry_point
 def evaluate_job(cfg: DictConfig) -> None:
-    """Evaluate every run under ``run_dir`` with the options each was configured with (its preset's ``eval.*``),
-    changed only where this command line says so (``eval.<name>.<option>=...``, ``attack=<name>``), then print
-    the sweep's tables."""
+    """Evaluate every training run ``run_dir`` names (a run, a sweep folder, or a folder of sweep folders) with the
+    options each was configured with (its preset's ``eval.*``), changed only where this command line says so
+    (``eval.<name>.<option>=...``, ``attack=<name>``), then print the sweep's tables.  What it found and skips is
+    logged first; a run whose evaluation fails is one line on stderr, the others go on, and the exit status is 1."""
     config = to_plain(cfg)
 
     def make_logger(run, run_cfg):
@@ -36,8 +39,13 @@ def evaluate_job(cfg: DictConfig) -> None:
     )
     for path, res in results.items():
         if "skipped" in res:
-            print(f"skipped {path}: status {res['skipped']}", flush=True)
+            print(f"skipped {path}: {res['skipped']}", flush=True)
     print(sweep_report(config["run_dir"]), flush=True)
+    failed = {path: res["failed"] for path, res in results.items() if "failed" in res}
+    for path, why in failed.items():
+        print(f"error: {path}: {why}", file=sys.stderr, flush=True)
+    if failed:  # the other runs' results are stored; exit status 1 as for a failed training run
+        raise SystemExit(EXIT_FAILED)
 
 
 def main() -> None:

@@ -15,14 +15,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from robustopt.cli.app import entry_point, launch, output_dir, to_plain
+from robustopt.cli.app import entry_point, interrupted, launch, output_dir, record_run_status, to_plain
 from robustopt.cli.validate import check_train_config
 from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import RobustOptError
 from robustopt.evaluation.pipeline import check_evaluations, evaluate_model
 from robustopt.logger import NullLogger
 from robustopt.registry import load_plugins
-from robustopt.rundir import RunDir
+from robustopt.rundir import RunDir, RunLock
 from robustopt.runs import load_run_model
 from robustopt.tracking import build_logger
 from robustopt.train import FitResult
@@ -52,6 +52,9 @@ def train_and_evaluate(cfg: dict, run_dir: str | Path, logger: Optional[NullLogg
                     logger=logger, batch_size=int(cfg.get("eval_batch_size", 1024)), seed=int(cfg["seed"]),
                     progress=bool(cfg.get("progress", True)),
                 )
+        except KeyboardInterrupt:
+            run.set_status("interrupted")
+            raise
         except BaseException as exc:
             run.set_status("failed", error=f"evaluation: {type(exc).__name__}: {exc}")
             raise
@@ -73,12 +76,29 @@ def _job_info() -> dict:
 
 
 def train(cfg: DictConfig) -> None:
-    """Train the run ``cfg`` describes in this job's output directory (logging to W&B when configured)."""
+    """Train the run ``cfg`` describes in this job's output directory (logging to W&B when configured).
+
+    The run directory is locked (:class:`~robustopt.rundir.RunLock`) for the whole job: a second command on the
+    same run refuses in one line naming the process that trains it.  Ctrl-C records the run as ``interrupted``
+    and says, in one line, that the same command resumes it (exit status 130)."""
     config = to_plain(cfg)
     check_train_config(config)  # also here: a SLURM job's config was checked on the login node, not on the node
     run_dir = output_dir()
-    run = RunDir(run_dir)
     name = f"{config['optimizer']['name']}-seed{config['seed']}"
+    with RunLock(run_dir):
+        try:
+            _train_locked(config, run_dir, name)
+        except KeyboardInterrupt:
+            done, epochs = len(RunDir(run_dir).metrics()), int(config["epochs"])
+            where = f"in epoch {done + 1} of {epochs}" if done < epochs else "after training, while being evaluated"
+            interrupted(
+                f"{name} stopped {where} and is recorded as interrupted in {run_dir}; "
+                f"run the same command again to resume it from its last checkpoint"
+            )
+
+
+def _train_locked(config: dict, run_dir: Path, name: str) -> None:
+    run = RunDir(run_dir)
     if run_is_finished(run_dir, config):  # nothing to train: no new W&B run either
         logger = NullLogger()
     else:
@@ -92,6 +112,7 @@ def train(cfg: DictConfig) -> None:
         logger.finish(exit_code=1)  # marked failed in W&B, not finished
         raise
     logger.finish(exit_code=0)
+    record_run_status(result.status)
     final = result.final
     print(
         f"[{result.status}] {name}: test accuracy {final.get('test_accuracy', float('nan')):.4f}, "

@@ -12,28 +12,16 @@ from pathlib import Path
 import torch
 
 from robustopt.data import get_spec
+from robustopt.data.cache import check_data_root  # noqa: F401 - also this module's name for it (tests, callers)
 from robustopt.errors import ConfigError
 from robustopt.evaluation import EVALUATIONS
-from robustopt.evaluation.pipeline import check_evaluations, parse_shard
+from robustopt.evaluation.pipeline import check_evaluations, check_runs_can_be_evaluated, parse_shard
 from robustopt.frequency import FILTERS
 from robustopt.optim import build_optimizer, build_scheduler
 from robustopt.registry import load_plugins
-from robustopt.rundir import find_runs
+from robustopt.rundir import scan_run_dir
 from robustopt.runs import build_run_model
 from robustopt.train.fit import PRECISIONS
-
-
-def check_data_root(root: str | Path, dataset: str, *, download: bool = False, create: bool = False) -> None:
-    """A data root that does not exist is a mistake (a typo'd path) unless the user asked for it to be made
-    (``dataset.download=true`` or ``paths.create_data_dir=true``); data sets that read no files need none."""
-    spec = get_spec(dataset)
-    if not spec.cacheable or download or create or Path(root).expanduser().is_dir():
-        return
-    where = f" ({spec.layout_hint})" if spec.layout_hint else ""
-    raise ConfigError(
-        f"the data root {root} does not exist; point paths.data_dir at the folder holding the data set '{dataset}'{where}, "
-        f"or create it with paths.create_data_dir=true (or dataset.download=true to download into it)"
-    )
 
 
 def check_train_config(cfg: dict) -> None:
@@ -73,14 +61,11 @@ def check_train_config(cfg: dict) -> None:
 
 
 def check_evaluate_config(cfg: dict) -> None:
-    """Check an evaluation config before anything is created: plugins import, ``run_dir`` holds runs, the
+    """Check an evaluation config before anything is created: plugins import, ``run_dir`` is a training run, a sweep
+    folder or a folder of sweep folders (:func:`robustopt.rundir.scan_run_dir`), the
     evaluations exist, ``protocol`` and ``shard`` are valid, ``data_dir`` (when given) exists."""
     load_plugins(cfg.get("plugins"))
-    root = Path(str(cfg["run_dir"]))
-    if not root.exists():
-        raise ConfigError(f"run_dir {root} does not exist; pass a run directory (or a sweep folder) written by experiments/train.py")
-    if not find_runs(root):
-        raise ConfigError(f"no run directories (config.yaml + meta.json) under {root}; train first with experiments/train.py")
+    scan = scan_run_dir(str(cfg["run_dir"]))  # a training run, a sweep folder of runs or a folder of sweep folders
     if cfg.get("protocol") not in ("final", "matched"):
         raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {cfg.get('protocol')!r}")
     parse_shard(cfg.get("shard"))
@@ -89,6 +74,9 @@ def check_evaluate_config(cfg: dict) -> None:
     data_dir = cfg.get("data_dir")
     if data_dir and not Path(str(data_dir)).expanduser().is_dir():
         raise ConfigError(f"data_dir {data_dir} does not exist; leave it out to read each run's own dataset.root")
+    in_progress = bool(cfg.get("in_progress"))
+    eligible = [r for r in scan.runs if r.status == "completed" or (in_progress and r.status != "diverged")]
+    check_runs_can_be_evaluated(eligible, data_dir)  # weights, a writable folder, data: before any work
 
 
 VALIDATORS = {

@@ -12,6 +12,7 @@ nothing.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
@@ -19,7 +20,8 @@ import torch
 from torch import nn
 
 from robustopt.data import load_split_uint8
-from robustopt.devices import resolve_device
+from robustopt.data.cache import check_data_root
+from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import ConfigError, DataError
 from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData
 
@@ -90,10 +92,18 @@ def run_evaluations(
     return results
 
 
-def _data(dataset, root: str, n_examples: Optional[int]) -> EvalData:
+def default_data_root() -> str:
+    """Where the CLI reads data sets from by default (``paths.data_dir``): ``$ROBUSTOPT_DATA_DIR``, else ``data``."""
+    return os.environ.get("ROBUSTOPT_DATA_DIR") or "data"
+
+
+def _data(dataset, root: Optional[str], n_examples: Optional[int]) -> EvalData:
     if isinstance(dataset, EvalData):
         data = dataset
     elif isinstance(dataset, str):
+        root = root or default_data_root()
+        check_data_root(root, dataset, option="root=", create_hint=(
+            "create that folder first (the data set's files and cache are then written there, as by the CLI)"))
         x, y = load_split_uint8(dataset, root, "test")
         n = x.shape[0] if n_examples is None else min(int(n_examples), x.shape[0])
         return EvalData(x[:n].float().div_(255), y[:n], dataset)
@@ -111,12 +121,13 @@ def evaluate(
     evaluations: Sequence[str] = DEFAULT_EVALUATIONS,
     n_examples: Optional[int] = 1000,
     device: Union[str, torch.device] = "auto",
-    root: str = "data",
+    root: Optional[str] = None,
     options: Optional[Mapping[str, Mapping]] = None,
     seed: int = 0,
     *,
     batch_size: int = 1024,
     progress: bool = False,
+    num_threads: Union[int, str, None] = "auto",
 ) -> dict[str, dict]:
     """Evaluate ``model`` on the first ``n_examples`` test images of ``dataset``; ``{evaluation: result}``.
 
@@ -132,8 +143,14 @@ def evaluate(
         options: ``{evaluation: {option: value}}``, e.g. ``{"robust_accuracy": {"attacks": [{"name": "pgd",
             "norm": "linf", "steps": 20}]}}``; the defaults are the evaluations' own (``conf/eval/``).
         seed: seeds every random draw (random starts, noise); the global RNG is never touched.
+        root: the folder holding the data set named by ``dataset``; None: where the CLI looks
+            (``$ROBUSTOPT_DATA_DIR``, else ``data``).  A folder that does not exist is an error naming the fix;
+            nothing is created.
+        num_threads: torch CPU threads for this call (restored afterwards): ``auto`` (the cores this process really
+            has, as the CLI: :func:`robustopt.devices.default_num_threads`), N, or None (torch's setting).
 
-    The model is left as it was found (its device and train/eval mode); nothing is written to disk.
+    The model is left as it was found (its device and train/eval mode).  Nothing is written to disk, except that a
+    data set read by name for the first time is unpacked and cached in its (existing) ``root``, as by the CLI.
     """
     evaluations = list(evaluations)
     stray = sorted(set(options or {}) - set(evaluations))
@@ -149,7 +166,8 @@ def evaluate(
     model.to(dev)
     try:
         ctx = EvalContext(device=dev, batch_size=int(batch_size), seed=int(seed), progress=progress)
-        return run_evaluations(model, data, evaluations, options, ctx)
+        with torch_threads(num_threads):
+            return run_evaluations(model, data, evaluations, options, ctx)
     finally:
         if home is not None:
             model.to(home)

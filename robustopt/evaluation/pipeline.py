@@ -9,9 +9,9 @@ from typing import Optional
 
 import torch
 
-from robustopt.data import load_configured_split
+from robustopt.data import get_spec, load_configured_split
 from robustopt.devices import resolve_device, torch_threads
-from robustopt.errors import ConfigError
+from robustopt.errors import CheckpointError, ConfigError, DataError, RobustOptError
 from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
 from robustopt.evaluation.merge import merge_result
@@ -23,9 +23,10 @@ from robustopt.evaluation.registry import (
     evaluation_defaults,
 )
 from robustopt.evaluation.robust_accuracy import check_robust_accuracy_options
+from robustopt.io import check_writable
 from robustopt.logger import NullLogger
 from robustopt.registry import load_plugins
-from robustopt.rundir import RunDir, find_runs
+from robustopt.rundir import RunDir, RunLock, scan_run_dir
 from robustopt.runs import load_run_model, snapshot_path
 
 log = logging.getLogger("robustopt.evaluate")
@@ -118,9 +119,45 @@ def evaluate_model(
         run.write_eval(name, merged, protocol, replaced=replaced)
         scalars = {k: v for k, v in result.items() if isinstance(v, (int, float))}
         logger.log_summary({f"{prefix}/{name}/{k}": v for k, v in scalars.items()})
-        log.info("%s: %s", name, scalars)
+        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in scalars.items())
+        log.info("%s: %s: %s", run.path.name, name, shown)
 
     return run_evaluations(model, data, evaluations, options, ctx, on_result=store)
+
+
+def check_runs_can_be_evaluated(runs: list[RunDir], data_dir: Optional[str] = None, epochs: Optional[dict] = None) -> None:
+    """Before any work: every run to evaluate has its weights (those of ``epochs[str(run.path)]`` under the matched
+    protocol), a folder this process can write its results into, and its data root; otherwise one error naming the
+    first problem (and how many runs have one), so that an evaluation never stops half-way with some runs rewritten
+    and others not."""
+    problems: list[tuple[type, str]] = []
+    for run in runs:
+        cfg = run.config()
+        load_plugins(cfg.get("plugins"))
+        epoch = (epochs or {}).get(str(run.path))
+        if epoch is not None and not snapshot_path(run.checkpoint_dir, epoch).exists() and int(epoch) != len(run.metrics()):
+            problems.append((CheckpointError, f"{run.path} kept no weights of epoch {epoch} ({snapshot_path(run.checkpoint_dir, epoch).name} "
+                                              f"is missing); train it with snapshot_epochs=all (or a list holding {epoch}) to evaluate it at that epoch"))
+            continue
+        if not run.checkpoint_path.exists() and not run.weights_path.exists():
+            problems.append((CheckpointError, f"{run.path} has no weights ({run.checkpoint_path.name} or {run.weights_path.name}); "
+                                              f"train it again with the same command, or move it out of run_dir"))
+            continue
+        try:
+            check_writable(run.path)
+        except OSError as exc:
+            problems.append((ConfigError, f"cannot write the results into {run.path} ({exc.strerror or exc}); make it "
+                                          f"writable, or evaluate a copy of it"))
+            continue
+        ds = cfg.get("dataset") or {}
+        root = Path(str(data_dir or ds.get("root") or "")).expanduser()
+        if get_spec(ds["name"]).cacheable and not root.is_dir():
+            problems.append((DataError, f"the data root {root} of {run.path} does not exist; pass data_dir=<the folder "
+                                        f"holding {ds['name']}>"))
+    if problems:
+        kind, first = problems[0]
+        more = f" (and {len(problems) - 1} more of the {len(runs)} runs)" if len(problems) > 1 else ""
+        raise kind(f"nothing evaluated: {first}{more}")
 
 
 def evaluate_runs(
@@ -144,7 +181,12 @@ def evaluate_runs(
     in_progress: bool = False,
     replace: bool = False,
 ) -> dict[str, dict]:
-    """Evaluate every completed run under ``root`` (a run directory or a sweep folder).
+    """Evaluate every completed run under ``root``: a training run's folder, a sweep folder of runs, or a folder of
+    sweep folders (:func:`robustopt.rundir.scan_run_dir`, which lists what it found and skipped: logged before any
+    work).  Every run to evaluate is checked first (:func:`check_runs_can_be_evaluated`: weights, a writable folder,
+    data).  A run being trained (its lock held, :class:`~robustopt.rundir.RunLock`) is skipped; each run is locked
+    while it is evaluated.  A run whose evaluation fails with a user error is reported (``{"failed": sentence}``)
+    and the others go on.
 
     ``plugins`` (modules or ``.py`` files, e.g. with the evaluations to run) are imported first, and each run's
     own ``plugins`` (e.g. its model's) before it is loaded.
@@ -179,51 +221,75 @@ def evaluate_runs(
     load_plugins(plugins)
     for name in evaluations:
         EVALUATIONS.get(name)
-    root = Path(root)
-    if not root.exists():
-        raise ConfigError(f"run_dir {root} does not exist; pass a run directory written by experiments/train.py")
-    runs = find_runs(root)
-    if not runs:
-        raise ConfigError(f"no run directories (config.yaml + meta.json) under {root}; train first with experiments/train.py")
+    scan = scan_run_dir(root)
+    runs = scan.runs
+    log.info("%s", scan.describe())
+    for folder, why in scan.skipped:
+        log.info("skipping %s: %s", folder, why)
     dev = resolve_device(device)
     out = {}
     eligible = [r for r in runs if r.status == "completed" or (in_progress and r.status != "diverged")]
     plan = matched_epochs(eligible, matched_target) if protocol == "matched" else {}
     index, count = parse_shard(shard)
+    mine = [r for r in runs[index::count] if r in eligible]
+    for run in runs[index::count]:
+        if run not in eligible:
+            log.warning("skipping %s: its status is %s, not completed", run.path, run.status)
+            out[str(run.path)] = {"skipped": f"its status is {run.status}, not completed"}
+    check_runs_can_be_evaluated(mine, data_dir, {path: where.epoch for path, where in plan.items()})
+    log.info("evaluating %s on %d run%s", ", ".join(evaluations), len(mine), "s" if len(mine) != 1 else "")
     with torch_threads(num_threads):  # this call's threads only; the caller's are restored afterwards
-        for run in runs[index::count]:
+        for run in mine:
             status = run.status
-            if status != "completed" and not (in_progress and status != "diverged"):
-                log.warning("skipping %s: its status is %s, not completed", run.path, status)
-                out[str(run.path)] = {"skipped": status}
-                continue
-            cfg = run.config()
-            load_plugins(cfg.get("plugins"))
-            epoch = None
-            if protocol == "matched":
-                where = plan[str(run.path)]
-                epoch = where.epoch
-                matched = where.as_dict()
-                if status != "completed":
-                    matched.update(run_status=status, epochs_done=where.final_epoch, epochs=int(cfg["epochs"]))
-                run.set_matched(matched)
-                log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
-            model = load_trained_model(run, dev, epoch)
-            logger = make_logger(run, cfg) if make_logger else NullLogger()
+            lock = RunLock(run.path, "evaluating")
             try:
-                out[str(run.path)] = evaluate_model(
-                    model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
-                    device=dev, logger=logger,
-                    batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
-                    replace=replace,
-                )
-            except BaseException:
-                logger.finish(exit_code=1)
-                raise
-            logger.finish(exit_code=0)
-            if prune_snapshots and epoch is not None:
-                keep = snapshot_path(run.checkpoint_dir, epoch)
-                for path in run.checkpoint_dir.glob("epoch-*.pt"):
-                    if path != keep:
-                        path.unlink()
+                lock.acquire()
+            except CheckpointError as exc:
+                log.warning("skipping %s: %s", run.path, exc)
+                out[str(run.path)] = {"skipped": str(exc)}
+                continue
+            try:
+                out[str(run.path)] = _evaluate_one(run, plan, status, dev, evaluations, options, options_from_run,
+                                                   make_logger, batch_size, seed, progress, data_dir, protocol,
+                                                   replace, prune_snapshots)
+            except RobustOptError as exc:
+                log.error("%s: %s", run.path, exc)
+                out[str(run.path)] = {"failed": str(exc)}
+            finally:
+                lock.release()
     return out
+
+
+def _evaluate_one(run, plan, status, dev, evaluations, options, options_from_run, make_logger, batch_size, seed,
+                  progress, data_dir, protocol, replace, prune_snapshots) -> dict:
+    """One run of :func:`evaluate_runs` (its lock held)."""
+    cfg = run.config()
+    load_plugins(cfg.get("plugins"))
+    epoch = None
+    if protocol == "matched":
+        where = plan[str(run.path)]
+        epoch = where.epoch
+        matched = where.as_dict()
+        if status != "completed":
+            matched.update(run_status=status, epochs_done=where.final_epoch, epochs=int(cfg["epochs"]))
+        run.set_matched(matched)
+        log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
+    model = load_trained_model(run, dev, epoch)
+    logger = make_logger(run, cfg) if make_logger else NullLogger()
+    try:
+        result = evaluate_model(
+            model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
+            device=dev, logger=logger,
+            batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
+            replace=replace,
+        )
+    except BaseException:
+        logger.finish(exit_code=1)
+        raise
+    logger.finish(exit_code=0)
+    if prune_snapshots and epoch is not None:
+        keep = snapshot_path(run.checkpoint_dir, epoch)
+        for path in run.checkpoint_dir.glob("epoch-*.pt"):
+            if path != keep:
+                path.unlink()
+    return result

@@ -7,7 +7,7 @@ from pathlib import Path
 from statistics import mean, stdev
 
 from robustopt.evaluation.robust_accuracy import side_by_side
-from robustopt.rundir import find_runs
+from robustopt.rundir import find_runs, not_a_training_run
 from robustopt.tracking.reader import format_table
 from robustopt.train.lr_select import learning_rate
 
@@ -16,7 +16,7 @@ OPTIMIZER_ORDER = {"sgd": 0, "adam": 1, "rmsprop": 2}  # the paper's order; othe
 
 def _completed_runs(sweep_dir: str | Path) -> list[tuple]:
     """``(run, config)`` of the completed runs under ``sweep_dir``, by optimizer (paper's order), then seed."""
-    runs = [(r, r.config()) for r in find_runs(sweep_dir) if r.status == "completed"]
+    runs = [(r, r.config()) for r in find_runs(sweep_dir) if r.status == "completed" and not not_a_training_run(r)]
     name = lambda cfg: cfg["optimizer"]["name"]  # noqa: E731
     runs.sort(key=lambda rc: (OPTIMIZER_ORDER.get(name(rc[1]), len(OPTIMIZER_ORDER)), name(rc[1]), rc[1]["seed"]))
     return runs

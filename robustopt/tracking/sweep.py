@@ -43,7 +43,7 @@ MAIN_METRICS = ("summary.test_accuracy", "summary.test_loss")
 class SweepJob:
     """One job of a sweep.
 
-    ``status``: completed | diverged | failed | running (still running, or killed and not yet resumed) |
+    ``status``: completed | diverged | failed | interrupted (Ctrl-C; the same command resumes it) | running (still running, or killed and not yet resumed) |
     no_result (its directory exists but training never started, e.g. a config error) | missing (no directory).
     """
 
