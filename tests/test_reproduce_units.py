@@ -16,7 +16,7 @@ from robustopt.errors import CheckpointError, ConfigError
 from robustopt.rundir import RunDir
 from robustopt.runs import load_run
 
-from .conftest import run_entry
+from .conftest import REPO, run_entry
 
 TINY = reproduce.Recipe(
     name="tiny",
@@ -130,3 +130,36 @@ def test_corrupted_shipped_weights_are_one_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="not a run folder"):
         load_run(tmp_path)
     assert RunDir(run).weights_path == run / "model.safetensors"
+
+
+SHIPPED = REPO / "results" / "fashion_mnist"
+
+
+def test_the_shipped_runs_are_finished_with_weights_and_above_88_percent():
+    runs = reproduce.shipped_runs(SHIPPED, reproduce.FASHION_MNIST)
+    assert runs, "results/fashion_mnist ships at least one finished run of the recipe"
+    for (opt, seed), run in runs.items():
+        meta, summary, cfg = run.meta(), run.summary(), run.config()
+        assert meta["status"] == "completed" and summary["epochs_done"] == cfg["epochs"] == 200
+        assert summary["test_accuracy"] >= 0.88, (opt, seed, summary["test_accuracy"])
+        assert meta.get("precision") in ("fp32", "bf16") and meta["git"]["commit"]
+        assert not (run.path / "checkpoints").exists()
+        assert len(run.metrics()) == 200
+
+
+@pytest.mark.slow
+def test_a_fresh_clone_evaluates_a_shipped_run_from_its_files_alone(tmp_path, fashion_mnist_root):
+    """A shipped run (config + model.safetensors, no checkpoint) copied elsewhere is evaluated by the evaluation entry
+    point, and its weights give back the test accuracy its training logged at the last epoch (fp32, 10,000 images)."""
+    run = next(iter(reproduce.shipped_runs(SHIPPED, reproduce.FASHION_MNIST).values()))
+    copy = tmp_path / "runs" / run.path.name
+    copy.mkdir(parents=True)
+    for name in reproduce.SHIPPED_RUN_FILES:
+        shutil.copy(run.path / name, copy / name)
+    proc = run_entry("evaluate.py", [f"run_dir={copy}", "evaluations=[clean]", f"data_dir={fashion_mnist_root}", "logger=none",
+                                     "progress=false", "num_threads=1"], env={"WANDB_MODE": "disabled"}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    clean = json.loads((copy / "summary.json").read_text())["eval"]["clean"]
+    assert clean["n"] == 10_000
+    assert abs(clean["accuracy"] - run.summary()["test_accuracy"]) <= 3e-4  # at most 3 images flip (batching, layout)
+    assert sorted(p.name for p in run.path.iterdir()) == sorted(reproduce.SHIPPED_RUN_FILES)  # the store was not touched
