@@ -6,9 +6,9 @@ the science (results/fashion_mnist trains its Figure 1 runs with ``precision=bf1
    over the first ``--epochs`` (80) epochs -- the largest and the mean absolute difference, and a figure.
 2. *Short schedule*: fp32 and bf16 runs of the same recipe cut short (3 seeds, SGD and Adam), each evaluated under the
    same attacks on the same first test images; per seed and optimizer the difference bf16 - fp32 in robust accuracy,
-   and its 95% Student-t interval over the seeds (``robustopt.stats.mean_interval``).  bf16 passes when every
-   interval contains zero.  Each run's own per-image sampling error is not in this interval: with identical
-   per-seed differences it would read zero width, so the report also gives the per-image McNemar counts.
+   and its 95% interval over the seeds (``robustopt.stats.mean_interval`` with the per-image outcomes: the Student-t
+   interval over seeds, widened to cover the images' own sampling error, so that identical per-seed differences never
+   give a zero-width interval), with the per-image McNemar counts.  bf16 passes when every interval contains zero.
 
     python paper_figures/precision.py --runs results/fashion_mnist/runs --reference results/fashion_mnist/fp32_reference \\
         --short results/fashion_mnist/precision/short --out results/fashion_mnist/precision
@@ -64,8 +64,9 @@ def tracking(runs: Path, reference: Path, epochs: int = 80) -> dict:
 
 
 def short_schedule(root: Path) -> dict:
-    """Per optimizer and attack curve: per-seed robust accuracies of fp32 and bf16 on the same images, the paired
-    differences bf16 - fp32, their 95% interval over seeds, and the pooled per-image McNemar counts."""
+    """``{"setting": what the runs were, "rows": {optimizer: {quantity: row}}}``: per optimizer and attack curve the
+    per-seed robust accuracies of fp32 and bf16 on the same images, the paired differences bf16 - fp32, their 95%
+    interval over seeds (with the images' error), and the pooled per-image McNemar counts."""
     by = defaultdict(dict)
     for run in find_runs(root):
         ev = (run.summary().get("eval") or {})
@@ -74,6 +75,10 @@ def short_schedule(root: Path) -> dict:
     if not by:
         raise MissingResultsError(f"no evaluated run under {root}; train the short-schedule sweep first (see this script's docstring)")
     out: dict = {}
+    first = next(iter(by.values()))["robust_accuracy"]
+    cfg = find_runs(root)[0].config()
+    setting = {"epochs": cfg["epochs"], "batch_size": cfg.get("batch_size"), "n_images": first["n"],
+               "attacks": {lab: {"name": c["name"], "norm": c["norm"], **c.get("options", {})} for lab, c in first["attacks"].items()}}
     for (opt, seed, precision), ev in sorted(by.items()):
         if precision != "bf16" or (opt, seed, "fp32") not in by:
             continue
@@ -89,19 +94,22 @@ def short_schedule(root: Path) -> dict:
         for lab, (acc_b, acc_f, mask_b, mask_f, eps) in curves.items():
             for i, e in enumerate(eps):
                 name = lab if e is None else f"{lab} eps={e:g}"
-                row = rows.setdefault(name, {"n_images": ra["n"], "seeds": [], "bf16": [], "fp32": [], "b01": 0, "b10": 0})
+                row = rows.setdefault(name, {"n_images": ra["n"], "seeds": [], "bf16": [], "fp32": [], "b01": 0, "b10": 0,
+                                             "outcomes": []})
                 row["seeds"].append(seed)
                 row["bf16"].append(acc_b[i])
                 row["fp32"].append(acc_f[i])
-                test = mcnemar(decode_mask(mask_b[i]), decode_mask(mask_f[i]))
+                b, f = decode_mask(mask_b[i]), decode_mask(mask_f[i])
+                row["outcomes"].append(b.astype(float) - f.astype(float))
+                test = mcnemar(b, f)
                 row["b01"] += test.only_a
                 row["b10"] += test.only_b
     for rows in out.values():
         for row in rows.values():
             diffs = [b - f for b, f in zip(row["bf16"], row["fp32"])]
-            iv = mean_interval(diffs)
+            iv = mean_interval(diffs, outcomes=row.pop("outcomes"))
             row.update(diff=diffs, mean_diff=iv.mean, low=iv.low, high=iv.high, contains_zero=bool(iv.defined and iv.low <= 0 <= iv.high))
-    return out
+    return {"setting": setting, "rows": out}
 
 
 def tracking_figure(track: dict, out: Path) -> Path:
@@ -136,12 +144,18 @@ def report(track: dict, short: dict) -> str:
                      f"{t['mean_abs_diff_points']:.2f} | {t['mean_diff_points']:+.2f} |")
     lines += ["", "![tracking](tracking.png)", "", "## 2. Short schedule, 3 seeds: robust accuracy bf16 − fp32", "",
               "Per seed, the bf16 and fp32 runs (same seed: same initial weights and batches) are evaluated on the same first "
-              "test images; the interval is the 95% Student-t interval of the per-seed differences. *b01*/*b10*: images "
+              "test images; the interval is the 95% Student-t interval of the per-seed differences, widened where needed to "
+              "cover the images' own sampling error (`robustopt.stats.mean_interval` with the per-image outcomes). *b01*/*b10*: images "
               "(pooled over seeds) correct only under bf16 / only under fp32.", "",
               "| optimizer | quantity | images | seeds | bf16 (%) | fp32 (%) | bf16 − fp32 (points) [95% interval] | contains 0 | b01 / b10 |",
               "|---|---|---:|---|---|---|---|---|---:|"]
+    setting = short["setting"]
+    attacks = ", ".join(f"{a['name'].upper()}-{a.get('steps', '')} {a['norm']}".replace("-  ", " ") for a in (setting.get("attacks") or {}).values())
+    lines.insert(len(lines) - 4, f"The short schedule: the recipe cut to {setting.get('epochs')} epochs (batch {setting.get('batch_size')}, "
+                                 f"the paper's learning rates), evaluated with {attacks} on the first {setting.get('n_images')} test images.")
+    lines.insert(len(lines) - 4, "")
     all_zero = True
-    for opt, rows in short.items():
+    for opt, rows in short["rows"].items():
         for name, r in rows.items():
             all_zero &= r["contains_zero"]
             lines.append(f"| {label(opt)} | {name} | {r['n_images']} | {','.join(map(str, r['seeds']))} | "

@@ -46,7 +46,7 @@ def fashion_mnist(results: Path = RESULTS / "fashion_mnist") -> str:
         data = read_json(evidence)
         track = "; ".join(f"{label(o)} {t['max_abs_diff_points']:.2f} points (epoch {t['max_abs_diff_epoch']} of {t['epochs']})"
                           for o, t in data["tracking"].items())
-        rows = [r for rows in data["short_schedule"].values() for r in rows.values()]
+        rows = [r for rows in data["short_schedule"]["rows"].values() for r in rows.values()]
         lines += [f"bf16 against fp32 ([precision/report.md](results/fashion_mnist/precision/report.md)): largest per-epoch "
                   f"test-accuracy difference from the fp32 reference runs (seed 0, 10,000 images): {track}; short schedule, "
                   f"3 seeds: {sum(r['contains_zero'] for r in rows)} of {len(rows)} paired bf16 − fp32 intervals contain zero.", ""]

@@ -50,7 +50,7 @@ def test_short_schedule_pairs_seeds_on_the_same_images_with_a_t_interval(tmp_pat
         _run(tmp_path, "adam", seed, "fp32", robust=(clean, a_f))
         _run(tmp_path, "adam", seed, "bf16", robust=(clean, a_b))
         diffs.append(a_b.mean() - a_f.mean())
-    row = precision.short_schedule(tmp_path)["adam"]["pgd-linf eps=0.03"]
+    row = precision.short_schedule(tmp_path)["rows"]["adam"]["pgd-linf eps=0.03"]
     half = st.t.ppf(0.975, 2) * np.std(diffs, ddof=1) / np.sqrt(3)
     assert row["mean_diff"] == pytest.approx(np.mean(diffs))
     assert (row["low"], row["high"]) == pytest.approx((np.mean(diffs) - half, np.mean(diffs) + half))
