@@ -84,3 +84,23 @@ def test_sigterm_is_one_line_status_interrupted_and_the_same_command_resumes(tmp
     assert res.returncode == 0, res.stderr
     assert run.status == "completed" and run.summary()["resumed_from_epoch"] == 1
 
+
+# -- the README's first training command says what it costs ----------------------------------------------------------
+
+def test_the_readmes_first_training_command_says_what_it_costs():
+    """The first ``python experiments/train.py`` line of the README either trains a few epochs or says, on its line,
+    how long it runs; the paragraph after the block quotes the shipped fp32 reference runs' epoch times as they are."""
+    import json
+    import re
+    from statistics import median
+
+    text = (REPO / "README.md").read_text()
+    first = next(line for line in text.splitlines() if line.startswith("python experiments/train.py"))
+    epochs = re.search(r"\bepochs=(\d+)", first)
+    assert (epochs and int(epochs.group(1)) <= 5) or re.search(r"#.*\b\d+(\.\d+)?\s*(s|min|h|hours?)\b", first), first
+    times = [json.loads(line)["epoch_time_s"] for path in (REPO / "results/fashion_mnist/fp32_reference").glob("*/metrics.jsonl")
+             for line in path.read_text().splitlines()]
+    assert len(times) > 100
+    cost = " ".join(text[text.index("**What a run costs.**"):][:1200].split())
+    assert f"took {min(times):.0f} s at best and {median(times):.0f} s as the median" in cost, cost
+    assert f"about {200 * min(times) / 3600:.1f} hours at best and {200 * median(times) / 3600:.1f} hours" in cost, cost
