@@ -104,3 +104,41 @@ def test_the_readmes_first_training_command_says_what_it_costs():
     cost = " ".join(text[text.index("**What a run costs.**"):][:1200].split())
     assert f"took {min(times):.0f} s at best and {median(times):.0f} s as the median" in cost, cost
     assert f"about {200 * min(times) / 3600:.1f} hours at best and {200 * median(times) / 3600:.1f} hours" in cost, cost
+
+
+# -- report.py --allow-partial says why no claim was checked, lists every missing part, promises no empty figures/ --
+
+def _robust_accuracy_only(root: Path) -> Path:
+    """A sweep whose runs hold only clean and robust-accuracy results (evaluate.py evaluations=[clean,robust_accuracy])."""
+    from tests.test_paper_figures import OPTS, SEEDS, _config, _summary, write_run
+
+    for opt in OPTS:
+        for s in SEEDS:
+            summary = _summary(opt, s)
+            summary["eval"] = {k: summary["eval"][k] for k in ("clean", "robust_accuracy")}
+            write_run(root / f"optimizer-{opt}_seed-{s}", _config(opt, s), summary)
+    return root
+
+
+def test_report_allow_partial_says_why_no_claim_was_checked_and_lists_every_missing_part(tmp_path, capsys):
+    from paper_figures import report
+
+    sweep = _robust_accuracy_only(tmp_path / "sweep")
+    out = tmp_path / "report"
+    assert report.main(["--sweep", str(sweep), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    parts = ["Figure 1: standard vs perturbed accuracy", "Band-limited noise", "Fourier heat maps", "Table 1: Lipschitz bounds",
+             "Figure 2: irrelevant frequencies", "Linear theory"]
+    assert len(err) == 7 and all(any(line.startswith(f"missing: {p}: ") for line in err[:-1]) for p in parts), err
+    assert err[-1].startswith("error: 6 part(s) of the report are missing (") and all(p in err[-1] for p in parts), err[-1]
+    assert not out.exists()
+
+    assert report.main(["--sweep", str(sweep), "--out", str(out), "--allow-partial"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[0] == ("Verdicts: none; no claim could be checked: the runs hold clean, robust_accuracy (9 completed runs); "
+                        "each claim needs a part that is missing (6: see Missing results)"), lines
+    assert lines[1] == f"figures: none (no part of the report has its results; {out / 'figures'} is not made)"
+    assert not (out / "figures").exists() and len(captured.err.strip().splitlines()) == 6
+    text = (out / "report.md").read_text()
+    assert "no results to check" not in text and "the runs hold clean, robust_accuracy" in text
