@@ -10,12 +10,15 @@ still there as ``--hydra-help``; the composed config as ``--cfg job``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
 from pathlib import Path
 
 import yaml
+
+from robustopt.registry import load_plugins
 
 #: ``--list KIND``: (the registry's module and attribute, how a name is selected on the command line)
 LISTS = {
@@ -131,10 +134,6 @@ def _plugins(argv: list[str]) -> list[str]:
 def list_names(kind: str, argv: list[str] | None = None) -> tuple[str, list[str]]:
     """(how a name is selected, the sorted names) of the registry ``kind`` (a key of :data:`LISTS`), after the
     plugins named on the command line are imported.  Raises KeyError for an unknown kind."""
-    import importlib
-
-    from robustopt.registry import load_plugins
-
     module, attr, select = LISTS[kind]
     load_plugins(_plugins(argv or []))
     return select, getattr(importlib.import_module(module), attr).names()
