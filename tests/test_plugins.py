@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
