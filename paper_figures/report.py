@@ -241,6 +241,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     except MissingResultsError:
         matched = None
     missing: list[str] = []
+    missing_titles: list[str] = []
     written: list[Path] = []
     claims: list[Claim] = []
     body: list[str] = []
@@ -252,6 +253,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
         except RobustOptError as exc:
             line = str(exc).splitlines()[0]
             missing.append(f"{title}: {line}")
+            missing_titles.append(title)
             body.extend([f"*Missing:* {_md_cell(line)}", ""])
 
     def sweeps_for(name: str) -> list[tuple[str, Sweep]]:
@@ -355,8 +357,10 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     section("Linear theory", theory)
 
     if missing and not allow_partial:
-        raise MissingResultsError(f"{len(missing)} part(s) of the report are missing, first: {missing[0]} "
-                                  "(pass --allow-partial to write the parts that exist, marked PARTIAL)")
+        exc = MissingResultsError(f"{len(missing)} part(s) of the report are missing ({'; '.join(missing_titles)}); what each needs: the "
+                                  "'missing:' lines; pass --allow-partial to write the parts that exist, marked PARTIAL")
+        exc.missing = list(missing)  # every part, each with the command that produces it (main prints them)
+        raise exc
 
     md = ["# Reproduction report: Ma, Pan & Farahmand (TMLR 2023)", ""]
     if missing:
@@ -373,7 +377,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     md += ["- evaluated under: " + ("; ".join(f"**{p}**: {PROTOCOL_TEXT[p]}" for p in protocols) or "no protocol"), ""]
     md += ["## Verdicts", "", RULE_TEXT, ""] + verdict_table(claims)
     if not claims:
-        md.append("| – | – | – | inconclusive | no results to check |")
+        md.append(f"| – | – | – | not checked | {_md_cell(no_claim_reason(sweep, missing))} |")
     md += ["", "## What was trained", ""]
     if "final" in protocols:
         md += ["Evaluated at the final epoch (the paper's protocol):", "", setting_table(sweep), ""]
@@ -395,6 +399,15 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     return Path(path), missing, written, claims
 
 
+def no_claim_reason(sweep: Sweep, missing: list[str]) -> str:
+    """Why no claim was checked: the evaluations the runs hold, and that each claim needs a part that is missing."""
+    held = sorted({name for r in sweep.runs for name in r.evals})
+    have = (f"the runs hold {', '.join(held)} ({len(sweep.runs)} completed runs)" if held
+            else f"no run holds an evaluation ({len(sweep.runs)} completed runs)")
+    return (f"no claim could be checked: {have}; each claim needs a part that is missing"
+            + (f" ({len(missing)}: see Missing results)" if missing else ""))
+
+
 def summary_lines(claims: list[Claim]) -> list[str]:
     """One line per verdict, for printing at the end of a reproduction."""
     return [f"{c.verdict.label.upper():>13}  {c.scope} [{c.protocol}]: {c.verdict.reason}" for c in claims]
@@ -405,19 +418,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="append", required=True, help="sweep folder of trained and evaluated runs (repeatable)")
     parser.add_argument("--irrelevant-freq", help="the irrelevant-frequency sweep folder (experiments/irrelevant_freq.py)")
     parser.add_argument("--linear-theory", help="the linear-theory run directory (experiments/linear_theory.py)")
-    parser.add_argument("--out", required=True, help="output folder: report.md and figures/")
+    parser.add_argument("--out", required=True, help="output folder: report.md, and figures/ with the figures of the parts whose results exist")
     parser.add_argument("--allow-partial", action="store_true", help="write the parts that exist when some are missing (marked PARTIAL)")
     parser.add_argument("--wandb", action="store_true", help="also log every PNG to W&B (offline) as images")
     args = parser.parse_args(argv)
 
     def run():
-        path, missing, written, claims = build_report(args.sweep, args.out, args.irrelevant_freq, args.linear_theory, args.allow_partial)
+        try:
+            path, missing, written, claims = build_report(args.sweep, args.out, args.irrelevant_freq, args.linear_theory, args.allow_partial)
+        except MissingResultsError as exc:
+            for m in getattr(exc, "missing", []):  # every missing part with its command, then the one-line error
+                print(f"missing: {m}", file=sys.stderr)
+            raise
         for m in missing:
             print(f"missing: {m}", file=sys.stderr)
         if args.wandb:
             log_images_to_wandb(written, name="report", dir=Path(args.out))
-        print("Verdicts (holds / contradicted: the 95% interval over seeds excludes 0; inconclusive: why):")
-        print("\n".join(summary_lines(claims)))
+        if claims:
+            print("Verdicts (holds / contradicted: the 95% interval over seeds excludes 0; inconclusive: why):")
+            print("\n".join(summary_lines(claims)))
+        else:
+            print(f"Verdicts: none; {no_claim_reason(load_sweep(args.sweep, require_completed=False), missing)}")
+        figures = Path(args.out) / "figures"
+        print(f"figures: {len(written)} file(s) in {figures}" if written else
+              f"figures: none (no part of the report has its results; {figures} is not made)")
         print(path)
 
     return cli_main(run)

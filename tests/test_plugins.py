@@ -7,8 +7,8 @@ runs the page's command lines, in order, in an empty folder (the folder a user r
 from __future__ import annotations
 
 import copy
+import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -141,16 +141,29 @@ def test_target_imports_a_module_from_the_working_directory(user_folder):
 
 @pytest.mark.slow
 def test_examples_from_the_command_line(tmp_path):
-    """Every command of the page, in order, from an empty folder holding the example files."""
+    """Every command of the page, as written (through the shell, with the console scripts on PATH as in an active
+    environment), in order, from an empty folder holding only the example files: no clone around it, no data
+    folder, no ROBUSTOPT_* variables (issue 21)."""
     from robustopt.rundir import find_runs
 
     write_example_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_attacks.py", "my_conf", "my_data.py", "my_evals.py",
+                                                          "my_models.py", "my_optimizers.py"]
+    env = {k: v for k, v in clean_env(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1").items() if not k.startswith("ROBUSTOPT_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    outputs = []
     for command in commands():
-        args = shlex.split(command)
-        assert args[0] == "python" and args[1].startswith("experiments/"), command
-        res = subprocess.run([sys.executable, str(REPO / args[1]), *args[2:], "progress=false"], cwd=tmp_path,
-                             env=clean_env(), capture_output=True, text=True, timeout=600)
+        assert command.split()[0] in ("robustopt-train", "robustopt-evaluate"), command
+        res = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, f"{command}\n{res.stderr[-3000:]}"
+        outputs.append(res.stdout)
+    # the attack's table names the attacks that ran (not "FGSM / PGD"), and its rows line up under the header
+    table = outputs[-1][outputs[-1].index("Robust accuracy ("):].split("\n\n")[0].strip().splitlines()
+    assert "FGSM" not in table[0] and "pgd-linf, random_corner-linf" in table[0] and "first 100 test images" in table[0], table[0]
+    header, rule, *rows = table[1:]
+    assert set(rule) == {"-"} and len(rule) == len(header)
+    assert all(len(row) == len(header) for row in rows), "\n".join(table)
+    assert any(row.startswith("random_corner-linf ") for row in rows)
     runs = {(r.config()["model"]["name"], r.config()["dataset"]["name"], r.config()["optimizer"]["name"]): r
             for r in find_runs(tmp_path / "outputs" / "runs")}
     assert set(runs) == {("tiny_mlp", "synthetic", "sgd"), ("c2", "stripes", "sgd"), ("c2", "synthetic", "my_lion")}

@@ -16,7 +16,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -26,7 +28,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from robustopt.cli import schema
+from robustopt.cli import schema, usage
 from robustopt.cli.check import check_command_line
 from robustopt.devices import default_num_threads
 from robustopt.errors import RobustOptError
@@ -47,6 +49,7 @@ EXIT_FAILED = 1  # a run or a job crashed (its meta.json says why: status failed
 EXIT_USER_ERROR = 2  # refused before any work: one line on stderr, nothing created
 EXIT_DIVERGED = 3  # training ran, but a run diverged (status diverged: a result, not a trained model)
 EXIT_INTERRUPTED = 130  # Ctrl-C: the run is recorded as interrupted; the same command resumes it
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), handled as Ctrl-C: recorded as interrupted; the same command resumes it
 
 #: The final status of every run this process trained (or found finished): a diverged one makes the exit status 3.
 RUN_STATUSES: list[str] = []
@@ -159,10 +162,23 @@ def user_error(message: str) -> None:
     raise SystemExit(EXIT_USER_ERROR)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a scheduler ending a job, a shutdown), raised where the process is, as Ctrl-C's
+    KeyboardInterrupt: a run is recorded as interrupted and the same command resumes it."""
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
+
+
 def interrupted(message: str = "stopped by Ctrl-C; results stored so far are kept, run the same command again to go on") -> None:
-    """Ctrl-C: one line on stderr (no traceback) and exit status 130."""
-    print(f"\ninterrupted: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(EXIT_INTERRUPTED)
+    """Ctrl-C: one line on stderr (no traceback) and exit status 130; SIGTERM the same, saying so, exit status 143."""
+    terminated = isinstance(sys.exc_info()[1], Terminated)
+    if terminated:
+        message = message.replace("by Ctrl-C", "by SIGTERM")
+    print(f"\ninterrupted{' (SIGTERM)' if terminated else ''}: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 def record_run_status(status: str) -> None:
@@ -240,6 +256,17 @@ def launch(task: Callable[[DictConfig], Any], config_name: str, validate: Option
     both come here.  Hydra names the job (and its log file) after ``task``'s module: ``robustopt.cli.train``
     -> ``train.log``.
     """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)  # as Ctrl-C: recorded as interrupted, resumed by the same command
+    argv = sys.argv[1:]
+    if "--help" in argv or "-h" in argv:  # what a user chooses, not Hydra's listing of every config (--hydra-help)
+        usage.print_help(CONF_DIR, config_name)
+        raise SystemExit(EXIT_OK)
+    if "--list" in argv:
+        try:
+            raise SystemExit(usage.print_list(argv))
+        except RobustOptError as exc:  # a plugin that does not import
+            user_error(str(exc))
     output_dirs: list[Path] = []
     try:
         check_command_line(CONF_DIR, config_name, sys.argv[1:], validate=validate, to_plain=to_plain,

@@ -307,11 +307,12 @@ def side_by_side(results: Mapping[str, Mapping]) -> str:
                 eps_text = f"{round(e * 255)}/255" if on_255 else f"{e:g}"
                 rows.setdefault((label, c["norm"], eps_text), {})[run] = acc
     width = max([len(n) for n in names] + [6])
-    head = f"{'attack':<16} {'eps':>9}  " + "  ".join(f"{n:>{width}}" for n in names)
+    first = max([len(label) for label, _, _ in rows] + [len("attack")])  # a plugin's label may be long
+    head = f"{'attack':<{first}} {'eps':>9}  " + "  ".join(f"{n:>{width}}" for n in names)
     lines = [head, "-" * len(head)]
     for (label, _norm, eps_text), accs in rows.items():
         cells = "  ".join(f"{accs[n]:>{width}.4f}" if n in accs else f"{'-':>{width}}" for n in names)
-        lines.append(f"{label:<16} {eps_text:>9}  {cells}")
+        lines.append(f"{label:<{first}} {eps_text:>9}  {cells}")
     return "\n".join(lines)
 
 

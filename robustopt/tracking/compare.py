@@ -85,6 +85,14 @@ def lipschitz_table(results: dict) -> str:
     return _grid(labels, rows, "Lipschitz", fmt="{:.4g}")
 
 
+def robust_accuracy_title(results: dict) -> str:
+    """The robust-accuracy table's title: how many first test images, and the attacks the runs ran (by label)."""
+    labels = list(dict.fromkeys(label for r in results.values() for label in r.get("attacks", {})))
+    ns = sorted({r["n"] for r in results.values() if r.get("n") is not None})
+    images = f"first {'/'.join(map(str, ns))} test images" if ns else "first test images"
+    return f"Robust accuracy ({images}; {', '.join(labels) or 'no attack'})"
+
+
 def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
     """(title, table) for every evaluation found in the sweep's summaries, one column per run."""
     runs = _runs_by_label(sweep_dir)
@@ -94,7 +102,7 @@ def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
             results[name][label] = res
     out = []
     if "robust_accuracy" in results:
-        out.append(("Robust accuracy (first test images; FGSM / PGD)", side_by_side(results["robust_accuracy"])))
+        out.append((robust_accuracy_title(results["robust_accuracy"]), side_by_side(results["robust_accuracy"])))
     if "gaussian_noise" in results:
         out.append(("Accuracy under Gaussian noise clamp(x + sqrt(var) N(0,1), 0, 1)", gaussian_noise_table(results["gaussian_noise"])))
     if "band_noise" in results:
