@@ -24,7 +24,7 @@ TINY = reproduce.Recipe(
     optimizers=("sgd", "adam"),
     seeds=(0,),
     train_minutes=2.0,
-    train_overrides={"adam": ("optimizer.fused=true",)},
+    train_overrides={"adam": ("optimizer.fused=true", "optimizer.betas=[0.9,0.99]")},  # "~" in the folder name
     common_overrides=("dataset=synthetic", "model=mlp", "epochs=2"),
     evaluations=(
         reproduce.Evaluation("clean", ("clean",), minutes=1.0),
@@ -80,7 +80,7 @@ def test_units_train_ship_evaluate_and_never_redo(tmp_path, monkeypatch):
     assert states.pop("eval:sgd-seed0:pgd-large") == "left" and states.pop("eval:adam-seed0:pgd-large") == "left"
     assert set(states.values()) == {"done"}, states
     runs = sorted((results / "runs").iterdir())
-    assert [r.name for r in runs] == ["dataset-synthetic_epochs-2_experiment-quick_model-mlp_optimizer-adam_optimizer.fused-true_precision-bf16_seed-0",
+    assert [r.name for r in runs] == ["dataset-synthetic_epochs-2_experiment-quick_model-mlp_optimizer-adam_optimizer.betas-0.9~0.99_optimizer.fused-true_precision-bf16_seed-0",
                                       "dataset-synthetic_epochs-2_experiment-quick_model-mlp_optimizer-sgd_precision-bf16_seed-0"]
     for run in runs:
         assert sorted(p.name for p in run.iterdir()) == sorted(reproduce.SHIPPED_RUN_FILES)  # no checkpoint, no pickle

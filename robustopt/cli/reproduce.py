@@ -282,6 +282,11 @@ def _python() -> str:
     return sys.executable
 
 
+def _quoted(path: Path) -> str:
+    """A path as a quoted Hydra override value (run folder names hold ``~``, which the override grammar rejects bare)."""
+    return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _start(unit: Unit, recipe: Recipe, results: Path, work: Path, *, precision: str, device: str, data_dir: Path) -> Started:
     common = ["logger=none", "progress=false", "num_threads=1", f"device={device}"]
     log_dir = work / "logs"
@@ -290,7 +295,7 @@ def _start(unit: Unit, recipe: Recipe, results: Path, work: Path, *, precision: 
         identity = train_overrides(recipe, unit.optimizer, unit.seed, precision)
         folder = work / "train" / run_dirname(identity)
         cmd = [_python(), str(REPO / "experiments" / "train.py"), *identity, *common, "channels_last=true", "evaluations=[]",
-               f"paths.data_dir={data_dir}", f"paths.output_dir={work}", f"hydra.run.dir={folder}"]
+               f"paths.data_dir={_quoted(data_dir)}", f"paths.output_dir={_quoted(work)}", f"hydra.run.dir={_quoted(folder)}"]
     else:
         shipped = results / "runs" / unit.run
         folder = work / "evaluate" / unit.slug / unit.run
@@ -300,7 +305,7 @@ def _start(unit: Unit, recipe: Recipe, results: Path, work: Path, *, precision: 
         for name in SHIPPED_RUN_FILES:
             _copy(shipped / name, folder / name)
         ev = unit.evaluation
-        cmd = [_python(), str(REPO / "experiments" / "evaluate.py"), f"run_dir={folder}",
+        cmd = [_python(), str(REPO / "experiments" / "evaluate.py"), f"run_dir={_quoted(folder)}",
                f"evaluations=[{','.join(ev.evaluations)}]", *ev.overrides, *common, f"data_dir={data_dir}",
                f"paths.output_dir={work}", f"hydra.run.dir={work / 'evaluate' / unit.slug / 'hydra'}"]
     log_path = log_dir / f"{unit.slug}.log"
