@@ -81,12 +81,28 @@ def _md_cell(text: str) -> str:
 
 # -- tables ------------------------------------------------------------------------------------------------
 
+_EVAL_OF = {"standard": "clean", "gaussian_noise": "gaussian_noise", "l2": "robust_accuracy", "linf": "robust_accuracy"}
+
+
+def images_of(sweep: Sweep, ds: str, quantity: str, setting) -> str:
+    """On how many test images a Figure 1 quantity of ``ds`` was measured (the same first images for every number when
+    per-image outcomes allow; else each evaluation's own count; the whole test set for a standard accuracy that only
+    training logged)."""
+    if setting.n_images:
+        return str(setting.n_images)
+    ns = sorted({int(n) for r in sweep.select(ds) if (n := (r.evals.get(_EVAL_OF[quantity]) or {}).get("n")) is not None})
+    if ns:
+        return ", ".join(map(str, ns))
+    return "whole test set" if quantity == "standard" else "–"
+
+
 def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
-    """Markdown: per data set and quantity, our mean ± 95% interval beside the paper's value, per optimizer."""
+    """Markdown: per data set and quantity, our mean ± 95% interval beside the paper's value, per optimizer, with the
+    number of test images it was measured on (the same images for every optimizer)."""
     names = list(dict.fromkeys([n for n in ("sgd", "adam", "rmsprop") if any(n in sweep.optimizers(ds) for ds in sweep.datasets)]
                                + [n for ds in sweep.datasets for n in sweep.optimizers(ds)]))
-    head = "| data set | quantity | " + " | ".join(f"{label(n)} ours | {label(n)} paper" for n in names) + " |"
-    lines = [head, "|---|---|" + "---:|---:|" * len(names)]
+    head = "| data set | quantity | images | " + " | ".join(f"{label(n)} ours | {label(n)} paper" for n in names) + " |"
+    lines = [head, "|---|---|---:|" + "---:|---:|" * len(names)]
     for ds in sweep.datasets:
         setting, ref = settings[ds], reference.get(ds) or {}
         values = figure1_values(sweep, ds, setting)
@@ -100,7 +116,7 @@ def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
             for n in names:
                 paper = (ref.get(q) or {}).get(n)
                 cells.append(f"{_pct(values[q].get(n))} | {paper:g}" if paper is not None else f"{_pct(values[q].get(n))} | –")
-            lines.append(f"| {dataset_label(ds)} | {QUANTITY_TEXT[q]}{size} | " + " | ".join(cells) + " |")
+            lines.append(f"| {dataset_label(ds)} | {QUANTITY_TEXT[q]}{size} | {images_of(sweep, ds, q, setting)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
