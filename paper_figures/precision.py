@@ -77,7 +77,7 @@ def short_schedule(root: Path) -> dict:
     out: dict = {}
     first = next(iter(by.values()))["robust_accuracy"]
     cfg = find_runs(root)[0].config()
-    setting = {"epochs": cfg["epochs"], "batch_size": cfg.get("batch_size"), "n_images": first["n"],
+    setting = {"epochs": cfg.get("epochs"), "batch_size": cfg.get("batch_size"), "n_images": first["n"],
                "attacks": {lab: {"name": c["name"], "norm": c["norm"], **c.get("options", {})} for lab, c in first["attacks"].items()}}
     for (opt, seed, precision), ev in sorted(by.items()):
         if precision != "bf16" or (opt, seed, "fp32") not in by:

@@ -16,7 +16,8 @@ from robustopt.rundir import RunDir
 
 def _run(root, opt, seed, prec, metrics=None, robust=None, n=40):
     run = RunDir(root / f"{opt}-{seed}-{prec}")
-    run.write_config({"optimizer": {"name": opt}, "seed": seed, "precision": prec, "dataset": {"name": "fashion_mnist"}})
+    run.write_config({"optimizer": {"name": opt}, "seed": seed, "precision": prec, "dataset": {"name": "fashion_mnist"}, "epochs": 2,
+                      "batch_size": 128})
     run.update_meta(status="completed")
     if metrics:
         run.write_metrics([{"epoch": i + 1, "test_accuracy": a} for i, a in enumerate(metrics)])
@@ -59,7 +60,7 @@ def test_short_schedule_pairs_seeds_on_the_same_images_with_a_t_interval(tmp_pat
     track = {"adam": {"epochs": 1, "max_abs_diff_points": 0.0, "max_abs_diff_epoch": 1, "mean_abs_diff_points": 0.0,
                       "mean_diff_points": 0.0}}
     text = precision.report(track, precision.short_schedule(tmp_path))
-    assert "pgd-linf eps=0.03" in text and "| 40 |" in text
+    assert "pgd-linf eps=0.03" in text and "| 40 |" in text and "cut to 2 epochs (batch 128" in text
 
 
 def test_a_missing_store_is_one_clear_error(tmp_path, capsys):
