@@ -80,8 +80,8 @@ def test_units_train_ship_evaluate_and_never_redo(tmp_path, monkeypatch):
     assert states.pop("eval:sgd-seed0:pgd-large") == "left" and states.pop("eval:adam-seed0:pgd-large") == "left"
     assert set(states.values()) == {"done"}, states
     runs = sorted((results / "runs").iterdir())
-    assert [r.name for r in runs] == ["dataset-synthetic_epochs-2_experiment-quick_model-mlp_optimizer-adam_optimizer.betas-0.9~0.99_optimizer.fused-true_precision-bf16_seed-0",
-                                      "dataset-synthetic_epochs-2_experiment-quick_model-mlp_optimizer-sgd_precision-bf16_seed-0"]
+    expected = sorted(reproduce.run_dirname(reproduce.train_overrides(TINY, opt, 0, "bf16")) for opt in TINY.optimizers)
+    assert [r.name for r in runs] == expected and "~" in expected[0] and "optimizer-sgd_precision-bf16_seed-0" in expected[1]
     for run in runs:
         assert sorted(p.name for p in run.iterdir()) == sorted(reproduce.SHIPPED_RUN_FILES)  # no checkpoint, no pickle
         meta = json.loads((run / "meta.json").read_text())
@@ -163,3 +163,12 @@ def test_a_fresh_clone_evaluates_a_shipped_run_from_its_files_alone(tmp_path, fa
     assert clean["n"] == 10_000
     assert abs(clean["accuracy"] - run.summary()["test_accuracy"]) <= 3e-4  # at most 3 images flip (batching, layout)
     assert sorted(p.name for p in run.path.iterdir()) == sorted(reproduce.SHIPPED_RUN_FILES)  # the store was not touched
+
+
+def test_path_overrides_holding_a_tilde_are_quoted_for_hydra():
+    from robustopt.cli.app import quote_path_values
+
+    assert quote_path_values(["run_dir=results/fashion_mnist/runs/experiment-paper~fashion~mnist_optimizer-sgd", "evaluations=[clean]",
+                              "run_dir=outputs/runs", "data_dir='a~b'"]) == [
+        "run_dir='results/fashion_mnist/runs/experiment-paper~fashion~mnist_optimizer-sgd'", "evaluations=[clean]",
+        "run_dir=outputs/runs", "data_dir='a~b'"]

@@ -246,6 +246,24 @@ def entry_point(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     return wrapper
 
 
+#: Override keys whose value is a path: a run folder's name holds ``~`` (run_dirname), which Hydra's override grammar
+#: rejects in a bare value, so ``run_dir=results/fashion_mnist/runs/experiment-paper~fashion~mnist_...`` is quoted.
+PATH_KEYS = ("run_dir", "data_dir", "hydra.run.dir", "hydra.sweep.dir", "paths.output_dir", "paths.data_dir", "dataset.root")
+_BARE_VALUE = re.compile(r"[A-Za-z0-9_./\\:+@$%-]*")
+
+
+def quote_path_values(argv: list[str]) -> list[str]:
+    """``argv`` with each path override (:data:`PATH_KEYS`) whose value Hydra would not parse bare put in quotes
+    (a value already quoted, or one that holds none of the troublesome characters, is left as it is)."""
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and key.lstrip("+~") in PATH_KEYS and value[:1] not in ("'", '"') and not _BARE_VALUE.fullmatch(value):
+            arg = f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        out.append(arg)
+    return out
+
+
 def launch(task: Callable[[DictConfig], Any], config_name: str, validate: Optional[Callable[[dict], None]] = None) -> None:
     """Run ``task`` as the Hydra app of ``conf/<config_name>.yaml`` on this process's command line.
 
@@ -258,6 +276,7 @@ def launch(task: Callable[[DictConfig], Any], config_name: str, validate: Option
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)  # as Ctrl-C: recorded as interrupted, resumed by the same command
+    sys.argv[1:] = quote_path_values(sys.argv[1:])
     argv = sys.argv[1:]
     if "--help" in argv or "-h" in argv:  # what a user chooses, not Hydra's listing of every config (--hydra-help)
         usage.print_help(CONF_DIR, config_name)
