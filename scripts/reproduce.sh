@@ -91,8 +91,9 @@ quick)
     ;;
 fashion-mnist)
     # The paper's Fashion-MNIST recipe as a ledger of units (robustopt/cli/reproduce.py): each training run (200
-    # epochs) and each evaluation of a finished run at its final epoch is one unit that finishes on one core within
-    # about 80 minutes; a finished unit ships into results/fashion_mnist/runs/<run>/ (config, meta, per-epoch metrics,
+    # epochs) and each evaluation of a finished run at its final epoch is one unit that finishes on one core between
+    # interruptions (measured: a bf16 training run 75 min on an idle core, 2-9 min for the noise and PGD units; see the
+    # README); a finished unit ships into results/fashion_mnist/runs/<run>/ (config, meta, per-epoch metrics,
     # summary with per-image outcomes, model.safetensors), a unit in progress ships nothing.  Re-running never redoes
     # a shipped unit.  BUDGET (default 150m): start no unit that would end later; JOBS (default: the cores) units at
     # once, one thread each; COMMIT=1 git-commits each shipped unit on its own.  On a CPU the runs train with bf16

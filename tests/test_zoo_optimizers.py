@@ -71,7 +71,9 @@ def test_each_optimizer_config_composes_builds_and_steps(name):
 def test_existing_optimizer_defaults_are_unchanged():
     """The running 200-epoch sweep relies on these (robustopt/cli/schema.py before the zoo)."""
     assert _opt_cfg("sgd") == {"name": "sgd", "lr": 0.01, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0}
-    assert _opt_cfg("adam") == {"name": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}
+    # fused (torch's one-pass kernel, same update) was added off: an old run's config without it resumes unchanged
+    assert _opt_cfg("adam") == {"name": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False,
+                                "fused": False}
     assert _opt_cfg("adamw")["weight_decay"] == 0.01 and _opt_cfg("adamw")["lr"] == 1e-3
     assert _opt_cfg("rmsprop") == {"name": "rmsprop", "lr": 1e-3, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False}
     assert _opt_cfg("adagrad") == {"name": "adagrad", "lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10}
