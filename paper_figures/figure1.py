@@ -180,17 +180,21 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
         lo, hi = ax.get_xlim()
         ax.set_xlim(max(lo, -0.5), min(hi, 100.5))
     axes[0].set_ylabel("standard accuracy (%)")
-    if ys:
+    if ys:  # room above and below every marker (ours and the paper's), so that none is cut by the frame
         lo, hi = axes[0].get_ylim()
-        axes[0].set_ylim(max(lo, -0.5), min(max(hi, max(ys) + 1.5), 100.5))
+        axes[0].set_ylim(max(min(lo, min(ys) - 0.5), -0.5), min(max(hi, max(ys) + 1.5), 100.5))
     for ax, groups in labels.items():
         _label_groups(ax, groups)
     handles = [Line2D([], [], ls="none", marker=marker(o), ms=marker_size(o, 6.0), color="0.25", label=label(o))
                for o in sorted(optimizers_drawn, key=order_key)]
-    handles.append(Line2D([], [], ls=(0, (4, 2)), color="0.25", marker="o", ms=4, label="ours: mean, 95% interval over seeds"))
-    handles.append(Line2D([], [], ls="none", marker="o", ms=2.5, alpha=0.5, color="0.25", label="ours: single seeds"))
+    several = any(st.n > 1 for v in values.values() for per in v.values() for st in per.values())
+    handles.append(Line2D([], [], ls=(0, (4, 2)), color="0.25", marker="o", ms=4,
+                          label="ours: mean, 95% interval over seeds" if several else "ours: one seed (no interval)"))
+    if several:  # single seeds are drawn apart from their mean only when there are several
+        handles.append(Line2D([], [], ls="none", marker="o", ms=2.5, alpha=0.5, color="0.25", label="ours: single seeds"))
     if paper_drawn:
-        handles.append(Line2D([], [], ls=(0, (1, 2)), color="0.25", marker="o", mfc="none", ms=4, label="the paper (Fig. 1)"))
+        handles.append(Line2D([], [], ls=(0, (1, 2)), color="0.25", marker="o", mfc="none", ms=4,
+                              label="the paper (Fig. 1; attacks: AutoAttack)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
     fig.suptitle("Standard vs perturbed accuracy (Ma et al. 2023, Fig. 1)\n" + _images_note(settings), fontsize=7.5)
     return fig
