@@ -25,6 +25,7 @@ from pathlib import Path
 
 from robustopt.errors import RobustOptError
 from robustopt.io import atomic_write_bytes, atomic_write_text
+from robustopt.meta import cpu_model
 from robustopt.rundir import find_runs
 
 RUN_FILES = ("config.yaml", "meta.json", "summary.json", "metrics.jsonl")
@@ -49,16 +50,6 @@ def _copy_runs(root: Path, dest: Path, files=RUN_FILES) -> list[dict]:
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def _provenance(name: str, runs: list[dict], note: str | None) -> str:
     metas = [r["meta"] for r in runs if r["meta"]]
     commits = sorted({str(m.get("git", {}).get("commit") if isinstance(m.get("git"), dict) else m.get("git_commit")) for m in metas})
@@ -69,7 +60,7 @@ def _provenance(name: str, runs: list[dict], note: str | None) -> str:
     platforms = sorted({str(m.get("platform")) for m in metas if m.get("platform")})
     threads = sorted({str(m.get("cpu_threads")) for m in metas if m.get("cpu_threads") is not None})
     lines += [f"- git commit(s) of the runs: {', '.join(commits)}", f"- device(s): {', '.join(devices)}; torch CPU threads per run: "
-              f"{', '.join(threads) or '?'}", f"- platform: {', '.join(platforms) or '?'}; CPU of the machine that shipped them: {_cpu_model()}"]
+              f"{', '.join(threads) or '?'}", f"- platform: {', '.join(platforms) or '?'}; CPU of the machine that shipped them: {cpu_model()}"]
     versions = next((m.get("versions") for m in metas if m.get("versions")), None)
     if versions:
         lines.append("- package versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
