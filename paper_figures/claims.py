@@ -107,10 +107,18 @@ def _standard_caveat(pairs: list[tuple[float, float]], who: str) -> str:
     return ""
 
 
-PROTOCOL_TEXT = {
-    "final": "final epoch (the paper's protocol)",
-    "matched": "matched standard accuracy (each run at the first epoch reaching its seed's lowest final accuracy)",
-}
+def protocol_text(sweep: Sweep, protocol: str | None = None) -> str:
+    """The protocol the runs of ``sweep`` were evaluated under, in words, from what the runs recorded: the final
+    epoch (the paper's), or the matched-accuracy rule each run's ``summary.matched.rule`` states (several rules
+    are listed; a run that recorded none says so)."""
+    protocol = protocol or sweep.protocol
+    if protocol == "final":
+        epochs = sorted({r.epoch for r in sweep.runs if r.epoch is not None})
+        at = f"epoch {epochs[0]}" if len(epochs) == 1 else ("epochs " + ", ".join(map(str, epochs)) if epochs else "")
+        return "final epoch (the paper's protocol" + (f"; {at}" if at else "") + ")"
+    runs = sweep.runs + [r for r in sweep.in_progress if r not in sweep.runs]
+    rules = sorted({str((r.summary.get("matched") or {}).get("rule") or "no rule recorded") for r in runs})
+    return "matched standard accuracy (" + "; ".join(rules or ["no run evaluated"]) + ")"
 
 
 # -- 1. the main claim -------------------------------------------------------------------------------------
@@ -424,7 +432,7 @@ __all__ = [
     "ADAPTIVE",
     "FIGURE1_QUANTITIES",
     "Claim",
-    "PROTOCOL_TEXT",
+    "protocol_text",
     "TOLERANCES",
     "band_halves",
     "band_names",

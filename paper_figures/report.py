@@ -35,7 +35,7 @@ from paper_figures import figure2 as figure2_fig
 from paper_figures import table1 as table1_mod
 from paper_figures.claims import (
     IRRELEVANT_LEVELS_MAX,
-    PROTOCOL_TEXT,
+    protocol_text,
     TOLERANCES,
     Claim,
     claim_band_noise,
@@ -293,7 +293,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
             settings = {ds: figure1_setting(sw, ds) for ds in sw.datasets}
             suffix = "" if proto == "final" else "_matched"
             written.extend(savefig(figure1_fig.figure1(sw, settings, fig1_ref), figs / f"figure1{suffix}"))
-            body.extend([f"### Protocol: {PROTOCOL_TEXT[proto]}", "", f"![Figure 1](figures/figure1{suffix}.png)", "",
+            body.extend([f"### Protocol: {protocol_text(sw, proto)}", "", f"![Figure 1](figures/figure1{suffix}.png)", "",
                          figure1_caption(sw, settings), "",
                          "Our numbers beside the paper's (accuracy in %, mean ± half-width of the 95% interval over seeds):", "",
                          side_by_side_table(sw, settings, fig1_ref), ""])
@@ -302,7 +302,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
             written.extend(savefig(figure1_fig.curves_figure(sw), figs / f"robustness_curves{suffix}"))
             body.extend([f"![robustness curves](figures/robustness_curves{suffix}.png)", "", figure1_fig.curves_caption(sw), ""])
             for ds in sw.datasets:
-                body.extend([f"Every stored perturbation size, {dataset_label(ds)} ({PROTOCOL_TEXT[proto]}; each evaluation on "
+                body.extend([f"Every stored perturbation size, {dataset_label(ds)} ({protocol_text(sw, proto)}; each evaluation on "
                              "its own images; mean ± 95% interval):", "", all_sizes_table(sw, ds), ""])
         for ds, ref in fig1_ref.items():
             if ds in sweep.datasets:
@@ -315,7 +315,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
         for proto, sw in sweeps_for("band_noise"):
             suffix = "" if proto == "final" else "_matched"
             written.extend(savefig(band_noise_fig.band_noise_figure(sw), figs / f"band_noise{suffix}"))
-            body.extend([f"### Protocol: {PROTOCOL_TEXT[proto]}", "", f"![band-limited noise](figures/band_noise{suffix}.png)", "",
+            body.extend([f"### Protocol: {protocol_text(sw, proto)}", "", f"![band-limited noise](figures/band_noise{suffix}.png)", "",
                          band_noise_fig.band_noise_caption(sw), ""])
             for ds in sw.datasets:
                 claims.extend(claim_band_noise(sw, ds))
@@ -326,7 +326,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
         for proto, sw in sweeps_for("fourier_heatmap"):
             suffix = "" if proto == "final" else "_matched"
             written.extend(savefig(band_noise_fig.fourier_heatmap_figure(sw), figs / f"fourier_heatmaps{suffix}"))
-            body.extend([f"### Protocol: {PROTOCOL_TEXT[proto]}", "", f"![Fourier heat maps](figures/fourier_heatmaps{suffix}.png)", "",
+            body.extend([f"### Protocol: {protocol_text(sw, proto)}", "", f"![Fourier heat maps](figures/fourier_heatmaps{suffix}.png)", "",
                          band_noise_fig.fourier_heatmap_caption(sw), ""])
 
     section("Fourier heat maps", heat)
@@ -337,7 +337,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
             suffix = "" if proto == "final" else "_matched"
             atomic_write_text(figs / f"table1{suffix}.md", table1_mod.markdown(rows) + "\n")
             atomic_write_text(figs / f"table1{suffix}.tex", table1_mod.latex(rows) + "\n")
-            body.extend([f"### Protocol: {PROTOCOL_TEXT[proto]}", "", table1_mod.markdown(rows), "",
+            body.extend([f"### Protocol: {protocol_text(sw, proto)}", "", table1_mod.markdown(rows), "",
                          f"Also as LaTeX: `figures/table1{suffix}.tex`.", ""])
             for ds in sw.datasets:
                 claims.extend(claim_lipschitz(sw, ds))
@@ -390,7 +390,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
         md.append(f"- irrelevant-frequency sweep: `{irrelevant_freq}`")
     if linear_theory:
         md.append(f"- linear-theory run: `{linear_theory}`")
-    md += ["- evaluated under: " + ("; ".join(f"**{p}**: {PROTOCOL_TEXT[p]}" for p in protocols) or "no protocol"), ""]
+    md += ["- evaluated under: " + ("; ".join(f"**{p}**: {protocol_text(sweep if p == 'final' else matched, p)}" for p in protocols) or "no protocol"), ""]
     md += ["## Verdicts", "", RULE_TEXT, ""] + verdict_table(claims)
     if not claims:
         md.append(f"| – | – | – | not checked | {_md_cell(no_claim_reason(sweep, missing))} |")

@@ -68,7 +68,7 @@ quick)
     run $PY experiments/train.py -m experiment=reproduce_quick optimizer=sgd,adam,rmsprop seed=0,1,2 \
         logger=$LOGGER progress=false launcher=${LAUNCHER:-joblib} "$@"
     t1=$(date +%s)
-    echo "== [2/5] evaluate every run at matched standard accuracy (the first epoch reaching its seed's lowest final accuracy),"
+    echo "== [2/5] evaluate every run at matched standard accuracy (the first epoch whose validation accuracy reaches its seed's lowest final one),"
     echo "         two processes of one thread each"
     for shard in 0 1; do
         run $PY experiments/evaluate.py "run_dir=$OUT/multiruns/reproduce_quick" protocol=matched prune_snapshots=true \

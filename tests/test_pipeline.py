@@ -347,11 +347,14 @@ def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_targe
     from robustopt.train.pipeline import train_run
 
     for opt, lr in (("sgd", 0.01), ("adam", 0.01)):
-        train_run(_cfg(tmp_path, f"optimizer={opt}", f"optimizer.lr={lr}", "epochs=4", "snapshot_epochs=all"), tmp_path / opt)
+        train_run(_cfg(tmp_path, f"optimizer={opt}", f"optimizer.lr={lr}", "epochs=4", "snapshot_epochs=all",
+                       "dataset.validation_size=64"), tmp_path / opt)
     runs = [RunDir(tmp_path / o) for o in ("sgd", "adam")]
     curves = {r.path.name: [m["test_accuracy"] for m in r.metrics()] for r in runs}
-    target = min(c[-1] for c in curves.values())
-    expected = {name: next(i + 1 for i, a in enumerate(c) if a >= target) for name, c in curves.items()}
+    # the epoch is chosen on the validation split, never on test accuracy
+    val = {r.path.name: [m["validation_accuracy"] for m in r.metrics()] for r in runs}
+    target = min(c[-1] for c in val.values())
+    expected = {name: next(i + 1 for i, a in enumerate(c) if a >= target) for name, c in val.items()}
     plan = matched_epochs(runs)
     assert {Path(p).name: m.epoch for p, m in plan.items()} == expected
     assert all(m.target_accuracy == target for m in plan.values())
@@ -378,7 +381,7 @@ def test_matched_protocol_needs_kept_weights(tmp_path):
     from robustopt.evaluation.pipeline import evaluate_runs
     from robustopt.train.pipeline import train_run
 
-    train_run(_cfg(tmp_path, "epochs=3"), tmp_path / "sgd")
+    train_run(_cfg(tmp_path, "epochs=3", "dataset.validation_size=64"), tmp_path / "sgd")
     # a fixed target every run reaches at epoch 1: its weights were not kept
     with pytest.raises(CheckpointError, match="snapshot_epochs"):
         evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", matched_target=1e-6)
@@ -435,7 +438,8 @@ def test_matched_protocol_in_progress_evaluates_a_run_stopped_before_its_end(tmp
     from robustopt.evaluation.pipeline import evaluate_runs
     from robustopt.train import pipeline
 
-    pipeline.train_run(_cfg(tmp_path, "epochs=4", "snapshot_epochs=all"), tmp_path / "done" / "sgd")
+    val = "dataset.validation_size=64"
+    pipeline.train_run(_cfg(tmp_path, "epochs=4", "snapshot_epochs=all", val), tmp_path / "done" / "sgd")
     steps_per_epoch = len(list(pipeline.build_training(_cfg(tmp_path), torch.device("cpu")).batches.epoch(0)))
 
     class Stop(Exception):
@@ -447,10 +451,10 @@ def test_matched_protocol_in_progress_evaluates_a_run_stopped_before_its_end(tmp
 
     monkeypatch.setattr(pipeline, "fit", functools.partial(pipeline.fit, on_step=stop))
     with pytest.raises(Stop):
-        pipeline.train_run(_cfg(tmp_path, "epochs=4", "snapshot_epochs=all"), tmp_path / "partial" / "sgd")
+        pipeline.train_run(_cfg(tmp_path, "epochs=4", "snapshot_epochs=all", val), tmp_path / "partial" / "sgd")
     partial = RunDir(tmp_path / "partial" / "sgd")
     assert partial.status != "completed" and len(partial.metrics()) == 2
-    target = partial.metrics()[1]["test_accuracy"]
+    target = partial.metrics()[1]["validation_accuracy"]
 
     with pytest.raises(ConfigError, match="in_progress"):
         evaluate_runs(tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched", in_progress=True)
@@ -459,7 +463,8 @@ def test_matched_protocol_in_progress_evaluates_a_run_stopped_before_its_end(tmp
     evaluate_runs(tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched", matched_target=target, in_progress=True)
     matched = partial.summary()["matched"]
     done = [m["test_accuracy"] for m in RunDir(tmp_path / "done" / "sgd").metrics()]
-    first = next(i + 1 for i, a in enumerate(done) if a >= target)
+    done_val = [m["validation_accuracy"] for m in RunDir(tmp_path / "done" / "sgd").metrics()]
+    first = next(i + 1 for i, a in enumerate(done_val) if a >= target)
     assert matched["epoch"] == first and matched["run_status"] == partial.status
     assert matched["epochs_done"] == 2 and matched["epochs"] == 4
     assert matched["eval"]["clean"]["accuracy"] == pytest.approx(done[first - 1], abs=1e-6)  # same weights as the finished run's

@@ -200,7 +200,7 @@ def evaluate_runs(
     ``auto`` or None, as in training).
 
     ``protocol="final"`` (the paper's) evaluates the final weights; ``"matched"`` evaluates each run at the
-    first epoch where it reaches its group's target accuracy (:mod:`robustopt.evaluation.matched`).
+    first epoch where its validation accuracy reaches its group's target (:mod:`robustopt.evaluation.matched`).
 
     ``in_progress`` (matched protocol with a fixed ``matched_target`` only) also evaluates runs that are still
     training (or were interrupted): the weights of the first epoch reaching a fixed accuracy do not depend on
@@ -273,7 +273,7 @@ def _evaluate_one(run, plan, status, dev, evaluations, options, options_from_run
         if status != "completed":
             matched.update(run_status=status, epochs_done=where.final_epoch, epochs=int(cfg["epochs"]))
         run.set_matched(matched)
-        log.info("%s: matched accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
+        log.info("%s: matched validation accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
     model = load_trained_model(run, dev, epoch)
     logger = make_logger(run, cfg) if make_logger else NullLogger()
     try:
