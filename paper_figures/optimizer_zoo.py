@@ -32,6 +32,7 @@ excludes 0 on the predicted (negative) side, **contradicted** when it excludes 0
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from paper_figures.claims import band_halves, band_names
+from paper_figures.claims import TOLERANCES, band_halves, band_names, protocol_text
 from paper_figures.common import (
     MissingResultsError,
     Run,
@@ -66,7 +67,7 @@ from robustopt.stats import (
     proportion_interval,
     widen,
 )
-from robustopt.train.lr_select import optimizer_label
+from robustopt.train.lr_select import edge_of_grid, optimizer_label
 
 MISSING = "—"
 BOOTSTRAP_SAMPLES = 2000
@@ -117,6 +118,63 @@ def high_band_drop_outcomes(run: Run, basis: str = "dct") -> np.ndarray | None:
 def _n(run: Run, name: str) -> int | None:
     n = (run.evals.get(name) or {}).get("n")
     return int(n) if n else None
+
+
+def matched_gap(run: Run) -> float | None:
+    """Under the matched protocol: how far above its seed's target accuracy the run was at the epoch it is evaluated
+    at, on the split the epoch was chosen on (validation; a record of the older test-chosen rule: test).  With few
+    epochs a run may overshoot the target by far: then it is not matched."""
+    m = run.summary.get("matched") or {}
+    acc = m.get("validation_accuracy_at_epoch", m.get("test_accuracy_at_epoch"))
+    if acc is None or m.get("target_accuracy") is None:
+        return None
+    return float(acc) - float(m["target_accuracy"])
+
+
+def unmatched(runs: Sequence[Run], tolerance: float | None = None) -> list[Run]:
+    """The runs further from their seed's target accuracy than the tolerance of the paper's claims."""
+    tol = TOLERANCES["standard_accuracy"] if tolerance is None else tolerance
+    return [r for r in runs if (g := matched_gap(r)) is not None and abs(g) > tol]
+
+
+def gap_cell(runs: Sequence[Run]) -> str:
+    """Per seed, the matched run's distance to its target (points), and "not matched" beyond the tolerance."""
+    gaps = [matched_gap(r) for r in sorted(runs, key=lambda r: (r.seed is None, r.seed))]
+    if not any(g is not None for g in gaps):
+        return MISSING
+    text = " / ".join(MISSING if g is None else f"{100 * g:+.1f}" for g in gaps)
+    return text + (" **not matched**" if unmatched(runs) else "")
+
+
+def load_chosen_lr(roots: Sequence[str | Path], path: str | Path | None = None) -> dict:
+    """``chosen_lr.json`` of the zoo's learning-rate sweep (``python -m robustopt.cli.zoo select``): ``path``, or the
+    first found in a root or beside it; {} when there is none."""
+    candidates = [Path(path)] if path else [p for r in roots for p in (Path(r) / "chosen_lr.json", Path(r).parent / "chosen_lr.json")]
+    for c in candidates:
+        if c.is_file():
+            return json.loads(c.read_text())
+    if path:
+        raise MissingResultsError(f"{path} does not exist; it is written by `python -m robustopt.cli.zoo select SWEEP_DIR`")
+    return {}
+
+
+def selection_seeds(chosen_lr: dict) -> str:
+    """Which seed's runs the learning rates were chosen on, in words."""
+    seeds = sorted({str(c.get("seed")) for c in chosen_lr.values() if c.get("seed") is not None})
+    return f"seed {'/'.join(seeds)}'s runs" if seeds else "the learning-rate sweep's runs"
+
+
+def lr_cell(choice: dict | None) -> str:
+    """The chosen learning rate, its grid, and "edge of grid" when it is the smallest or largest lr tried."""
+    if not choice:
+        return MISSING
+    scores = {float(k): float(v) for k, v in (choice.get("scores") or {}).items()}
+    lr = float(choice["lr"])
+    edge = choice.get("edge", edge_of_grid(scores, lr) if scores else None)
+    text = f"{lr:g}" + (f" of {{{', '.join(f'{x:g}' for x in sorted(scores))}}}" if scores else "")
+    if edge:
+        text += f" **edge of grid ({'smallest' if edge == 'low' else 'largest'} tried)**"
+    return text
 
 
 def columns(sweep: Sweep, dataset: str) -> list[Column]:
@@ -222,14 +280,28 @@ def column_cell(c: Column, runs: Sequence[Run]) -> str:
     return cell(vals, c.scale, c.digits, images=images, outcomes=ok if same else None, log=c.kind == "positive")
 
 
-def table(sweep: Sweep, dataset: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (one per optimizer) of the zoo table of ``dataset``."""
+def table(sweep: Sweep, dataset: str, chosen_lr: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (one per optimizer) of the zoo table of ``dataset``; with ``chosen_lr`` (the learning-rate
+    sweep's choices) a learning-rate column that marks a choice at an edge of its grid; under the matched protocol,
+    a column of each seed's distance to its target accuracy, "not matched" beyond the tolerance."""
     cols = columns(sweep, dataset)
+    matched = sweep.protocol == "matched"
     rows = []
     for opt in _optimizers(sweep, dataset):
         runs = sweep.select(dataset, opt)
-        rows.append([opt, str(len(runs)), *[column_cell(c, runs) for c in cols]])
-    return ["optimizer", "seeds", *[c.header for c in cols]], rows
+        row = [opt, str(len(runs))]
+        if chosen_lr:
+            row.append(lr_cell(chosen_lr.get(opt)))
+        if matched:
+            row.append(gap_cell(runs))
+        rows.append(row + [column_cell(c, runs) for c in cols])
+    header = ["optimizer", "seeds"]
+    if chosen_lr:
+        header.append(f"learning rate (chosen on {selection_seeds(chosen_lr)} validation accuracy, of the grid tried)")
+    if matched:
+        tol = 100 * TOLERANCES["standard_accuracy"]
+        header.append(f"accuracy above the seed's target at the matched epoch (points, per seed; tolerance {tol:g})")
+    return header + [c.header for c in cols], rows
 
 
 def _optimizers(sweep: Sweep, dataset: str) -> list[str]:
@@ -330,7 +402,7 @@ def correlation(runs: Sequence[Run], x: Column, y: Column, *, z: Column | None =
     return Correlation(x.key, y.key, rho, low, high, len(pts), tuple(p[:3] for p in pts), len(names), **extra)
 
 
-def verdict_sharper_less_robust(corr: Correlation | None) -> Verdict:
+def verdict_sharper_less_robust(corr: Correlation | None, not_matched: Sequence[Run] = (), runs: int = 0) -> Verdict:
     """"Sharper minima are less robust": the rank correlation of top eigenvalue and robust accuracy is negative --
     judged on the partial correlation with standard accuracy held fixed when it was computed (so that sharpness is
     not credited with what standard accuracy explains), else on the plain one; both with their cluster-bootstrap
@@ -348,6 +420,12 @@ def verdict_sharper_less_robust(corr: Correlation | None) -> Verdict:
         rho, low, high = corr.rho, corr.low, corr.high
         shown = f"{plain} over {units}"
     iv = Interval(rho, low, high, corr.n, math.nan)
+    if not_matched:
+        worst = max(abs(matched_gap(r)) for r in not_matched)
+        tol = TOLERANCES["standard_accuracy"]
+        return Verdict(INCONCLUSIVE, f"not matched: {len(not_matched)} of {runs or corr.n} runs are further than "
+                                     f"{100 * tol:g} points from their seed's target accuracy at the epoch evaluated "
+                                     f"(up to {100 * worst:.1f}) ({shown})", iv)
     if not (math.isfinite(low) and math.isfinite(high)):
         return Verdict(INCONCLUSIVE, f"no bootstrap interval ({shown})", iv)
     if high < 0:
@@ -388,10 +466,13 @@ def scatter(corr: Correlation, xlabel: str, ylabel: str, path: Path) -> list[Pat
     return out
 
 
-def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool = True) -> str:
-    """Write ``optimizer_zoo.md`` (tables under both protocols, correlations, the verdict) and the scatter plots."""
+def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool = True,
+           chosen_lr: str | Path | None = None) -> str:
+    """Write ``optimizer_zoo.md`` (tables under both protocols, correlations, the verdict) and the scatter plots.
+    ``chosen_lr``: the learning-rate sweep's ``chosen_lr.json`` (default: one in or beside a root)."""
     out.mkdir(parents=True, exist_ok=True)
     final = relabel(load_sweep(roots))
+    choices = load_chosen_lr(roots, chosen_lr)
     parts = ["# The optimizer zoo", ""]
     if budget:
         parts += [f"Budget: {budget}", ""]
@@ -404,6 +485,11 @@ def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool
               f"optimizers resampled with all their seeds, {BOOTSTRAP_SAMPLES} resamples, seed {BOOTSTRAP_SEED}), and "
               "the partial rho with standard accuracy held fixed (robust accuracy may simply follow standard accuracy; "
               "its own rank correlation with standard accuracy comes first).", ""]
+    if choices:
+        parts += [f"Learning rates: each optimizer's was chosen on {selection_seeds(choices)} validation accuracy "
+                  "(images held out of training; no test image was used to choose). The seed of that sweep is also "
+                  "one of the seeds evaluated below, so its rows are not independent of the choice. The learning-rate "
+                  "column marks a choice at an edge of the grid tried.", ""]
     for protocol in ("final", "matched"):
         try:
             sweep = final if protocol == "final" else relabel(final.as_protocol("matched"))
@@ -411,11 +497,23 @@ def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool
             parts += [f"## {protocol} protocol", "", f"not available: {exc}", ""]
             continue
         for ds in sweep.datasets:
-            header, rows = table(sweep, ds)
+            header, rows = table(sweep, ds, choices)
             title = "final epoch" if protocol == "final" else "matched standard accuracy"
-            parts += [f"## {ds}, {title}", "", markdown(header, rows), ""]
-            cols = {c.key: c for c in columns(sweep, ds)}
             runs = sweep.select(ds)
+            parts += [f"## {ds}, {title}", "", f"Protocol: {protocol_text(sweep, protocol)}.", ""]
+            off = unmatched(runs) if protocol == "matched" else []
+            if off:
+                parts += [f"**Not matched:** {len(off)} of {len(runs)} runs are further than "
+                          f"{100 * TOLERANCES['standard_accuracy']:g} points from their seed's target accuracy at the "
+                          "epoch evaluated (too few epochs to stop near the target), so this table does not compare "
+                          "optimizers at equal standard accuracy and every verdict under it is inconclusive.", ""]
+            edges = [o for o, c in choices.items() if lr_cell(c).endswith("**")]
+            if edges and protocol == "final":
+                parts += [f"**Edge of grid:** {len(edges)} of {len(choices)} optimizers chose the smallest or largest "
+                          "learning rate tried ({}); a better one may lie outside the grid, so their rows may understate "
+                          "them.".format(", ".join(edges)), ""]
+            parts += [markdown(header, rows), ""]
+            cols = {c.key: c for c in columns(sweep, ds)}
             for ykey in ("robust_linf", "robust_l2"):
                 corr = correlation(runs, cols["standard"], cols[ykey])
                 if corr is not None:
@@ -434,7 +532,7 @@ def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool
                     if plots:
                         scatter(corr, xlabel, cols[ykey].header, out / f"zoo_{protocol}_{ds}_{ykey}_vs_{xkey}")
             verdict = verdict_sharper_less_robust(correlation(runs, cols["top_eigenvalue"], cols["robust_linf"],
-                                                              z=cols["standard"]))
+                                                              z=cols["standard"]), off, len(runs))
             parts += ["", f"**Claim: sharper minima are less robust** ({ds}, {protocol}): **{verdict.label}** -- "
                           f"{verdict.reason}", ""]
     text = "\n".join(parts) + "\n"
@@ -447,8 +545,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("roots", nargs="+", help="sweep folder(s) of the final zoo runs")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <first root>/figures)")
     parser.add_argument("--budget", default="", help="a line describing the budget (written into the report)")
+    parser.add_argument("--chosen-lr", default=None,
+                        help="chosen_lr.json of the learning-rate sweep (default: one in or beside a root)")
     args = parser.parse_args(argv)
-    text = report(args.roots, args.out or Path(args.roots[0]) / "figures", args.budget)
+    text = report(args.roots, args.out or Path(args.roots[0]) / "figures", args.budget, chosen_lr=args.chosen_lr)
     print(text)
     return 0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The optimizer zoo under a fair protocol (conf/experiment/optimizer_zoo.yaml, docs/optimizers.md):
-#   1. learning-rate sweep, one seed: each optimizer at its default lr x {1/3, 1, 3}, the same budget;
+#   1. learning-rate sweep, one seed: each optimizer at its default lr x {1/3, 1, 3}, the same budget; where the best
+#      lr is the smallest or largest tried, the grid grows by x3 in that direction (MAX_EXTEND times at most);
 #   2. each optimizer's lr chosen on validation accuracy (never test accuracy; ties to the smaller lr);
 #   3. final sweep: SEEDS seeds at each optimizer's chosen lr;
 #   4. experiments/evaluate.py on the final runs, at the final epoch and at matched standard accuracy;
@@ -9,6 +10,7 @@
 #   OPTIMIZERS  the zoo (default below)          SEEDS   final seeds (default 0,1,2)
 #   OUT         output folder (default outputs)  EVAL_SHARDS  evaluation processes at once (default 1)
 #   BUDGET      the budget line printed with the table (default: the preset's)
+#   MAX_EXTEND  how many times an edge choice may grow its grid (default 2; 0: never, the table marks the edge)
 #   EXTRA       more overrides for every run (training and its evaluation options), e.g. a tiny check:
 #   OPTIMIZERS="sgd adam" SEEDS=0,1 EXTRA="epochs=1 epoch_size=512 dataset.validation_size=256 dataset.test_subset=20" \
 #     bash scripts/optimizer_zoo.sh
@@ -38,7 +40,18 @@ for opt in $OPTIMIZERS; do
   "$PY" experiments/train.py -m "${COMMON[@]}" "optimizer=$opt" "$grid" seed=0 experiment_name=optimizer_zoo_lr
 done
 
-echo "== 2. the chosen learning rates ($LR_DIR/chosen_lr.json)"
+MAX_EXTEND=${MAX_EXTEND:-2}
+echo "== 1b. optimizers whose best lr is an edge of the grid: the next lr beyond it (x3 or /3), up to $MAX_EXTEND times"
+for ((round = 0; round < MAX_EXTEND; round++)); do
+  more=$("$PY" -m robustopt.cli.zoo extend "$LR_DIR")
+  [ -z "$more" ] && break
+  while read -r line; do
+    # shellcheck disable=SC2086
+    "$PY" experiments/train.py -m "${COMMON[@]}" $line seed=0 experiment_name=optimizer_zoo_lr
+  done <<< "$more"
+done
+
+echo "== 2. the chosen learning rates ($LR_DIR/chosen_lr.json; an optimizer still at an edge is marked in the table)"
 chosen=$("$PY" -m robustopt.cli.zoo select "$LR_DIR")
 echo "$chosen"
 
@@ -64,5 +77,5 @@ evaluate protocol=matched
 
 echo "== 5. table and plots"
 budget=${BUDGET:-"experiment=optimizer_zoo ${EXTRA:-(preset budget)}; lr grid x{1/3,1,3} on validation accuracy; seeds $SEEDS; AutoAttack (APGD-CE + APGD-T) on 100 test images, one eps per norm"}
-"$PY" paper_figures/optimizer_zoo.py "$FINAL_DIR" --budget "$budget"
+"$PY" paper_figures/optimizer_zoo.py "$FINAL_DIR" --chosen-lr "$LR_DIR/chosen_lr.json" --budget "$budget"
 echo "== done in $(( $(date +%s) - start )) s"

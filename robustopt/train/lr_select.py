@@ -64,10 +64,36 @@ def score(history: Sequence[Mapping], metric: str = "validation_accuracy", rule:
     over epochs (``"best"``); ``-inf`` for a run without the metric or with a non-finite value (diverged)."""
     if rule not in ("final", "best"):
         raise ConfigError(f"rule must be 'final' or 'best', got {rule!r}")
+    check_selection_metric(metric)
     values = [row.get(metric) for row in history]
     if not values or any(v is None or not math.isfinite(float(v)) for v in values):
         return -math.inf
     return float(values[-1]) if rule == "final" else max(float(v) for v in values)
+
+
+def check_selection_metric(metric: str) -> None:
+    """Refuse to choose anything on test data: the selection metric must be a validation (or training) one."""
+    if str(metric).startswith("test"):
+        raise ConfigError(f"cannot choose on {metric!r}: a choice made on the test split biases every number measured "
+                          f"on it; choose on validation_accuracy (train with dataset.validation_size=N)")
+
+
+def edge_of_grid(scores: Mapping[float, float], chosen: float) -> str | None:
+    """``"low"`` or ``"high"`` when ``chosen`` is the smallest or largest learning rate tried (of at least two),
+    so that a better one may lie outside the grid; ``None`` when it is interior (or all diverged)."""
+    lrs = sorted(scores)
+    if len(lrs) < 2 or all(math.isinf(v) for v in scores.values()):
+        return None
+    return "low" if chosen == lrs[0] else "high" if chosen == lrs[-1] else None
+
+
+def next_lr(scores: Mapping[float, float], edge: str, factor: float = 3.0) -> float:
+    """The next learning rate beyond the ``edge`` of the grid tried: the smallest / largest divided / multiplied by
+    ``factor`` (the grid's step), rounded as :func:`lr_grid` rounds."""
+    lrs = sorted(scores)
+    if edge not in ("low", "high"):
+        raise ConfigError(f"edge must be 'low' or 'high', got {edge!r}")
+    return float(f"{(lrs[0] / factor if edge == 'low' else lrs[-1] * factor):.3g}")
 
 
 def select_lr(scores: Mapping[float, float]) -> float:
@@ -81,13 +107,16 @@ def select_from_runs(runs: str | Path | Iterable[RunDir], metric: str = "validat
                      rule: str = "final") -> dict[str, dict]:
     """For each optimizer (:func:`optimizer_label`) among ``runs`` (run directories, or a folder holding them):
     ``{"lr": chosen, "scores": {lr: score}, "optimizer": the chosen run's optimizer config, "override": the Hydra
-    override of the chosen lr, "budget": the shared training budget}``.
+    override of the chosen lr, "edge": "low"/"high" when the choice is the smallest/largest lr tried, else None,
+    "seed": the seed the choice was made on}``.  ``metric`` is never a test metric
+    (:func:`check_selection_metric`).
 
     Every run must have finished, and all runs of one optimizer must share everything but the learning rate
     (data, model, seed, epochs, epoch_size ...): otherwise the comparison would not be fair and ConfigError says
     which runs differ.  A run that diverged scores ``-inf``; if every learning rate of an optimizer diverged,
     the smallest is kept and ``"all_diverged": True`` says so.
     """
+    check_selection_metric(metric)
     runs = find_runs(runs) if isinstance(runs, (str, Path)) else list(runs)
     groups: dict[str, list[RunDir]] = {}
     for run in runs:
@@ -96,7 +125,7 @@ def select_from_runs(runs: str | Path | Iterable[RunDir], metric: str = "validat
         raise ConfigError(f"no run directories found in {runs}; run the learning-rate sweep first")
     out = {}
     for label, members in sorted(groups.items()):
-        scores, configs, budgets = {}, {}, set()
+        scores, configs, budgets, seeds = {}, {}, set(), set()
         for run in members:
             cfg = run.config()
             if run.status not in ("completed", "diverged"):
@@ -107,6 +136,7 @@ def select_from_runs(runs: str | Path | Iterable[RunDir], metric: str = "validat
             scores[lr] = score(run.metrics(), metric, rule) if run.status == "completed" else -math.inf
             configs[lr] = (run.path, cfg["optimizer"])
             budgets.add(_budget_key(cfg))
+            seeds.add(cfg.get("seed"))
         if len(budgets) > 1:
             raise ConfigError(f"the runs of {label} differ in more than their learning rate (data, model, seed or "
                               f"budget); select among runs of one sweep")
@@ -114,6 +144,7 @@ def select_from_runs(runs: str | Path | Iterable[RunDir], metric: str = "validat
         opt = configs[chosen][1]
         out[label] = {"lr": chosen, "scores": {lr: scores[lr] for lr in sorted(scores)}, "optimizer": opt,
                       "override": lr_override(opt, chosen), "all_diverged": all(math.isinf(s) for s in scores.values()),
+                      "edge": edge_of_grid(scores, chosen), "seed": seeds.pop() if len(seeds) == 1 else None,
                       "metric": metric, "rule": rule}
     return out
 
