@@ -230,8 +230,7 @@ def fourier_heatmap_figure(sweep: Sweep):
             im = ax.imshow(100 * inc, extent=extent, interpolation="nearest", aspect="auto", **kw)
             im.set_gid(f"heatmap:{ds}:{opt}")
             ax.grid(False)
-            ax.set_title(f"{label(opt)}\nclean error {100 * clean:.1f}% ({'mean of ' if n > 1 else ''}{n} seed{'s' if n > 1 else ''})",
-                         color=color(opt))
+            ax.set_title(f"{label(opt)}\nclean error {100 * clean:.1f}% ({n} seed{'s' if n > 1 else ''})", color=color(opt))
             ax.set_xlabel("horizontal frequency")
             ax.set_ylabel(f"{dataset_label(ds)}\nvertical frequency" if j == 0 else "")
         cbar = fig.colorbar(im, cax=fig.add_subplot(grid[i, ncols]))  # its own column, as tall as the maps
