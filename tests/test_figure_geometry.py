@@ -1,7 +1,9 @@
 """Every figure of the shipped reports, checked as a reader would see it, with matplotlib's own geometry.
 
-The Fashion-MNIST report (``results/fashion_mnist/runs`` and ``linear_theory``) and the optimizer-zoo report
-(``results/optimizer_zoo/runs``) are drawn from the shipped results into ``tmp_path``; every figure is laid out
+The Fashion-MNIST report (``results/fashion_mnist/runs`` and ``linear_theory``), its bf16 tracking figure
+(``paper_figures/precision.py``) and the optimizer-zoo report (``results/optimizer_zoo/runs``) are drawn from the shipped
+results into ``tmp_path``, and so is a report of the hand-made store of ``test_paper_figures`` (several seeds, every
+part, Figure 2 included); every figure is laid out
 (``fig.canvas.draw()``) and then, from the window extents of its artists:
 
 * no text (title, axis label, tick label, annotation, suptitle) overlaps another text, a legend or a colour bar, and
@@ -348,10 +350,10 @@ class Checked:
 def checked(monkeypatch):
     check = Checked()
     monkeypatch.setattr(Figure, "savefig", lambda fig, target, *a, **k: check.savefig(fig, target, *a, **k))
-    from paper_figures import linear_theory, report
+    from paper_figures import linear_theory, precision, report
 
-    monkeypatch.setattr(report, "savefig", check.named(report.savefig))
-    monkeypatch.setattr(linear_theory, "savefig", check.named(linear_theory.savefig))
+    for module in (report, linear_theory, precision):
+        monkeypatch.setattr(module, "savefig", check.named(module.savefig))
     return check
 
 
@@ -385,6 +387,16 @@ def test_every_scatter_plot_of_the_zoo_report_is_clean(checked, monkeypatch, tmp
     monkeypatch.setattr(zoo, "correlation", functools.partial(zoo.correlation, samples=40))
     zoo.report([ZOO / "runs"], tmp_path / "zoo", budget="shipped runs (geometry test)")
     assert len([n for n in checked.names if n.startswith("zoo_")]) == 8, checked.names
+    assert not checked.problems, "\n" + _report(checked.problems)
+
+
+def test_the_shipped_bf16_tracking_figure_is_clean(checked, tmp_path):
+    from paper_figures import precision
+
+    if not (FMNIST / "fp32_reference").is_dir():
+        pytest.skip("no shipped fp32 reference runs")
+    precision.tracking_figure(precision.tracking(FMNIST / "runs", FMNIST / "fp32_reference"), tmp_path)
+    assert checked.names == ["tracking"]
     assert not checked.problems, "\n" + _report(checked.problems)
 
 
