@@ -176,7 +176,7 @@ RULE_TEXT = (
     "when all of them hold, and is contradicted when one of its k parts is contradicted at the Bonferroni-corrected level "
     "(a 1 − 5%/k interval), so a false *holds* and a false *contradicted* each come at most 2.5% of the time, as for one "
     "part. The band-noise claim is the interaction (adaptive − SGD extra drop in the high bands) − (the same in the low "
-    "bands) > 0, with the bands named in its scope. A gap of more than {100 * TOLERANCES['standard_accuracy']:g} points (mean over seeds) in standard accuracy between "
+    f"bands) > 0, with the bands named in its scope. A gap of more than {100 * TOLERANCES['standard_accuracy']:g} points (mean over seeds) in standard accuracy between "
     "compared models makes a verdict inconclusive (the paper compares models of equal standard accuracy). McNemar's exact "
     "test over the same images gives one p-value per seed, reported as evidence. The rule: `robustopt.stats.decide`; the "
     "tolerances: `paper_figures.claims.TOLERANCES`."
