@@ -37,8 +37,8 @@ from paper_figures.common import (
 from paper_figures.style import (
     DIVERGING_CMAP,
     HEATMAP_CMAP,
-    color,
     TEXT_WIDTH,
+    color,
     figsize,
     fit_suptitle,
     label,

@@ -159,10 +159,10 @@ def geometry_problems(fig) -> list[str]:
     g = layout(fig)
     problems = list(g["unlabelled"])
     frame = fig.bbox
-    for owner, what, box in g["texts"]:
+    for _, what, box in g["texts"]:
         if not _inside(box, frame):
             problems.append(f"{what} lies outside the figure ({_fmt(box)} not in {_fmt(frame)})")
-    for k, (owner, box) in enumerate(g["legends"]):
+    for k, (_, box) in enumerate(g["legends"]):
         if not _inside(box, frame):
             problems.append(f"legend {k} lies outside the figure")
     for (_, what_a, a), (_, what_b, b) in itertools.combinations(g["texts"], 2):
