@@ -37,8 +37,10 @@ from paper_figures.common import (
 from paper_figures.style import (
     DIVERGING_CMAP,
     HEATMAP_CMAP,
+    TEXT_WIDTH,
     color,
     figsize,
+    fit_suptitle,
     label,
     linestyle,
     marker,
@@ -89,9 +91,10 @@ def band_noise_figure(sweep: Sweep):
     bases = sorted({b for ds in datasets for b in bases_of(sweep, ds)}, key=["dct", "fft"].index)
     if not bases:
         raise MissingResultsError("the band_noise results hold neither a 'dct' nor an 'fft' basis; re-run the evaluation with eval.band_noise.bases=[dct,fft]")
-    fig, axes = plt.subplots(len(datasets), len(bases), figsize=(figsize(2)[0] if len(bases) > 1 else figsize(1)[0], 2.3 * len(datasets) + 0.45),
+    fig, axes = plt.subplots(len(datasets), len(bases), figsize=(figsize(2)[0] if len(bases) > 1 else 1.3 * figsize(1)[0], 2.3 * len(datasets) + 0.6),
                              squeeze=False, layout="constrained", sharey="row")
     handles = {}
+    intervals = False
     for i, ds in enumerate(datasets):
         variance = _variance(sweep, ds)
         for j, basis in enumerate(bases):
@@ -108,6 +111,7 @@ def band_noise_figure(sweep: Sweep):
                                label=label(opt), gid=f"band:{ds}:{basis}:{opt}")
                 if e.any():
                     ax.fill_between(x, y - e, y + e, color=color(opt), alpha=0.15, lw=0, gid=f"band-interval:{ds}:{basis}:{opt}")
+                    intervals = True
                 handles.setdefault(label(opt), h)
                 n_bands = max(n_bands, len(stats))
             ax.axhline(0, color="0.5", lw=0.6, zorder=0)
@@ -116,9 +120,23 @@ def band_noise_figure(sweep: Sweep):
             ax.set_ylabel(f"{dataset_label(ds)}\naccuracy drop (points)" if j == 0 else "")
             ax.set_title(f"{BASIS_TEXT.get(basis, basis)}, noise variance {variance:g}" if variance is not None else BASIS_TEXT.get(basis, basis))
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=max(1, len(handles)))
-    fig.suptitle("Accuracy drop under band-limited Gaussian noise (Ma et al. 2023, Sec. 3): mean over seeds, bands: 95% "
-                 f"intervals over seeds\n{band_definition(sweep)} (DCT: from the DC corner; FFT: from the centre of the spectrum)", fontsize=8)
+    fit_suptitle(fig, band_noise_title(sweep, bases, intervals), fontsize=8)
     return fig
+
+
+#: Where the bands of each basis start (the radius is measured from there).
+BASIS_ORIGIN = {"dct": "DCT: from the DC corner", "fft": "FFT: from the centre of the spectrum"}
+
+
+def band_noise_title(sweep: Sweep, bases: list[str], intervals: bool) -> str:
+    """The suptitle of :func:`band_noise_figure`: what the lines are, the 95% bands only when some are drawn, and how
+    the spectrum is cut, for the drawn bases only."""
+    what = "mean over seeds, bands: 95% intervals over seeds" if intervals else "one seed, no interval" \
+        if all(len(sweep.groups(ds)) == 1 for ds in sweep.datasets) else "mean over seeds"
+    origin = "; ".join(BASIS_ORIGIN[b] for b in bases if b in BASIS_ORIGIN)
+    nbsp = "\u00a0"  # no line break inside the reference
+    return (f"Accuracy drop under band-limited Gaussian noise (Ma{nbsp}et{nbsp}al.{nbsp}2023, Sec.{nbsp}3)\n{what}; "
+            f"{band_definition(sweep)}" + (f" ({origin})" if origin else ""))
 
 
 def band_noise_caption(sweep: Sweep) -> str:
@@ -184,13 +202,14 @@ def heatmaps(sweep: Sweep, dataset: str) -> dict:
 
 
 def fourier_heatmap_figure(sweep: Sweep):
-    """Rows: data sets; columns: optimizers.  Increase in error (percentage points) over each model's clean error per
-    Fourier direction, mean over seeds, on one colour scale per row (diverging around 0 when some increase is negative)."""
+    """Rows: data sets; columns: optimizers, and the colour bar in a column of its own.  Increase in error (percentage
+    points) over each model's clean error per Fourier direction, mean over seeds, on one colour scale per row (diverging
+    around 0 when some increase is negative)."""
     datasets = sweep.datasets
     ncols = max(len(sweep.optimizers(ds)) for ds in datasets)
-    width = figsize(2)[0] if ncols > 2 else figsize(1)[0]
-    panel = (width - 0.6) / ncols
-    fig, axes = plt.subplots(len(datasets), ncols, figsize=(width, panel * len(datasets) + 0.8), squeeze=False, layout="constrained")
+    panel = min(2.3, (TEXT_WIDTH - 1.1) / ncols)  # inches per map; the rest: the colour bar, its labels and the y-label
+    fig = plt.figure(figsize=(ncols * panel + 1.1, len(datasets) * (panel + 0.42) + 0.35), layout="constrained")
+    grid = fig.add_gridspec(len(datasets), ncols + 1, width_ratios=[1.0] * ncols + [0.06])
     for i, ds in enumerate(datasets):
         maps = heatmaps(sweep, ds)
         eps = next(r.evals["fourier_heatmap"].get("eps") for r in sweep.select(ds))
@@ -203,22 +222,21 @@ def fourier_heatmap_figure(sweep: Sweep):
             kw = {"cmap": HEATMAP_CMAP, "vmin": 0.0, "vmax": max(vmax, 1e-6)}
         im = None
         for j, (opt, (inc, rows, cols, n, clean)) in enumerate(maps.items()):
-            ax = axes[i, j]
+            ax = fig.add_subplot(grid[i, j])
             dc = (cols[1] - cols[0]) / 2 if len(cols) > 1 else 0.5
             dr = (rows[1] - rows[0]) / 2 if len(rows) > 1 else 0.5
             extent = (cols[0] - dc, cols[-1] + dc, rows[-1] + dr, rows[0] - dr)
-            im = ax.imshow(100 * inc, extent=extent, interpolation="nearest", **kw)
+            # aspect "auto": the map fills its cell (about square), so the colour bar beside it is exactly as tall
+            im = ax.imshow(100 * inc, extent=extent, interpolation="nearest", aspect="auto", **kw)
             im.set_gid(f"heatmap:{ds}:{opt}")
             ax.grid(False)
-            ax.set_title(f"{label(opt)}: clean error {100 * clean:.1f}%\n(mean of {n} seed{'s' if n > 1 else ''})", color=color(opt))
+            ax.set_title(f"{label(opt)}\nclean error {100 * clean:.1f}% ({n} seed{'s' if n > 1 else ''})", color=color(opt))
             ax.set_xlabel("horizontal frequency")
             ax.set_ylabel(f"{dataset_label(ds)}\nvertical frequency" if j == 0 else "")
-        for ax in axes[i, len(maps):]:
-            ax.remove()
-        cbar = fig.colorbar(im, ax=list(axes[i, : len(maps)]), shrink=0.9, pad=0.02)
-        cbar.set_label(f"error − clean error (points),\nL2 ε = {eps:g}")
-    fig.suptitle("Fourier heat maps (Yin et al. 2019): increase in error over the model's clean error under a perturbation "
-                 "along each Fourier basis image", fontsize=8)
+        cbar = fig.colorbar(im, cax=fig.add_subplot(grid[i, ncols]))  # its own column, as tall as the maps
+        cbar.set_label(f"error − clean error (points)\nunder L2 ε = {eps:g}")
+    fit_suptitle(fig, "Fourier heat maps (Yin et al. 2019): increase in error over the model's clean error\n"
+                      "under a perturbation along each Fourier basis image", fontsize=8)
     return fig
 
 

@@ -6,12 +6,14 @@ three panels sharing the y-axis (standard accuracy), x = accuracy under Gaussian
 under the L∞ attack (the strongest stored: AutoAttack > PGD > FGSM); every data set in the same panels, one colour
 per data set, each data set's optimizers joined by a dashed line; SGD a star, Adam a circle, RMSprop a diamond
 (the authors' blog post).  Filled markers: our mean over seeds with 95% intervals (Student t, none for one
-seed), small dots: single seeds; open markers: the paper's values (``paper_reference.json``).  Both coordinates
+seed), small dots: single seeds; open markers: the paper's values (``paper_reference.json``; its attack points
+only in a panel of the paper's attack, AutoAttack, never beside PGD or FGSM).  Both coordinates
 of a point come from the same test images when the per-image outcomes are stored
 (:func:`paper_figures.common.figure1_accuracy`).
 
 The second figure, ``robustness_curves``, has the whole curves: accuracy against every stored ε of every stored
-attack and norm, and against the Gaussian-noise variance, one line per optimizer with 95% bands over seeds.
+attack and norm, and against the Gaussian-noise variance, one line per optimizer with 95% bands over seeds (none,
+and no mention of them, for one seed); ticks at the stored sizes, each labelled (upright or thinned where they crowd).
 
     python paper_figures/figure1.py outputs/multiruns/reproduce_quick [--out DIR] [--variance V] [--eps-l2 E] [--eps-linf E]
 
@@ -49,6 +51,9 @@ from paper_figures.style import (
     TEXT_WIDTH,
     color,
     dataset_color,
+    fit_legend,
+    fit_suptitle,
+    fit_tick_labels,
     label,
     linestyle,
     marker,
@@ -107,6 +112,20 @@ def _axis_text(quantity: str, settings: dict[str, Figure1Setting]) -> str:
             "linf": "accuracy under the L∞ attack (%)"}[quantity]
 
 
+#: The attack of the paper's Figure 1 (``paper_reference.json``, figure1_notes): its attack points are drawn only beside ours
+#: when ours is the same attack.
+PAPER_ATTACK = "autoattack"
+
+
+def paper_comparable(quantity: str, setting: Figure1Setting) -> bool:
+    """Whether the paper's value of ``quantity`` belongs in our panel: always for Gaussian noise, for an attack only when
+    ours is the paper's (AutoAttack) -- its AutoAttack points do not go into a panel of PGD or FGSM."""
+    if quantity not in ("l2", "linf"):
+        return True
+    attack = setting.attack_l2 if quantity == "l2" else setting.attack_linf
+    return str(attack).lower() == PAPER_ATTACK
+
+
 def images_text(setting: Figure1Setting) -> str:
     """Which test images the numbers of one data set come from."""
     if setting.n_images:
@@ -130,6 +149,7 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
     labels: dict = {}
     ys: list[float] = []
     paper_drawn = False
+    omitted: dict = {}  # panel -> data sets whose paper points are left out (another attack than the paper's)
     for ax, q in zip(axes, PANELS):
         drawn = False
         for ds in datasets:
@@ -162,6 +182,9 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
             ref = reference.get(ds) or {}
             paper = [(opt, (ref.get(q) or {}).get(opt), (ref.get("standard") or {}).get(opt)) for opt in sweep.optimizers(ds)]
             paper = [(o, x, y) for o, x, y in paper if x is not None and y is not None]
+            if paper and not paper_comparable(q, setting):  # the paper attacked with AutoAttack: not beside another attack
+                paper = []
+                omitted.setdefault(ax, []).append(ds)
             for opt, x, y in paper:
                 ax.plot(x, y, ls="none", marker=marker(opt), ms=marker_size(opt, 6.0), mfc="none", mec=c, mew=1.0,
                         zorder=4, gid=f"paper:{ds}:{q}:{opt}")
@@ -175,16 +198,19 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
                 drawn = True
         if not drawn:
             ax.text(0.5, 0.5, "not stored", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(panel_title(q, settings))
+        title = panel_title(q, settings)
+        if ax in omitted:
+            names = "" if len(datasets) == 1 else f" for {', '.join(dataset_label(d) for d in omitted[ax])}"
+            title += f"\n(paper{names}: {attack_text(PAPER_ATTACK)}, not drawn)"
+        ax.set_title(title)
         ax.set_xlabel(_axis_text(q, settings))
+        ax.margins(x=0.08)
         lo, hi = ax.get_xlim()
-        ax.set_xlim(max(lo, -0.5), min(hi, 100.5))
+        ax.set_xlim(max(lo, -1.0), min(hi, 101.0))
     axes[0].set_ylabel("standard accuracy (%)")
-    if ys:  # room above and below every marker (ours and the paper's), so that none is cut by the frame
-        lo, hi = axes[0].get_ylim()
-        axes[0].set_ylim(max(min(lo, min(ys) - 0.5), -0.5), min(max(hi, max(ys) + 1.5), 100.5))
-    for ax, groups in labels.items():
-        _label_groups(ax, groups)
+    if ys:  # room below every marker and above them for the data-set names (ours and the paper's), none cut by the frame
+        span = max(max(ys) - min(ys), 1.0)
+        axes[0].set_ylim(max(min(ys) - 0.15 * span, -1.0), min(max(ys) + 0.35 * span, 101.0))
     handles = [Line2D([], [], ls="none", marker=marker(o), ms=marker_size(o, 6.0), color="0.25", label=label(o))
                for o in sorted(optimizers_drawn, key=order_key)]
     several = any(st.n > 1 for v in values.values() for per in v.values() for st in per.values())
@@ -194,9 +220,12 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
         handles.append(Line2D([], [], ls="none", marker="o", ms=2.5, alpha=0.5, color="0.25", label="ours: single seeds"))
     if paper_drawn:
         handles.append(Line2D([], [], ls=(0, (1, 2)), color="0.25", marker="o", mfc="none", ms=4,
-                              label="the paper (Fig. 1; attacks: AutoAttack)"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
-    fig.suptitle("Standard vs perturbed accuracy (Ma et al. 2023, Fig. 1)\n" + _images_note(settings), fontsize=7.5)
+                              label=f"the paper (Fig. 1; attacks: {attack_text(PAPER_ATTACK)})"))
+    fit_legend(fig, handles, loc="outside lower center")
+    fit_suptitle(fig, "Standard vs perturbed accuracy (Ma et al. 2023, Fig. 1)\n" + _images_note(settings), fontsize=7.5)
+    fig.canvas.draw()  # the final layout first: the names are placed in the panels' final pixels
+    for ax, groups in labels.items():
+        _label_groups(ax, groups)
     return fig
 
 
@@ -217,8 +246,12 @@ def _label_groups(ax, groups: list[tuple[str, list[tuple[float, float]]]]) -> No
 
     renderer = ax.figure.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
-    points = [ax.transData.transform(m) for _, means in groups for m in means]
-    obstacles = [Bbox.from_extents(x - 5, y - 5, x + 5, y + 5) for x, y in points]
+    obstacles = []  # every marker of the panel (our means and the paper's points) at its drawn size, with 2 px to spare
+    for line in ax.lines:
+        if str(line.get_gid() or "").startswith(("ours:", "paper:")):
+            x, y = ax.transData.transform((line.get_xdata()[0], line.get_ydata()[0]))
+            r = (line.get_markersize() + line.get_markeredgewidth()) * ax.figure.dpi / 72 / 2 + 2
+            obstacles.append(Bbox.from_extents(x - r, y - r, x + r, y + r))
     style = {"textcoords": "offset points", "fontsize": 7.5, "zorder": 5,
              "bbox": {"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75}}
     for ds, means in groups:
@@ -323,6 +356,7 @@ def curves_figure(sweep: Sweep, max_cols: int = 5):
     fig, axes = plt.subplots(max(1, len(rows)), ncols, figsize=(TEXT_WIDTH, 2.05 * max(1, len(rows)) + 0.45),
                              squeeze=False, layout="constrained")
     handles: dict[str, object] = {}
+    intervals = False
     for i, (ds, panels) in enumerate(rows):
         for j, ax in enumerate(axes[i]):
             if j >= len(panels):
@@ -338,27 +372,24 @@ def curves_figure(sweep: Sweep, max_cols: int = 5):
                 if ci.any():
                     ax.fill_between(x, np.clip(y - ci, 0, 100), np.clip(y + ci, 0, 100), color=color(opt), alpha=0.15, lw=0,
                                     gid=f"curve-interval:{ds}:{panel[0]}:{panel[1]}:{opt}")
+                    intervals = True
                 handles.setdefault(label(opt), h)
             kind = panel[0]
             ax.set_xlabel("noise variance" if kind == "gaussian_noise" else f"ε ({NORM_TEXT.get(kind, kind)})")
             sizes = sorted({float(x) for line in ax.lines for x in line.get_xdata()})
-            if 1 < len(sizes) <= 6:  # ticks at the stored sizes (L∞ as k/255), labels thinned where they would collide
-                texts = ["0" if x == 0 else eps_text(x, kind) if kind != "gaussian_noise" else f"{x:g}" for x in sizes]
-                span, last = sizes[-1] - sizes[0], None
-                shown = []
-                for k, (x, t) in enumerate(zip(sizes, texts)):
-                    room = last is None or (x - sizes[last]) / span >= 0.045 * (len(t) + len(texts[last])) / ncols * 4
-                    keep = room and (k == len(sizes) - 1 or (sizes[-1] - x) / span >= 0.045 * (len(t) + len(texts[-1])) / ncols * 4)
-                    shown.append(t if keep else "")
-                    last = k if keep else last
-                ax.set_xticks(sizes, shown)
+            if 1 < len(sizes) <= 6:  # ticks at the stored sizes (L∞ as k/255); fit_tick_labels keeps each one readable
+                ax.set_xticks(sizes, ["0" if x == 0 else eps_text(x, kind) if kind != "gaussian_noise" else f"{x:g}" for x in sizes])
             ax.set_ylabel(f"{dataset_label(ds)}\naccuracy (%)" if j == 0 else "")
             ax.set_ylim(-2, 102)
             ax.set_title(_panel_text(panel))
     if handles:
         fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles))
-    fig.suptitle("Accuracy against perturbation size (mean over seeds, bands: 95% intervals); "
-                 "size 0: clean accuracy of the same images", fontsize=8)
+    if intervals:
+        what = "mean over seeds, bands: 95% intervals"
+    else:
+        what = "one seed, no interval" if all(len(sweep.groups(ds)) == 1 for ds in sweep.datasets) else "mean over seeds"
+    fit_suptitle(fig, f"Accuracy against perturbation size ({what}); size 0: clean accuracy of the same images", fontsize=8)
+    fit_tick_labels(fig, [ax for ax in fig.axes if ax.get_xticks().size])
     return fig
 
 

@@ -8,8 +8,9 @@ them with the same (near-zero) standard risk but a larger adversarial risk.
 
 Reads ``summary.json``, ``trajectories_<gradient>.json`` and ``surface.json`` (never re-simulates)
 and writes PNG + PDF figures and ``linear_theory.md`` (one caption per figure, :func:`captions`, computed from
-the numbers) into ``DIR`` (default ``<run dir>/figures``).  The 3-D risk-ratio surface is drawn only when the
-surface has at least :data:`SURFACE_MIN` variances and eps.
+the numbers) into ``DIR`` (default ``<run dir>/figures``).  The risk ratio over ε and the irrelevant frequency's
+variance is a heat map, one cell per grid point: the variances are a few categories (0, 1e-5, ...), between which a
+3-D surface would draw slopes that mean nothing.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def weight_error_figure(data: dict):
     d = sigma.size
     ncols = min(d, 4)
     nrows = math.ceil(d / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(figsize(2)[0], 2.1 * nrows), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(figsize(2)[0], 2.1 * nrows + 0.25), squeeze=False, sharex=True,
+                             layout="constrained")
     for i in range(d):
         ax = axes.flat[i]
         for name, opt in _ordered(data["optimizers"]):
@@ -84,8 +86,7 @@ def weight_error_figure(data: dict):
     for ax in axes.flat[d:]:
         ax.remove()
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.06))
-    fig.tight_layout()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels))
     return fig
 
 
@@ -93,7 +94,7 @@ def risks_figure(data: dict, summary: dict, eps: float):
     """Standard risk (log scale) and adversarial risk at ``eps`` over time, with final values in the legend."""
     steps, keep = _steps_mask(data)
     key = _key(eps)
-    fig, (ax_s, ax_a) = plt.subplots(1, 2, figsize=(figsize(2)[0], 2.4))
+    fig, (ax_s, ax_a) = plt.subplots(1, 2, figsize=(figsize(2)[0], 2.4), layout="constrained")
     floor = 1e-12
     for name, opt in _ordered(data["optimizers"]):
         std = np.maximum(np.asarray(opt["standard_risk"], dtype=float)[keep], floor)
@@ -112,9 +113,9 @@ def risks_figure(data: dict, summary: dict, eps: float):
     for ax in (ax_s, ax_a):
         ax.set_xscale("log")
         ax.set_xlabel("training step t")
-    ax_s.legend(loc="lower left")
-    ax_a.legend(loc="upper left")
-    fig.tight_layout()
+    box = {"frameon": True, "framealpha": 0.9, "edgecolor": "none"}  # lines behind the legend do not cross its text
+    ax_s.legend(loc="lower left", **box)
+    ax_a.legend(loc="upper left", **box)
     return fig
 
 
@@ -123,7 +124,7 @@ def weight_norm_figure(summary: dict, w_star_norm: float):
     final = summary["final"]
     modes = list(final)
     names = [n for n, _ in _ordered({n: None for m in modes for n in final[m]})]
-    fig, ax = plt.subplots(figsize=figsize(1, 0.62))
+    fig, ax = plt.subplots(figsize=figsize(1, 0.7), layout="constrained")
     markers = {"population": "o", "sampled": "x"}
     offsets = np.linspace(-0.12, 0.12, len(modes)) if len(modes) > 1 else [0.0]
     for k, mode in enumerate(modes):
@@ -134,13 +135,16 @@ def weight_norm_figure(summary: dict, w_star_norm: float):
     ax.axvline(w_star_norm, color="0.4", ls=(0, (2, 2)), lw=0.9, label="‖w*‖ (min-norm solution)")
     ax.set_yticks(range(len(names)), [label(n) for n in names])
     ax.set_ylim(len(names) - 0.5, -0.5)
-    ax.set_xlabel("final weight norm ‖w‖₂")
+    # the whole scale from 0: a truncated axis would blow up differences of a few percent
+    norms = [final[m][n]["weight_norm"] for m in modes for n in final[m]] + [w_star_norm]
+    ax.set_xlim(0, 1.08 * max(norms))
+    ax.set_xlabel("final weight norm ‖w‖₂ (axis from 0)")
     ax.set_title(f"weight norm after {summary['n_steps']:,} steps")
-    leg = ax.legend(loc="upper center", bbox_to_anchor=(0.45, -0.28), ncol=3, columnspacing=0.8, handletextpad=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    leg = fig.legend(handles, labels, loc="outside lower center", ncol=3, columnspacing=0.8, handletextpad=0.3)
     for h in leg.legend_handles:
         if hasattr(h, "set_color") and h.get_label() in markers:
             h.set_color("0.2")
-    fig.tight_layout()
     return fig
 
 
@@ -167,7 +171,8 @@ def ratio_heatmap_figure(surface: dict):
                 shade = (r[i, j] - vmin) / (vmax - vmin + 1e-12)
                 ax.text(j, i, fmt.format(r[i, j]), ha="center", va="center", fontsize=5.5, color="k" if shade > 0.6 else "w")
         ax.set_xticks(range(eps.size), [f"{e:g}" for e in eps])
-        ax.set_yticks(range(len(var_labels)), var_labels if k == 0 else [])
+        ax.set_yticks(range(len(var_labels)), var_labels)
+        ax.tick_params(axis="y", labelleft=k == 0)  # the panels share the variances: named on the first
         ax.set_xlabel("perturbation radius ε (L2)")
         if k == 0:
             ax.set_ylabel(rf"variance $\tilde\sigma_{surface['irrelevant_index']}^2$ of the" + "\nirrelevant frequency")
@@ -176,38 +181,6 @@ def ratio_heatmap_figure(surface: dict):
     cbar = fig.colorbar(im, ax=axes[0].tolist(), shrink=0.95)
     cbar.set_label("adversarial-risk ratio")
     return fig
-
-
-def ratio_surface_figure(surface: dict):
-    """3-D surface of the adversarial-risk ratio over eps and the irrelevant frequency's variance."""
-    names = [n for n, _ in _ordered(surface["ratio"])]
-    eps = np.asarray(surface["eps"], dtype=float)
-    var_labels = _variance_labels(surface["variances"])
-    width = figsize(2)[0] if len(names) > 1 else figsize(1)[0] * 1.3
-    fig = plt.figure(figsize=(width, 3.0))
-    for k, name in enumerate(names):
-        ax = fig.add_subplot(1, len(names), k + 1, projection="3d")
-        r = np.asarray(surface["ratio"][name], dtype=float)
-        ee, vv = np.meshgrid(eps, np.arange(len(var_labels)))
-        ax.plot_surface(ee, vv, r, cmap="viridis", edgecolor="k", linewidth=0.2, alpha=0.9)
-        ax.set_yticks(range(len(var_labels)), var_labels, fontsize=6)
-        ax.set_xlabel(r"radius $\varepsilon$ (L2)", labelpad=-2)
-        ax.set_ylabel(rf"variance $\tilde\sigma_{surface['irrelevant_index']}^2$", labelpad=2)
-        ax.set_zlabel("risk ratio", labelpad=-1)
-        ax.tick_params(axis="both", pad=-1, labelsize=6)
-        ax.set_title(f"{label(name)} / {label(surface['reference'])}", pad=0)
-        ax.view_init(elev=25, azim=-130)
-    fig.subplots_adjust(left=0.0, right=0.95, bottom=0.05, top=0.92, wspace=0.1)
-    return fig
-
-
-#: The 3-D risk-ratio surface needs at least this many variances and eps (else only the heat map is drawn).
-SURFACE_MIN = 3
-
-
-def surface_drawable(surface: dict | None) -> bool:
-    """Whether the 3-D surface is drawn: at least :data:`SURFACE_MIN` variances and :data:`SURFACE_MIN` eps."""
-    return bool(surface) and len(surface["variances"]) >= SURFACE_MIN and len(surface["eps"]) >= SURFACE_MIN
 
 
 def _num(x: float) -> str:
@@ -313,9 +286,6 @@ def _surface_caption(surface: dict) -> str:
         out.append(f"{label(n)}: from {r.min():.3g} to {r.max():.3g}, above 1 (less robust than "
                    f"{label(surface['reference'])}) in {int((r > 1).sum())} of {r.size} cells; mean over ε {first:.3g} at "
                    f"variance {variances[0]:g} and {last:.3g} at {variances[-1]:g}: the gap {trend} as the frequency gains variance.")
-    if not surface_drawable(surface):
-        out.append(f"No 3-D surface: the grid has {len(variances)} variance(s) × {len(eps)} ε (a surface needs at least "
-                   f"{SURFACE_MIN} × {SURFACE_MIN}).")
     return " ".join(out)
 
 
@@ -342,8 +312,6 @@ def _captions(data: dict, eps: float) -> dict[str, str]:
     surface = data["surface"]
     if surface:
         out["risk_ratio_heatmap"] = _surface_caption(surface)
-        if surface_drawable(surface):
-            out["risk_ratio_surface"] = "The ratios of the heat map as a 3-D surface over ε and the variance."
     return out
 
 
@@ -371,8 +339,6 @@ def make_figures(run_path: str | Path, out_dir: str | Path | None = None, eps: f
     surface = data["surface"]
     if surface:
         written += savefig(ratio_heatmap_figure(surface), out / "risk_ratio_heatmap")
-        if surface_drawable(surface):
-            written += savefig(ratio_surface_figure(surface), out / "risk_ratio_surface")
     md = ["# Linear least-squares theory (Ma, Pan & Farahmand, TMLR 2023, Sec. 4)", "", f"Run: `{Path(run_path)}`", ""]
     for p in written:
         if p.suffix == ".png":

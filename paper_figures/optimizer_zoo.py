@@ -20,7 +20,10 @@ Scatter plots over runs put robust accuracy against sharpness and against the Li
 Spearman rank correlation and a seeded **cluster** bootstrap interval: the optimizers are resampled, each keeping all
 its seeds (the runs of one optimizer are not independent), and the correlation with standard accuracy partialled out
 is reported beside it (robust accuracy may follow standard accuracy, and so may sharpness; the report also lists
-robust accuracy's own rank correlation with standard accuracy).  The claim "sharper
+robust accuracy's own rank correlation with standard accuracy).  Each plot names its data set and protocol; a run is a
+hollow marker whose shape is its optimizer's family (:data:`FAMILIES`: SGD-like, Adam-like, other adaptive,
+sign-based) and whose colour is the optimizer within the family, and markers that would coincide are drawn a few
+points apart (the title says so).  The claim "sharper
 minima are less robust" (a negative partial rank correlation between the top eigenvalue and L∞ robust accuracy, at
 equal standard accuracy) gets a verdict under the rule of the paper's claims: **holds** when the 95% interval
 excludes 0 on the predicted (negative) side, **contradicted** when it excludes 0 on the other side,
@@ -47,6 +50,7 @@ from paper_figures.common import (
     Run,
     Sweep,
     cli_main,
+    dataset_label,
     gaussian_accuracy,
     load_sweep,
     robust_accuracy,
@@ -435,33 +439,155 @@ def verdict_sharper_less_robust(corr: Correlation | None, not_matched: Sequence[
     return Verdict(INCONCLUSIVE, f"the interval contains 0 ({shown})", iv)
 
 
-def scatter(corr: Correlation, xlabel: str, ylabel: str, path: Path) -> list[Path]:
+#: Optimizer families of the zoo's scatter plots, each with its marker shape (a wrapper -- ``lookahead(adam)``,
+#: ``sam(sgd)`` -- belongs to the family of the optimizer it wraps).
+FAMILIES = {
+    "SGD-like": ("o", ("sgd", "momentum", "nesterov")),
+    "Adam-like": ("s", ("adam", "adamw", "nadam", "adamax", "radam", "amsgrad", "lamb")),
+    "other adaptive": ("^", ("adagrad", "adadelta", "rmsprop", "scalable_shampoo", "shampoo")),
+    "sign-based": ("D", ("signsgd", "signgd", "lion")),
+}
+OTHER_FAMILY = ("other", ("v", ()))
+#: Colours within a family (tab10 without grey): distinct inside a family; across families the shape tells them apart.
+FAMILY_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
+#: Markers whose centres would lie closer than CLOSE points in both directions are drawn side by side, NUDGE points apart.
+MARKER_AREA = 34.0
+CLOSE = 3.5
+NUDGE = 5.0
+
+
+def family_base(name: str) -> str:
+    """The optimizer a label names, wrappers unwrapped (``lookahead(adam)`` -> ``adam``)."""
+    inner = name
+    while "(" in inner and inner.endswith(")"):
+        inner = inner[inner.index("(") + 1:-1]
+    return inner.lower()
+
+
+def family(name: str) -> str:
+    """The family of optimizer ``name`` (a wrapper's: its base's); "other" when unknown."""
+    key = family_base(name)
+    return next((f for f, (_, members) in FAMILIES.items() if key in members), OTHER_FAMILY[0])
+
+
+def marker_styles(names: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+    """``{optimizer: (family, marker, colour)}``: the family's shape, the colours in order within the family (so no two
+    optimizers share shape and colour)."""
+    out = {}
+    shapes = {**{f: m for f, (m, _) in FAMILIES.items()}, OTHER_FAMILY[0]: OTHER_FAMILY[1][0]}
+    families = [*FAMILIES, OTHER_FAMILY[0]]
+    for fam in families:
+        members = [n for n in names if family(n) == fam]
+        order = {m: i for i, m in enumerate((FAMILIES.get(fam) or ("", ()))[1])}
+        members.sort(key=lambda n: (order.get(family_base(n), len(order)), "(" in n, n))  # a wrapper after its base
+        for i, n in enumerate(members):
+            out[n] = (fam, shapes[fam], FAMILY_COLORS[i % len(FAMILY_COLORS)])
+    return out
+
+
+def nudges(positions: np.ndarray, close: float, step: float) -> list[float]:
+    """Per marker (display positions, in order), a horizontal offset: 0, or -- where it would lie within ``close`` of a
+    marker placed before it in both directions -- the first of ``step``, ``-step``, ``2 step``, ... that keeps it clear."""
+    placed: list[tuple[float, float]] = []
+    out = []
+    for x, y in positions:
+        k = 0
+        while True:
+            dx = step * ((k + 1) // 2) * (1 if k % 2 else -1) if k else 0.0
+            if all(abs(x + dx - px) >= close or abs(y - py) >= close for px, py in placed):
+                break
+            k += 1
+        placed.append((x + dx, y))
+        out.append(dx)
+    return out
+
+
+def _log_ticks(ax, values: Sequence[float]) -> None:
+    """Labelled ticks on a log axis: 1, 2, 5 per decade over up to 2.5 decades, 1 and 3 up to 4, else the decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    decades = math.log10(max(values) / min(values)) if min(values) > 0 else 0.0
+    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0, 3.0) if decades <= 4 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def scatter_figure(corr: Correlation, xlabel: str, ylabel: str, title: str = ""):
+    """Robust accuracy (y, %) against a sharpness or Lipschitz quantity (x, log scale when positive), one hollow
+    marker per run: the shape is the optimizer's family, the colour the optimizer within it; points of different
+    optimizers that would coincide are drawn side by side.  Each point set carries the gid ``zoo:<marker>:<optimizer>``."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import offset_copy
+
+    from paper_figures.style import RC_PARAMS, fit_suptitle
+
+    with plt.rc_context(RC_PARAMS):
+        fig, ax = plt.subplots(figsize=(7.0, 4.2), layout="constrained")
+        names = sorted({p[2] for p in corr.points})
+        styles = marker_styles(names)
+        log_x = min(p[0] for p in corr.points) > 0
+        order = sorted(range(len(corr.points)), key=lambda i: (list(styles).index(corr.points[i][2]), i))
+        points = [corr.points[i] for i in order]
+        # first the frame (limits, labels, legend, titles) and its layout, then the markers in its final pixels
+        frame = ax.scatter([p[0] for p in points], [100 * p[1] for p in points], s=MARKER_AREA, alpha=0)
+        if log_x:
+            ax.set_xscale("log")
+            _log_ticks(ax, [p[0] for p in corr.points])
+        ax.margins(x=0.06, y=0.08)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        handles = []
+        for fam in [*FAMILIES, OTHER_FAMILY[0]]:
+            members = [n for n in styles if styles[n][0] == fam]
+            if not members:
+                continue
+            handles.append(Line2D([], [], ls="none", marker=None, label=f"{fam}:"))
+            handles += [Line2D([], [], ls="none", marker=styles[n][1], mfc="none", mec=styles[n][2], mew=1.3, ms=6,
+                               label=f"  {n}") for n in members]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6.5, handlelength=1.0,
+                  handletextpad=0.4, labelspacing=0.35, borderaxespad=0.0)
+        head = (f"{title or 'Zoo scatter'}\nSpearman ρ {corr.rho:+.2f} [{corr.low:+.2f}, {corr.high:+.2f}] over {corr.n} "
+                f"runs of {corr.clusters or len(names)} optimizers (95% cluster-bootstrap interval)"
+                + (f"; partial ρ at equal standard accuracy {corr.partial:+.2f} [{corr.partial_low:+.2f}, "
+                   f"{corr.partial_high:+.2f}]" if math.isfinite(corr.partial) else ""))
+        fit_suptitle(fig, head + f". Markers that would coincide are drawn {NUDGE:g} pt apart.", fontsize=8)
+        fig.canvas.draw()
+        ax.set_xlim(ax.get_xlim())
+        ax.set_ylim(ax.get_ylim())
+        frame.remove()
+        to_points = 72.0 / fig.dpi
+        shifts = nudges(ax.transData.transform([(p[0], 100 * p[1]) for p in points]) * to_points, CLOSE, NUDGE)
+        if not any(shifts):  # nothing moved: the title need not say so (the panel keeps its size: the limits are fixed)
+            fit_suptitle(fig, head, fontsize=8)
+        for name in styles:
+            fam, shape, colour = styles[name]
+            mine = [(p, dx) for p, dx in zip(points, shifts) if p[2] == name]
+            for dx in sorted({dx for _, dx in mine}):
+                pts = [p for p, d in mine if d == dx]
+                ax.scatter([p[0] for p in pts], [100 * p[1] for p in pts], marker=shape, s=MARKER_AREA, facecolors="none",
+                           edgecolors=colour, linewidths=1.3, gid=f"zoo:{shape}:{name}", zorder=3,
+                           transform=offset_copy(ax.transData, fig=fig, x=dx, units="points") if dx else ax.transData)
+    return fig
+
+
+def scatter(corr: Correlation, xlabel: str, ylabel: str, path: Path, title: str = "") -> list[Path]:
+    """Draw :func:`scatter_figure` into ``path`` (.png and .pdf); returns both paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    names = sorted({p[2] for p in corr.points})
-    cmap = plt.get_cmap("tab20")
-    for i, name in enumerate(names):
-        xs = [p[0] for p in corr.points if p[2] == name]
-        ys = [p[1] * 100 for p in corr.points if p[2] == name]
-        ax.scatter(xs, ys, label=name, color=cmap(i % 20), s=22)
-    if min(p[0] for p in corr.points) > 0:
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor-tick labels of a short log range overlap
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"Spearman ρ {corr.rho:+.2f} [{corr.low:+.2f}, {corr.high:+.2f}], n={corr.n}", fontsize=9)
-    ax.legend(fontsize=6, ncol=1, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
+    from paper_figures.style import RC_PARAMS
+
+    fig = scatter_figure(corr, xlabel, ylabel, title)
     out = []
-    for ext in ("png", "pdf"):
-        target = path.with_suffix(f".{ext}")
-        fig.savefig(target, dpi=150)
-        out.append(target)
+    with plt.rc_context(RC_PARAMS):
+        for ext in ("png", "pdf"):
+            target = path.with_suffix(f".{ext}")
+            fig.savefig(target, dpi=150)
+            out.append(target)
     plt.close(fig)
     return out
 
@@ -530,7 +656,8 @@ def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool
                                  f"{corr.partial:+.2f} [{corr.partial_low:+.2f}, {corr.partial_high:+.2f}] "
                                  f"(n={corr.n} runs of {corr.clusters} optimizers)")
                     if plots:
-                        scatter(corr, xlabel, cols[ykey].header, out / f"zoo_{protocol}_{ds}_{ykey}_vs_{xkey}")
+                        scatter(corr, xlabel, cols[ykey].header, out / f"zoo_{protocol}_{ds}_{ykey}_vs_{xkey}",
+                                title=f"{dataset_label(ds)}, {title}: {cols[ykey].header.split(' (')[0]} vs {xlabel}")
             verdict = verdict_sharper_less_robust(correlation(runs, cols["top_eigenvalue"], cols["robust_linf"],
                                                               z=cols["standard"]), off, len(runs))
             parts += ["", f"**Claim: sharper minima are less robust** ({ds}, {protocol}): **{verdict.label}** -- "

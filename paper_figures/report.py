@@ -176,7 +176,7 @@ RULE_TEXT = (
     "when all of them hold, and is contradicted when one of its k parts is contradicted at the Bonferroni-corrected level "
     "(a 1 − 5%/k interval), so a false *holds* and a false *contradicted* each come at most 2.5% of the time, as for one "
     "part. The band-noise claim is the interaction (adaptive − SGD extra drop in the high bands) − (the same in the low "
-    "bands) > 0, with the bands named in its scope. A gap of more than {100 * TOLERANCES['standard_accuracy']:g} points (mean over seeds) in standard accuracy between "
+    f"bands) > 0, with the bands named in its scope. A gap of more than {100 * TOLERANCES['standard_accuracy']:g} points (mean over seeds) in standard accuracy between "
     "compared models makes a verdict inconclusive (the paper compares models of equal standard accuracy). McNemar's exact "
     "test over the same images gives one p-value per seed, reported as evidence. The rule: `robustopt.stats.decide`; the "
     "tolerances: `paper_figures.claims.TOLERANCES`."
@@ -186,10 +186,12 @@ RULE_TEXT = (
 # -- captions computed from the numbers ---------------------------------------------------------------------
 
 def figure1_caption(sweep: Sweep, settings: dict) -> str:
-    parts = []
+    parts, omitted = [], []
     for ds in sweep.datasets:
         s = settings[ds]
         seeds = len(sweep.groups(ds))
+        omitted += [f"{dataset_label(ds)} {'L2' if q == 'l2' else 'L∞'}" for q in ("l2", "linf")
+                    if not figure1_fig.paper_comparable(q, s)]
         images = f"the first {s.n_images} test images (every number on the same images)" if s.n_images else \
             "each evaluation's own test images (per-image outcomes not stored)"
         sizes = []
@@ -202,8 +204,10 @@ def figure1_caption(sweep: Sweep, settings: dict) -> str:
         parts.append(f"{dataset_label(ds)}: {', '.join(sizes)}; {images}; {seeds} seed{'s' if seeds != 1 else ''}")
     return ("Standard accuracy (y) against accuracy under perturbation (x), " + "; ".join(parts) + ". Markers: SGD ★, Adam ●, "
             "RMSprop ◆ (the authors' blog post); error bars: 95% intervals over seeds (none for one seed); open markers: the "
-            "paper's values (read off its Figure 1, ±1 point). The smallest ε and the largest variance are where the authors' "
-            "released CIFAR-10 log matches their Figure 1.")
+            "paper's values (read off its Figure 1, ±1 point)"
+            + (f"; the paper attacked with AutoAttack, so its attack points are not drawn beside our other attack ({', '.join(omitted)}: "
+               "they are in the table below)" if omitted else "")
+            + ". The smallest ε and the largest variance are where the authors' released CIFAR-10 log matches their Figure 1.")
 
 
 # -- the report -----------------------------------------------------------------------------------------------

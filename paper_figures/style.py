@@ -167,3 +167,66 @@ FILTER_STYLES = {
 HEATMAP_CMAP = "magma"
 #: Colour map of heat maps of a change that can have either sign (centred on 0).
 DIVERGING_CMAP = "RdBu_r"
+
+
+# -- layout helpers: every text inside the figure, every tick labelled ---------------------------------------------
+
+def fit_suptitle(fig, text: str, fontsize: float = 8.0, width: float = 0.97):
+    """Set ``text`` as the suptitle of ``fig``, each of its lines wrapped at word boundaries so that it is at most
+    ``width`` times the figure's width (measured with the figure's renderer, not guessed from the number of letters)."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    limit = width * fig.bbox.width
+    chars = max(len(line) for line in text.splitlines() or [""])
+    title = fig.suptitle(text, fontsize=fontsize)
+    while chars > 10 and title.get_window_extent(renderer).width > limit:
+        chars = int(chars * 0.92)
+        title.set_text("\n".join(textwrap.fill(line, chars) for line in text.splitlines()))
+    return title
+
+
+def _collide(boxes: list, pad: float = 1.5) -> bool:
+    boxes = sorted(boxes, key=lambda b: b.x0)
+    return any(a.x1 + pad > b.x0 for a, b in zip(boxes, boxes[1:]))
+
+
+def fit_tick_labels(fig, axes=None) -> None:
+    """Every x tick of ``axes`` (default: all of ``fig``'s) keeps a readable label: where neighbouring labels of a
+    panel collide, the labels of every panel turn upright (90°); where they still collide, the colliding ticks are
+    dropped (tick and label together, the first and last kept), so no tick is left without its label."""
+    axes = list(fig.axes if axes is None else axes)
+
+    def labelled(ax):
+        return [t for t in ax.get_xticklabels() if t.get_text().strip()]
+
+    fig.canvas.draw()
+    if not any(_collide([t.get_window_extent() for t in labelled(ax)]) for ax in axes):
+        return
+    for ax in axes:
+        ax.tick_params(axis="x", labelrotation=90)
+    fig.canvas.draw()
+    for ax in axes:
+        labels = labelled(ax)
+        if not _collide([t.get_window_extent() for t in labels]):
+            continue
+        ticks = [(float(x), t.get_text(), t.get_window_extent()) for x, t in zip(ax.get_xticks(), ax.get_xticklabels())
+                 if t.get_text().strip()]
+        kept = [ticks[0]]
+        for tick in ticks[1:-1]:
+            if not _collide([kept[-1][2], tick[2]]) and not _collide([tick[2], ticks[-1][2]]):
+                kept.append(tick)
+        kept.append(ticks[-1])
+        ax.set_xticks([x for x, _, _ in kept], [s for _, s, _ in kept])
+
+
+def fit_legend(fig, handles: list, loc: str = "outside lower center", width: float = 0.98, **kwargs):
+    """A figure legend of ``handles`` in as many columns as fit in ``width`` times the figure's width (one row when
+    they all fit, else fewer columns and more rows)."""
+    renderer = fig.canvas.get_renderer()
+    for ncol in range(len(handles), 0, -1):
+        legend = fig.legend(handles=handles, loc=loc, ncol=ncol, **kwargs)
+        if ncol == 1 or legend.get_window_extent(renderer).width <= width * fig.bbox.width:
+            return legend
+        legend.remove()
+    return None

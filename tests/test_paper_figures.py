@@ -202,8 +202,9 @@ def test_figure_scripts_write_images(store, tmp_path):
     assert linear_theory.main([str(store["lt"]), "--out", str(out / "lt")]) == 0
     for name in ("figure1", "robustness_curves", "band_noise", "fourier_heatmaps", "figure2"):
         _check_png(out / f"{name}.png")
-    for name in ("weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap", "risk_ratio_surface"):
+    for name in ("weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap"):
         assert (out / "lt" / f"{name}.png").stat().st_size > 10_000
+    assert not (out / "lt" / "risk_ratio_surface.png").exists()  # no 3-D surface over categorical variances
     md, tex = (out / "table1.md").read_text(), (out / "table1.tex").read_text()
     # each quantity named in its header, in this order
     header = md.splitlines()[0]
@@ -433,7 +434,7 @@ def test_captions_change_with_the_numbers(tmp_path):
 def test_linear_theory_captions_follow_the_numbers(tmp_path):
     good = linear_theory.captions(write_linear_theory(tmp_path / "good"))
     slow = linear_theory.captions(write_linear_theory(tmp_path / "slow", adam_standard=0.01, gd_final=100.0))
-    assert set(good) == {"weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap", "risk_ratio_surface"}
+    assert set(good) == {"weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap"}
     assert "every method is below it" in good["risks_population"] and "0.001 of it is 0.00025" in good["risks_population"]
     assert "not below it: Adam" in slow["risks_population"] and "Adam 0.01" in slow["risks_population"]
     assert "GD ends 0.08% from it (converged)" in good["risks_population"]
@@ -441,17 +442,19 @@ def test_linear_theory_captions_follow_the_numbers(tmp_path):
     assert "Larger than GD's (and its limit): Adam and signGD" in good["risks_population"]
     assert "initial error 0.02, final GD 0.02, Adam 4.55, signGD 4.14" in good["weight_error_population"]
     assert "Unchanged for GD; Adam and signGD moved it" in good["weight_error_population"]
-    # the surface: drawn only with at least 3 x 3, else the caption says why
+    # the risk ratio: a heat map only, on any grid -- the variances are categories, between which a 3-D surface would
+    # draw meaningless slopes
     assert "the gap shrinks" in good["risk_ratio_heatmap"] and "9 of 9 cells" in good["risk_ratio_heatmap"]
     small = tmp_path / "small"
     write_linear_theory(small, variances=(0.0, 1e-3))
     text = linear_theory.captions(small)
-    assert "risk_ratio_surface" not in text and "No 3-D surface: the grid has 2 variance(s) × 3 ε" in text["risk_ratio_heatmap"]
+    assert "risk_ratio_surface" not in text and "3-D" not in text["risk_ratio_heatmap"]
     paths = linear_theory.make_figures(small, tmp_path / "figs")
     names = {p.stem for p in paths}
     assert "risk_ratio_heatmap" in names and "risk_ratio_surface" not in names
+    assert "risk_ratio_surface" not in {p.stem for p in linear_theory.make_figures(tmp_path / "good", tmp_path / "figs_good")}
     md = (tmp_path / "figs" / "linear_theory.md").read_text()
-    assert "No 3-D surface" in md and "All methods reach about zero" not in md
+    assert "3-D" not in md and "All methods reach about zero" not in md
 
 
 # -- the report --------------------------------------------------------------------------------------------------

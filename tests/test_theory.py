@@ -362,8 +362,9 @@ def test_entry_point_writes_the_results_store_and_figures_draw_from_it(tmp_path)
 
     paths = make_figures(run.path, tmp_path / "figs")
     names = {p.name for p in paths}
-    for stem in ("weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap", "risk_ratio_surface"):
+    for stem in ("weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
+    assert not any("surface" in n for n in names)  # the risk ratio over categorical variances: a heat map, no 3-D surface
     assert all(p.stat().st_size > 1000 for p in paths)
     assert "risk_ratio_heatmap" in (tmp_path / "figs" / "linear_theory.md").read_text()
 
