@@ -297,10 +297,13 @@ def per_optimizer(runs: Sequence[Run], value: Callable[[Run], float | None]) -> 
 ATTACK_PREFERENCE = ("autoattack", "pgd", "fgsm")  # the strongest attack stored is used (the paper: AutoAttack)
 
 
-def attack_curve(run: Run, norm: str) -> dict | None:
-    """The robust-accuracy curve of the strongest stored attack under ``norm`` (autoattack > pgd > fgsm)."""
+def attack_curve(run: Run, norm: str, attack: str | None = None) -> dict | None:
+    """The robust-accuracy curve of ``attack`` under ``norm``, or without ``attack`` of the strongest stored one
+    (autoattack > pgd > fgsm)."""
     res = run.evals.get("robust_accuracy") or {}
     curves = [c for c in (res.get("attacks") or {}).values() if c.get("norm") == norm]
+    if attack is not None:
+        return next((c for c in curves if str(c.get("name", "")).lower() == attack.lower()), None)
     for name in ATTACK_PREFERENCE:
         for c in curves:
             if str(c.get("name", "")).lower() == name:
@@ -315,11 +318,27 @@ def _at(xs: Sequence[float], ys: Sequence[float], x: float) -> float | None:
     return None
 
 
+def common_attack(runs: Sequence[Run], norm: str) -> str | None:
+    """The strongest attack under ``norm`` that every run storing a ``norm`` attack stores, so that compared numbers
+    come from the same attack (one run with AutoAttack beside one with PGD only: PGD for both); None if none."""
+    names = [{str(c.get("name", "")).lower() for c in ((r.evals.get("robust_accuracy") or {}).get("attacks") or {}).values()
+              if c.get("norm") == norm} for r in runs]
+    names = [n for n in names if n]
+    if not names:
+        return None
+    shared = set.intersection(*names)
+    return next((a for a in ATTACK_PREFERENCE if a in shared), min(shared) if shared else None)
+
+
 def stored_eps(sweep: Sweep, dataset: str, norm: str) -> list[float]:
-    """The eps values every run of ``dataset`` stores for ``norm`` (their strongest attack)."""
+    """The eps values every run of ``dataset`` stores for ``norm`` (under the attack they all store: :func:`common_attack`)."""
     grids = []
-    for r in sweep.select(dataset):
-        c = attack_curve(r, norm)
+    runs = sweep.select(dataset)
+    attack = common_attack(runs, norm)
+    if attack is None:
+        return []
+    for r in runs:
+        c = attack_curve(r, norm, attack)
         if c:
             grids.append({float(e) for e in c["eps"]})
     return sorted(set.intersection(*grids)) if grids else []
@@ -332,9 +351,10 @@ def stored_variances(sweep: Sweep, dataset: str) -> list[float]:
     return sorted(set.intersection(*grids)) if grids else []
 
 
-def robust_accuracy(run: Run, norm: str, eps: float) -> float | None:
-    """Accuracy of ``run`` under its strongest stored ``norm`` attack at ``eps`` (None if not stored)."""
-    c = attack_curve(run, norm)
+def robust_accuracy(run: Run, norm: str, eps: float, attack: str | None = None) -> float | None:
+    """Accuracy of ``run`` under ``attack`` (default: its strongest stored one) in ``norm`` at ``eps`` (None if not
+    stored)."""
+    c = attack_curve(run, norm, attack)
     return _at(c["eps"], c["robust_accuracy"], eps) if c else None
 
 
@@ -386,7 +406,7 @@ def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, e
     eps_linf = pick(eps_linf, linf_grid, "L-inf eps", 0,
                     py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[robust_accuracy]", f"eval.robust_accuracy.eps.linf=[{eps_linf}]"))
     runs = sweep.select(dataset)
-    names = {norm: next((attack_curve(r, norm) or {}).get("name") for r in runs) for norm in ("l2", "linf")} if runs else {}
+    names = {norm: common_attack(runs, norm) for norm in ("l2", "linf")}
     ns = {int((r.evals.get("robust_accuracy") or {}).get("n") or 0) for r in runs}
     n_images = ns.pop() if len(ns) == 1 and 0 not in ns else None
     setting = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"), n_images)
@@ -426,7 +446,7 @@ def outcome_mask(run: Run, quantity: str, setting: Figure1Setting):
                 return _mask(m, n)
         return None
     eps = setting.eps_l2 if quantity == "l2" else setting.eps_linf
-    curve = attack_curve(run, quantity)
+    curve = attack_curve(run, quantity, setting.attack_l2 if quantity == "l2" else setting.attack_linf)
     if curve is None or eps is None:
         return None
     for e, m in zip(curve.get("eps", []), curve.get("correct") or []):
@@ -446,7 +466,8 @@ def figure1_accuracy(run: Run, quantity: str, setting: Figure1Setting) -> float 
     if quantity == "gaussian_noise":
         return gaussian_accuracy(run, setting.variance) if setting.variance is not None else None
     eps = setting.eps_l2 if quantity == "l2" else setting.eps_linf
-    return robust_accuracy(run, quantity, eps) if eps is not None else None
+    attack = setting.attack_l2 if quantity == "l2" else setting.attack_linf
+    return robust_accuracy(run, quantity, eps, attack) if eps is not None else None
 
 
 def figure1_values(sweep: Sweep, dataset: str, setting: Figure1Setting) -> dict[str, dict[str, Stat]]:

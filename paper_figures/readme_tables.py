@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from paper_figures.claims import claim_band_noise, claim_lipschitz, claim_main
 from paper_figures.common import MissingResultsError, figure1_setting, load_sweep, paper_figure1
 from paper_figures.style import label
-from paper_figures.optimizer_zoo import markdown, relabel, table
+from paper_figures.optimizer_zoo import heading, load_chosen_lr, lr_cell, relabel, unmatched
 from paper_figures.report import setting_table, side_by_side_table
 from robustopt.cli.reproduce import FASHION_MNIST, ledger, ledger_summary, shipped_runs
 from robustopt.io import atomic_write_text, read_json
@@ -41,6 +42,7 @@ def fashion_mnist(results: Path = RESULTS / "fashion_mnist") -> str:
         lines += ["Final epoch (the paper's protocol); mean ± half-width of the 95% interval over seeds (one seed: the value "
                   "alone); – where the evaluation is not shipped yet.", "",
                   setting_table(sweep), "", side_by_side_table(sweep, settings, paper_figure1()), ""]
+        lines += verdicts(sweep, settings)
     evidence = results / "precision" / "precision.json"
     if evidence.exists():
         data = read_json(evidence)
@@ -49,18 +51,48 @@ def fashion_mnist(results: Path = RESULTS / "fashion_mnist") -> str:
         rows = [r for rows in data["short_schedule"]["rows"].values() for r in rows.values()]
         lines += [f"bf16 against fp32 ([precision/report.md](results/fashion_mnist/precision/report.md)): largest per-epoch "
                   f"test-accuracy difference from the fp32 reference runs (seed 0, 10,000 images): {track}; short schedule, "
-                  f"3 seeds: {sum(r['contains_zero'] for r in rows)} of {len(rows)} paired bf16 − fp32 intervals contain zero.", ""]
+                  f"3 seeds: {sum(r['contains_zero'] for r in rows)} of {len(rows)} paired bf16 − fp32 intervals contain zero "
+                  "(`paper_figures/precision.py`, tested in `tests/test_precision_report.py`).", ""]
     return "\n".join(lines)
+
+
+def verdicts(sweep, settings) -> list[str]:
+    """The paper's claims on the shipped runs, each verdict from the tested rule (``paper_figures/claims.py``, tested by
+    ``tests/test_claims.py`` and ``tests/test_stats.py``): one line per claim and scope, with the rule's reason."""
+    found = []
+    for ds in sweep.datasets:
+        for name, check in (("robust_accuracy", lambda sw: claim_main(sw, ds, settings[ds])),
+                            ("band_noise", lambda sw: claim_band_noise(sw, ds)),
+                            ("lipschitz", lambda sw: claim_lipschitz(sw, ds))):
+            try:
+                found += check(sweep.require(name, allow_partial=True))
+            except MissingResultsError:
+                continue
+    if not found:
+        return []
+    lines = ["Verdicts of the tested rule (`paper_figures/claims.py`; its error rates are tested in `tests/test_claims.py` "
+             "and `tests/test_stats.py`):", ""]
+    lines += [f"- {c.claim} ({c.scope}): **{c.verdict.label}**, {c.verdict.reason}" for c in found]
+    return lines + [""]
 
 
 def optimizer_zoo(results: Path = RESULTS / "optimizer_zoo") -> str:
-    """The optimizer-zoo table (final epoch) from ``results/optimizer_zoo``."""
+    """One sentence on the optimizer zoo from ``results/optimizer_zoo`` (its tables live in ``optimizer_zoo.md``
+    there): its budget, whether it is a finding, what keeps it from one, and the link."""
     sweep = relabel(load_sweep(results / "runs"))
-    lines = []
-    for ds in sweep.datasets:
-        header, rows = table(sweep, ds)
-        lines += [markdown(header, rows), ""]
-    return "\n".join(lines)
+    choices = load_chosen_lr([results / "runs"])
+    parts = [f"{len(sweep.optimizers())} optimizers × {len({r.seed for r in sweep.runs})} seeds"]
+    if choices:
+        edges = sum(1 for c in choices.values() if lr_cell(c).endswith("**"))
+        parts.append(f"{edges} of {len(choices)} learning rates at an edge of their grid")
+    try:
+        off = len(unmatched(sweep.as_protocol("matched").runs))
+        parts.append(f"{off} of {len(sweep.runs)} runs not within the tolerance of their matched-accuracy target")
+    except MissingResultsError:
+        pass
+    h = heading(sweep)
+    return (h[0].upper() + h[1:] + "; " + "; ".join(parts) + ". Its tables, rank correlations, verdicts and plots are in "
+            "[optimizer_zoo.md](results/optimizer_zoo/optimizer_zoo.md).\n")
 
 
 TABLES: dict[str, Callable[[], str]] = {"fashion_mnist": fashion_mnist, "optimizer_zoo": optimizer_zoo}

@@ -134,7 +134,7 @@ def all_sizes_table(sweep: Sweep, ds: str) -> str:
     for norm in ("l2", "linf"):
         attack = setting.attack_l2 if norm == "l2" else setting.attack_linf
         for e in stored_eps(sweep, ds, norm):
-            st = per_optimizer(runs, lambda r, e=e, norm=norm: robust_accuracy(r, norm, e))
+            st = per_optimizer(runs, lambda r, e=e, norm=norm, a=attack: robust_accuracy(r, norm, e, a))
             lines.append(f"| {attack} {'L2' if norm == 'l2' else 'L∞'}, ε = {eps_text(e, norm)} | "
                          + " | ".join(_pct(st.get(n)) for n in names) + " |")
     return "\n".join(lines)

@@ -171,3 +171,15 @@ def test_protocol_sentences_come_from_what_the_runs_recorded(tmp_path):
     s["matched"]["rule"] = "first epoch reaching the lowest final test accuracy among the optimizers of the same seed"
     old.update_summary({"matched": s["matched"]})
     assert "lowest final test accuracy" in protocol_text(load_sweep(tmp_path / "s").as_protocol("matched"))
+
+
+def test_the_zoo_is_a_finding_only_at_a_budget_that_can_make_one(tmp_path):
+    sweep = load_sweep(_zoo_store(tmp_path / "small", {"sgd": 0.0, "adam": 0.0}))  # 70 % accuracy, no attack
+    assert zoo.heading(sweep).startswith("a demonstration of the pipeline, not a finding (2 epochs")
+    for run in sweep.runs:
+        run.summary["eval"] = {"clean": {"accuracy": 0.9, "n": 1000},
+                               "robust_accuracy": {"n": 500, "attacks": {}}}
+    assert zoo.heading(sweep) == ("2 epochs, standard accuracy 90.0-90.0 % (optimizer means on 1,000 test images), "
+                                  "attacks on 500 images")
+    sweep.runs[0].summary["eval"]["robust_accuracy"]["n"] = 25
+    assert "not a finding" in zoo.heading(sweep)
