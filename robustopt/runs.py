@@ -34,6 +34,12 @@ NON_IDENTITY_KEYS = frozenset({
 })
 #: Keys of the dataset group that say where the data live, not what they are.
 NON_IDENTITY_DATASET_KEYS = frozenset({"root", "download"})
+#: Command-line keys that never name a run's folder (:func:`robustopt.cli.app.run_dirname`): the keys above, and
+#: those that say how a job is launched or which code it imports, not what it computes.
+RUN_DIRNAME_EXCLUDED = (
+    *sorted(NON_IDENTITY_KEYS), *(f"dataset.{k}" for k in sorted(NON_IDENTITY_DATASET_KEYS)),
+    "launcher", "hydra", "attack", "plugins",
+)
 #: Keys that tell the optimizers of one comparison apart.
 OPTIMIZER_KEYS = frozenset({"optimizer"})
 

@@ -32,6 +32,7 @@ from robustopt.cli import schema, usage
 from robustopt.cli.check import check_command_line
 from robustopt.devices import default_num_threads
 from robustopt.errors import RobustOptError
+from robustopt.runs import RUN_DIRNAME_EXCLUDED
 from robustopt.evaluation import EVALUATIONS, evaluation_defaults
 
 
@@ -74,11 +75,6 @@ def register_configs() -> None:
 
 
 # Overrides that do not change a run's results (or are too long for a folder name) are left out of it.
-RUN_DIRNAME_EXCLUDED = (
-    "device", "progress", "logger", "launcher", "eval_batch_size", "evaluations", "eval", "attack",
-    "paths", "dataset.root", "dataset.download", "num_threads", "amp", "channels_last", "snapshot_epochs", "hydra",
-    "plugins",
-)
 RUN_DIRNAME_MAX = 120
 
 
