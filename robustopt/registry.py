@@ -122,7 +122,7 @@ def is_import_path(name: Any) -> bool:
     return isinstance(name, str) and ("." in name or ":" in name) and not name.endswith(".py") and "/" not in name
 
 
-def import_module(module: str):
+def import_user_module(module: str):
     """Import ``module`` from ``sys.path`` or, failing that, from the current working directory (where a user's
     own files are; ``python experiments/train.py`` puts ``experiments/`` on the path, not the folder it runs in)."""
     try:
@@ -148,7 +148,7 @@ def import_object(path: str) -> Any:
     if not module_name:
         raise ConfigError(f"'{path}' is not an importable path; write it as 'package.module.name'")
     try:
-        module = import_module(module_name)
+        module = import_user_module(module_name)
     except ConfigError:
         raise ConfigError(f"cannot import module '{module_name}' for '{path}'; put it on PYTHONPATH or run from "
                           f"the folder that holds it") from None
@@ -187,7 +187,7 @@ def load_plugin(module: str | os.PathLike) -> None:
             raise
         return
     try:
-        import_module(module)
+        import_user_module(module)
     except ConfigError:
         raise ConfigError(f"cannot import plugin module '{module}'; put it on PYTHONPATH, run from the folder "
                           f"that holds it, or give the path to its .py file") from None

@@ -76,7 +76,8 @@ def check_evaluations(evaluations, options: Optional[dict] = None, dataset: str 
             check_robust_accuracy_options(opts, dataset)
 
 
-def test_data(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
+def load_test_split(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
+    """The run's test images (scaled to [0, 1]) and labels, on the CPU: what every evaluation measures."""
     ds = cfg["dataset"]
     x, y = load_configured_split(ds, "test", root=data_dir)
     return EvalData(x.float().div_(255), y, ds["name"])
@@ -105,7 +106,7 @@ def evaluate_model(
     drops the stored result instead."""
     for name in evaluations:  # unknown names fail before any work
         EVALUATIONS.get(name)
-    data = data if data is not None else test_data(cfg, data_dir)
+    data = data if data is not None else load_test_split(cfg, data_dir)
     data = EvalData(data.x.to(device), data.y.to(device), data.dataset)
     logger = logger or NullLogger()
     ctx = EvalContext(device=device, batch_size=batch_size, seed=seed, progress=progress, tracker=logger, run_dir=str(run.path))
