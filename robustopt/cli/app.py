@@ -29,7 +29,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from robustopt.cli import schema, usage
-from robustopt.cli.check import check_command_line
+from robustopt.cli.check import check_command_line, split_override
 from robustopt.devices import default_num_threads
 from robustopt.errors import RobustOptError
 from robustopt.runs import RUN_DIRNAME_EXCLUDED
@@ -88,8 +88,7 @@ def run_dirname(overrides, *also_excluded: str) -> str:
     """
     items = []
     for item in overrides or []:
-        key, _, value = str(item).partition("=")
-        key = key.lstrip("+~")
+        key, value = split_override(item)
         if any(key == ex or key.startswith(ex + ".") for ex in (*RUN_DIRNAME_EXCLUDED, *also_excluded)):
             continue
         value = re.sub(r"[^A-Za-z0-9.+-]+", "~", value).strip("~") or "none"
@@ -136,7 +135,7 @@ def overridden(cfg: DictConfig, prefix: str, groups: dict[str, str] | None = Non
     out: dict = {}
     groups = groups or {}
     for item in HydraConfig.get().overrides.task:
-        key = str(item).split("=", 1)[0].lstrip("+~")
+        key = split_override(item)[0]
         if key in groups:
             key = groups[key]
         if key != prefix and not key.startswith(prefix + "."):
@@ -253,9 +252,9 @@ def quote_path_values(argv: list[str]) -> list[str]:
     (a value already quoted, or one that holds none of the troublesome characters, is left as it is)."""
     out = []
     for arg in argv:
-        key, eq, value = arg.partition("=")
-        if eq and key.lstrip("+~") in PATH_KEYS and value[:1] not in ("'", '"') and not _BARE_VALUE.fullmatch(value):
-            arg = f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        key, value = split_override(arg)
+        if "=" in arg and key in PATH_KEYS and value[:1] not in ("'", '"') and not _BARE_VALUE.fullmatch(value):
+            arg = arg.partition("=")[0] + "='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         out.append(arg)
     return out
 

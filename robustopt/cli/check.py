@@ -63,8 +63,10 @@ def _is_group(conf_dir: str | Path, key: str) -> bool:
         return False
 
 
-def _split(override: str) -> tuple[str, str]:
-    key, _, value = override.partition("=")
+def split_override(override) -> tuple[str, str]:
+    """``(key, value)`` of one command-line override (``+key=v``, ``~key``, ``key=v``): the one parser of override
+    strings (the checker, run folder names, the overridden options, the W&B job info)."""
+    key, _, value = str(override).partition("=")
     return key.lstrip("+~"), value
 
 
@@ -92,7 +94,7 @@ def _choice_error(conf_dir: str, exc: MissingConfigException, overrides: Sequenc
     group, _, name = missing.rpartition("/")
     if not group:
         return ConfigError(str(exc).splitlines()[0])
-    given = next((o for o in overrides if _split(o)[0] == group), f"{group}={name}")
+    given = next((o for o in overrides if split_override(o)[0] == group), f"{group}={name}")
     choices = group_choices(conf_dir, group)
     return ConfigError(f"{given}: no config '{name}' in group '{group}'; valid choices: {', '.join(choices)} (conf/{group}/)")
 
@@ -110,7 +112,7 @@ def _find_omegaconf_error(exc: BaseException) -> Optional[OmegaConfBaseException
 def _keys_at(conf_dir: str, config_name: str, overrides: Sequence[str], key: str) -> list[str]:
     """The keys of the node that holds ``key``, in the config composed without the overrides of that key."""
     parent = key.rpartition(".")[0]
-    rest = [o for o in overrides if _split(o)[0] != key]
+    rest = [o for o in overrides if split_override(o)[0] != key]
     try:
         cfg = _compose(conf_dir, config_name, rest)
     except Exception:  # noqa: BLE001 - only for the hint
@@ -125,14 +127,14 @@ def _value_error(conf_dir: str, config_name: str, exc: BaseException, overrides:
     if not key:  # e.g. "Could not override 'optimizer.lrr'"
         match = re.search(r"override '([^']+)'", str(exc))
         key = match.group(1) if match else ""
-    given = next((o for o in overrides if _split(o)[0] == key), key)
+    given = next((o for o in overrides if split_override(o)[0] == key), key)
     text = str(inner if inner is not None else exc).splitlines()[0]
     if inner is not None and type(inner).__name__ in ("ConfigAttributeError", "ConfigKeyError") or "Could not override" in str(exc):
         keys = _keys_at(conf_dir, config_name, overrides, key)
         where = key.rpartition(".")[0] or "the top level"
         hint = f"; the keys of {where} are: {', '.join(keys)}" if keys else ""
         return ConfigError(f"{given}: no key '{key.rpartition('.')[2]}' in {where}{hint} (add a new key with +{given})")
-    value = _split(given)[1] if "=" in given else ""
+    value = split_override(given)[1] if "=" in given else ""
     return ConfigError(f"{given}: invalid value{f' {value!r}' if value else ''} for {key or 'the config'} ({text})")
 
 
@@ -159,7 +161,7 @@ def check_command_line(
     sweep = any(a in ("-m", "--multirun") for a in argv)
     overrides = [a for a in argv if not a.startswith("-")]
     for item in overrides:
-        key, value = _split(item)
+        key, value = split_override(item)
         if value.endswith(HIDDEN_SUFFIXES) and _is_group(conf_dir, key):
             choices = group_choices(conf_dir, key)
             raise ConfigError(f"{item}: '{value}' is a schema, not a choice of group '{key}'; valid choices: {', '.join(choices)}")
@@ -199,7 +201,7 @@ def check_launcher(cfg: DictConfig, overrides: Sequence[str], sweep: bool) -> No
     """A ``launcher=`` choice applies only to a multirun: without ``-m`` it is refused rather than ignored (the job
     would run here without a word).  With ``-m`` and the SLURM launcher, SLURM must answer (:func:`slurm_problem`)
     before a sweep folder is made and sbatch fails with a page of text."""
-    chosen = next((_split(o)[1] for o in overrides if _split(o)[0] == "launcher"), None)
+    chosen = next((split_override(o)[1] for o in overrides if split_override(o)[0] == "launcher"), None)
     if not sweep and chosen and chosen != "local":
         raise ConfigError(
             f"launcher={chosen} only applies to a multirun: add -m to run the jobs through it, or drop launcher={chosen} "

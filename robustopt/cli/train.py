@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from robustopt.cli.app import entry_point, interrupted, launch, output_dir, record_run_status, to_plain
+from robustopt.cli.check import split_override
 from robustopt.cli.validate import check_train_config
 from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import RobustOptError
@@ -65,11 +66,7 @@ def train_and_evaluate(cfg: dict, run_dir: str | Path, logger: Optional[NullLogg
 def _job_info() -> dict:
     """This job's place in its sweep, for the W&B config (group runs by the swept keys in the UI)."""
     hc = HydraConfig.get()
-    overrides = {}
-    for item in hc.overrides.task:
-        key, _, value = str(item).partition("=")
-        overrides[key.lstrip("+~")] = value
-    info = {"overrides": overrides}
+    info = {"overrides": dict(split_override(item) for item in hc.overrides.task)}
     if hc.mode == RunMode.MULTIRUN:
         info.update(sweep_dir=str(hc.sweep.dir), job_num=hc.job.num, job_id=OmegaConf.select(hc, "job.id", default=None, throw_on_missing=False))
     return info
