@@ -7,6 +7,9 @@ that the README and the shipped files agree.
     python paper_figures/readme_tables.py            # print every table
     python paper_figures/readme_tables.py --write    # rewrite the README's tables from results/
     python paper_figures/readme_tables.py --check    # exit 1 when the README's tables differ from results/
+
+``--results DIR`` reads another clone's store (``robustopt-reproduce`` refreshes the README of the repository it
+ships into, which need not be the clone it runs from).
 """
 
 from __future__ import annotations
@@ -103,13 +106,13 @@ def readme_blocks(text: str) -> dict[str, str]:
     return {m.group("name"): m.group("body") for m in MARKER.finditer(text)}
 
 
-def render(text: str) -> str:
-    """The README with every marked table regenerated from ``results/``."""
+def render(text: str, results: Path = RESULTS) -> str:
+    """The README with every marked table regenerated from ``results`` (the folder holding ``results/<name>/``)."""
     def fill(m: re.Match) -> str:
         name = m.group("name")
         if name not in TABLES:
             raise MissingResultsError(f"README marker results:{name} has no table; known: {', '.join(TABLES)}")
-        return m.group(1) + TABLES[name]() + m.group(4)
+        return m.group(1) + TABLES[name](results / name) + m.group(4)
     return MARKER.sub(fill, text)
 
 
@@ -118,10 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="rewrite the README's tables from results/")
     parser.add_argument("--check", action="store_true", help="exit 1 when the README differs from results/")
     parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results store: the folder holding <name>/ (default: this clone's results/)")
     args = parser.parse_args(argv)
     try:
         text = args.readme.read_text()
-        new = render(text)
+        new = render(text, args.results)
         if args.write:
             atomic_write_text(args.readme, new)
         elif args.check:
@@ -131,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
         else:
             for name, fn in TABLES.items():
-                print(f"## {name}\n\n{fn()}")
+                print(f"## {name}\n\n{fn(args.results / name)}")
     except MissingResultsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

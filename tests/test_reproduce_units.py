@@ -172,3 +172,24 @@ def test_path_overrides_holding_a_tilde_are_quoted_for_hydra():
                               "run_dir=outputs/runs", "data_dir='a~b'"]) == [
         "run_dir='results/fashion_mnist/runs/experiment-paper~fashion~mnist_optimizer-sgd'", "evaluations=[clean]",
         "run_dir=outputs/runs", "data_dir='a~b'"]
+
+
+@pytest.mark.slow
+def test_shipping_a_unit_refreshes_the_readme_that_quotes_the_store(tmp_path):
+    """A shipped unit changes the ledger and the tables; the README of the repository it ships into is regenerated with
+    it (and committed with it), so that tests/test_readme_results.py never sees a README older than the store."""
+    from paper_figures import readme_tables
+
+    store = tmp_path / "repo" / "results" / "fashion_mnist"
+    shutil.copytree(SHIPPED, store, ignore=shutil.ignore_patterns("figures", "*.png", "*.pdf"))
+    stale = "<!-- results:fashion_mnist -->\nLedger: 0 of 9 training runs (stale)\n<!-- /results:fashion_mnist -->\n"
+    readme = tmp_path / "repo" / "README.md"
+    readme.write_text("# a clone\n\n" + stale + "\nafter\n")
+    assert reproduce.refresh_readme(store, reproduce.FASHION_MNIST) == readme
+    text = readme.read_text()
+    assert text.startswith("# a clone\n\n") and text.endswith("\nafter\n") and "(stale)" not in text
+    assert readme_tables.readme_blocks(text)["fashion_mnist"] == readme_tables.fashion_mnist(store)
+    # a store outside a repository's results/ folder, or a README that does not quote it, is left alone
+    assert reproduce.refresh_readme(tmp_path / "repo" / "results", reproduce.FASHION_MNIST) is None
+    readme.write_text("# no tables\n")
+    assert reproduce.refresh_readme(store, reproduce.FASHION_MNIST) is None and readme.read_text() == "# no tables\n"

@@ -386,9 +386,12 @@ def run_units(recipe: Recipe, results: Path, work: Path, *, budget_min: float, j
                 print(f"[reproduce] {s.unit.id} finished but could not be shipped: {exc}", flush=True)
                 continue
             print(f"[reproduce] {s.unit.id} done in {minutes:.1f} min, shipped {path}", flush=True)
-            write_provenance(results, recipe)
+            paths = [path, str(write_provenance(results, recipe))]
+            readme = refresh_readme(results, recipe)
+            if readme is not None:
+                paths.append(str(readme))
             if commit:
-                _commit(_repo_of(results), [path, str(results / "PROVENANCE.md")],
+                _commit(_repo_of(results), paths,
                         f"results/{recipe.name}: {s.unit.id} ({minutes:.0f} min on one core), shipped by robustopt-reproduce")
         units = ledger(results, recipe, work)
         busy = {s.unit.id for s in running}
@@ -405,6 +408,23 @@ def run_units(recipe: Recipe, results: Path, work: Path, *, budget_min: float, j
         if not running:
             return ledger(results, recipe, work)
         time.sleep(poll_s)
+
+
+def refresh_readme(results: Path, recipe: Recipe) -> Optional[Path]:
+    """Regenerate the results tables of the README of the repository that holds ``results`` (when it shows
+    ``<!-- results:<recipe> -->``), so that a shipped unit and the README that quotes the store never disagree
+    (``tests/test_readme_results.py``).  The tables are drawn by ``paper_figures/readme_tables.py``, a layer above
+    this one, so it runs as a command; returns the README's path, or None when there is none to refresh."""
+    readme = results.parent.parent / "README.md"
+    if results.parent.name != "results" or not readme.is_file() or f"<!-- results:{recipe.name} -->" not in readme.read_text():
+        return None
+    cmd = [_python(), "-m", "paper_figures.readme_tables", "--write", "--readme", str(readme), "--results", str(results.parent)]
+    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": pythonpath})
+    if done.returncode != 0:
+        print(f"[reproduce] could not refresh {readme}: {(done.stderr or done.stdout).strip()[-500:]}", flush=True)
+        return None
+    return readme
 
 
 def _repo_of(path: Path) -> Path:
@@ -474,6 +494,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 raise ConfigError("ship needs the finished run's folder: robustopt-reproduce <recipe> ship RUN_DIR")
             print(ship_training(RunDir(args.run_dir), results / "runs" / args.run_dir.name))
             write_provenance(results, recipe)
+            refresh_readme(results, recipe)
         else:
             units = run_units(recipe, results, args.work.resolve(), budget_min=parse_budget(args.budget),
                               jobs=args.jobs or available_cpus(), precision=args.precision, device=args.device,
