@@ -35,7 +35,6 @@ import math
 from typing import Any, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from robustopt.bits import encode_mask
 from robustopt.data import canonical_dataset_name
@@ -45,6 +44,7 @@ from robustopt.frequency.bases import check_basis
 from robustopt.frequency.heatmap import fourier_heatmap, heatmap_figure
 from robustopt.frequency.masks import Bands, band_masks, bands_from_edges, paper_bands
 from robustopt.frequency.noise import band_noise_sampler, project_onto_band
+from robustopt.metrics import Outcomes, forward_outcomes
 
 # Variances of the Gaussian-noise evaluation, per data set (the paper's settings).
 GAUSSIAN_VARIANCES: dict[str, tuple[float, ...]] = {
@@ -116,41 +116,18 @@ def _mean(values: list[float]) -> float:
     return float(sum(values) / len(values))
 
 
-@torch.no_grad()
-def _outcomes(model, data: EvalData, ctx: EvalContext, transform: Optional[Callable] = None) -> dict:
-    """Accuracy, mean cross-entropy and the per-image ``correct`` mask (bool, CPU) of ``model`` on ``data``.
-
-    ``transform(xb)`` (e.g. adds noise) is applied to each batch of ``ctx.batch_size`` images, in order.
-    The model's train/eval mode is restored.
-    """
-    device = torch.device(ctx.device) if ctx.device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    correct, loss_sum = [], torch.zeros((), dtype=torch.float64, device=device)
-    try:
-        for start in range(0, len(data), ctx.batch_size):
-            xb = data.x[start : start + ctx.batch_size].to(device)
-            yb = data.y[start : start + ctx.batch_size].to(device)
-            if xb.dtype == torch.uint8:
-                xb = xb.float().div_(255)
-            if transform is not None:
-                xb = transform(xb)
-            logits = model(xb)
-            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").double()
-            correct.append((logits.argmax(1) == yb).cpu())
-    finally:
-        model.train(was_training)
-    mask = torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
-    n = max(len(data), 1)
-    return {"accuracy": int(mask.sum()) / n, "loss": loss_sum.item() / n, "n": len(data), "correct": mask}
+def _outcomes(model, data: EvalData, ctx: EvalContext, transform: Optional[Callable] = None) -> Outcomes:
+    """Per-image outcomes of ``model`` on ``data`` in batches of ``ctx.batch_size`` images, in order, in eval mode
+    (:func:`robustopt.metrics.forward_outcomes`); ``transform(xb, start)`` (e.g. adds noise) is applied to each."""
+    return forward_outcomes(model, data.x, data.y, batch_size=ctx.batch_size, device=ctx.device, transform=transform)
 
 
-def _noisy_outcomes(model, data: EvalData, ctx: EvalContext, seed: int, sample: Callable, clamp: bool) -> dict:
+def _noisy_outcomes(model, data: EvalData, ctx: EvalContext, seed: int, sample: Callable, clamp: bool) -> Outcomes:
     """One pass over ``data`` adding ``sample(shape, generator, dtype)`` to each batch (generator seeded with ``seed``)."""
     gen = torch.Generator(device=ctx.device)
     gen.manual_seed(seed)
 
-    def add_noise(xb: torch.Tensor) -> torch.Tensor:
+    def add_noise(xb: torch.Tensor, start: int) -> torch.Tensor:
         out = xb + sample(xb.shape, gen, xb.dtype)
         return out.clamp_(0, 1) if clamp else out
 
@@ -200,19 +177,19 @@ def evaluate_gaussian_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) 
         for i, var in enumerate(variances):
             std = math.sqrt(var)
             res = _noisy_outcomes(model, data, ctx, seed, _white(std), bool(opts["clamp"]))
-            acc[i][d], loss[i][d] = res["accuracy"], res["loss"]
+            acc[i][d], loss[i][d] = res.accuracy, res.loss
             if d == 0:
-                correct[i] = encode_mask(res["correct"])
+                correct[i] = encode_mask(res.correct)
     result = {
         "variances": variances,
         "accuracy": [_mean(a) for a in acc],
         "accuracy_stderr": [_stderr(a) for a in acc],
         "loss": [_mean(v) for v in loss],
-        "clean_accuracy": clean["accuracy"],
+        "clean_accuracy": clean.accuracy,
         "n": len(data),
         "n_draws": n_draws,
         "clamp": bool(opts["clamp"]),
-        "clean_correct": encode_mask(clean["correct"]),
+        "clean_correct": encode_mask(clean.correct),
         "correct": correct,
     }
     if ctx.tracker is not None:
@@ -330,8 +307,8 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
         "clamp": bool(opts["clamp"]),
         "std_of": opts["std_of"],
         "edges": edges if edges is None or isinstance(edges, str) else [float(e) for e in edges],
-        "clean_accuracy": clean["accuracy"],
-        "clean_correct": encode_mask(clean["correct"]),
+        "clean_accuracy": clean.accuracy,
+        "clean_correct": encode_mask(clean.correct),
     }
     rows = []
     for b, basis in enumerate(bases):
@@ -348,10 +325,10 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
                     std *= math.sqrt(h * w / bands.counts[k])
                 sample = _band_noise_sampler(bands, k, std, ctx.device, bool(opts["same_draw"]))
                 res = _noisy_outcomes(model, data, ctx, seed, sample, bool(opts["clamp"]))
-                noisy[k][d] = res["accuracy"]
+                noisy[k][d] = res.accuracy
                 if d == 0:
-                    noisy_correct[k] = encode_mask(res["correct"])
-        drops = [[clean["accuracy"] - a for a in per_band] for per_band in noisy]
+                    noisy_correct[k] = encode_mask(res.correct)
+        drops = [[clean.accuracy - a for a in per_band] for per_band in noisy]
         result[basis] = {
             "drop": [_mean(v) for v in drops],
             "drop_stderr": [_stderr(v) for v in drops],
@@ -364,7 +341,7 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
         }
         rb = result[basis]
         for k in range(n_bands):
-            rows.append([basis, k, rb["r_low"][k], rb["r_high"][k], rb["counts"][k], clean["accuracy"],
+            rows.append([basis, k, rb["r_low"][k], rb["r_high"][k], rb["counts"][k], clean.accuracy,
                          rb["noisy_accuracy"][k], rb["drop"][k], rb["drop_stderr"][k]])
     if ctx.tracker is not None:
         ctx.tracker.log_table(

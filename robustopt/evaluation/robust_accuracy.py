@@ -61,6 +61,7 @@ from robustopt.attacks.registry import resolve_factory
 from robustopt.bits import encode_mask
 from robustopt.errors import ConfigError
 from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
+from robustopt.metrics import forward_outcomes
 from robustopt.registry import load_plugins
 
 DEFAULT_ATTACKS: tuple[dict, ...] = (
@@ -188,14 +189,6 @@ class _Images:
             if xb.dtype == torch.uint8:
                 xb = xb.float().div_(255)
             yield idx, xb, self.y[idx].to(self.device, non_blocking=True)
-
-
-@torch.no_grad()
-def _correct(model, images: _Images) -> torch.Tensor:
-    out = torch.zeros(images.x.shape[0], dtype=torch.bool)
-    for idx, xb, yb in images.batches(torch.arange(images.x.shape[0])):
-        out[idx] = (model(xb).argmax(1) == yb).cpu()
-    return out
 
 
 def _robust_mask(model, attack, images: _Images, *, label: str, norm: str, eps: float,
@@ -354,7 +347,9 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
     n = len(data)
     t0 = time.perf_counter()
 
-    correct = images.correct = _correct(model, images)
+    # the clean pass, in the model's own mode as the attacks (the pipeline puts it in eval mode)
+    correct = images.correct = forward_outcomes(model, data.x, data.y, batch_size=batch_size, device=device,
+                                                eval_mode=False).correct
     clean_acc = int(correct.sum()) / n if n else 0.0
     per_eps_batches = math.ceil(int(correct.sum()) / batch_size)
     total = per_eps_batches * sum(len(s["eps"]) for s in specs)
