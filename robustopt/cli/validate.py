@@ -55,7 +55,7 @@ def check_train_config(cfg: dict) -> None:
         FILTERS.get(filt["name"])
         if not 0 < float(filt.get("keep_fraction", 1.0)) <= 1:
             raise ConfigError(f"data_filter.keep_fraction must be in (0, 1], got {filt.get('keep_fraction')}")
-    check_evaluations(cfg.get("evaluations") or [], cfg.get("eval") or {}, ds["name"])
+    check_evaluations(cfg.get("evaluations") or [], cfg.get("eval") or {}, ds["name"])  # names, options and values
     check_data_root(ds["root"], ds["name"], download=bool(ds.get("download")),
                     create=bool((cfg.get("paths") or {}).get("create_data_dir")))
 

@@ -9,7 +9,7 @@ McNemar's between two runs on the same images).
 from __future__ import annotations
 
 from robustopt.bits import encode_mask
-from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
+from robustopt.evaluation.registry import EvalContext, EvalData, evaluation_options, register_evaluation
 from robustopt.metrics import forward_outcomes
 
 DEFAULTS = {"n_samples": None}  # first N test images (None: all)
@@ -18,7 +18,7 @@ DEFAULTS = {"n_samples": None}  # first N test images (None: all)
 @register_evaluation("clean", defaults=DEFAULTS)
 def evaluate_clean(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Clean test accuracy, cross-entropy and the per-image mask.  Options: ``n_samples`` (default: all)."""
-    cfg = check_evaluation_options("clean", cfg, DEFAULTS)
-    data = data.subset(cfg.get("n_samples"))
+    opts = evaluation_options("clean", cfg, data.dataset)
+    data = data.subset(opts["n_samples"])
     res = forward_outcomes(model, data.x, data.y, batch_size=int(ctx.batch_size), device=ctx.device)
     return {"accuracy": res.accuracy, "loss": res.loss, "n": res.n, "correct": encode_mask(res.correct)}

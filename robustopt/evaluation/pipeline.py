@@ -15,14 +15,7 @@ from robustopt.errors import CheckpointError, ConfigError, DataError, RobustOptE
 from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
 from robustopt.evaluation.merge import merge_result
-from robustopt.evaluation.registry import (
-    EVALUATIONS,
-    EvalContext,
-    EvalData,
-    check_evaluation_options,
-    evaluation_defaults,
-)
-from robustopt.evaluation.robust_accuracy import check_robust_accuracy_options
+from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData, evaluation_options
 from robustopt.io import check_writable
 from robustopt.logger import NullLogger
 from robustopt.registry import load_plugins
@@ -63,17 +56,13 @@ def deep_merge(base: dict, top: dict) -> dict:
 
 def check_evaluations(evaluations, options: Optional[dict] = None, dataset: str = "") -> None:
     """Check, before any work, that every evaluation in ``evaluations`` is registered and that its options in
-    ``options`` (``{name: {option: value}}``) are its own (and, for ``robust_accuracy``, that its attacks resolve):
-    a training run that ends with evaluations refuses a misspelled one at start-up, not after training."""
+    ``options`` (``{name: {option: value}}``) are its own and have values it accepts: each evaluation's registered
+    rules (:func:`~robustopt.evaluation.registry.evaluation_options`, its ``check`` included; ``dataset``: the data
+    set's name, for per-data-set defaults), so that a training run that ends with evaluations refuses a misspelled
+    option or a bad value at start-up, not after training."""
     options = options or {}
     for name in evaluations or []:
-        EVALUATIONS.get(name)
-        opts = options.get(name) or {}
-        if not isinstance(opts, dict):
-            raise ConfigError(f"eval.{name} must be a mapping of options, got {opts!r}")
-        check_evaluation_options(name, opts, evaluation_defaults(name))
-        if name == "robust_accuracy":
-            check_robust_accuracy_options(opts, dataset)
+        evaluation_options(name, options.get(name), dataset)
 
 
 def load_test_split(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
