@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustopt.evaluation import EvalContext, EvalData, EVALUATIONS
+from robustopt.evaluation import EVALUATIONS, EvalContext, EvalData
 from robustopt.metrics import accuracy_and_loss, forward_outcomes
 
 
