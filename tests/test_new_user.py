@@ -87,6 +87,31 @@ def test_evaluations_are_checked_before_training(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_evaluation_option_values_are_checked_before_training(tmp_path):
+    """Each evaluation's registered check runs at start-up (issue 22): a bad value fails in one line naming the key
+    and the valid values, before any run folder is made -- band_noise.std_of used to fail only after training."""
+    with pytest.raises(ConfigError) as err:
+        check([*SYN, "evaluations=[band_noise]", "eval.band_noise.std_of=pixel"])
+    msg = str(err.value)
+    assert "\n" not in msg and "eval.band_noise.std_of" in msg and "'white' or 'band'" in msg and "pixel" in msg
+    with pytest.raises(ConfigError, match=r"eval\.band_noise\.n_draws must be at least 1"):
+        check([*SYN, "evaluations=[band_noise]", "eval.band_noise.n_draws=0"])
+    with pytest.raises(ConfigError, match=r"eval\.gaussian_noise\.variances must be non-negative"):
+        check([*SYN, "evaluations=[gaussian_noise]", "eval.gaussian_noise.variances=[-0.1]"])
+    with pytest.raises(ConfigError, match=r"eval\.lipschitz\.method must be one of lanczos, power, dense"):
+        check([*SYN, "evaluations=[lipschitz]", "eval.lipschitz.method=svd"])
+    check([*SYN, "evaluations=[band_noise]", "eval.band_noise.std_of=band"])  # a good value passes
+    check([*SYN, "eval.band_noise.std_of=pixel"])  # only the evaluations that run are checked
+    # the library path too: train_and_evaluate refuses before training (no run folder appears)
+    from robustopt.cli.train import train_and_evaluate
+
+    cfg = compose("train", [*SYN, f"paths.output_dir={tmp_path}", "evaluations=[band_noise]", "eval.band_noise.std_of=pixel"])
+    with pytest.raises(ConfigError, match="eval.band_noise.std_of must be 'white' or 'band'"):
+        train_and_evaluate(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_data_root_that_does_not_exist_is_an_error_unless_asked_for(tmp_path):
     fm = ["dataset=fashion_mnist", "logger=none"]
     with pytest.raises(ConfigError, match=r"data root .*nowhere does not exist.*paths.create_data_dir=true"):
@@ -124,10 +149,12 @@ def test_refused_starts_print_one_line_and_leave_no_run_folder(tmp_path):
         "epochs=0": "epochs must be >= 1",
         f"paths.data_dir={tmp_path / 'nonexistent'}": "does not exist",
         "evaluations=[nosuch]": "unknown evaluation 'nosuch'",
+        "eval.band_noise.std_of=pixel": "eval.band_noise.std_of must be 'white' or 'band'",  # checked only after training before issue 22
     }
     for arg, text in cases.items():
         dataset = "dataset=fashion_mnist" if "data_dir" in arg else "dataset=synthetic"
-        res = run_entry("train.py", [dataset, "logger=none", f"paths.output_dir={out}", arg])
+        evaluations = ["evaluations=[band_noise]"] if arg.startswith("eval.") else []
+        res = run_entry("train.py", [dataset, "logger=none", f"paths.output_dir={out}", *evaluations, arg])
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], (arg, res.stderr)
         assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), f"{arg} left files: {list(out.rglob('*'))}"

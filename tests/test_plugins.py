@@ -62,15 +62,15 @@ def user_folder(tmp_path, monkeypatch):
 
     registries = (ATTACKS, DATASETS, EVALUATIONS, MODELS, OPTIMIZERS)
     saved = [dict(r._entries) for r in registries]
-    saved_defaults = copy.deepcopy(evaluation_registry._DEFAULTS)
+    saved_rules = copy.deepcopy(evaluation_registry._RULES)
     modules, path = set(sys.modules), list(sys.path)
     monkeypatch.chdir(tmp_path)
     yield tmp_path
     for registry, entries in zip(registries, saved):
         registry._entries.clear()
         registry._entries.update(entries)
-    evaluation_registry._DEFAULTS.clear()
-    evaluation_registry._DEFAULTS.update(saved_defaults)
+    evaluation_registry._RULES.clear()
+    evaluation_registry._RULES.update(saved_rules)
     for name in set(sys.modules) - modules:
         del sys.modules[name]
     sys.path[:] = path

@@ -210,3 +210,81 @@ def test_every_target_in_conf_imports():
     assert ("train.yaml", "robustopt.cli.callbacks.CollectSweep") in targets
     for name, target in sorted(targets):
         assert import_object(target) is not None, f"{name}: {target}"
+
+
+# -- evaluations carry their own rules (issue 22) -------------------------------------------------------------
+#: The modules that run, merge and check every evaluation alike: none may name a particular one.
+GENERIC_EVALUATION_MODULES = ("robustopt/evaluation/pipeline.py", "robustopt/evaluation/merge.py",
+                              "robustopt/evaluation/registry.py", "robustopt/cli/validate.py", "robustopt/cli/check.py")
+
+
+def builtin_evaluation_names() -> set[str]:
+    """The names the built-in evaluations register (``register_evaluation("<name>", ...)`` in robustopt/evaluation/)."""
+    names = set()
+    for path in python_files("robustopt/evaluation"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "register_evaluation":
+                if node.args and isinstance(node.args[0], ast.Constant):
+                    names.add(node.args[0].value)
+    return names
+
+
+def code_words(path: Path) -> set[str]:
+    """Every word of ``path``'s code -- names, attributes, imported modules, string values -- but not of its
+    docstrings and comments."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    words: set[str] = set()
+    for node in ast.walk(tree):
+        texts = []
+        if isinstance(node, ast.Name):
+            texts = [node.id]
+        elif isinstance(node, ast.Attribute):
+            texts = [node.attr]
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            texts = [node.name]
+        elif isinstance(node, ast.arg):
+            texts = [node.arg]
+        elif isinstance(node, ast.ImportFrom):
+            texts = [node.module or "", *(a.name for a in node.names)]
+        elif isinstance(node, ast.Import):
+            texts = [a.name for a in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            texts = [node.value]
+        for text in texts:
+            words.update(re.findall(r"[A-Za-z0-9_]+", text))
+    return words
+
+
+def test_the_pipeline_merge_and_validation_name_no_evaluation():
+    """Defaults, value checks and merging are each evaluation's registered rules: the pipeline, the merge and the
+    start-up validation have no special case for any evaluation's name."""
+    names = builtin_evaluation_names()
+    assert {"clean", "robust_accuracy", "band_noise", "gaussian_noise", "lipschitz"} <= names
+    wrong = {rel: sorted(code_words(REPO / rel) & names) for rel in GENERIC_EVALUATION_MODULES}
+    assert not any(wrong.values()), f"special cases for evaluations by name: {wrong}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    wrong = []
+    for path in python_files("robustopt"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("robustopt")):
+                wrong += [f"{path.relative_to(REPO)}:{node.lineno} imports {a.name} from {node.module}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_evaluations_share_one_options_helper_and_one_forward_pass():
+    """Each evaluation reads its options through the registry's ``evaluation_options`` (no ``_options`` copy of its
+    own), and the batched forward pass over test images is written once, in ``robustopt.metrics``."""
+    wrong = []
+    for path in python_files("robustopt/evaluation", "robustopt/frequency"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "_options":
+                wrong.append(f"{path.relative_to(REPO)}:{node.lineno} defines its own _options")
+            if isinstance(node, (ast.Attribute, ast.Name)) and getattr(node, "attr", getattr(node, "id", "")) == "cross_entropy":
+                wrong.append(f"{path.relative_to(REPO)}:{node.lineno} computes a loss itself (use robustopt.metrics.forward_outcomes)")
+    assert not wrong, "\n".join(wrong)

@@ -15,7 +15,8 @@ from robustopt.data import get_spec
 from robustopt.data.cache import check_data_root  # noqa: F401 - also this module's name for it (tests, callers)
 from robustopt.errors import ConfigError
 from robustopt.evaluation import EVALUATIONS
-from robustopt.evaluation.pipeline import check_evaluations, check_runs_can_be_evaluated, parse_shard
+from robustopt.evaluation.matched import RULE_LOWEST_FINAL
+from robustopt.evaluation.pipeline import check_evaluations, check_protocol, check_runs_can_be_evaluated, parse_shard
 from robustopt.frequency import FILTERS
 from robustopt.optim import build_optimizer, build_scheduler
 from robustopt.registry import load_plugins
@@ -55,7 +56,7 @@ def check_train_config(cfg: dict) -> None:
         FILTERS.get(filt["name"])
         if not 0 < float(filt.get("keep_fraction", 1.0)) <= 1:
             raise ConfigError(f"data_filter.keep_fraction must be in (0, 1], got {filt.get('keep_fraction')}")
-    check_evaluations(cfg.get("evaluations") or [], cfg.get("eval") or {}, ds["name"])
+    check_evaluations(cfg.get("evaluations") or [], cfg.get("eval") or {}, ds["name"])  # names, options and values
     check_data_root(ds["root"], ds["name"], download=bool(ds.get("download")),
                     create=bool((cfg.get("paths") or {}).get("create_data_dir")))
 
@@ -66,15 +67,14 @@ def check_evaluate_config(cfg: dict) -> None:
     evaluations exist, ``protocol`` and ``shard`` are valid, ``data_dir`` (when given) exists."""
     load_plugins(cfg.get("plugins"))
     scan = scan_run_dir(str(cfg["run_dir"]))  # a training run, a sweep folder of runs or a folder of sweep folders
-    if cfg.get("protocol") not in ("final", "matched"):
-        raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {cfg.get('protocol')!r}")
+    in_progress = bool(cfg.get("in_progress"))
+    check_protocol(cfg.get("protocol"), cfg.get("matched_target", RULE_LOWEST_FINAL), in_progress)
     parse_shard(cfg.get("shard"))
     for name in cfg.get("evaluations") or []:  # the names only: the options are each run's own, merged per run
         EVALUATIONS.get(name)
     data_dir = cfg.get("data_dir")
     if data_dir and not Path(str(data_dir)).expanduser().is_dir():
         raise ConfigError(f"data_dir {data_dir} does not exist; leave it out to read each run's own dataset.root")
-    in_progress = bool(cfg.get("in_progress"))
     eligible = [r for r in scan.runs if r.status == "completed" or (in_progress and r.status != "diverged")]
     check_runs_can_be_evaluated(eligible, data_dir)  # weights, a writable folder, data: before any work
 

@@ -2,7 +2,8 @@
 
 The built-in evaluations (``clean``, ``robust_accuracy``, ``gaussian_noise``, ``band_noise``,
 ``fourier_heatmap``, ``lipschitz``, ``sharpness``) register themselves from their modules, imported here.  Add your own
-with :func:`register_evaluation` (docs/plugins.md).  :func:`evaluate` runs any of them on a model in one call
+with :func:`register_evaluation` (docs/plugins.md), which also takes the evaluation's option defaults, its
+value check and how a re-evaluation merges with a stored result.  :func:`evaluate` runs any of them on a model in one call
 (also ``robustopt.evaluate``); :mod:`robustopt.evaluation.pipeline` evaluates trained run directories.
 """
 
@@ -13,7 +14,10 @@ from robustopt.evaluation.registry import (
     EvalContext,
     EvalData,
     evaluation_defaults,
+    evaluation_options,
+    evaluation_rules,
     register_evaluation,
 )
 
-__all__ = ["EVALUATIONS", "EvalContext", "EvalData", "evaluate", "evaluation_defaults", "register_evaluation"]
+__all__ = ["EVALUATIONS", "EvalContext", "EvalData", "evaluate", "evaluation_defaults", "evaluation_options",
+           "evaluation_rules", "register_evaluation"]

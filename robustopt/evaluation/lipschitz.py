@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from robustopt.errors import ConfigError
-from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
+from robustopt.evaluation.registry import EvalContext, EvalData, evaluation_options, register_evaluation
 from robustopt.lipschitz import lower_bound, network_bound, paper_bound_details
 
 DEFAULTS: dict[str, Any] = {
@@ -38,9 +38,17 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _options(cfg: dict | None) -> dict:
-    cfg = check_evaluation_options("lipschitz", cfg, DEFAULTS)
-    return {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None or k == "cache_dir"}}
+METHODS = ("lanczos", "power", "dense")
+CERTIFIED = ("eigh", "gram")
+
+
+def check_lipschitz_options(opts: dict, dataset: str) -> None:
+    """The registered check of ``lipschitz``'s option values (merged with :data:`DEFAULTS`; a null option takes
+    its default)."""
+    if opts["method"] not in METHODS:
+        raise ConfigError(f"eval.lipschitz.method must be one of {', '.join(METHODS)}, got {opts['method']!r}")
+    if opts["certified"] not in CERTIFIED:
+        raise ConfigError(f"eval.lipschitz.certified must be one of {', '.join(CERTIFIED)}, got {opts['certified']!r}")
 
 
 def _layer_figure(names: list[str], layers: dict[str, dict]):
@@ -68,7 +76,7 @@ def _layer_figure(names: list[str], layers: dict[str, dict]):
     return fig
 
 
-@register_evaluation("lipschitz", defaults=DEFAULTS)
+@register_evaluation("lipschitz", defaults=DEFAULTS, check=check_lipschitz_options, null_means_default=True)
 def evaluate_lipschitz(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Lipschitz quantities of ``model`` (L2, pixels to logits) on inputs shaped like ``data.x``.
 
@@ -81,7 +89,7 @@ def evaluate_lipschitz(model, data: EvalData, cfg: dict, ctx: EvalContext) -> di
     ``paper_sigma`` (largest singular value of the weight viewed as ``(paper_view_rows, -1)``).
     Logs a per-layer table and bar plot to ``ctx.tracker`` when present.
     """
-    opts = _options(cfg)
+    opts = evaluation_options("lipschitz", cfg, data.dataset)
     cache_dir = opts["cache_dir"]
     if cache_dir is None and opts["cache"] and ctx.run_dir:
         cache_dir = os.path.join(ctx.run_dir, "cache")

@@ -35,16 +35,16 @@ import math
 from typing import Any, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from robustopt.bits import encode_mask
 from robustopt.data import canonical_dataset_name
 from robustopt.errors import ConfigError
-from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
+from robustopt.evaluation.registry import EvalContext, EvalData, evaluation_options, register_evaluation
 from robustopt.frequency.bases import check_basis
 from robustopt.frequency.heatmap import fourier_heatmap, heatmap_figure
 from robustopt.frequency.masks import Bands, band_masks, bands_from_edges, paper_bands
 from robustopt.frequency.noise import band_noise_sampler, project_onto_band
+from robustopt.metrics import Outcomes, forward_outcomes
 
 # Variances of the Gaussian-noise evaluation, per data set (the paper's settings).
 GAUSSIAN_VARIANCES: dict[str, tuple[float, ...]] = {
@@ -73,15 +73,11 @@ BAND_NOISE_VARIANCE: dict[str, float] = {
 
 
 
-def _options(cfg: dict, defaults: dict, evaluation: str) -> dict:
-    return {**defaults, **check_evaluation_options(evaluation, cfg, defaults)}
-
-
-def _default_for(table: dict, data: EvalData, evaluation: str, option: str) -> Any:
-    key = canonical_dataset_name(data.dataset)
+def _default_for(table: dict, dataset: str, evaluation: str, option: str) -> Any:
+    key = canonical_dataset_name(dataset)
     if key not in table:
         raise ConfigError(
-            f"eval.{evaluation}.{option} has no default for data set '{data.dataset}'; set eval.{evaluation}.{option} in the config"
+            f"eval.{evaluation}.{option} has no default for data set '{dataset}'; set eval.{evaluation}.{option} in the config"
         )
     return table[key]
 
@@ -116,41 +112,18 @@ def _mean(values: list[float]) -> float:
     return float(sum(values) / len(values))
 
 
-@torch.no_grad()
-def _outcomes(model, data: EvalData, ctx: EvalContext, transform: Optional[Callable] = None) -> dict:
-    """Accuracy, mean cross-entropy and the per-image ``correct`` mask (bool, CPU) of ``model`` on ``data``.
-
-    ``transform(xb)`` (e.g. adds noise) is applied to each batch of ``ctx.batch_size`` images, in order.
-    The model's train/eval mode is restored.
-    """
-    device = torch.device(ctx.device) if ctx.device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    correct, loss_sum = [], torch.zeros((), dtype=torch.float64, device=device)
-    try:
-        for start in range(0, len(data), ctx.batch_size):
-            xb = data.x[start : start + ctx.batch_size].to(device)
-            yb = data.y[start : start + ctx.batch_size].to(device)
-            if xb.dtype == torch.uint8:
-                xb = xb.float().div_(255)
-            if transform is not None:
-                xb = transform(xb)
-            logits = model(xb)
-            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").double()
-            correct.append((logits.argmax(1) == yb).cpu())
-    finally:
-        model.train(was_training)
-    mask = torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
-    n = max(len(data), 1)
-    return {"accuracy": int(mask.sum()) / n, "loss": loss_sum.item() / n, "n": len(data), "correct": mask}
+def _outcomes(model, data: EvalData, ctx: EvalContext, transform: Optional[Callable] = None) -> Outcomes:
+    """Per-image outcomes of ``model`` on ``data`` in batches of ``ctx.batch_size`` images, in order, in eval mode
+    (:func:`robustopt.metrics.forward_outcomes`); ``transform(xb, start)`` (e.g. adds noise) is applied to each."""
+    return forward_outcomes(model, data.x, data.y, batch_size=ctx.batch_size, device=ctx.device, transform=transform)
 
 
-def _noisy_outcomes(model, data: EvalData, ctx: EvalContext, seed: int, sample: Callable, clamp: bool) -> dict:
+def _noisy_outcomes(model, data: EvalData, ctx: EvalContext, seed: int, sample: Callable, clamp: bool) -> Outcomes:
     """One pass over ``data`` adding ``sample(shape, generator, dtype)`` to each batch (generator seeded with ``seed``)."""
     gen = torch.Generator(device=ctx.device)
     gen.manual_seed(seed)
 
-    def add_noise(xb: torch.Tensor) -> torch.Tensor:
+    def add_noise(xb: torch.Tensor, start: int) -> torch.Tensor:
         out = xb + sample(xb.shape, gen, xb.dtype)
         return out.clamp_(0, 1) if clamp else out
 
@@ -167,7 +140,25 @@ def _white(std: float) -> Callable:
 GAUSSIAN_DEFAULTS = {"variances": None, "n_samples": None, "n_draws": 1, "clamp": True}
 
 
-@register_evaluation("gaussian_noise", defaults=GAUSSIAN_DEFAULTS)
+def _gaussian_variances(opts: dict, dataset: str) -> list[float]:
+    """The variances ``opts`` ask for (null: the paper's for ``dataset``)."""
+    variances = opts["variances"]
+    if variances is None:
+        variances = _default_for(GAUSSIAN_VARIANCES, dataset, "gaussian_noise", "variances")
+    return [float(v) for v in variances]
+
+
+def check_gaussian_noise_options(opts: dict, dataset: str) -> None:
+    """The registered check of ``gaussian_noise``'s option values (merged with :data:`GAUSSIAN_DEFAULTS`)."""
+    variances = _gaussian_variances(opts, dataset)
+    if any(v < 0 for v in variances):
+        raise ConfigError(f"eval.gaussian_noise.variances must be non-negative, got {variances}")
+    n_draws = int(opts["n_draws"])
+    if n_draws < 1:
+        raise ConfigError(f"eval.gaussian_noise.n_draws must be at least 1, got {n_draws}")
+
+
+@register_evaluation("gaussian_noise", defaults=GAUSSIAN_DEFAULTS, check=check_gaussian_noise_options)
 def evaluate_gaussian_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Accuracy under additive Gaussian noise ``clamp(x + sqrt(var) N(0, 1), 0, 1)`` for each variance.
 
@@ -180,16 +171,9 @@ def evaluate_gaussian_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) 
     ``clean_accuracy``, the settings, and the per-image masks ``clean_correct`` and ``correct`` (one per
     variance, first draw; see the module docstring).
     """
-    opts = _options(cfg, GAUSSIAN_DEFAULTS, "gaussian_noise")
-    variances = opts["variances"]
-    if variances is None:
-        variances = _default_for(GAUSSIAN_VARIANCES, data, "gaussian_noise", "variances")
-    variances = [float(v) for v in variances]
-    if any(v < 0 for v in variances):
-        raise ConfigError(f"eval.gaussian_noise.variances must be non-negative, got {variances}")
+    opts = evaluation_options("gaussian_noise", cfg, data.dataset)
+    variances = _gaussian_variances(opts, data.dataset)
     n_draws = int(opts["n_draws"])
-    if n_draws < 1:
-        raise ConfigError(f"eval.gaussian_noise.n_draws must be at least 1, got {n_draws}")
     data = data.subset(opts["n_samples"])
     clean = _outcomes(model, data, ctx)
     acc = [[0.0] * n_draws for _ in variances]
@@ -200,19 +184,19 @@ def evaluate_gaussian_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) 
         for i, var in enumerate(variances):
             std = math.sqrt(var)
             res = _noisy_outcomes(model, data, ctx, seed, _white(std), bool(opts["clamp"]))
-            acc[i][d], loss[i][d] = res["accuracy"], res["loss"]
+            acc[i][d], loss[i][d] = res.accuracy, res.loss
             if d == 0:
-                correct[i] = encode_mask(res["correct"])
+                correct[i] = encode_mask(res.correct)
     result = {
         "variances": variances,
         "accuracy": [_mean(a) for a in acc],
         "accuracy_stderr": [_stderr(a) for a in acc],
         "loss": [_mean(v) for v in loss],
-        "clean_accuracy": clean["accuracy"],
+        "clean_accuracy": clean.accuracy,
         "n": len(data),
         "n_draws": n_draws,
         "clamp": bool(opts["clamp"]),
-        "clean_correct": encode_mask(clean["correct"]),
+        "clean_correct": encode_mask(clean.correct),
         "correct": correct,
     }
     if ctx.tracker is not None:
@@ -270,7 +254,37 @@ def _bands(h: int, w: int, basis: str, edges, n_bands: int) -> Bands:
     return bands_from_edges(h, w, edges, basis)
 
 
-@register_evaluation("band_noise", defaults=BAND_DEFAULTS)
+def _band_variance(opts: dict, dataset: str) -> float:
+    """The white noise's variance ``opts`` ask for (null: the paper's for ``dataset``)."""
+    variance = opts["variance"]
+    if variance is None:
+        variance = _default_for(BAND_NOISE_VARIANCE, dataset, "band_noise", "variance")
+    return float(variance)
+
+
+def _band_bases(opts: dict) -> list[str]:
+    return [opts["bases"]] if isinstance(opts["bases"], str) else list(opts["bases"])
+
+
+def check_band_noise_options(opts: dict, dataset: str) -> None:
+    """The registered check of ``band_noise``'s option values (merged with :data:`BAND_DEFAULTS`); the radii of
+    ``edges`` are checked against the image size when the bands are made."""
+    variance = _band_variance(opts, dataset)
+    if variance < 0:
+        raise ConfigError(f"eval.band_noise.variance must be non-negative, got {variance}")
+    for basis in _band_bases(opts):
+        check_basis(basis)
+    if opts["std_of"] not in ("white", "band"):
+        raise ConfigError(f"eval.band_noise.std_of must be 'white' or 'band', got '{opts['std_of']}'")
+    n_draws = int(opts["n_draws"])
+    if n_draws < 1:
+        raise ConfigError(f"eval.band_noise.n_draws must be at least 1, got {n_draws}")
+    edges = opts["edges"]
+    if isinstance(edges, str) and edges != "paper":
+        raise ConfigError(f"eval.band_noise.edges must be null, 'paper' or a list of radii, got '{edges}'")
+
+
+@register_evaluation("band_noise", defaults=BAND_DEFAULTS, check=check_band_noise_options)
 def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Accuracy drop (clean minus noisy) under band-limited Gaussian noise, per band and basis.
 
@@ -299,24 +313,11 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
     and ``r_low <= r < r_high`` when it is ``lower``, the authors' rule, the last band then also holding
     ``r_high``; ``drop_stderr`` is None with one draw).
     """
-    opts = _options(cfg, BAND_DEFAULTS, "band_noise")
-    variance = opts["variance"]
-    if variance is None:
-        variance = _default_for(BAND_NOISE_VARIANCE, data, "band_noise", "variance")
-    variance = float(variance)
-    if variance < 0:
-        raise ConfigError(f"eval.band_noise.variance must be non-negative, got {variance}")
-    bases = [opts["bases"]] if isinstance(opts["bases"], str) else list(opts["bases"])
-    for basis in bases:
-        check_basis(basis)
-    if opts["std_of"] not in ("white", "band"):
-        raise ConfigError(f"eval.band_noise.std_of must be 'white' or 'band', got '{opts['std_of']}'")
+    opts = evaluation_options("band_noise", cfg, data.dataset)
+    variance = _band_variance(opts, data.dataset)
+    bases = _band_bases(opts)
     n_draws = int(opts["n_draws"])
-    if n_draws < 1:
-        raise ConfigError(f"eval.band_noise.n_draws must be at least 1, got {n_draws}")
     edges = opts["edges"]
-    if isinstance(edges, str) and edges != "paper":
-        raise ConfigError(f"eval.band_noise.edges must be null, 'paper' or a list of radii, got '{edges}'")
     data = data.subset(opts["n_samples"])
     h, w = data.x.shape[-2:]
     bands_of = {basis: _bands(h, w, basis, edges, int(opts["n_bands"])) for basis in bases}  # config errors first
@@ -330,8 +331,8 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
         "clamp": bool(opts["clamp"]),
         "std_of": opts["std_of"],
         "edges": edges if edges is None or isinstance(edges, str) else [float(e) for e in edges],
-        "clean_accuracy": clean["accuracy"],
-        "clean_correct": encode_mask(clean["correct"]),
+        "clean_accuracy": clean.accuracy,
+        "clean_correct": encode_mask(clean.correct),
     }
     rows = []
     for b, basis in enumerate(bases):
@@ -348,10 +349,10 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
                     std *= math.sqrt(h * w / bands.counts[k])
                 sample = _band_noise_sampler(bands, k, std, ctx.device, bool(opts["same_draw"]))
                 res = _noisy_outcomes(model, data, ctx, seed, sample, bool(opts["clamp"]))
-                noisy[k][d] = res["accuracy"]
+                noisy[k][d] = res.accuracy
                 if d == 0:
-                    noisy_correct[k] = encode_mask(res["correct"])
-        drops = [[clean["accuracy"] - a for a in per_band] for per_band in noisy]
+                    noisy_correct[k] = encode_mask(res.correct)
+        drops = [[clean.accuracy - a for a in per_band] for per_band in noisy]
         result[basis] = {
             "drop": [_mean(v) for v in drops],
             "drop_stderr": [_stderr(v) for v in drops],
@@ -364,7 +365,7 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
         }
         rb = result[basis]
         for k in range(n_bands):
-            rows.append([basis, k, rb["r_low"][k], rb["r_high"][k], rb["counts"][k], clean["accuracy"],
+            rows.append([basis, k, rb["r_low"][k], rb["r_high"][k], rb["counts"][k], clean.accuracy,
                          rb["noisy_accuracy"][k], rb["drop"][k], rb["drop_stderr"][k]])
     if ctx.tracker is not None:
         ctx.tracker.log_table(
@@ -396,7 +397,13 @@ def _band_noise_figure(result: dict, bases: list[str]):
 HEATMAP_DEFAULTS = {"eps": 4.0, "stride": 2, "n_samples": 1000, "clamp": True}
 
 
-@register_evaluation("fourier_heatmap", defaults=HEATMAP_DEFAULTS)
+def check_fourier_heatmap_options(opts: dict, dataset: str) -> None:
+    """The registered check of ``fourier_heatmap``'s option values (merged with :data:`HEATMAP_DEFAULTS`)."""
+    if float(opts["eps"]) < 0:
+        raise ConfigError(f"eval.fourier_heatmap.eps must be non-negative, got {opts['eps']}")
+
+
+@register_evaluation("fourier_heatmap", defaults=HEATMAP_DEFAULTS, check=check_fourier_heatmap_options)
 def evaluate_fourier_heatmap(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Fourier heat map (Yin et al., "A Fourier perspective on model robustness", NeurIPS 2019).
 
@@ -405,9 +412,7 @@ def evaluate_fourier_heatmap(model, data: EvalData, cfg: dict, ctx: EvalContext)
     frequency.  Options: ``eps`` (Yin et al.: 4 on CIFAR-10), ``stride``, ``n_samples``, ``clamp``.
     The map (rows = vertical, columns = horizontal centred frequencies) is logged as an image.
     """
-    opts = _options(cfg, HEATMAP_DEFAULTS, "fourier_heatmap")
-    if float(opts["eps"]) < 0:
-        raise ConfigError(f"eval.fourier_heatmap.eps must be non-negative, got {opts['eps']}")
+    opts = evaluation_options("fourier_heatmap", cfg, data.dataset)
     data = data.subset(opts["n_samples"])
     res = fourier_heatmap(
         model, data.x, data.y, eps=float(opts["eps"]), stride=int(opts["stride"]), batch_size=ctx.batch_size,

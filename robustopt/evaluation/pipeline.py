@@ -4,8 +4,9 @@ configured evaluations from :data:`EVALUATIONS`, store each result under its nam
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -15,14 +16,7 @@ from robustopt.errors import CheckpointError, ConfigError, DataError, RobustOptE
 from robustopt.evaluation.api import run_evaluations
 from robustopt.evaluation.matched import RULE_LOWEST_FINAL, matched_epochs
 from robustopt.evaluation.merge import merge_result
-from robustopt.evaluation.registry import (
-    EVALUATIONS,
-    EvalContext,
-    EvalData,
-    check_evaluation_options,
-    evaluation_defaults,
-)
-from robustopt.evaluation.robust_accuracy import check_robust_accuracy_options
+from robustopt.evaluation.registry import EVALUATIONS, EvalContext, EvalData, evaluation_options
 from robustopt.io import check_writable
 from robustopt.logger import NullLogger
 from robustopt.registry import load_plugins
@@ -63,17 +57,13 @@ def deep_merge(base: dict, top: dict) -> dict:
 
 def check_evaluations(evaluations, options: Optional[dict] = None, dataset: str = "") -> None:
     """Check, before any work, that every evaluation in ``evaluations`` is registered and that its options in
-    ``options`` (``{name: {option: value}}``) are its own (and, for ``robust_accuracy``, that its attacks resolve):
-    a training run that ends with evaluations refuses a misspelled one at start-up, not after training."""
+    ``options`` (``{name: {option: value}}``) are its own and have values it accepts: each evaluation's registered
+    rules (:func:`~robustopt.evaluation.registry.evaluation_options`, its ``check`` included; ``dataset``: the data
+    set's name, for per-data-set defaults), so that a training run that ends with evaluations refuses a misspelled
+    option or a bad value at start-up, not after training."""
     options = options or {}
     for name in evaluations or []:
-        EVALUATIONS.get(name)
-        opts = options.get(name) or {}
-        if not isinstance(opts, dict):
-            raise ConfigError(f"eval.{name} must be a mapping of options, got {opts!r}")
-        check_evaluation_options(name, opts, evaluation_defaults(name))
-        if name == "robust_accuracy":
-            check_robust_accuracy_options(opts, dataset)
+        evaluation_options(name, options.get(name), dataset)
 
 
 def load_test_split(cfg: dict, data_dir: Optional[str] = None) -> EvalData:
@@ -161,6 +151,69 @@ def check_runs_can_be_evaluated(runs: list[RunDir], data_dir: Optional[str] = No
         raise kind(f"nothing evaluated: {first}{more}")
 
 
+@dataclass
+class EvaluationJob:
+    """How :func:`evaluate_runs` evaluates each run (its arguments of the same names)."""
+
+    evaluations: list[str]
+    options: dict
+    batch_size: int = 1024
+    seed: int = 0
+    progress: bool = True
+    data_dir: Optional[str] = None
+    make_logger: Optional[Callable] = None
+    protocol: str = "final"
+    options_from_run: bool = False
+    prune_snapshots: bool = False
+    replace: bool = False
+
+    def options_for(self, cfg: dict) -> dict:
+        """The evaluations' options for a run configured as ``cfg``: this job's, on top of the run's own ``eval``
+        config with ``options_from_run``."""
+        return deep_merge(cfg.get("eval") or {}, self.options) if self.options_from_run else self.options
+
+
+@dataclass
+class RunSelection:
+    """The runs :func:`evaluate_runs` evaluates (this shard's eligible ones, in order), the matched epochs planned
+    from all eligible runs (matched protocol; ``{}`` otherwise) and ``{path: {"skipped": why}}`` for the others."""
+
+    runs: list[RunDir]
+    plan: dict
+    skipped: dict[str, dict]
+
+    def epochs(self) -> dict:
+        return {path: where.epoch for path, where in self.plan.items()}
+
+
+def check_protocol(protocol: str, matched_target: str | float = RULE_LOWEST_FINAL, in_progress: bool = False) -> None:
+    """ConfigError unless ``protocol`` is ``final`` or ``matched``, and ``in_progress`` comes with ``matched`` and a
+    fixed ``matched_target`` accuracy."""
+    if in_progress and (protocol != "matched" or isinstance(matched_target, str)):
+        raise ConfigError(
+            "in_progress=true needs protocol=matched with a fixed matched_target accuracy (e.g. matched_target=0.9): "
+            "only the first epoch reaching a fixed accuracy is final before training ends"
+        )
+    if protocol not in ("final", "matched"):
+        raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}")
+
+
+def select_runs(runs: list[RunDir], *, protocol: str = "final", matched_target: str | float = RULE_LOWEST_FINAL,
+                in_progress: bool = False, shard: str | None = None) -> RunSelection:
+    """The runs of ``runs`` to evaluate: completed ones (with ``in_progress``, also those being trained or
+    interrupted, not diverged ones), every n-th from the i-th with ``shard="i/n"``; the matched epochs are planned
+    from all eligible runs, whatever the shard.  A run of the shard that is not eligible is logged and skipped."""
+    eligible = [r for r in runs if r.status == "completed" or (in_progress and r.status != "diverged")]
+    plan = matched_epochs(eligible, matched_target) if protocol == "matched" else {}
+    index, count = parse_shard(shard)
+    skipped = {}
+    for run in runs[index::count]:
+        if run not in eligible:
+            log.warning("skipping %s: its status is %s, not completed", run.path, run.status)
+            skipped[str(run.path)] = {"skipped": f"its status is {run.status}, not completed"}
+    return RunSelection([r for r in runs[index::count] if r in eligible], plan, skipped)
+
+
 def evaluate_runs(
     root: str | Path,
     evaluations: list[str],
@@ -212,62 +265,53 @@ def evaluate_runs(
     Each result is merged with the one the run stores (:mod:`robustopt.evaluation.merge`: another attack's
     curves, other eps points are kept); ``replace=True`` drops the stored results of the evaluations run.
     """
-    if in_progress and (protocol != "matched" or isinstance(matched_target, str)):
-        raise ConfigError(
-            "in_progress=true needs protocol=matched with a fixed matched_target accuracy (e.g. matched_target=0.9): "
-            "only the first epoch reaching a fixed accuracy is final before training ends"
-        )
-    if protocol not in ("final", "matched"):
-        raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}")
+    check_protocol(protocol, matched_target, in_progress)
     load_plugins(plugins)
     for name in evaluations:
         EVALUATIONS.get(name)
     scan = scan_run_dir(root)
-    runs = scan.runs
     log.info("%s", scan.describe())
     for folder, why in scan.skipped:
         log.info("skipping %s: %s", folder, why)
     dev = resolve_device(device)
-    out = {}
-    eligible = [r for r in runs if r.status == "completed" or (in_progress and r.status != "diverged")]
-    plan = matched_epochs(eligible, matched_target) if protocol == "matched" else {}
-    index, count = parse_shard(shard)
-    mine = [r for r in runs[index::count] if r in eligible]
-    for run in runs[index::count]:
-        if run not in eligible:
-            log.warning("skipping %s: its status is %s, not completed", run.path, run.status)
-            out[str(run.path)] = {"skipped": f"its status is {run.status}, not completed"}
-    check_runs_can_be_evaluated(mine, data_dir, {path: where.epoch for path, where in plan.items()})
-    log.info("evaluating %s on %d run%s", ", ".join(evaluations), len(mine), "s" if len(mine) != 1 else "")
+    selection = select_runs(scan.runs, protocol=protocol, matched_target=matched_target, in_progress=in_progress, shard=shard)
+    out = dict(selection.skipped)
+    check_runs_can_be_evaluated(selection.runs, data_dir, selection.epochs())
+    log.info("evaluating %s on %d run%s", ", ".join(evaluations), len(selection.runs), "s" if len(selection.runs) != 1 else "")
+    job = EvaluationJob(list(evaluations), options, batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir,
+                        make_logger=make_logger, protocol=protocol, options_from_run=options_from_run,
+                        prune_snapshots=prune_snapshots, replace=replace)
     with torch_threads(num_threads):  # this call's threads only; the caller's are restored afterwards
-        for run in mine:
-            status = run.status
-            lock = RunLock(run.path, "evaluating")
-            try:
-                lock.acquire()
-            except CheckpointError as exc:
-                log.warning("skipping %s: %s", run.path, exc)
-                out[str(run.path)] = {"skipped": str(exc)}
-                continue
-            try:
-                out[str(run.path)] = _evaluate_one(run, plan, status, dev, evaluations, options, options_from_run,
-                                                   make_logger, batch_size, seed, progress, data_dir, protocol,
-                                                   replace, prune_snapshots)
-            except RobustOptError as exc:
-                log.error("%s: %s", run.path, exc)
-                out[str(run.path)] = {"failed": str(exc)}
-            finally:
-                lock.release()
+        for run in selection.runs:
+            out[str(run.path)] = _evaluate_locked(run, selection.plan, job, dev)
     return out
 
 
-def _evaluate_one(run, plan, status, dev, evaluations, options, options_from_run, make_logger, batch_size, seed,
-                  progress, data_dir, protocol, replace, prune_snapshots) -> dict:
-    """One run of :func:`evaluate_runs` (its lock held)."""
+def _evaluate_locked(run: RunDir, plan: dict, job: EvaluationJob, device: torch.device) -> dict:
+    """One run of :func:`evaluate_runs`, locked while it is evaluated: its results, ``{"skipped": why}`` when its
+    lock is held (it is being trained), or ``{"failed": sentence}`` when its evaluation fails with a user error."""
+    status = run.status
+    lock = RunLock(run.path, "evaluating")
+    try:
+        lock.acquire()
+    except CheckpointError as exc:
+        log.warning("skipping %s: %s", run.path, exc)
+        return {"skipped": str(exc)}
+    try:
+        return _evaluate_one(run, plan, status, job, device)
+    except RobustOptError as exc:
+        log.error("%s: %s", run.path, exc)
+        return {"failed": str(exc)}
+    finally:
+        lock.release()
+
+
+def _evaluate_one(run: RunDir, plan: dict, status: str, job: EvaluationJob, device: torch.device) -> dict:
+    """One run of :func:`evaluate_runs` (its lock held; ``status``: the run's status before it was locked)."""
     cfg = run.config()
     load_plugins(cfg.get("plugins"))
     epoch = None
-    if protocol == "matched":
+    if job.protocol == "matched":
         where = plan[str(run.path)]
         epoch = where.epoch
         matched = where.as_dict()
@@ -275,22 +319,26 @@ def _evaluate_one(run, plan, status, dev, evaluations, options, options_from_run
             matched.update(run_status=status, epochs_done=where.final_epoch, epochs=int(cfg["epochs"]))
         run.set_matched(matched)
         log.info("%s: matched validation accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
-    model = load_trained_model(run, dev, epoch)
-    logger = make_logger(run, cfg) if make_logger else NullLogger()
+    model = load_trained_model(run, device, epoch)
+    logger = job.make_logger(run, cfg) if job.make_logger else NullLogger()
     try:
         result = evaluate_model(
-            model, cfg, run, evaluations, deep_merge(cfg.get("eval") or {}, options) if options_from_run else options,
-            device=dev, logger=logger,
-            batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir, protocol=protocol,
-            replace=replace,
+            model, cfg, run, job.evaluations, job.options_for(cfg), device=device, logger=logger,
+            batch_size=job.batch_size, seed=job.seed, progress=job.progress, data_dir=job.data_dir,
+            protocol=job.protocol, replace=job.replace,
         )
     except BaseException:
         logger.finish(exit_code=1)
         raise
     logger.finish(exit_code=0)
-    if prune_snapshots and epoch is not None:
-        keep = snapshot_path(run.checkpoint_dir, epoch)
-        for path in run.checkpoint_dir.glob("epoch-*.pt"):
-            if path != keep:
-                path.unlink()
+    if job.prune_snapshots and epoch is not None:
+        _prune_snapshots(run, epoch)
     return result
+
+
+def _prune_snapshots(run: RunDir, epoch: int) -> None:
+    """Delete the run's kept epoch weights except those of ``epoch`` (the final ones stay in ``checkpoints/last.pt``)."""
+    keep = snapshot_path(run.checkpoint_dir, epoch)
+    for path in run.checkpoint_dir.glob("epoch-*.pt"):
+        if path != keep:
+            path.unlink()

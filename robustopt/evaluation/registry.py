@@ -11,19 +11,30 @@ JSON-serialisable numbers and lists.  Optional artefacts (tables, figures) go to
 ``ctx.tracker`` (which may be None).  The pipeline stores the result under the evaluation's
 name in the run's ``summary.json`` (``summary["eval"][name]``).
 
-``defaults`` are the evaluation's options and their default values, written once: the evaluation checks
-its options against them (:func:`check_evaluation_options`) and the config layer shows them as
-``eval.<name>`` (``conf/eval/<name>.yaml`` only documents them).
+An evaluation registers its rules in the same call, in one place (:class:`EvaluationRules`):
+
+* ``defaults``: its options and their default values, written once.  :func:`evaluation_options` checks a
+  config's options against them and fills in the others; the config layer shows them as ``eval.<name>``
+  (``conf/eval/<name>.yaml`` only documents them).  ``null_means_default=True``: an option set to null takes its
+  default (otherwise null is a value of its own, e.g. ``n_samples: null`` = all images);
+* ``check(options, dataset)``: refuses bad option *values* (a one-sentence ConfigError naming the key and the
+  fix), given the merged options and the data-set name (for per-data-set defaults; ``""`` when unknown).  It is
+  called by :func:`evaluation_options`, so the entry points run it at start-up (before any training) and the
+  evaluation itself when it runs;
+* ``merge(old, new, options)``: how a re-evaluation's result joins the one a run stores, returning ``(to_store,
+  replaced, note)`` as :func:`robustopt.evaluation.merge.merge_result` does; by default the new result replaces
+  the stored one, which is kept under ``eval_replaced`` when it differs.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import torch
 
+from robustopt.errors import ConfigError
 from robustopt.registry import Registry, check_options
 
 
@@ -67,27 +78,50 @@ class EvalContext:
 
 
 Evaluation = Callable[[torch.nn.Module, EvalData, dict, EvalContext], dict]
+#: ``check(options, dataset)``: raises ConfigError for a bad option value (options merged with the defaults).
+OptionCheck = Callable[[dict, str], None]
+#: ``merge(old, new, options) -> (to_store, replaced, note)``: a re-evaluation's result and the stored one.
+ResultMerge = Callable[[dict, dict, Optional[dict]], "tuple[dict, Optional[dict], str]"]
+
+
+@dataclass(frozen=True)
+class EvaluationRules:
+    """What an evaluation registers besides its function (see the module docstring)."""
+
+    defaults: dict = field(default_factory=dict)
+    check: Optional[OptionCheck] = None
+    merge: Optional[ResultMerge] = None
+    null_means_default: bool = False
+
 
 EVALUATIONS: Registry[Evaluation] = Registry("evaluation")
-_DEFAULTS: dict[str, dict] = {}
+_RULES: dict[str, EvaluationRules] = {}
 
 
-def register_evaluation(name: str, fn: Evaluation | None = None, *, defaults: Optional[dict] = None, overwrite: bool = False):
-    """Register evaluation ``fn`` under ``name`` (used bare, a decorator); ``defaults``: its options and their
-    default values (plain JSON-like values)."""
+def register_evaluation(name: str, fn: Evaluation | None = None, *, defaults: Optional[dict] = None,
+                        check: Optional[OptionCheck] = None, merge: Optional[ResultMerge] = None,
+                        null_means_default: bool = False, overwrite: bool = False):
+    """Register evaluation ``fn`` under ``name`` (used bare, or as a decorator) with its rules: ``defaults`` (its
+    options and their default values, plain JSON-like values), ``check(options, dataset)`` (refuses bad values),
+    ``merge(old, new, options)`` (joins a re-evaluation with the stored result) and ``null_means_default``."""
 
     def add(item: Evaluation) -> Evaluation:
         EVALUATIONS.register(name, item, overwrite=overwrite)
-        _DEFAULTS[name] = copy.deepcopy(dict(defaults or {}))
+        _RULES[name] = EvaluationRules(copy.deepcopy(dict(defaults or {})), check, merge, bool(null_means_default))
         return item
 
     return add(fn) if fn is not None else add
 
 
+def evaluation_rules(name: str) -> EvaluationRules:
+    """The rules evaluation ``name`` registered (no defaults, check or merge for one registered without them)."""
+    EVALUATIONS.get(name)
+    return _RULES.get(name) or EvaluationRules()
+
+
 def evaluation_defaults(name: str) -> dict:
     """The options of evaluation ``name`` with their default values (a fresh copy; ``{}`` when it declared none)."""
-    EVALUATIONS.get(name)
-    return copy.deepcopy(_DEFAULTS.get(name, {}))
+    return copy.deepcopy(evaluation_rules(name).defaults)
 
 
 def check_evaluation_options(name: str, cfg: Optional[dict], allowed: Iterable[str]) -> dict:
@@ -96,3 +130,20 @@ def check_evaluation_options(name: str, cfg: Optional[dict], allowed: Iterable[s
     cfg = dict(cfg or {})
     check_options(f"evaluation '{name}'", cfg, allowed)
     return cfg
+
+
+def evaluation_options(name: str, cfg: Optional[Mapping], dataset: str = "") -> dict:
+    """The options of evaluation ``name`` that ``cfg`` (``eval.<name>``) asks for: its keys checked against the
+    registered ``defaults``, the others filled in from them, and the values checked by the registered ``check``
+    (``dataset``: the data-set name, for per-data-set defaults).  The one way every evaluation reads its options,
+    at start-up (:func:`robustopt.evaluation.pipeline.check_evaluations`) and when it runs."""
+    rules = evaluation_rules(name)
+    if cfg is not None and not isinstance(cfg, Mapping):
+        raise ConfigError(f"eval.{name} must be a mapping of options, got {cfg!r}")
+    given = check_evaluation_options(name, cfg, rules.defaults)
+    if rules.null_means_default:
+        given = {k: v for k, v in given.items() if v is not None}
+    opts = {**copy.deepcopy(rules.defaults), **given}
+    if rules.check is not None:
+        rules.check(opts, dataset)
+    return opts

@@ -60,7 +60,9 @@ from robustopt.attacks import Attack, build_attack, default_eps_grid, get_threat
 from robustopt.attacks.registry import resolve_factory
 from robustopt.bits import encode_mask
 from robustopt.errors import ConfigError
-from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
+from robustopt.evaluation.merge import keep_replaced
+from robustopt.evaluation.registry import EvalContext, EvalData, evaluation_options, register_evaluation
+from robustopt.metrics import forward_outcomes
 from robustopt.registry import load_plugins
 
 DEFAULT_ATTACKS: tuple[dict, ...] = (
@@ -85,11 +87,6 @@ DEFAULTS: dict[str, Any] = {
 
 # Tolerance of the eps-ball check: relative to eps plus an absolute float slack.
 _BALL_RTOL, _BALL_ATOL = 1e-5, 1e-6
-
-
-def _options(cfg: Optional[Mapping]) -> dict:
-    cfg = check_evaluation_options("robust_accuracy", cfg, DEFAULTS)
-    return {**copy.deepcopy(DEFAULTS), **{k: v for k, v in cfg.items() if v is not None}}
 
 
 def _spec_label(spec: Mapping, norm: str) -> str:
@@ -147,10 +144,10 @@ def _prepared_specs(opts: dict, dataset: str) -> list[dict]:
     return specs
 
 
-def check_robust_accuracy_options(cfg: Optional[Mapping], dataset: str) -> None:
-    """Check ``robust_accuracy``'s options (option names, attack names and imports, eps grids) without running
-    anything, so that an entry point can refuse a bad attack spec before training."""
-    opts = _options(cfg)
+def check_robust_accuracy_options(opts: dict, dataset: str) -> None:
+    """The registered check of ``robust_accuracy``'s options (merged with :data:`DEFAULTS`): its plugins import, its
+    attacks resolve, its eps grids are numbers >= 0 (or the data set has the paper's grid), without running
+    anything, so that an entry point refuses a bad attack spec before training."""
     load_plugins(opts["plugins"])
     _prepared_specs(opts, dataset)
 
@@ -188,14 +185,6 @@ class _Images:
             if xb.dtype == torch.uint8:
                 xb = xb.float().div_(255)
             yield idx, xb, self.y[idx].to(self.device, non_blocking=True)
-
-
-@torch.no_grad()
-def _correct(model, images: _Images) -> torch.Tensor:
-    out = torch.zeros(images.x.shape[0], dtype=torch.bool)
-    for idx, xb, yb in images.batches(torch.arange(images.x.shape[0])):
-        out[idx] = (model(xb).argmax(1) == yb).cpu()
-    return out
 
 
 def _robust_mask(model, attack, images: _Images, *, label: str, norm: str, eps: float,
@@ -340,11 +329,74 @@ def _large_eps(norm: str, x: torch.Tensor) -> float:
     return 1.0 if norm == "linf" else float(math.sqrt(x[0].numel()))
 
 
-@register_evaluation("robust_accuracy", defaults=DEFAULTS)
+def _merge_curve(old: dict, new: dict) -> dict:
+    """One attack's curve: eps points of both, the new value at an eps both hold; masks aligned with eps."""
+    points = {}
+    for curve in (old, new):
+        masks = curve.get("correct") or [None] * len(curve["eps"])
+        for e, acc, mask in zip(curve["eps"], curve["robust_accuracy"], masks):
+            points[float(e)] = (acc, mask)
+    eps = sorted(points)
+    out = {**new, "eps": eps, "robust_accuracy": [points[e][0] for e in eps]}
+    if "correct" in old or "correct" in new:
+        out["correct"] = [points[e][1] for e in eps]
+    out["seconds"] = float(old.get("seconds") or 0) + float(new.get("seconds") or 0)
+    return out
+
+
+def _same_attack(old: dict, new: dict) -> bool:
+    return all(old.get(k) == new.get(k) for k in ("name", "norm", "options"))
+
+
+def merge_robust_accuracy(old: dict, new: dict, max_accuracy: Optional[float] = None) -> tuple[dict, str]:
+    """``(merged, note)``: ``new`` with ``old``'s curves and eps points that it does not hold itself (same images
+    only; else ``new`` as it is).  ``note`` says what happened, for the log ('' when nothing was kept)."""
+    if (old.get("dataset"), old.get("n")) != (new.get("dataset"), new.get("n")):
+        return new, (f"replacing the stored robust_accuracy (n={old.get('n')} images of {old.get('dataset')!r}) by one on "
+                     f"other images (n={new.get('n')} of {new.get('dataset')!r}); accuracies over different images are not merged")
+    curves = {label: copy.deepcopy(c) for label, c in (old.get("attacks") or {}).items()}
+    kept, replaced = [label for label in curves if label not in new.get("attacks", {})], []
+    for label, curve in (new.get("attacks") or {}).items():
+        if label in curves and _same_attack(curves[label], curve):
+            curves[label] = _merge_curve(curves[label], curve)
+        else:
+            if label in curves:
+                replaced.append(label)
+            curves[label] = copy.deepcopy(curve)
+    merged = {**new, "attacks": curves}
+    if "sanity" in new or "sanity" in old:
+        large = {**((old.get("sanity") or {}).get("large_eps") or {}), **((new.get("sanity") or {}).get("large_eps") or {})}
+        limit = DEFAULTS["large_eps_max_accuracy"] if max_accuracy is None else float(max_accuracy)
+        merged["sanity"] = _sanity(curves, large, limit)
+    merged["seconds"] = float(old.get("seconds") or 0) + float(new.get("seconds") or 0)
+    notes = []
+    if kept:
+        notes.append(f"kept the stored curves {', '.join(kept)}")
+    if replaced:
+        notes.append(f"replaced the curves {', '.join(replaced)} (their attack's options changed)")
+    return merged, "; ".join(notes)
+
+
+def merge_robust_accuracy_result(old: dict, new: dict, options: Optional[dict] = None) -> tuple[dict, Optional[dict], str]:
+    """The registered merge of ``robust_accuracy`` (:func:`robustopt.evaluation.merge.merge_result`): on the same
+    images (same ``dataset`` and ``n``) curves are merged by label, and within a curve eps points by value (the new
+    value wins at an eps both hold; the per-image masks stay aligned with ``eps``); a curve whose attack changed
+    (another name, norm or options under the same label) is replaced by the new one, and the sanity flags are
+    recomputed over the merged curves (with ``options``' ``large_eps_max_accuracy``).  On other images the new
+    result replaces the stored one, which is kept under ``eval_replaced``: accuracies over different images are not
+    one curve.  Results without curves are merged by the default rule."""
+    if not (isinstance(old.get("attacks"), dict) and isinstance(new.get("attacks"), dict)):
+        return keep_replaced("robust_accuracy", old, new)
+    merged, note = merge_robust_accuracy(old, new, (options or {}).get("large_eps_max_accuracy"))
+    other_images = (old.get("dataset"), old.get("n")) != (new.get("dataset"), new.get("n"))
+    return merged, (old if other_images else None), note + ("; the stored one is kept in eval_replaced.robust_accuracy" if other_images else "")
+
+
+@register_evaluation("robust_accuracy", defaults=DEFAULTS, check=check_robust_accuracy_options,
+                     merge=merge_robust_accuracy_result, null_means_default=True)
 def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Robust accuracy under each configured attack over an eps grid (see the module docstring)."""
-    opts = _options(cfg)
-    load_plugins(opts["plugins"])
+    opts = evaluation_options("robust_accuracy", cfg, data.dataset)  # also imports its plugins
     data = data.subset(int(opts["n_samples"]))
     specs = _prepared_specs(opts, data.dataset)
     device = torch.device(ctx.device)
@@ -354,7 +406,9 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
     n = len(data)
     t0 = time.perf_counter()
 
-    correct = images.correct = _correct(model, images)
+    # the clean pass, in the model's own mode as the attacks (the pipeline puts it in eval mode)
+    correct = images.correct = forward_outcomes(model, data.x, data.y, batch_size=batch_size, device=device,
+                                                eval_mode=False).correct
     clean_acc = int(correct.sum()) / n if n else 0.0
     per_eps_batches = math.ceil(int(correct.sum()) / batch_size)
     total = per_eps_batches * sum(len(s["eps"]) for s in specs)

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from robustopt.errors import ConfigError
-from robustopt.evaluation.registry import EvalContext, EvalData, check_evaluation_options, register_evaluation
+from robustopt.evaluation.registry import EvalContext, EvalData, evaluation_options, register_evaluation
 from robustopt.sharpness import hessian_eigenvalues, hessian_trace, sam_sharpness
 
 DEFAULTS: dict[str, Any] = {
@@ -36,9 +36,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _options(cfg: dict | None) -> dict:
-    cfg = check_evaluation_options("sharpness", cfg, DEFAULTS)
-    opts = {**DEFAULTS, **cfg}
+def check_sharpness_options(opts: dict, dataset: str) -> None:
+    """The registered check of ``sharpness``'s option values (merged with :data:`DEFAULTS`)."""
     for key in ("k", "trace_probes", "batch_size", "probe_batch"):
         value = opts[key]
         if isinstance(value, bool) or not isinstance(value, int):
@@ -47,10 +46,9 @@ def _options(cfg: dict | None) -> dict:
         raise ConfigError(f"eval.sharpness.trace_probes must be 0 (no trace) or >= 2, got {opts['trace_probes']}")
     if opts["n_samples"] is not None and (isinstance(opts["n_samples"], bool) or not isinstance(opts["n_samples"], int) or opts["n_samples"] < 1):
         raise ConfigError(f"eval.sharpness.n_samples must be a positive integer or null (all images), got {opts['n_samples']!r}")
-    return opts
 
 
-@register_evaluation("sharpness", defaults=DEFAULTS)
+@register_evaluation("sharpness", defaults=DEFAULTS, check=check_sharpness_options)
 def evaluate_sharpness(model, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Sharpness of ``model``'s loss on the first ``n_samples`` images of ``data``.
 
@@ -60,7 +58,7 @@ def evaluate_sharpness(model, data: EvalData, cfg: dict, ctx: EvalContext) -> di
     ``loss`` (the mean cross-entropy), ``n_samples``, ``k``, ``matvecs`` (Hessian-vector products of the
     Lanczos run), ``seconds_eigenvalues``, ``seconds_trace``, ``split`` ("test") and ``seed``.
     """
-    opts = _options(cfg)
+    opts = evaluation_options("sharpness", cfg, data.dataset)
     seed = int(ctx.seed if opts["seed"] is None else opts["seed"])
     sub = data.subset(opts["n_samples"])
     x = sub.x if sub.x.dtype.is_floating_point else sub.x.float().div(255)
