@@ -212,15 +212,18 @@ def test_figure_scripts_write_images(store, tmp_path):
              "certified upper bound", "empirical lower bound")
     assert [header.index(n) for n in names] == sorted(header.index(n) for n in names)
 
-    # mean ± half-width of the 95% t-interval over the three seeds (t quantile in closed form)
+    # geometric mean [95% interval] over the three seeds, on the log scale (issue 20: a symmetric t-interval of a
+    # positive skewed quantity reached below zero); t quantile in closed form
     def cell(base):
-        v = base * np.array([1.0, 1.1, 1.2])
-        hw = T975_DF2 * v.std(ddof=1) / np.sqrt(3)
-        return f"{v.mean():.3g} ± {hw:.2g}"
+        logs = np.log(base * np.array([1.0, 1.1, 1.2]))
+        hw = T975_DF2 * logs.std(ddof=1) / np.sqrt(3)
+        gm, lo, hi = np.exp(logs.mean()), np.exp(logs.mean() - hw), np.exp(logs.mean() + hw)
+        assert lo > 0
+        return f"{gm:.3g} [{lo:.3g}, {hi:.3g}]"
 
     sgd = [LIP["sgd"][k] for k in ("paper", "norms", "upper", "lower")]
     assert "| Fashion-MNIST | SGD | 3 | " + " | ".join(cell(v) for v in sgd) + " |" in md
-    assert r"\begin{tabular}" in tex and "95\\% t-interval" in tex
+    assert r"\begin{tabular}" in tex and "geometric mean [95\\% interval]" in tex and "t-interval" not in tex
 
 
 def test_figure1_takes_the_smallest_eps_the_largest_variance_and_autoattack(store):
