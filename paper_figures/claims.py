@@ -164,7 +164,7 @@ def claim_main(sweep: Sweep, ds: str, setting: Figure1Setting) -> list[Claim]:
                     s_acc, a_acc = figure1_accuracy(g["sgd"], q, setting), figure1_accuracy(g[a], q, setting)
                     if s_acc is None or a_acc is None:
                         continue
-                    std_pairs.append((figure1_accuracy(g["sgd"], "standard", setting), figure1_accuracy(g[a], "standard", setting)))
+                    std_pairs.append((figure1_accuracy(g["sgd"], f"standard@{q}", setting), figure1_accuracy(g[a], f"standard@{q}", setting)))
                     ms, ma = outcome_mask(g["sgd"], q, setting), outcome_mask(g[a], q, setting)
                 effects.append(s_acc - a_acc)
                 if ms is not None and ma is not None:

@@ -16,7 +16,7 @@ import math
 import shlex
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Callable, Iterable, Sequence
@@ -367,7 +367,11 @@ def gaussian_accuracy(run: Run, variance: float) -> float | None:
 @dataclass(frozen=True)
 class Figure1Setting:
     """The perturbation sizes compared in Figure 1 for one data set (chosen among the stored ones) and the images
-    every number is measured on."""
+    every number is measured on.
+
+    Each perturbed accuracy is compared with the standard accuracy *on its own images*: the attacks' (the first
+    ``n_images`` test images, those of ``robust_accuracy``) and the Gaussian noise's (every image it was evaluated
+    on, the first ``n_noise``); None: per-image outcomes not stored, each evaluation's stored accuracies."""
 
     variance: float | None
     eps_l2: float | None
@@ -375,6 +379,13 @@ class Figure1Setting:
     attack_l2: str | None
     attack_linf: str | None
     n_images: int | None = None  # the first n test images (robust_accuracy's); None: each quantity on its own images
+    n_noise: int | None = None  # the first n test images of the Gaussian-noise comparison (all it evaluated)
+
+    def images(self, quantity: str) -> int | None:
+        """The first how many test images ``quantity`` (a perturbation, or ``standard@<perturbation>``) is
+        measured on, the same for every run (None: each run's stored accuracy on its evaluation's images)."""
+        beside = quantity.split("@", 1)[1] if "@" in quantity else quantity
+        return self.n_noise if beside == "gaussian_noise" else self.n_images
 
 
 def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, eps_l2: float | None = None,
@@ -386,6 +397,10 @@ def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, e
     67.0 / 63.9 / 60.3) and Gaussian noise at the largest variance (0.007: 69.5 / 58.7 / 62.9 against
     68.7 / 58.6 / 61.6); at larger eps the log's accuracies are 20 to 50 points lower than the figure's.
     A requested value that is not stored raises :class:`MissingResultsError`.
+
+    The images: the attacks' comparison on the first ``n_images`` test images that every run holding
+    ``robust_accuracy`` evaluated, the noise's on the first ``n_noise`` that every run holding ``gaussian_noise``
+    evaluated (a run without an evaluation takes no part in its comparison and does not change its images).
     """
     def pick(requested, stored, what, default_index, command):
         if requested is None:
@@ -407,16 +422,34 @@ def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, e
                     py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[robust_accuracy]", f"eval.robust_accuracy.eps.linf=[{eps_linf}]"))
     runs = sweep.select(dataset)
     names = {norm: common_attack(runs, norm) for norm in ("l2", "linf")}
-    ns = {int((r.evals.get("robust_accuracy") or {}).get("n") or 0) for r in runs}
-    n_images = ns.pop() if len(ns) == 1 and 0 not in ns else None
-    setting = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"), n_images)
-    sized = {"standard": True, "gaussian_noise": variance is not None, "l2": eps_l2 is not None, "linf": eps_linf is not None}
-    if n_images is not None and not all(outcome_mask(r, q, setting) is not None for r in runs for q in FIGURE1_QUANTITIES if sized[q]):
-        setting = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"), None)
-    return setting
+    base = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"))
+
+    def common_images(evaluation: str, quantities: list[str]) -> int | None:
+        """The first n images every run holding ``evaluation`` has per-image outcomes of ``quantities`` for."""
+        holders = [r for r in runs if r.evals.get(evaluation)]
+        ns = [int((r.evals.get(evaluation) or {}).get("n") or 0) for r in holders]
+        if not quantities or not holders or 0 in ns:
+            return None
+        n = min(ns)
+        probe = replace(base, n_images=n, n_noise=n)
+        ok = all(outcome_mask(r, q, probe) is not None for r in holders for q in quantities)
+        return n if ok else None
+
+    attacks = [q for q, e in (("l2", eps_l2), ("linf", eps_linf)) if e is not None]
+    n_images = common_images("robust_accuracy", [*attacks, *(f"standard@{q}" for q in attacks)])
+    n_noise = common_images("gaussian_noise", ["gaussian_noise", "standard@gaussian_noise"]) if variance is not None else None
+    return replace(base, n_images=n_images, n_noise=n_noise)
 
 
 FIGURE1_QUANTITIES = ("standard", "gaussian_noise", "l2", "linf")
+PERTURBATIONS = ("gaussian_noise", "l2", "linf")
+
+#: Which evaluation measured each perturbation, and where a run's clean per-image outcomes are stored (all of them
+#: over the first test images, in order, so that any of them cut to n images is the standard accuracy on those n).
+_EVALUATION_OF = {"gaussian_noise": "gaussian_noise", "l2": "robust_accuracy", "linf": "robust_accuracy"}
+_CLEAN_MASKS = {"gaussian_noise": (("gaussian_noise", "clean_correct"), ("clean", "correct"), ("robust_accuracy", "clean_correct")),
+                "l2": (("robust_accuracy", "clean_correct"), ("clean", "correct"), ("gaussian_noise", "clean_correct"))}
+_CLEAN_MASKS["linf"] = _CLEAN_MASKS["l2"]
 
 
 def _mask(text, n: int | None):
@@ -431,14 +464,20 @@ def _mask(text, n: int | None):
 
 
 def outcome_mask(run: Run, quantity: str, setting: Figure1Setting):
-    """Which of the first ``setting.n_images`` test images ``run`` gets right under ``quantity`` (a bool array), or
-    None when the per-image outcomes are not stored."""
-    n = setting.n_images
+    """Which of the first ``setting.images(quantity)`` test images ``run`` gets right under ``quantity`` (a bool
+    array), or None when the per-image outcomes are not stored.  ``standard@<perturbation>``: the clean images of
+    that perturbation's comparison; plain ``standard``: the attacks' images."""
+    if quantity == "standard":
+        quantity = "standard@l2"
+    n = setting.images(quantity)
     if n is None:
         return None
-    ra = run.evals.get("robust_accuracy") or {}
-    if quantity == "standard":
-        return _mask(ra.get("clean_correct"), n)
+    if quantity.startswith("standard@"):
+        for evaluation, key in _CLEAN_MASKS[quantity.split("@", 1)[1]]:
+            mask = _mask((run.evals.get(evaluation) or {}).get(key), n)
+            if mask is not None:
+                return mask
+        return None
     if quantity == "gaussian_noise":
         res = run.evals.get("gaussian_noise") or {}
         for v, m in zip(res.get("variances", []), res.get("correct") or []):
@@ -455,14 +494,36 @@ def outcome_mask(run: Run, quantity: str, setting: Figure1Setting):
     return None
 
 
+def _stored_clean_beside(run: Run, perturbation: str) -> float | None:
+    """The standard accuracy on the images of ``perturbation``'s evaluation from the stored accuracies: that
+    evaluation's own clean accuracy, else the clean evaluation's when it ran on as many images (else None: the
+    whole test set's accuracy is never put beside an accuracy on a subset)."""
+    res = run.evals.get(_EVALUATION_OF[perturbation]) or {}
+    if res.get("clean_accuracy") is not None:
+        return float(res["clean_accuracy"])
+    n, clean_n = res.get("n"), (run.evals.get("clean") or {}).get("n")
+    if n is not None and clean_n is not None and int(n) != int(clean_n):
+        return None
+    return run.test_accuracy
+
+
 def figure1_accuracy(run: Run, quantity: str, setting: Figure1Setting) -> float | None:
-    """Accuracy of ``run`` for one Figure-1 quantity: on the first ``n_images`` test images when the per-image
-    outcomes are stored (every quantity then on the same images), else the stored accuracy of that evaluation."""
+    """Accuracy of ``run`` for one Figure-1 quantity.
+
+    ``gaussian_noise``, ``l2``, ``linf``: on the first ``setting.images(quantity)`` test images when the per-image
+    outcomes are stored, else the stored accuracy of that evaluation.  ``standard@<perturbation>``: the standard
+    accuracy on the same images as that perturbation (what Figure 1 plots it against and the claims compare).
+    ``standard``: on the whole test set (what the paper's standard accuracy is measured on)."""
+    if quantity == "standard":
+        return run.test_accuracy
     mask = outcome_mask(run, quantity, setting)
     if mask is not None:
         return float(mask.mean())
-    if quantity == "standard":
-        return run.test_accuracy
+    if setting.images(quantity) is not None:
+        return None  # the comparison is on the first n images and this run does not store them: no number from other images
+    if quantity.startswith("standard@"):
+        beside = quantity.split("@", 1)[1]
+        return _stored_clean_beside(run, beside) if figure1_accuracy(run, beside, setting) is not None else None
     if quantity == "gaussian_noise":
         return gaussian_accuracy(run, setting.variance) if setting.variance is not None else None
     eps = setting.eps_l2 if quantity == "l2" else setting.eps_linf
@@ -471,12 +532,18 @@ def figure1_accuracy(run: Run, quantity: str, setting: Figure1Setting) -> float 
 
 
 def figure1_values(sweep: Sweep, dataset: str, setting: Figure1Setting) -> dict[str, dict[str, Stat]]:
-    """``{quantity: {optimizer: Stat}}`` for quantity in standard, gaussian_noise, l2, linf (accuracies in [0, 1])."""
+    """``{quantity: {optimizer: Stat}}`` (accuracies in [0, 1]): ``standard`` on the whole test set, and per
+    perturbation ``q`` (gaussian_noise, l2, linf) with a size: ``q`` and ``standard@q``, the standard accuracy on
+    the same images, both over the same runs (those that hold both)."""
     runs = sweep.select(dataset)
     out = {"standard": per_optimizer(runs, lambda r: figure1_accuracy(r, "standard", setting))}
     for q, size in (("gaussian_noise", setting.variance), ("l2", setting.eps_l2), ("linf", setting.eps_linf)):
-        if size is not None:
-            out[q] = per_optimizer(runs, lambda r, q=q: figure1_accuracy(r, q, setting))
+        if size is None:
+            continue
+        both = [r for r in runs if figure1_accuracy(r, q, setting) is not None
+                and figure1_accuracy(r, f"standard@{q}", setting) is not None]
+        out[q] = per_optimizer(both, lambda r, q=q: figure1_accuracy(r, q, setting))
+        out[f"standard@{q}"] = per_optimizer(both, lambda r, q=q: figure1_accuracy(r, f"standard@{q}", setting))
     return out
 
 

@@ -8,8 +8,9 @@ per data set, each data set's optimizers joined by a dashed line; SGD a star, Ad
 (the authors' blog post).  Filled markers: our mean over seeds with 95% intervals (Student t, none for one
 seed), small dots: single seeds; open markers: the paper's values (``paper_reference.json``; its attack points
 only in a panel of the paper's attack, AutoAttack, never beside PGD or FGSM).  Both coordinates
-of a point come from the same test images when the per-image outcomes are stored
-(:func:`paper_figures.common.figure1_accuracy`).
+of a point come from the same runs and the same test images: in each panel the standard accuracy (y) is measured
+on the images of that panel's perturbation (the noise's, or the attacks'; :func:`paper_figures.common.figure1_accuracy`,
+``standard@<perturbation>``), so y can differ slightly between panels.
 
 The second figure, ``robustness_curves``, has the whole curves: accuracy against every stored ε of every stored
 attack and norm, and against the Gaussian-noise variance, one line per optimizer with 95% bands over seeds (none,
@@ -127,10 +128,21 @@ def paper_comparable(quantity: str, setting: Figure1Setting) -> bool:
 
 
 def images_text(setting: Figure1Setting) -> str:
-    """Which test images the numbers of one data set come from."""
-    if setting.n_images:
-        return f"every number on the first {setting.n_images} test images"
-    return "each evaluation on its own test images (per-image outcomes not stored: stored accuracies)"
+    """Which test images the numbers of one data set come from: each panel's two coordinates on the same images."""
+    noise, attacks = setting.n_noise if setting.variance is not None else None, setting.n_images
+    has_attack = setting.eps_l2 is not None or setting.eps_linf is not None
+    if setting.variance is not None and has_attack and noise and attacks and noise == attacks:
+        return f"every number on the first {attacks} test images"
+    parts = []
+    if setting.variance is not None and noise:
+        parts.append(f"noise and its standard accuracy on the first {noise} test images")
+    if has_attack and attacks:
+        parts.append(f"attacks and theirs on the first {attacks}")
+    if not parts:
+        return "each evaluation on its own test images (per-image outcomes not stored: stored accuracies)"
+    if len(parts) < int(setting.variance is not None) + int(has_attack):
+        parts.append("the other panel on its evaluation's own images (per-image outcomes not stored)")
+    return "; ".join(parts)
 
 
 def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None = None):
@@ -154,11 +166,12 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
         drawn = False
         for ds in datasets:
             setting, v = settings[ds], values[ds]
-            per, std = v.get(q) or {}, v.get("standard") or {}
+            per, std = v.get(q) or {}, v.get(f"standard@{q}") or {}
             c = dataset_color(ds)
             # single seeds: both coordinates of a run on the same images
             for r in sweep.select(ds):
-                x, y = figure1_accuracy(r, q, setting) if q in v else None, figure1_accuracy(r, "standard", setting)
+                x = figure1_accuracy(r, q, setting) if q in v else None
+                y = figure1_accuracy(r, f"standard@{q}", setting) if q in v else None
                 if x is not None and y is not None:
                     ax.plot(100 * x, 100 * y, ls="none", marker=marker(r.optimizer), ms=marker_size(r.optimizer, 2.2),
                             color=c, alpha=0.35, mew=0, zorder=2)

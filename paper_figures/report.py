@@ -85,12 +85,14 @@ _EVAL_OF = {"standard": "clean", "gaussian_noise": "gaussian_noise", "l2": "robu
 
 
 def images_of(sweep: Sweep, ds: str, quantity: str, setting) -> str:
-    """On how many test images a Figure 1 quantity of ``ds`` was measured (the same first images for every number when
-    per-image outcomes allow; else each evaluation's own count; the whole test set for a standard accuracy that only
-    training logged)."""
-    if setting.n_images:
-        return str(setting.n_images)
-    ns = sorted({int(n) for r in sweep.select(ds) if (n := (r.evals.get(_EVAL_OF[quantity]) or {}).get("n")) is not None})
+    """On how many test images a Figure 1 quantity of ``ds`` was measured (``standard@q``: those of ``q``): the same
+    first images for every run when per-image outcomes allow; else each evaluation's own count; the whole test set
+    for a standard accuracy that only training logged."""
+    n = None if quantity == "standard" else setting.images(quantity)
+    if n:
+        return str(n)
+    evaluation = _EVAL_OF[quantity.split("@", 1)[-1]]
+    ns = sorted({int(n) for r in sweep.select(ds) if (n := (r.evals.get(evaluation) or {}).get("n")) is not None})
     if ns:
         return ", ".join(map(str, ns))
     return "whole test set" if quantity == "standard" else "–"
@@ -98,7 +100,11 @@ def images_of(sweep: Sweep, ds: str, quantity: str, setting) -> str:
 
 def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
     """Markdown: per data set and quantity, our mean ± 95% interval beside the paper's value, per optimizer, with the
-    number of test images it was measured on (the same images for every optimizer)."""
+    number of test images it was measured on (the same images for every optimizer).
+
+    The standard accuracy is shown on the whole test set (beside the paper's), and again on the images of each
+    perturbation it is compared with when those differ (the rows *on the same images*; Figure 1 plots each
+    perturbed accuracy against that standard accuracy, from the same runs)."""
     names = list(dict.fromkeys([n for n in ("sgd", "adam", "rmsprop") if any(n in sweep.optimizers(ds) for ds in sweep.datasets)]
                                + [n for ds in sweep.datasets for n in sweep.optimizers(ds)]))
     head = "| data set | quantity | images | " + " | ".join(f"{label(n)} ours | {label(n)} paper" for n in names) + " |"
@@ -106,17 +112,30 @@ def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
     for ds in sweep.datasets:
         setting, ref = settings[ds], reference.get(ds) or {}
         values = figure1_values(sweep, ds, setting)
-        for q in ("standard", "gaussian_noise", "l2", "linf"):
+
+        def cells(q: str, with_paper: bool) -> str:
+            out = []
+            for n in names:
+                paper = (ref.get(q) or {}).get(n) if with_paper else None
+                out.append(f"{_pct(values[q].get(n))} | {paper:g}" if paper is not None else f"{_pct(values[q].get(n))} | –")
+            return " | ".join(out)
+
+        shown = {(images_of(sweep, ds, "standard", setting), cells("standard", False))}
+        lines.append(f"| {dataset_label(ds)} | standard accuracy (whole test set) | {images_of(sweep, ds, 'standard', setting)} | "
+                     + cells("standard", True) + " |")
+        for q in ("gaussian_noise", "l2", "linf"):
             if q not in values:
                 continue
-            size = {"standard": "", "gaussian_noise": f" (variance {setting.variance:g})",
+            size = {"gaussian_noise": f" (variance {setting.variance:g})",
                     "l2": f" ({setting.attack_l2}, ε = {eps_text(setting.eps_l2, 'l2')})" if setting.eps_l2 is not None else "",
                     "linf": f" ({setting.attack_linf}, ε = {eps_text(setting.eps_linf, 'linf')})" if setting.eps_linf is not None else ""}[q]
-            cells = []
-            for n in names:
-                paper = (ref.get(q) or {}).get(n)
-                cells.append(f"{_pct(values[q].get(n))} | {paper:g}" if paper is not None else f"{_pct(values[q].get(n))} | –")
-            lines.append(f"| {dataset_label(ds)} | {QUANTITY_TEXT[q]}{size} | {images_of(sweep, ds, q, setting)} | " + " | ".join(cells) + " |")
+            std = f"standard@{q}"
+            key = (images_of(sweep, ds, std, setting), cells(std, False))
+            if key not in shown:  # the standard accuracy this row is compared with, on its images and runs
+                shown.add(key)
+                beside = "the noise's" if q == "gaussian_noise" else "the attacks'"
+                lines.append(f"| {dataset_label(ds)} | standard accuracy on {beside} images (same runs) | {key[0]} | {key[1]} |")
+            lines.append(f"| {dataset_label(ds)} | {QUANTITY_TEXT[q]}{size} | {images_of(sweep, ds, q, setting)} | " + cells(q, True) + " |")
     return "\n".join(lines)
 
 
@@ -171,7 +190,8 @@ RULE_TEXT = (
     "test images). *holds*: the 95% Student-t interval of the effect over seeds excludes 0 in the paper's direction; "
     "*contradicted*: it excludes 0 in the other direction; *inconclusive*: otherwise, with the reason. Where the per-image "
     "outcomes are stored, the interval also carries the images' own sampling error (the union with a conservative "
-    "McNemar-type per-image interval), so identical effects on a few images never decide. \"About the same\" "
+    "McNemar-type per-image interval), so identical effects on a few images never decide; where they are not stored, "
+    "identical effects over seeds (sd = 0, a zero-width interval) never decide. \"About the same\" "
     f"holds when the interval lies within ±{100 * TOLERANCES['irrelevant_margin']:g} points. A claim of several parts holds "
     "when all of them hold, and is contradicted when one of its k parts is contradicted at the Bonferroni-corrected level "
     "(a 1 − 5%/k interval), so a false *holds* and a false *contradicted* each come at most 2.5% of the time, as for one "
@@ -192,8 +212,7 @@ def figure1_caption(sweep: Sweep, settings: dict) -> str:
         seeds = len(sweep.groups(ds))
         omitted += [f"{dataset_label(ds)} {'L2' if q == 'l2' else 'L∞'}" for q in ("l2", "linf")
                     if not figure1_fig.paper_comparable(q, s)]
-        images = f"the first {s.n_images} test images (every number on the same images)" if s.n_images else \
-            "each evaluation's own test images (per-image outcomes not stored)"
+        images = figure1_fig.images_text(s) + " (each perturbed accuracy beside the standard accuracy on its images, from the same runs)"
         sizes = []
         if s.variance is not None:
             sizes.append(f"Gaussian noise of variance {s.variance:g}")

@@ -2,7 +2,7 @@
 
 Ma, Pan & Farahmand (TMLR 2023), Table 1: networks trained with SGD have much smaller Lipschitz upper
 bounds (product of per-layer Lipschitz constants) than the same networks trained with Adam or RMSprop.
-Our table has, per data set and optimizer (mean ± half-width of the 95% t-interval over seeds; the mean
+Our table has, per data set and optimizer (geometric mean [95% interval] over seeds, on the log scale; the value
 alone for one seed), one column per quantity, each named in its header:
 
 * the paper's quantity (``paper_bound``: the authors' reshaped-kernel product, exactly their code; not a
@@ -33,6 +33,7 @@ from scipy.stats import t as student_t
 from paper_figures.common import Stat, Sweep, cli_main, dataset_label, load_sweep, per_optimizer
 from paper_figures.style import label
 from robustopt.io import atomic_write_text
+from robustopt.stats import log_interval
 
 
 @dataclass(frozen=True)
@@ -85,20 +86,22 @@ def table1_rows(sweep: Sweep) -> list[dict]:
 
 
 def _sci(s: Stat | None, latex: bool = False) -> str:
-    """``mean ± 95% half-width`` with 3 significant digits (scientific notation for large or small numbers)."""
+    """The geometric mean over seeds and its 95% interval on the log scale, ``gm [low, high]``
+    (:func:`robustopt.stats.log_interval`: Lipschitz quantities are positive and skewed, and a symmetric interval
+    would reach below zero), 3 significant digits, one power of ten for large or small numbers; the value alone for
+    one seed; ``mean ± t half-width`` for values that are not all positive."""
     if s is None:
         return "–" if not latex else "--"
-    hw = interval(s)
-    big = abs(s.mean) >= 1e4 or (0 < abs(s.mean) < 1e-2)
-    if big:
-        exp = int(math.floor(math.log10(abs(s.mean))))
-        m = s.mean / 10**exp
-        if latex:
-            return f"${m:.2f}" + (f" \\pm {hw / 10**exp:.2f}" if hw is not None else "") + f" \\times 10^{{{exp}}}$"
-        return f"{m:.2f}" + (f" ± {hw / 10**exp:.2f}" if hw is not None else "") + f" × 10^{exp}"
+    if any(v <= 0 for v in s.values):
+        hw = interval(s)
+        return f"{s.mean:.3g}" + (f" ± {hw:.2g}" if hw is not None else "")
+    iv = log_interval(s.values, LEVEL)
+    exp = int(math.floor(math.log10(iv.mean))) if (iv.mean >= 1e4 or iv.mean < 1e-2) else 0
+    f = lambda x: f"{x / 10**exp:.3g}"  # noqa: E731
+    text = f(iv.mean) + (f" [{f(iv.low)}, {f(iv.high)}]" if s.n > 1 else "")
     if latex:
-        return f"${s.mean:.3g}" + (f" \\pm {hw:.2g}" if hw is not None else "") + "$"
-    return f"{s.mean:.3g}" + (f" ± {hw:.2g}" if hw is not None else "")
+        return "$" + text + (f" \\times 10^{{{exp}}}" if exp else "") + "$"
+    return text + (f" × 10^{exp}" if exp else "")
 
 
 def present_columns(rows: list[dict]) -> list[Column]:
@@ -113,7 +116,8 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"| {dataset_label(r['dataset'])} | {label(r['optimizer'])} | {r['seeds']} | "
                      + " | ".join(_sci(r[c.key]) for c in cols) + " |")
-    note = f"Mean ± half-width of the {LEVEL:.0%} t-interval over seeds (the mean alone for one seed)."
+    note = (f"Geometric mean [{LEVEL:.0%} interval] over seeds, on the log scale (positive, skewed quantities; the value "
+            "alone for one seed).")
     if COLUMNS[0] in cols:
         note += (" The paper's quantity is not a Lipschitz bound (reshaped kernels, pooling counted as 1); "
                  "the certified upper bound is one.")
@@ -136,8 +140,8 @@ def latex(rows: list[dict]) -> str:
         out.append(f"{ds} & {label(r['optimizer'])} & " + " & ".join(_sci(r[c.key], latex=True) for c in cols) + r" \\")
         last = r["dataset"]
     out += [r"\bottomrule", r"\end{tabular}",
-            r"\caption{Lipschitz quantities of the trained networks (mean $\pm$ half-width of the 95\% t-interval over "
-            r"seeds). Paper's quantity: the authors' product of reshaped-kernel singular values (not a Lipschitz bound); "
+            r"\caption{Lipschitz quantities of the trained networks (geometric mean [95\% interval] over seeds, on the "
+            r"log scale). Paper's quantity: the authors' product of reshaped-kernel singular values (not a Lipschitz bound); "
             r"product of the layers' exact operator norms; certified upper bound; empirical lower bound (largest "
             r"input-gradient norm / difference quotient found). Cf.\ Table~1 of Ma, Pan \& Farahmand (2023).}",
             r"\label{tab:lipschitz}", r"\end{table}"]

@@ -14,6 +14,8 @@ The decision rule (:func:`decide`), in full:
   image, the same images for every seed), the interval also carries the images' own sampling error: it is the
   union of the seed interval and a per-image interval (:func:`image_interval`, a conservative McNemar-type
   interval), so two seeds with identical effects (sd = 0) measured on a few images never decide by themselves;
+  without per-image outcomes, identical effects over seeds (sd = 0: a zero-width interval) never decide at all
+  (inconclusive, saying so);
 * **holds** when the interval excludes zero on the side the paper predicts;
 * **contradicted** when it excludes zero on the other side;
 * **inconclusive** otherwise, always with the reason in words: a single seed (no interval), the interval
@@ -256,6 +258,17 @@ def _pct(confidence: float) -> str:
     return f"{100 * confidence:.4g}%"
 
 
+def _zero_width_reason(iv: Interval) -> str:
+    """Why a zero-width interval must not decide: identical per-seed values (sd = 0, up to rounding) with no per-image
+    outcomes to carry the images' own error give an interval of zero width, which says nothing about the error."""
+    if iv.exact or not iv.defined or iv.n_images:
+        return ""
+    if iv.sd <= 1e-9 * max(1.0, abs(iv.mean)):
+        return (f"identical values over {iv.n} seeds (sd = 0) and no per-image outcomes to carry the images' error: "
+                "a zero-width interval does not decide")
+    return ""
+
+
 def decide(effects: Sequence[float], *, direction: int = 1, caveats: Sequence[str] = (), confidence: float = CONFIDENCE,
            exact: bool = False, what: str = "effect", scale: float = 1.0, unit: str = "",
            outcomes: Sequence[Sequence[float]] | None = None) -> Verdict:
@@ -284,9 +297,10 @@ def decide(effects: Sequence[float], *, direction: int = 1, caveats: Sequence[st
     level = _pct(confidence)
     if not iv.defined:
         return Verdict(INCONCLUSIVE, "; ".join([_one_seed_reason(iv.n), *caveats]) + f" ({shown})", iv, redecide=again)
-    if caveats:
+    found = caveats + [c for c in [_zero_width_reason(iv)] if c and raw != INCONCLUSIVE]
+    if found:
         note = f"the {level} interval alone would say '{raw}'" if not iv.exact else f"alone it would say '{raw}'"
-        return Verdict(INCONCLUSIVE, "; ".join(caveats) + f" ({shown}; {note})", iv, redecide=again)
+        return Verdict(INCONCLUSIVE, "; ".join(found) + f" ({shown}; {note})", iv, redecide=again)
     if side > 0:
         return Verdict(HOLDS, f"{shown}: the {level} interval excludes 0 in the paper's direction" if not iv.exact else shown,
                        iv, redecide=again)
@@ -322,8 +336,9 @@ def decide_equivalent(effects: Sequence[float], margin: float, *, caveats: Seque
         raw = CONTRADICTED
     else:
         raw = INCONCLUSIVE
-    if caveats:
-        return Verdict(INCONCLUSIVE, "; ".join(caveats) + f" ({shown}; alone it would say '{raw}')", iv, redecide=again)
+    found = caveats + [c for c in [_zero_width_reason(iv)] if c and raw != INCONCLUSIVE]
+    if found:
+        return Verdict(INCONCLUSIVE, "; ".join(found) + f" ({shown}; alone it would say '{raw}')", iv, redecide=again)
     level = _pct(confidence)
     if raw == HOLDS:
         return Verdict(HOLDS, f"{shown}: the {level} interval lies inside the margin", iv, redecide=again)

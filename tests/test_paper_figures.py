@@ -212,15 +212,18 @@ def test_figure_scripts_write_images(store, tmp_path):
              "certified upper bound", "empirical lower bound")
     assert [header.index(n) for n in names] == sorted(header.index(n) for n in names)
 
-    # mean ± half-width of the 95% t-interval over the three seeds (t quantile in closed form)
+    # geometric mean [95% interval] over the three seeds, on the log scale (issue 20: a symmetric t-interval of a
+    # positive skewed quantity reached below zero); t quantile in closed form
     def cell(base):
-        v = base * np.array([1.0, 1.1, 1.2])
-        hw = T975_DF2 * v.std(ddof=1) / np.sqrt(3)
-        return f"{v.mean():.3g} ± {hw:.2g}"
+        logs = np.log(base * np.array([1.0, 1.1, 1.2]))
+        hw = T975_DF2 * logs.std(ddof=1) / np.sqrt(3)
+        gm, lo, hi = np.exp(logs.mean()), np.exp(logs.mean() - hw), np.exp(logs.mean() + hw)
+        assert lo > 0
+        return f"{gm:.3g} [{lo:.3g}, {hi:.3g}]"
 
     sgd = [LIP["sgd"][k] for k in ("paper", "norms", "upper", "lower")]
     assert "| Fashion-MNIST | SGD | 3 | " + " | ".join(cell(v) for v in sgd) + " |" in md
-    assert r"\begin{tabular}" in tex and "95\\% t-interval" in tex
+    assert r"\begin{tabular}" in tex and "geometric mean [95\\% interval]" in tex and "t-interval" not in tex
 
 
 def test_figure1_takes_the_smallest_eps_the_largest_variance_and_autoattack(store):
@@ -255,11 +258,11 @@ def _same_image_runs(masks: bool) -> common.Sweep:
             ra = {"n": N, "clean_accuracy": float(clean[:N].mean()), "attacks": {f"autoattack-{norm}": {
                 "name": "autoattack", "norm": norm, "eps": [0.5], "robust_accuracy": [float(m.mean())]} for norm, m in attacked.items()}}
             if masks:
-                g["correct"] = [encode_mask(gauss)]
+                g["correct"], g["clean_correct"] = [encode_mask(gauss)], encode_mask(clean)
                 ra["clean_correct"] = encode_mask(clean[:N])
                 for norm, m in attacked.items():
                     ra["attacks"][f"autoattack-{norm}"]["correct"] = [encode_mask(m)]
-            summ = {"test_accuracy": float(clean.mean()), "eval": {"clean": {"accuracy": float(clean.mean())},
+            summ = {"test_accuracy": float(clean.mean()), "eval": {"clean": {"accuracy": float(clean.mean()), "n": 10 * N},
                                                                    "gaussian_noise": g, "robust_accuracy": ra}}
             cfg = _config(opt, seed)
             runs.append(common.Run(Path(f"/x/{opt}{seed}"), "fashion_mnist", opt, seed, cfg, summ, "completed"))
@@ -268,35 +271,43 @@ def _same_image_runs(masks: bool) -> common.Sweep:
 
 
 def test_figure1_x_and_y_come_from_the_same_images():
+    """Each panel's two coordinates on the same images: the noise (evaluated on all 10 N images) beside the standard
+    accuracy on those 10 N, the attacks (on the first N) beside the standard accuracy on the first N (issue 20: a
+    standard accuracy on 10,000 images was plotted against attacks on 1,000)."""
     import matplotlib.pyplot as plt
 
     sweep = _same_image_runs(masks=True)
     setting = common.figure1_setting(sweep, "fashion_mnist")
-    assert setting.n_images == N
+    assert (setting.n_images, setting.n_noise) == (N, 10 * N)
     fig = figure1.figure1(sweep, {"fashion_mnist": setting}, {})
     for opt in ("sgd", "adam"):
         runs = sweep.select("fashion_mnist", opt)
-        y_same = np.mean([r.masks["clean"][:N].mean() for r in runs])
-        x_same = np.mean([r.masks["gauss"][:N].mean() for r in runs])
+        y_first = np.mean([r.masks["clean"][:N].mean() for r in runs])
+        x_first = np.mean([r.masks["gauss"][:N].mean() for r in runs])
         y_whole = np.mean([r.masks["clean"].mean() for r in runs])
         x_whole = np.mean([r.masks["gauss"].mean() for r in runs])
-        assert abs(y_same - y_whole) > 0.05 and abs(x_same - x_whole) > 0.05  # the store would show the difference
-        line = _by_gid(fig, f"ours:fashion_mnist:gaussian_noise:{opt}")
-        assert line.get_xdata()[0] == pytest.approx(100 * x_same) and line.get_ydata()[0] == pytest.approx(100 * y_same)
-        l2 = _by_gid(fig, f"ours:fashion_mnist:l2:{opt}")
-        assert l2.get_ydata()[0] == pytest.approx(100 * y_same)  # the same y in every panel
-    assert f"first {N} test images" in fig._suptitle.get_text()
+        assert abs(y_first - y_whole) > 0.05 and abs(x_first - x_whole) > 0.05  # the store would show the difference
+        line = _by_gid(fig, f"ours:fashion_mnist:gaussian_noise:{opt}")  # every image the noise was evaluated on
+        assert line.get_xdata()[0] == pytest.approx(100 * x_whole) and line.get_ydata()[0] == pytest.approx(100 * y_whole)
+        for norm in ("l2", "linf"):
+            attacked = _by_gid(fig, f"ours:fashion_mnist:{norm}:{opt}")  # the attacks' first N images, both coordinates
+            assert attacked.get_xdata()[0] == pytest.approx(100 * np.mean([r.masks[norm].mean() for r in runs]))
+            assert attacked.get_ydata()[0] == pytest.approx(100 * y_first)
+    title = fig._suptitle.get_text()
+    assert f"first {10 * N} test images" in title and f"attacks and theirs on the first {N}" in title, title
     plt.close(fig)
 
-    # without the per-image outcomes: the stored accuracies, and the figure says so
+    # without the per-image outcomes: the stored accuracies, each beside its evaluation's own clean accuracy
     sweep = _same_image_runs(masks=False)
     setting = common.figure1_setting(sweep, "fashion_mnist")
-    assert setting.n_images is None
+    assert (setting.n_images, setting.n_noise) == (None, None)
     fig = figure1.figure1(sweep, {"fashion_mnist": setting}, {})
     runs = sweep.select("fashion_mnist", "adam")
     line = _by_gid(fig, "ours:fashion_mnist:gaussian_noise:adam")
     assert line.get_ydata()[0] == pytest.approx(100 * np.mean([r.masks["clean"].mean() for r in runs]))
     assert line.get_xdata()[0] == pytest.approx(100 * np.mean([r.masks["gauss"].mean() for r in runs]))
+    attacked = _by_gid(fig, "ours:fashion_mnist:l2:adam")  # robust_accuracy's own clean accuracy, on its N images
+    assert attacked.get_ydata()[0] == pytest.approx(100 * np.mean([r.masks["clean"][:N].mean() for r in runs]))
     assert "per-image outcomes not stored" in fig._suptitle.get_text()
     plt.close(fig)
 

@@ -141,7 +141,8 @@ def test_a_zero_width_seed_interval_never_decides_on_few_images():
     a, b = _pair(25, 3, 0)
     effect = float(a.mean() - b.mean())
     assert effect == pytest.approx(0.12)
-    assert decide([effect, effect]).label == HOLDS  # the seed interval alone: zero width
+    zero = decide([effect, effect])  # the seed interval alone has zero width: it never decides (the old rule: 'holds')
+    assert zero.label == INCONCLUSIVE and "sd = 0" in zero.reason, zero.reason
     diffs = [a.astype(float) - b, a.astype(float) - b]
     v = decide([effect, effect], outcomes=diffs)
     assert v.label == INCONCLUSIVE and "25 images" in v.reason, v.reason
@@ -268,3 +269,19 @@ def test_combine_still_finds_a_clear_contradiction_and_opens_up_nested_parts():
     assert borderline.label == CONTRADICTED and borderline.redecide(1 - 0.05 / 6).label != CONTRADICTED
     v = combine({f"p{i}": borderline if i == 0 else decide([1.0, 1.1, 0.9]) for i in range(6)})
     assert v.label == INCONCLUSIVE and "not at the family-wise level" in v.reason
+
+
+def test_identical_values_over_seeds_never_decide_without_the_images_error():
+    """Issue 20, "or sd = 0 must never decide": where no per-image outcomes carry the images' error, identical per-seed
+    effects (sd = 0, also up to floating-point rounding) give a zero-width interval, and no verdict comes from it."""
+    for effects in ([0.12, 0.12], [0.12] * 3, [0.1 + 0.2, 0.3, 0.30000000000000004], [-0.05, -0.05]):
+        v = decide(effects)
+        assert v.label == INCONCLUSIVE and "sd = 0" in v.reason and "would say" in v.reason, (effects, v.reason)
+        e = decide_equivalent(effects, 0.2)
+        assert e.label == INCONCLUSIVE and "sd = 0" in e.reason, (effects, e.reason)
+    assert decide([0.12, 0.13, 0.125]).label == HOLDS  # a spread, however small against the effect, decides
+    assert decide_equivalent([0.001, 0.002, 0.0015], 0.02).label == HOLDS
+    assert decide([0.12, 0.12], exact=True).label == HOLDS  # a deterministic quantity needs no interval
+    # the combined rule's corrected re-decision keeps the reason once
+    c = combine([("a", decide([0.12, 0.12])), ("b", decide([0.2, 0.3, 0.25]))])
+    assert c.label == INCONCLUSIVE and c.reason.count("sd = 0") == 1
