@@ -158,10 +158,11 @@ def import_object(path: str) -> Any:
         raise ConfigError(f"module '{module_name}' has no attribute '{attr}' (from '{path}')") from None
 
 
-def load_plugin(module: str | os.PathLike) -> None:
+def load_plugin(module: str | os.PathLike) -> str:
     """Import a user's module (a dotted name, or a path to a ``.py`` file), so that its ``register_*``
     decorators run.  Idempotent: a module already imported is not imported again.  A dotted name is looked up
-    on ``sys.path`` and then in the current working directory; a relative file path from the working directory."""
+    on ``sys.path`` and then in the current working directory; a relative file path from the working directory.
+    Returns the module's name in ``sys.modules``."""
     module = str(module)
     if module.endswith(".py") or os.sep in module or "/" in module:
         path = Path(module).expanduser().resolve()
@@ -172,11 +173,11 @@ def load_plugin(module: str | os.PathLike) -> None:
         key = path.stem
         loaded = sys.modules.get(key)
         if loaded is not None and Path(getattr(loaded, "__file__", None) or "").resolve() == path:
-            return
+            return key
         if loaded is not None or not key.isidentifier():
             key = f"robustopt_plugin_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{path.stem}"
             if key in sys.modules:
-                return
+                return key
         spec = importlib.util.spec_from_file_location(key, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[key] = mod
@@ -185,17 +186,29 @@ def load_plugin(module: str | os.PathLike) -> None:
         except BaseException:
             sys.modules.pop(key, None)
             raise
-        return
+        return key
     try:
-        import_user_module(module)
+        return import_user_module(module).__name__
     except ConfigError:
         raise ConfigError(f"cannot import plugin module '{module}'; put it on PYTHONPATH, run from the folder "
                           f"that holds it, or give the path to its .py file") from None
 
 
+#: The plugin lists this process has loaded, by (working directory, the list as given): their modules' names.
+_LOADED_PLUGINS: dict[tuple, tuple[str, ...]] = {}
+
+
 def load_plugins(modules: str | Iterable[str] | None) -> None:
-    """:func:`load_plugin` each of ``modules`` (a config's ``plugins``: None, one name or a list), in order."""
+    """:func:`load_plugin` each of ``modules`` (a config's ``plugins``: None, one name or a list), in order.
+
+    Once per process: a list already loaded from the same working directory, whose modules are all still
+    imported, is not looked up again (the checker at the entry point loads a job's plugins; the library calls
+    after it find them loaded)."""
     if not modules:
         return
-    for module in [modules] if isinstance(modules, (str, os.PathLike)) else modules:
-        load_plugin(module)
+    modules = [modules] if isinstance(modules, (str, os.PathLike)) else list(modules)
+    key = (os.getcwd(), tuple(str(m) for m in modules))
+    names = _LOADED_PLUGINS.get(key)
+    if names is not None and all(name in sys.modules for name in names):
+        return
+    _LOADED_PLUGINS[key] = tuple(load_plugin(module) for module in modules)

@@ -391,3 +391,37 @@ def test_the_front_door_uses_the_clis_thread_rule(monkeypatch):
     finally:
         EVALUATIONS.unregister("threads_seen")
     assert seen == [resolve_num_threads("auto"), 1] and torch.get_num_threads() == before
+
+
+# -- a finished run is skipped without loading its checkpoint (issue 22) ----------------------------------------------
+
+def test_the_job_that_skips_a_finished_run_loads_no_checkpoint(tmp_path, monkeypatch):
+    """The entry point decides once whether the run is finished and passes the answer down; deciding it reads the
+    record of the final checkpoint (meta.json's final_checkpoint), not the checkpoint (before issue 22: three full
+    torch.loads, four with evaluations).  A checkpoint of another size is still found unusable, without a load."""
+    import robustopt.cli.app as app
+    import robustopt.cli.train as cli_train
+    from robustopt.rundir import RunDir
+    from robustopt.train.pipeline import checkpoint_problem, run_is_finished
+    from tests.conftest import compose
+
+    monkeypatch.setattr(app, "RUN_STATUSES", [])  # this process's exit status, as the job records it
+    cfg = compose("train", [*SYN, "epochs=1", "evaluations=[clean]", f"paths.output_dir={tmp_path / 'out'}"])
+    folder = tmp_path / "run"
+    cli_train.train_and_evaluate(cfg, folder)
+    run = RunDir(folder)
+    assert run.status == "completed" and run.meta()["final_checkpoint"]["epoch"] == 1
+    loads = []
+    real_load = torch.load
+
+    def counting_load(*args, **kwargs):
+        loads.append(args[0] if args else kwargs.get("f"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    cli_train._train_locked(cfg, folder, "sgd-seed0")  # what `experiments/train.py` runs for this job
+    assert loads == []
+    assert cli_train.train_and_evaluate(cfg, folder).status == "completed" and loads == []  # the library's door too
+    good = run.checkpoint_path.read_bytes()
+    run.checkpoint_path.write_bytes(good[:-1])
+    assert checkpoint_problem(run) == "unreadable" and not run_is_finished(folder, cfg) and loads == []

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from robustopt.cli.app import launch, user_error
 from robustopt.cli.train import train_job
-from robustopt.cli.validate import check_train_config
+from robustopt.cli.validate import check_train_config_once
 from robustopt.errors import ConfigError, RobustOptError
 from robustopt.io import atomic_write_json
 from robustopt.rundir import find_runs
@@ -46,7 +46,7 @@ def main() -> None:
     """``robustopt-irrelevant-freq`` / ``python experiments/irrelevant_freq.py`` (``summarize=DIR``: the table)."""
     args = [a for a in sys.argv[1:] if a.startswith("summarize=")]
     if not args:
-        launch(irrelevant_freq_job, "irrelevant_freq", check_train_config)
+        launch(irrelevant_freq_job, "irrelevant_freq", check_train_config_once)
         return
     try:
         table = summarize(args[0].split("=", 1)[1])

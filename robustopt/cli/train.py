@@ -17,12 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from robustopt.cli.app import entry_point, interrupted, launch, output_dir, record_run_status, to_plain
 from robustopt.cli.check import split_override
-from robustopt.cli.validate import check_train_config
+from robustopt.cli.validate import check_train_config_once
 from robustopt.devices import resolve_device, torch_threads
 from robustopt.errors import RobustOptError
-from robustopt.evaluation.pipeline import check_evaluations, evaluate_model
+from robustopt.evaluation.pipeline import evaluate_model
 from robustopt.logger import NullLogger
-from robustopt.registry import load_plugins
 from robustopt.rundir import RunDir, RunLock
 from robustopt.runs import load_run_model
 from robustopt.tracking import build_logger
@@ -36,13 +35,20 @@ def train_and_evaluate(cfg: dict, run_dir: str | Path, logger: Optional[NullLogg
     """Train the run ``cfg`` describes in ``run_dir`` (or resume it, or skip it when finished), then run its
     ``evaluations`` (with its ``eval`` options) on the trained weights, storing each result in the run's
     summary.  The run is marked completed only after its evaluations, so a run stopped while being
-    evaluated is evaluated again when the same command runs again; a failed evaluation marks it failed."""
+    evaluated is evaluated again when the same command runs again; a failed evaluation marks it failed.
+
+    The library's door to a training job: ``cfg`` is checked first (:func:`check_train_config_once`, so a
+    misspelled evaluation fails before training; a no-op for a config this process already checked)."""
+    check_train_config_once(cfg)
+    return _train_and_evaluate(cfg, run_dir, logger, run_is_finished(run_dir, cfg))
+
+
+def _train_and_evaluate(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger], finished: bool) -> FitResult:
+    """:func:`train_and_evaluate` of a checked ``cfg`` whose run is ``finished`` (:func:`run_is_finished`) or not."""
     evaluations = list(cfg.get("evaluations") or [])
-    load_plugins(cfg.get("plugins"))
-    check_evaluations(evaluations, cfg.get("eval") or {}, cfg["dataset"]["name"])  # before training, not after it
-    if not evaluations or run_is_finished(run_dir, cfg):
-        return train_run(cfg, run_dir, logger)
-    result = train_run(cfg, run_dir, logger, mark_finished=False)
+    if not evaluations or finished:
+        return train_run(cfg, run_dir, logger, finished=finished)
+    result = train_run(cfg, run_dir, logger, mark_finished=False, finished=False)
     run = RunDir(run_dir)
     if result.status == "completed":
         try:
@@ -79,7 +85,7 @@ def train(cfg: DictConfig) -> None:
     same run refuses in one line naming the process that trains it.  Ctrl-C records the run as ``interrupted``
     and says, in one line, that the same command resumes it (exit status 130)."""
     config = to_plain(cfg)
-    check_train_config(config)  # also here: a SLURM job's config was checked on the login node, not on the node
+    check_train_config_once(config)  # checked by the command line in this process; a SLURM job checks on its node
     run_dir = output_dir()
     name = f"{config['optimizer']['name']}-seed{config['seed']}"
     with RunLock(run_dir):
@@ -96,7 +102,8 @@ def train(cfg: DictConfig) -> None:
 
 def _train_locked(config: dict, run_dir: Path, name: str) -> None:
     run = RunDir(run_dir)
-    if run_is_finished(run_dir, config):  # nothing to train: no new W&B run either
+    finished = run_is_finished(run_dir, config)  # decided once for the job, passed down
+    if finished:  # nothing to train: no new W&B run either
         logger = NullLogger()
     else:
         logger = build_logger(
@@ -104,7 +111,7 @@ def _train_locked(config: dict, run_dir: Path, name: str) -> None:
             config={**config, "job": _job_info()}, dir=run_dir, run_id=run.meta().get("wandb_id"),
         )
     try:
-        result = train_and_evaluate(config, run_dir, logger)
+        result = _train_and_evaluate(config, run_dir, logger, finished)
     except BaseException:
         logger.finish(exit_code=1)  # marked failed in W&B, not finished
         raise
@@ -133,4 +140,4 @@ def train_job(cfg: DictConfig) -> None:
 
 def main() -> None:
     """``robustopt-train`` / ``python experiments/train.py``: the command line checked, then :func:`train_job`."""
-    launch(train_job, "train", check_train_config)
+    launch(train_job, "train", check_train_config_once)

@@ -7,6 +7,8 @@ rejected learning rate leaves no run folder behind.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import torch
@@ -59,6 +61,25 @@ def check_train_config(cfg: dict) -> None:
     check_evaluations(cfg.get("evaluations") or [], cfg.get("eval") or {}, ds["name"])  # names, options and values
     check_data_root(ds["root"], ds["name"], download=bool(ds.get("download")),
                     create=bool((cfg.get("paths") or {}).get("create_data_dir")))
+
+
+#: Digests of the training configs checked in this process (:func:`check_train_config_once`).
+_CHECKED: set[str] = set()
+
+
+def _digest(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_train_config_once(cfg: dict) -> None:
+    """:func:`check_train_config`, once per config and process: the command line's check (before Hydra starts any
+    job) records each job's config, so the job finds it checked when it starts; a job in a process that did not
+    check it (a SLURM job on its node: the command line was checked on the login node) checks it there."""
+    key = _digest(cfg)
+    if key in _CHECKED:
+        return
+    check_train_config(cfg)
+    _CHECKED.add(key)
 
 
 def check_evaluate_config(cfg: dict) -> None:

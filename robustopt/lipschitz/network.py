@@ -216,6 +216,18 @@ def network_bound(
         if hit is not None:
             return NetworkBound.from_dict(hit)
     start = time.perf_counter()
+    gm = _traced_with_shapes(model, input_shape)
+    walk = _BoundWalk(gm, (method, rtol, gram_rtol, seed, certified))
+    total = walk.run()
+    nb = NetworkBound(total, walk.layers, input_shape, time.perf_counter() - start, False, walk.layer_types)
+    if path is not None:
+        atomic_write_json(path, nb.as_dict())
+    return nb
+
+
+def _traced_with_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> fx.GraphModule:
+    """``model``'s graph (:func:`trace`) with every node's shape from a dummy forward pass of one ``input_shape``
+    sample, in eval mode (each module's mode restored afterwards)."""
     gm = trace(model)
     ref = _first_tensor(model)
     dummy = torch.zeros((1, *input_shape), dtype=ref.dtype if ref is not None else torch.float32)
@@ -231,71 +243,85 @@ def network_bound(
     finally:
         for m, was in modes.items():
             m.training = was
+    return gm
 
-    bounds: dict[fx.Node, LayerBound] = {}
-    layers: dict[str, LayerBound] = {}
-    layer_types: dict[str, str] = {}
-    result: LayerBound | None = None
-    for node in gm.graph.nodes:
-        if node.op == "placeholder":
-            bounds[node] = ONE if not bounds else ZERO
-        elif node.op == "get_attr":
-            bounds[node] = ZERO
-        elif node.op == "call_module":
-            module = gm.get_submodule(node.target)
-            rule = find_rule(module)
-            if rule is None:
-                raise missing_rule_error(module, node.target)
-            tensors: list[fx.Node] = []
-            _replace_tensors((node.args, node.kwargs), tensors)
-            if len(tensors) != 1:
-                raise ConfigError(
-                    f"module '{node.target}' ({type(module).__name__}) takes {len(tensors)} tensors; only one-input "
-                    f"layers have module rules, register a function rule or restructure the model"
-                )
-            ctx = RuleContext(_per_sample_shape(tensors[0]), str(node.target), method, rtol, gram_rtol, seed, certified)
-            own = rule(module, ctx)
-            layers[str(node.target)] = _max_bound(layers.get(str(node.target)), own)
-            layer_types[str(node.target)] = type(module).__name__
-            bounds[node] = own * bounds[tensors[0]]
-        elif node.op in ("call_function", "call_method"):
-            if not _is_tensor_valued(node):
-                bounds[node] = ZERO  # a non-tensor result (size, shape arithmetic)
-                continue
-            tensors = []
-            args = _replace_tensors(tuple(node.args), tensors)
-            kwargs = _replace_tensors(dict(node.kwargs), tensors)
-            inputs = [bounds[t] for t in tensors]
-            if all(b.upper == 0 and b.norm == 0 for b in inputs):
-                bounds[node] = ZERO  # depends on constants only
-                continue
-            name = function_key(node.target, node.op == "call_method")
-            if name not in FUNCTION_RULES:
-                raise ConfigError(
-                    f"no Lipschitz rule for function '{name}' (graph node '{node.name}'); register one with "
-                    f"`@robustopt.lipschitz.register_function_rule('{name}')` on `rule(call: OpCall) -> LayerBound`"
-                )
 
-            def record(own: LayerBound, _key: str = node.name, _name: str = name) -> None:
-                layers[_key] = _max_bound(layers.get(_key), own)
-                layer_types[_key] = _name
+class _BoundWalk:
+    """The bounds of a shaped graph's nodes, in graph order, with respect to the network input; each layer's own
+    bound in ``layers`` (the largest when a layer is used twice) and its type in ``layer_types``."""
 
-            call = OpCall(
-                name, args, kwargs, inputs, [_per_sample_shape(t) for t in tensors],
-                RuleContext((), node.name, method, rtol, gram_rtol, seed, certified), record,
-            )  # fmt: skip
-            bounds[node] = FUNCTION_RULES.get(name)(call)
-        elif node.op == "output":
-            out = node.args[0]
-            if not isinstance(out, fx.Node):
-                raise ConfigError("the model returns several tensors; Lipschitz bounds need a model with one output")
-            result = bounds[out]
-    if result is None:  # pragma: no cover - fx graphs always end in an output node
-        raise ConfigError("the traced model has no output")
-    nb = NetworkBound(result, layers, input_shape, time.perf_counter() - start, False, layer_types)
-    if path is not None:
-        atomic_write_json(path, nb.as_dict())
-    return nb
+    def __init__(self, gm: fx.GraphModule, rule_options: tuple) -> None:
+        self.gm = gm
+        self.rule_options = rule_options  # method, rtol, gram_rtol, seed, certified (RuleContext's order)
+        self.bounds: dict[fx.Node, LayerBound] = {}
+        self.layers: dict[str, LayerBound] = {}
+        self.layer_types: dict[str, str] = {}
+
+    def run(self) -> LayerBound:
+        """The bound of the graph's output."""
+        result: LayerBound | None = None
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                self.bounds[node] = ONE if not self.bounds else ZERO
+            elif node.op == "get_attr":
+                self.bounds[node] = ZERO
+            elif node.op == "call_module":
+                self.bounds[node] = self._module(node)
+            elif node.op in ("call_function", "call_method"):
+                self.bounds[node] = self._function(node)
+            elif node.op == "output":
+                out = node.args[0]
+                if not isinstance(out, fx.Node):
+                    raise ConfigError("the model returns several tensors; Lipschitz bounds need a model with one output")
+                result = self.bounds[out]
+        if result is None:  # pragma: no cover - fx graphs always end in an output node
+            raise ConfigError("the traced model has no output")
+        return result
+
+    def _module(self, node: fx.Node) -> LayerBound:
+        """A module with a rule: its own bound times its input's."""
+        module = self.gm.get_submodule(node.target)
+        rule = find_rule(module)
+        if rule is None:
+            raise missing_rule_error(module, node.target)
+        tensors: list[fx.Node] = []
+        _replace_tensors((node.args, node.kwargs), tensors)
+        if len(tensors) != 1:
+            raise ConfigError(
+                f"module '{node.target}' ({type(module).__name__}) takes {len(tensors)} tensors; only one-input "
+                f"layers have module rules, register a function rule or restructure the model"
+            )
+        own = rule(module, RuleContext(_per_sample_shape(tensors[0]), str(node.target), *self.rule_options))
+        self.layers[str(node.target)] = _max_bound(self.layers.get(str(node.target)), own)
+        self.layer_types[str(node.target)] = type(module).__name__
+        return own * self.bounds[tensors[0]]
+
+    def _function(self, node: fx.Node) -> LayerBound:
+        """A function or method: its rule's bound from its inputs' (ZERO for a non-tensor or constant result)."""
+        if not _is_tensor_valued(node):
+            return ZERO  # a non-tensor result (size, shape arithmetic)
+        tensors: list[fx.Node] = []
+        args = _replace_tensors(tuple(node.args), tensors)
+        kwargs = _replace_tensors(dict(node.kwargs), tensors)
+        inputs = [self.bounds[t] for t in tensors]
+        if all(b.upper == 0 and b.norm == 0 for b in inputs):
+            return ZERO  # depends on constants only
+        name = function_key(node.target, node.op == "call_method")
+        if name not in FUNCTION_RULES:
+            raise ConfigError(
+                f"no Lipschitz rule for function '{name}' (graph node '{node.name}'); register one with "
+                f"`@robustopt.lipschitz.register_function_rule('{name}')` on `rule(call: OpCall) -> LayerBound`"
+            )
+
+        def record(own: LayerBound, _key: str = node.name, _name: str = name) -> None:
+            self.layers[_key] = _max_bound(self.layers.get(_key), own)
+            self.layer_types[_key] = _name
+
+        call = OpCall(
+            name, args, kwargs, inputs, [_per_sample_shape(t) for t in tensors],
+            RuleContext((), node.name, *self.rule_options), record,
+        )  # fmt: skip
+        return FUNCTION_RULES.get(name)(call)
 
 
 def layer_bounds(model: nn.Module, input_shape: Sequence[int], **options: Any) -> dict[str, LayerBound]:

@@ -1,6 +1,6 @@
 """Training: :func:`fit` and checkpoints."""
 
 from robustopt.checkpoint import load_checkpoint, save_checkpoint
-from robustopt.train.fit import PRECISIONS, FitResult, fit
+from robustopt.train.fit import PRECISIONS, FitOptions, FitResult, fit
 
-__all__ = ["PRECISIONS", "FitResult", "fit", "load_checkpoint", "save_checkpoint"]
+__all__ = ["PRECISIONS", "FitOptions", "FitResult", "fit", "load_checkpoint", "save_checkpoint"]

@@ -131,20 +131,34 @@ def build_training(cfg: dict, device: torch.device) -> Training:
 
 
 def checkpoint_problem(run: RunDir) -> Optional[str]:
-    """Why ``run``'s final checkpoint cannot be used (``missing`` / ``unreadable``), or None when it loads."""
-    if not run.checkpoint_path.exists():
+    """Why ``run``'s final checkpoint cannot be used (``missing`` / ``unreadable``), or None when it can.
+
+    Decided without loading it: the run records the final checkpoint it wrote (``meta.json``'s
+    ``final_checkpoint``: its epoch and size, written right after it), and a file of another size is not that
+    one (truncated, or replaced).  Only a run made before that record is loaded to tell."""
+    path = run.checkpoint_path
+    if not path.exists():
         return "missing"
+    marker = run.meta().get("final_checkpoint")
+    if marker:
+        return None if path.stat().st_size == marker.get("bytes") else "unreadable"
     try:
-        load_checkpoint(run.checkpoint_path, map_location="cpu")
+        load_checkpoint(path, map_location="cpu")
     except CheckpointError:
         return "unreadable"
     return None
 
 
+def _mark_final_checkpoint(run: RunDir, epoch: int) -> None:
+    """Record the checkpoint ``fit`` left (its epoch and size) for :func:`checkpoint_problem`."""
+    run.update_meta(final_checkpoint={"epoch": int(epoch), "bytes": run.checkpoint_path.stat().st_size})
+
+
 def run_is_finished(run_dir: str | Path, cfg: dict) -> bool:
     """Whether ``run_dir`` already holds the final result of ``cfg`` (completed, or diverged: a re-run would
     diverge again), so that training it again would change nothing.  A completed run whose checkpoint is
-    missing or unreadable is not finished: training it again is the way back to its weights."""
+    missing or unreadable (:func:`checkpoint_problem`) is not finished: training it again is the way back to its
+    weights.  The entry point decides this once per job and passes the answer down (``train_run(finished=...)``)."""
     run = RunDir(run_dir)
     summary = run.summary()
     if run.status == "completed":
@@ -154,7 +168,8 @@ def run_is_finished(run_dir: str | Path, cfg: dict) -> bool:
 
 def _retrain_completed(run: RunDir, cfg: dict) -> None:
     """A completed run whose final checkpoint is missing or unreadable is trained again from scratch (from the
-    same seeds: the same weights on CPU); an unreadable file is kept beside it as ``last.pt.corrupted``."""
+    same seeds: the same weights on CPU); an unreadable file is kept beside it as ``last.pt.corrupted``.
+    Called for a run that is not finished (:func:`run_is_finished`)."""
     if run.status != "completed" or run.summary().get("epochs_done") != int(cfg["epochs"]):
         return
     problem = checkpoint_problem(run)
@@ -209,31 +224,35 @@ def _slurm_job_id() -> Optional[str]:
     return f"{array_id}_{task}" if array_id and task else os.environ.get("SLURM_JOB_ID")
 
 
-def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = None, *, mark_finished: bool = True) -> FitResult:
+def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = None, *, mark_finished: bool = True,
+              finished: Optional[bool] = None) -> FitResult:
     """Train (or resume, or skip when already complete or diverged) the run described by ``cfg`` in ``run_dir``.
 
-    ``cfg["plugins"]`` (optional) are imported first; ``cfg["num_threads"]`` (optional) sets the torch threads
-    for this run only.  ``mark_finished=False`` leaves the run's status ``running`` after training: the caller
-    marks it (:meth:`RunDir.set_status`) after its own steps, so that a run stopped while, e.g., being evaluated
-    is not skipped as finished when the same command runs again.
+    ``cfg`` is trusted: the entry point checked it (:func:`robustopt.cli.validate.check_train_config`).
+    ``cfg["plugins"]`` (optional) are imported first (once per process: :func:`robustopt.registry.load_plugins`);
+    ``cfg["num_threads"]`` (optional) sets the torch threads for this run only.  ``finished`` is the caller's
+    :func:`run_is_finished` when it already decided it (None: decided here).  ``mark_finished=False`` leaves the
+    run's status ``running`` after training: the caller marks it (:meth:`RunDir.set_status`) after its own steps,
+    so that a run stopped while, e.g., being evaluated is not skipped as finished when the same command runs again.
     """
     load_plugins(cfg.get("plugins"))
     with torch_threads(cfg.get("num_threads")):
-        return _train_run(cfg, run_dir, logger, mark_finished)
+        return _train_run(cfg, run_dir, logger, mark_finished, finished)
 
 
-def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger], mark_finished: bool) -> FitResult:
+def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger], mark_finished: bool,
+               finished: Optional[bool]) -> FitResult:
     run = RunDir(run_dir)
     logger = logger or NullLogger()
     check_resumable(run, cfg)
-    if int(cfg["epochs"]) < 1:
-        raise ConfigError(f"epochs must be >= 1, got {cfg['epochs']}")
-    _retrain_completed(run, cfg)
-    if run_is_finished(run.path, cfg):
+    if finished is None:
+        finished = run_is_finished(run.path, cfg)
+    if finished:
         summary = run.summary()
         log.info("run %s is already %s; nothing to train", run.path, run.status)
         return FitResult(status=run.status, history=run.metrics(), resumed_from_epoch=int(summary.get("epochs_done") or 0),
                          diverged_at=summary.get("diverged_at"))
+    _retrain_completed(run, cfg)
     device = resolve_device(cfg.get("device", "auto"))
     with run_rng(int(cfg["seed"]), device):
         return _train(cfg, run, logger, device, mark_finished)
@@ -249,6 +268,7 @@ def _train(cfg: dict, run: RunDir, logger: NullLogger, device: torch.device, mar
     run.update_meta(
         **this_start,
         status="running",
+        final_checkpoint=None,  # written again when this start's training is over (_mark_final_checkpoint)
         init=training.init_ref,
         first_start_time=previous.get("first_start_time") or this_start["start_time"],
         starts=int(previous.get("starts", 0)) + 1,
@@ -292,6 +312,8 @@ def _train(cfg: dict, run: RunDir, logger: NullLogger, device: torch.device, mar
     except BaseException as exc:
         run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    if result.status == "completed":
+        _mark_final_checkpoint(run, len(result.history))
     if result.resumed_from_epoch:
         log.info("resumed at epoch %d of %d", result.resumed_from_epoch, int(cfg["epochs"]))
     final = result.final
