@@ -21,6 +21,7 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Callable, Iterable, Sequence
 
+from robustopt import paper
 from robustopt.bits import decode_mask
 from robustopt.errors import RobustOptError
 from robustopt.io import read_json
@@ -563,17 +564,7 @@ def log_images_to_wandb(paths: Iterable[Path], *, project: str = "robustopt", na
     return Path(run_dir).parent if run_dir else None
 
 
-# -- the paper's reference numbers -------------------------------------------------------------------
+# -- the paper's reference numbers (robustopt.paper, with the paper's other constants) --------------------------
 
-REFERENCE_PATH = Path(__file__).resolve().parent / "paper_reference.json"
-
-
-def paper_reference(path: str | Path = REFERENCE_PATH) -> dict:
-    """The paper's reference numbers shipped in ``paper_reference.json`` (each entry says where it comes from)."""
-    with open(path) as fh:
-        return json.load(fh)
-
-
-def paper_figure1(path: str | Path = REFERENCE_PATH) -> dict[str, dict]:
-    """``{dataset: {quantity: {optimizer: percent}, "source": ..., ...}}`` of the paper's Figure 1."""
-    return paper_reference(path).get("figure1", {})
+paper_reference = paper.reference
+paper_figure1 = paper.figure1

@@ -106,7 +106,7 @@ def test_no_difference_never_holds():
         assert c.label != "holds", (c.scope, c.verdict.reason)
 
 
-PAPER = json.loads((REPO / "paper_figures" / "paper_reference.json").read_text())
+PAPER = json.loads((REPO / "robustopt" / "paper_reference.json").read_text())
 
 
 def test_band_claim_as_defined_agrees_with_the_papers_own_cifar100_figure():
