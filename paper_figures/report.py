@@ -35,7 +35,6 @@ from paper_figures import figure2 as figure2_fig
 from paper_figures import table1 as table1_mod
 from paper_figures.claims import (
     IRRELEVANT_LEVELS_MAX,
-    protocol_text,
     TOLERANCES,
     Claim,
     claim_band_noise,
@@ -43,30 +42,25 @@ from paper_figures.claims import (
     claim_linear_theory,
     claim_lipschitz,
     claim_main,
+    protocol_text,
 )
-from paper_figures.common import (
-    MissingResultsError,
-    Sweep,
-    cli_main,
-    dataset_label,
+from paper_figures.cli import cli_main
+from paper_figures.figure1_data import (
     eps_text,
     figure1_setting,
     figure1_values,
     gaussian_accuracy,
-    load_irrelevant_freq,
-    load_linear_theory,
-    load_sweep,
-    log_images_to_wandb,
-    paper_figure1,
-    paper_reference,
-    per_optimizer,
     robust_accuracy,
     stored_eps,
     stored_variances,
 )
-from paper_figures.style import label, savefig, use_style
-from robustopt.errors import RobustOptError
+from paper_figures.style import dataset_label, label, savefig, use_style
+from paper_figures.wandb_log import log_images_to_wandb
+from robustopt.errors import MissingResultsError, RobustOptError
 from robustopt.io import atomic_write_bytes, atomic_write_text
+from robustopt.paper import figure1 as paper_figure1
+from robustopt.paper import reference as paper_reference
+from robustopt.tracking.store import Sweep, load_irrelevant_freq, load_linear_theory, load_sweep, per_optimizer
 
 QUANTITY_TEXT = {"standard": "standard accuracy", "gaussian_noise": "Gaussian noise", "l2": "L2 attack", "linf": "L∞ attack"}
 

@@ -19,9 +19,10 @@ from paper_figures.claims import (
     claim_lipschitz,
     claim_main,
 )
-from paper_figures.common import Run, Sweep, figure1_setting
+from paper_figures.figure1_data import figure1_setting
 from robustopt.bits import decode_mask, encode_mask
 from robustopt.stats import mcnemar
+from robustopt.tracking.store import Run, Sweep
 
 REPO = Path(__file__).resolve().parents[1]
 N = 400  # test images

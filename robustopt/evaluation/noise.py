@@ -45,8 +45,7 @@ from robustopt.frequency.bases import check_basis
 from robustopt.frequency.heatmap import fourier_heatmap, heatmap_figure
 from robustopt.frequency.masks import Bands, band_masks, bands_from_edges, paper_bands
 from robustopt.frequency.noise import band_noise_sampler, project_onto_band
-# The paper's variances per data set (the Gaussian-noise evaluation's; the white noise's projected onto each band).
-from robustopt.paper import BAND_NOISE_VARIANCE, GAUSSIAN_VARIANCES
+from robustopt.paper import BAND_NOISE_VARIANCE, GAUSSIAN_VARIANCES  # the paper's variances per data set
 
 
 def _options(cfg: dict, defaults: dict, evaluation: str) -> dict:

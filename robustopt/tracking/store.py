@@ -1,58 +1,44 @@
-"""Reading the results store for the paper's figures and tables (Ma, Pan & Farahmand, TMLR 2023).
+"""The one reader of the results store: the runs a sweep folder holds, read back as :class:`Run` and :class:`Sweep`.
 
 The *results store* is what the pipeline writes, nothing else: sweep folders of training runs
-(``experiments/train.py -m ...``; each run directory holds ``config.yaml``, ``meta.json``,
-``metrics.jsonl`` and ``summary.json`` with every evaluation under ``eval``), the
+(``experiments/train.py -m ...``; each run directory holds ``config.yaml``, ``meta.json``, ``metrics.jsonl`` and
+``summary.json`` with every evaluation under ``eval``, written through :class:`robustopt.rundir.RunDir`), the
 irrelevant-frequency sweep (``experiments/irrelevant_freq.py``) and the linear-theory run
-(``experiments/linear_theory.py``).  Figure scripts never train: when something is missing they
-raise :class:`MissingResultsError`, whose one-line message names what is missing and the command
-that produces it; :func:`cli_main` prints that line and exits with status 2.
+(``experiments/linear_theory.py``).  Reading never trains: when something is missing the readers raise
+:class:`~robustopt.errors.MissingResultsError`, whose one-line message names what is missing and the command that
+produces it.
+
+Per-seed summaries (:class:`Stat`, :func:`per_optimizer`) are built on :func:`robustopt.stats.mean_interval`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import shlex
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import mean, stdev
 from typing import Callable, Iterable, Sequence
 
-from robustopt import paper
-from robustopt.bits import decode_mask
-from robustopt.errors import RobustOptError
+from robustopt.errors import MissingResultsError
 from robustopt.io import read_json
 from robustopt.rundir import find_runs
 from robustopt.runs import comparison_key
-from robustopt.stats import mean_interval
+from robustopt.stats import Interval, mean_interval
 from robustopt.tracking.compare import irrelevant_freq_rows
-from robustopt.tracking.loggers import WandbLogger
 
 #: Canonical order of optimizers in tables and legends (SGD first, as the paper).
 OPTIMIZER_ORDER = ("sgd", "adam", "rmsprop", "adamw", "adagrad", "signsgd")
 #: Data sets in the paper's order.
 DATASET_ORDER = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "caltech101", "imagenette", "synthetic")
-DATASET_LABELS = {
-    "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-    "svhn": "SVHN", "caltech101": "Caltech-101", "imagenette": "Imagenette", "synthetic": "synthetic",
-}
-
-
-class MissingResultsError(RobustOptError):
-    """The results store lacks what a figure needs; the message names it and the command that produces it."""
+#: The clone's ``conf/`` (the presets a sweep folder may be named after).
+_CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def py(script: str, *args: str) -> str:
     """A shell command line running ``script`` with the repository's interpreter (as the README writes it)."""
     return " ".join(["python", script, *(shlex.quote(a) if any(c in a for c in " '\"") else a for a in args)])
 
-
-def dataset_label(name: str) -> str:
-    """Display name of a data set."""
-    return DATASET_LABELS.get(name, name)
 
 
 def order_key(name: str, order: Sequence[str] = OPTIMIZER_ORDER) -> tuple:
@@ -189,7 +175,7 @@ def train_command(root: Path) -> str:
     name = root.name
     if name == "reproduce_quick":
         return "scripts/reproduce.sh quick"
-    preset = name if (Path(__file__).resolve().parents[1] / "conf" / "experiment" / f"{name}.yaml").exists() else "<preset>"
+    preset = name if (_CONF / "experiment" / f"{name}.yaml").exists() else "<preset>"
     return py("experiments/train.py", "-m", f"experiment={preset}", "optimizer=sgd,adam,rmsprop", "seed=0,1,2")
 
 
@@ -244,12 +230,12 @@ def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final"
     return sweep if protocol == "final" else sweep.as_protocol(protocol)
 
 
-# -- statistics -------------------------------------------------------------------------------------
+# -- per-seed summaries -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Stat:
-    """Mean of per-seed values, their sample standard deviation and the half-width of the 95% Student-t interval
-    of the mean (:func:`robustopt.stats.mean_interval`; 0 for one seed, where no interval exists)."""
+    """Per-seed values summarised by :func:`robustopt.stats.mean_interval`: their mean, sample standard deviation
+    and the half-width of the 95% Student-t interval of the mean (0 for one seed, where no interval exists)."""
 
     mean: float
     std: float
@@ -257,11 +243,16 @@ class Stat:
     values: tuple[float, ...]
 
     @property
+    def interval(self) -> Interval:
+        """The 95% interval of the mean over seeds (:func:`robustopt.stats.mean_interval`)."""
+        return mean_interval(self.values)
+
+    @property
     def ci(self) -> float:
         """Half-width of the 95% interval of the mean over seeds (0 for one seed)."""
         if self.n < 2:
             return 0.0
-        iv = mean_interval(self.values)
+        iv = self.interval
         return iv.high - iv.mean
 
     def fmt(self, scale: float = 100.0, digits: int = 1) -> str:
@@ -275,7 +266,8 @@ def stat(values: Iterable[float]) -> Stat | None:
     vals = tuple(float(v) for v in values if v is not None and math.isfinite(float(v)))
     if not vals:
         return None
-    return Stat(mean(vals), stdev(vals) if len(vals) > 1 else 0.0, len(vals), vals)
+    iv = mean_interval(vals)
+    return Stat(iv.mean, iv.sd if iv.n > 1 else 0.0, iv.n, vals)
 
 
 def per_optimizer(runs: Sequence[Run], value: Callable[[Run], float | None]) -> dict[str, Stat]:
@@ -291,201 +283,6 @@ def per_optimizer(runs: Sequence[Run], value: Callable[[Run], float | None]) -> 
         if s is not None:
             out[name] = s
     return out
-
-
-# -- the paper's Figure 1 quantities ----------------------------------------------------------------
-
-ATTACK_PREFERENCE = ("autoattack", "pgd", "fgsm")  # the strongest attack stored is used (the paper: AutoAttack)
-
-
-def attack_curve(run: Run, norm: str, attack: str | None = None) -> dict | None:
-    """The robust-accuracy curve of ``attack`` under ``norm``, or without ``attack`` of the strongest stored one
-    (autoattack > pgd > fgsm)."""
-    res = run.evals.get("robust_accuracy") or {}
-    curves = [c for c in (res.get("attacks") or {}).values() if c.get("norm") == norm]
-    if attack is not None:
-        return next((c for c in curves if str(c.get("name", "")).lower() == attack.lower()), None)
-    for name in ATTACK_PREFERENCE:
-        for c in curves:
-            if str(c.get("name", "")).lower() == name:
-                return c
-    return curves[0] if curves else None
-
-
-def _at(xs: Sequence[float], ys: Sequence[float], x: float) -> float | None:
-    for xi, yi in zip(xs, ys):
-        if math.isclose(float(xi), float(x), rel_tol=1e-6, abs_tol=1e-12):
-            return float(yi)
-    return None
-
-
-def common_attack(runs: Sequence[Run], norm: str) -> str | None:
-    """The strongest attack under ``norm`` that every run storing a ``norm`` attack stores, so that compared numbers
-    come from the same attack (one run with AutoAttack beside one with PGD only: PGD for both); None if none."""
-    names = [{str(c.get("name", "")).lower() for c in ((r.evals.get("robust_accuracy") or {}).get("attacks") or {}).values()
-              if c.get("norm") == norm} for r in runs]
-    names = [n for n in names if n]
-    if not names:
-        return None
-    shared = set.intersection(*names)
-    return next((a for a in ATTACK_PREFERENCE if a in shared), min(shared) if shared else None)
-
-
-def stored_eps(sweep: Sweep, dataset: str, norm: str) -> list[float]:
-    """The eps values every run of ``dataset`` stores for ``norm`` (under the attack they all store: :func:`common_attack`)."""
-    grids = []
-    runs = sweep.select(dataset)
-    attack = common_attack(runs, norm)
-    if attack is None:
-        return []
-    for r in runs:
-        c = attack_curve(r, norm, attack)
-        if c:
-            grids.append({float(e) for e in c["eps"]})
-    return sorted(set.intersection(*grids)) if grids else []
-
-
-def stored_variances(sweep: Sweep, dataset: str) -> list[float]:
-    """The Gaussian-noise variances every run of ``dataset`` stores."""
-    grids = [{float(v) for v in (r.evals.get("gaussian_noise") or {}).get("variances", [])} for r in sweep.select(dataset)]
-    grids = [g for g in grids if g]
-    return sorted(set.intersection(*grids)) if grids else []
-
-
-def robust_accuracy(run: Run, norm: str, eps: float, attack: str | None = None) -> float | None:
-    """Accuracy of ``run`` under ``attack`` (default: its strongest stored one) in ``norm`` at ``eps`` (None if not
-    stored)."""
-    c = attack_curve(run, norm, attack)
-    return _at(c["eps"], c["robust_accuracy"], eps) if c else None
-
-
-def gaussian_accuracy(run: Run, variance: float) -> float | None:
-    """Accuracy of ``run`` under Gaussian noise of ``variance`` (None if not stored)."""
-    res = run.evals.get("gaussian_noise") or {}
-    return _at(res.get("variances", []), res.get("accuracy", []), variance) if res else None
-
-
-@dataclass(frozen=True)
-class Figure1Setting:
-    """The perturbation sizes compared in Figure 1 for one data set (chosen among the stored ones) and the images
-    every number is measured on."""
-
-    variance: float | None
-    eps_l2: float | None
-    eps_linf: float | None
-    attack_l2: str | None
-    attack_linf: str | None
-    n_images: int | None = None  # the first n test images (robust_accuracy's); None: each quantity on its own images
-
-
-def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, eps_l2: float | None = None,
-                    eps_linf: float | None = None) -> Figure1Setting:
-    """The sizes to compare: the given ones, else the largest stored variance and the smallest stored eps.
-
-    These defaults are where the authors' released CIFAR-10 log (opt-robust ``exp/log.txt``) matches their
-    Figure 1: AutoAttack at the smallest eps of each grid (L2 0.1: 67.3 / 64.2 / 61.4 against the figure's
-    67.0 / 63.9 / 60.3) and Gaussian noise at the largest variance (0.007: 69.5 / 58.7 / 62.9 against
-    68.7 / 58.6 / 61.6); at larger eps the log's accuracies are 20 to 50 points lower than the figure's.
-    A requested value that is not stored raises :class:`MissingResultsError`.
-    """
-    def pick(requested, stored, what, default_index, command):
-        if requested is None:
-            return stored[default_index] if stored else None
-        if not any(math.isclose(requested, s, rel_tol=1e-6) for s in stored):
-            raise MissingResultsError(
-                f"{what} {requested:g} is not stored for {dataset} (stored: {', '.join(f'{s:g}' for s in stored) or 'none'}); "
-                f"produce it with `{command}`"
-            )
-        return requested
-
-    root = sweep.roots[0]
-    variance = pick(variance, stored_variances(sweep, dataset), "Gaussian-noise variance", -1,
-                    py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[gaussian_noise]", f"eval.gaussian_noise.variances=[{variance}]"))
-    l2_grid, linf_grid = stored_eps(sweep, dataset, "l2"), stored_eps(sweep, dataset, "linf")
-    eps_l2 = pick(eps_l2, l2_grid, "L2 eps", 0,
-                  py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[robust_accuracy]", f"eval.robust_accuracy.eps.l2=[{eps_l2}]"))
-    eps_linf = pick(eps_linf, linf_grid, "L-inf eps", 0,
-                    py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[robust_accuracy]", f"eval.robust_accuracy.eps.linf=[{eps_linf}]"))
-    runs = sweep.select(dataset)
-    names = {norm: common_attack(runs, norm) for norm in ("l2", "linf")}
-    ns = {int((r.evals.get("robust_accuracy") or {}).get("n") or 0) for r in runs}
-    n_images = ns.pop() if len(ns) == 1 and 0 not in ns else None
-    setting = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"), n_images)
-    sized = {"standard": True, "gaussian_noise": variance is not None, "l2": eps_l2 is not None, "linf": eps_linf is not None}
-    if n_images is not None and not all(outcome_mask(r, q, setting) is not None for r in runs for q in FIGURE1_QUANTITIES if sized[q]):
-        setting = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"), None)
-    return setting
-
-
-FIGURE1_QUANTITIES = ("standard", "gaussian_noise", "l2", "linf")
-
-
-def _mask(text, n: int | None):
-    if not text:
-        return None
-    mask = decode_mask(text)
-    if n is not None:
-        if mask.size < n:
-            return None
-        mask = mask[:n]
-    return mask
-
-
-def outcome_mask(run: Run, quantity: str, setting: Figure1Setting):
-    """Which of the first ``setting.n_images`` test images ``run`` gets right under ``quantity`` (a bool array), or
-    None when the per-image outcomes are not stored."""
-    n = setting.n_images
-    if n is None:
-        return None
-    ra = run.evals.get("robust_accuracy") or {}
-    if quantity == "standard":
-        return _mask(ra.get("clean_correct"), n)
-    if quantity == "gaussian_noise":
-        res = run.evals.get("gaussian_noise") or {}
-        for v, m in zip(res.get("variances", []), res.get("correct") or []):
-            if setting.variance is not None and math.isclose(float(v), setting.variance, rel_tol=1e-6):
-                return _mask(m, n)
-        return None
-    eps = setting.eps_l2 if quantity == "l2" else setting.eps_linf
-    curve = attack_curve(run, quantity, setting.attack_l2 if quantity == "l2" else setting.attack_linf)
-    if curve is None or eps is None:
-        return None
-    for e, m in zip(curve.get("eps", []), curve.get("correct") or []):
-        if math.isclose(float(e), eps, rel_tol=1e-6):
-            return _mask(m, n)
-    return None
-
-
-def figure1_accuracy(run: Run, quantity: str, setting: Figure1Setting) -> float | None:
-    """Accuracy of ``run`` for one Figure-1 quantity: on the first ``n_images`` test images when the per-image
-    outcomes are stored (every quantity then on the same images), else the stored accuracy of that evaluation."""
-    mask = outcome_mask(run, quantity, setting)
-    if mask is not None:
-        return float(mask.mean())
-    if quantity == "standard":
-        return run.test_accuracy
-    if quantity == "gaussian_noise":
-        return gaussian_accuracy(run, setting.variance) if setting.variance is not None else None
-    eps = setting.eps_l2 if quantity == "l2" else setting.eps_linf
-    attack = setting.attack_l2 if quantity == "l2" else setting.attack_linf
-    return robust_accuracy(run, quantity, eps, attack) if eps is not None else None
-
-
-def figure1_values(sweep: Sweep, dataset: str, setting: Figure1Setting) -> dict[str, dict[str, Stat]]:
-    """``{quantity: {optimizer: Stat}}`` for quantity in standard, gaussian_noise, l2, linf (accuracies in [0, 1])."""
-    runs = sweep.select(dataset)
-    out = {"standard": per_optimizer(runs, lambda r: figure1_accuracy(r, "standard", setting))}
-    for q, size in (("gaussian_noise", setting.variance), ("l2", setting.eps_l2), ("linf", setting.eps_linf)):
-        if size is not None:
-            out[q] = per_optimizer(runs, lambda r, q=q: figure1_accuracy(r, q, setting))
-    return out
-
-
-def eps_text(eps: float, norm: str) -> str:
-    """``8/255`` style for L-inf eps on the 1/255 grid, else ``%g``."""
-    if norm == "linf" and 0 < eps < 1 and abs(eps * 255 - round(eps * 255)) < 1e-6:
-        return f"{round(eps * 255)}/255"
-    return f"{eps:g}"
 
 
 # -- the irrelevant-frequency sweep (Figure 2) ------------------------------------------------------
@@ -524,47 +321,3 @@ def load_linear_theory(run_dir: str | Path) -> dict:
             f"`{py('experiments/linear_theory.py', 'theory=quick', 'logger=none')}` (the paper's instance: without theory=quick)"
         )
     return summary
-
-
-# -- command-line helpers ------------------------------------------------------------------------------
-
-def cli_main(fn: Callable[[], int | None]) -> int:
-    """Run ``fn``; a :class:`RobustOptError` becomes one line on stderr and exit status 2."""
-    try:
-        return int(fn() or 0)
-    except RobustOptError as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-
-
-def log_images_to_wandb(paths: Iterable[Path], *, project: str = "robustopt", name: str = "paper_figures",
-                        dir: str | Path | None = None, mode: str = "offline") -> Path | None:
-    """Log the PNGs among ``paths`` to one W&B run as images, keyed by file stem (only when asked: ``--wandb``).
-
-    Offline by default (the run goes to ``dir/wandb/offline-run-*``; upload it later with ``wandb sync``), never
-    prompting: it goes through :class:`robustopt.tracking.loggers.WandbLogger`, where ``WANDB_MODE`` wins and
-    ``online`` without a login is a :class:`~robustopt.errors.ConfigError`.  Returns the W&B run folder (None when
-    there is no PNG).
-    """
-    pngs = [Path(p) for p in paths if str(p).endswith(".png")]
-    if not pngs:
-        return None
-    images: dict[str, Path] = {}
-    for p in pngs:
-        key = p.stem if p.stem not in images else f"{p.parent.name}/{p.stem}"
-        images[key] = p
-    logger = WandbLogger(project=project, name=name, job_type="figures", mode=mode, dir=Path(dir) if dir else Path("."))
-    try:
-        import wandb
-
-        logger.run.log({key: wandb.Image(str(p)) for key, p in images.items()})
-    finally:
-        logger.finish()
-    run_dir = getattr(logger.run, "dir", None)
-    return Path(run_dir).parent if run_dir else None
-
-
-# -- the paper's reference numbers (robustopt.paper, with the paper's other constants) --------------------------
-
-paper_reference = paper.reference
-paper_figure1 = paper.figure1
