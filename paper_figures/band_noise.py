@@ -24,21 +24,13 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
 from paper_figures.claims import band_halves
-from paper_figures.common import (
-    MissingResultsError,
-    Sweep,
-    cli_main,
-    dataset_label,
-    load_sweep,
-    log_images_to_wandb,
-    per_optimizer,
-    stat,
-)
+from paper_figures.cli import figure_main
 from paper_figures.style import (
     DIVERGING_CMAP,
     HEATMAP_CMAP,
     TEXT_WIDTH,
     color,
+    dataset_label,
     figsize,
     fit_suptitle,
     label,
@@ -48,6 +40,8 @@ from paper_figures.style import (
     savefig,
     use_style,
 )
+from robustopt.errors import MissingResultsError
+from robustopt.tracking.store import Sweep, load_sweep, per_optimizer, stat
 
 BASIS_TEXT = {"dct": "DCT basis", "fft": "FFT basis"}
 
@@ -286,14 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wandb", action="store_true", help="also log the PNGs to W&B (offline) as images")
     args = parser.parse_args(argv)
 
-    def run():
-        paths = make(args.sweeps, args.out, args.allow_partial)
-        if args.wandb:
-            run_dir = log_images_to_wandb(paths, name="band_noise", dir=Path(paths[0]).parent)
-            print(f"W&B offline run: {run_dir} (upload with `wandb sync {run_dir}`)")
-        print("\n".join(map(str, paths)))
-
-    return cli_main(run)
+    return figure_main(lambda: make(args.sweeps, args.out, args.allow_partial), wandb=args.wandb, name="band_noise")
 
 
 if __name__ == "__main__":

@@ -41,18 +41,11 @@ from typing import Callable
 
 import numpy as np
 
-from paper_figures.common import (
-    FIGURE1_QUANTITIES,
-    Figure1Setting,
-    Sweep,
-    dataset_label,
-    eps_text,
-    figure1_accuracy,
-    outcome_mask,
-)
-from paper_figures.style import label
+from paper_figures.figure1_data import FIGURE1_QUANTITIES, Figure1Setting, eps_text, figure1_accuracy, outcome_mask
+from paper_figures.style import dataset_label, label
 from robustopt.bits import decode_mask
 from robustopt.stats import INCONCLUSIVE, Verdict, combine, decide, decide_equivalent, mcnemar
+from robustopt.tracking.store import Sweep
 
 ADAPTIVE = ("adam", "rmsprop", "adamw", "adagrad", "signsgd")
 

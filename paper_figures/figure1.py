@@ -9,7 +9,7 @@ per data set, each data set's optimizers joined by a dashed line; SGD a star, Ad
 seed), small dots: single seeds; open markers: the paper's values (``paper_reference.json``; its attack points
 only in a panel of the paper's attack, AutoAttack, never beside PGD or FGSM).  Both coordinates
 of a point come from the same runs and the same test images: in each panel the standard accuracy (y) is measured
-on the images of that panel's perturbation (the noise's, or the attacks'; :func:`paper_figures.common.figure1_accuracy`,
+on the images of that panel's perturbation (the noise's, or the attacks'; :func:`paper_figures.figure1_data.figure1_accuracy`,
 ``standard@<perturbation>``), so y can differ slightly between panels.
 
 The second figure, ``robustness_curves``, has the whole curves: accuracy against every stored ε of every stored
@@ -32,26 +32,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from paper_figures.common import (
+from paper_figures.cli import figure_main
+from paper_figures.figure1_data import (
     ATTACK_PREFERENCE,
     Figure1Setting,
-    Sweep,
-    cli_main,
-    dataset_label,
     eps_text,
     figure1_accuracy,
     figure1_setting,
     figure1_values,
-    load_sweep,
-    log_images_to_wandb,
-    order_key,
-    paper_figure1,
-    stat,
 )
 from paper_figures.style import (
     TEXT_WIDTH,
     color,
     dataset_color,
+    dataset_label,
     fit_legend,
     fit_suptitle,
     fit_tick_labels,
@@ -62,6 +56,8 @@ from paper_figures.style import (
     savefig,
     use_style,
 )
+from robustopt.paper import figure1 as paper_figure1
+from robustopt.tracking.store import Sweep, load_sweep, order_key, stat
 
 PANELS = ("gaussian_noise", "l2", "linf")
 NORM_TEXT = {"l2": "L2", "linf": "L∞"}
@@ -468,14 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wandb", action="store_true", help="also log the PNGs to W&B (offline) as images")
     args = parser.parse_args(argv)
 
-    def run():
-        paths = make(args.sweeps, args.out, args.variance, args.eps_l2, args.eps_linf, args.allow_partial)
-        if args.wandb:
-            run_dir = log_images_to_wandb(paths, name="figure1", dir=Path(paths[0]).parent)
-            print(f"W&B offline run: {run_dir} (upload with `wandb sync {run_dir}`)")
-        print("\n".join(map(str, paths)))
-
-    return cli_main(run)
+    return figure_main(lambda: make(args.sweeps, args.out, args.variance, args.eps_l2, args.eps_linf, args.allow_partial), wandb=args.wandb, name="figure1")
 
 
 if __name__ == "__main__":

@@ -23,17 +23,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from paper_figures.claims import IRRELEVANT_LEVELS_MAX, TOLERANCES
-from paper_figures.common import (
-    DATASET_ORDER,
-    cli_main,
-    dataset_label,
-    load_irrelevant_freq,
-    log_images_to_wandb,
-    order_key,
-    stat,
-)
-from paper_figures.style import FILTER_STYLES, figsize, label, savefig, use_style
+from paper_figures.cli import figure_main
+from paper_figures.style import FILTER_STYLES, dataset_label, figsize, label, savefig, use_style
 from robustopt.data import get_spec
+from robustopt.tracking.store import DATASET_ORDER, load_irrelevant_freq, order_key, stat
 
 
 def num_classes(dataset: str) -> int | None:
@@ -178,14 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wandb", action="store_true", help="also log the PNG to W&B (offline) as an image")
     args = parser.parse_args(argv)
 
-    def run():
-        paths = make(args.sweep, args.out)
-        if args.wandb:
-            run_dir = log_images_to_wandb(paths, name="figure2", dir=Path(paths[0]).parent)
-            print(f"W&B offline run: {run_dir} (upload with `wandb sync {run_dir}`)")
-        print("\n".join(map(str, paths)))
-
-    return cli_main(run)
+    return figure_main(lambda: make(args.sweep, args.out), wandb=args.wandb, name="figure2")
 
 
 if __name__ == "__main__":

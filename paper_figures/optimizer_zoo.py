@@ -45,21 +45,12 @@ import numpy as np
 from scipy.stats import rankdata, spearmanr
 
 from paper_figures.claims import TOLERANCES, band_halves, band_names, protocol_text
-from paper_figures.common import (
-    MissingResultsError,
-    Run,
-    Sweep,
-    cli_main,
-    common_attack,
-    dataset_label,
-    gaussian_accuracy,
-    load_sweep,
-    robust_accuracy,
-    stored_eps,
-    stored_variances,
-)
-from robustopt.io import atomic_write_text
+from paper_figures.cli import cli_main
+from paper_figures.figure1_data import common_attack, gaussian_accuracy, robust_accuracy, stored_eps, stored_variances
+from paper_figures.style import dataset_label
 from robustopt.bits import decode_mask
+from robustopt.errors import MissingResultsError
+from robustopt.io import atomic_write_text
 from robustopt.stats import (
     CONTRADICTED,
     HOLDS,
@@ -72,6 +63,7 @@ from robustopt.stats import (
     proportion_interval,
     widen,
 )
+from robustopt.tracking.store import Run, Sweep, load_sweep
 from robustopt.train.lr_select import edge_of_grid, optimizer_label
 
 MISSING = "—"

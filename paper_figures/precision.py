@@ -19,16 +19,16 @@ Writes ``report.md``, ``precision.json`` and ``tracking.png`` into ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 
-from paper_figures.common import MissingResultsError, cli_main
+from paper_figures.cli import cli_main
 from paper_figures.style import color, figsize, label, savefig, use_style
 from robustopt.bits import decode_mask
+from robustopt.errors import MissingResultsError
 from robustopt.io import atomic_write_json, atomic_write_text
 from robustopt.rundir import RunDir, find_runs
 from robustopt.stats import mcnemar, mean_interval

@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from paper_figures.claims import claim_band_noise, claim_lipschitz, claim_main
-from paper_figures.common import MissingResultsError, figure1_setting, load_sweep, paper_figure1
-from paper_figures.style import label
+from paper_figures.figure1_data import figure1_setting
 from paper_figures.optimizer_zoo import heading, load_chosen_lr, lr_cell, relabel, unmatched
-from paper_figures.report import setting_table, side_by_side_table
+from paper_figures.style import label
+from paper_figures.tables import setting_table, side_by_side_table
 from robustopt.cli.reproduce import FASHION_MNIST, ledger, ledger_summary, shipped_runs
+from robustopt.errors import MissingResultsError
 from robustopt.io import atomic_write_text, read_json
+from robustopt.paper import figure1 as paper_figure1
+from robustopt.tracking.store import load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"

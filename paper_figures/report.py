@@ -7,7 +7,7 @@ writes ``OUT/report.md``:
   of the per-seed effect excludes zero in the paper's direction, **contradicted** when it excludes zero in the
   other, **inconclusive** otherwise, with the reason in words -- for every protocol the store holds: the
   paper's (final epoch) and, when evaluated, matched standard accuracy (``evaluate.py protocol=matched``);
-* Figure 1 with our numbers beside the paper's (``paper_reference.json``), every number on the same test
+* Figure 1 with our numbers beside the paper's (:func:`robustopt.paper.figure1`), every number on the same test
   images, and the robustness curves over every stored perturbation size;
 * the band-limited-noise figure, the Fourier heat maps, Table 1 (Lipschitz), Figure 2 (irrelevant
   frequencies) and the linear-theory figures.
@@ -15,6 +15,9 @@ writes ``OUT/report.md``:
     python paper_figures/report.py --sweep outputs/multiruns/reproduce_quick \\
         --irrelevant-freq outputs/multiruns/reproduce_quick_irrelevant_freq \\
         --linear-theory outputs/runs/linear_theory_quick/default --out outputs/reproduce/quick
+
+The report is the list :data:`SECTIONS`: each names the evaluations it needs, how it is drawn and which claims it
+adds, and is drawn once per protocol; the tables come from :mod:`paper_figures.tables`.
 
 Never trains.  When a part is missing it says which and how to produce it, and exits with status 2 without
 writing anything; ``--allow-partial`` writes the parts it has, marked PARTIAL at the top.
@@ -27,15 +30,17 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from paper_figures import band_noise as band_noise_fig
 from paper_figures import figure1 as figure1_fig
 from paper_figures import figure2 as figure2_fig
+from paper_figures import linear_theory as linear_theory_fig
 from paper_figures import table1 as table1_mod
 from paper_figures.claims import (
     IRRELEVANT_LEVELS_MAX,
-    protocol_text,
     TOLERANCES,
     Claim,
     claim_band_noise,
@@ -43,146 +48,24 @@ from paper_figures.claims import (
     claim_linear_theory,
     claim_lipschitz,
     claim_main,
+    protocol_text,
 )
-from paper_figures.common import (
-    MissingResultsError,
-    Sweep,
-    cli_main,
-    dataset_label,
-    eps_text,
-    figure1_setting,
-    figure1_values,
-    gaussian_accuracy,
-    load_irrelevant_freq,
-    load_linear_theory,
-    load_sweep,
-    log_images_to_wandb,
-    paper_figure1,
-    paper_reference,
-    per_optimizer,
-    robust_accuracy,
-    stored_eps,
-    stored_variances,
+from paper_figures.cli import cli_main
+from paper_figures.figure1_data import eps_text, figure1_setting
+from paper_figures.style import dataset_label, savefig, use_style
+from paper_figures.tables import (
+    all_sizes_table,
+    evidence_list,
+    md_cell,
+    setting_table,
+    side_by_side_table,
+    verdict_table,
 )
-from paper_figures.style import label, savefig, use_style
-from robustopt.errors import RobustOptError
+from paper_figures.wandb_log import log_images_to_wandb
+from robustopt import paper
+from robustopt.errors import MissingResultsError, RobustOptError
 from robustopt.io import atomic_write_bytes, atomic_write_text
-
-QUANTITY_TEXT = {"standard": "standard accuracy", "gaussian_noise": "Gaussian noise", "l2": "L2 attack", "linf": "L∞ attack"}
-
-
-def _pct(st, digits: int = 1) -> str:
-    return "–" if st is None else st.fmt(100.0, digits)
-
-
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-# -- tables ------------------------------------------------------------------------------------------------
-
-_EVAL_OF = {"standard": "clean", "gaussian_noise": "gaussian_noise", "l2": "robust_accuracy", "linf": "robust_accuracy"}
-
-
-def images_of(sweep: Sweep, ds: str, quantity: str, setting) -> str:
-    """On how many test images a Figure 1 quantity of ``ds`` was measured (``standard@q``: those of ``q``): the same
-    first images for every run when per-image outcomes allow; else each evaluation's own count; the whole test set
-    for a standard accuracy that only training logged."""
-    n = None if quantity == "standard" else setting.images(quantity)
-    if n:
-        return str(n)
-    evaluation = _EVAL_OF[quantity.split("@", 1)[-1]]
-    ns = sorted({int(n) for r in sweep.select(ds) if (n := (r.evals.get(evaluation) or {}).get("n")) is not None})
-    if ns:
-        return ", ".join(map(str, ns))
-    return "whole test set" if quantity == "standard" else "–"
-
-
-def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
-    """Markdown: per data set and quantity, our mean ± 95% interval beside the paper's value, per optimizer, with the
-    number of test images it was measured on (the same images for every optimizer).
-
-    The standard accuracy is shown on the whole test set (beside the paper's), and again on the images of each
-    perturbation it is compared with when those differ (the rows *on the same images*; Figure 1 plots each
-    perturbed accuracy against that standard accuracy, from the same runs)."""
-    names = list(dict.fromkeys([n for n in ("sgd", "adam", "rmsprop") if any(n in sweep.optimizers(ds) for ds in sweep.datasets)]
-                               + [n for ds in sweep.datasets for n in sweep.optimizers(ds)]))
-    head = "| data set | quantity | images | " + " | ".join(f"{label(n)} ours | {label(n)} paper" for n in names) + " |"
-    lines = [head, "|---|---|---:|" + "---:|---:|" * len(names)]
-    for ds in sweep.datasets:
-        setting, ref = settings[ds], reference.get(ds) or {}
-        values = figure1_values(sweep, ds, setting)
-
-        def cells(q: str, with_paper: bool) -> str:
-            out = []
-            for n in names:
-                paper = (ref.get(q) or {}).get(n) if with_paper else None
-                out.append(f"{_pct(values[q].get(n))} | {paper:g}" if paper is not None else f"{_pct(values[q].get(n))} | –")
-            return " | ".join(out)
-
-        shown = {(images_of(sweep, ds, "standard", setting), cells("standard", False))}
-        lines.append(f"| {dataset_label(ds)} | standard accuracy (whole test set) | {images_of(sweep, ds, 'standard', setting)} | "
-                     + cells("standard", True) + " |")
-        for q in ("gaussian_noise", "l2", "linf"):
-            if q not in values:
-                continue
-            size = {"gaussian_noise": f" (variance {setting.variance:g})",
-                    "l2": f" ({setting.attack_l2}, ε = {eps_text(setting.eps_l2, 'l2')})" if setting.eps_l2 is not None else "",
-                    "linf": f" ({setting.attack_linf}, ε = {eps_text(setting.eps_linf, 'linf')})" if setting.eps_linf is not None else ""}[q]
-            std = f"standard@{q}"
-            key = (images_of(sweep, ds, std, setting), cells(std, False))
-            if key not in shown:  # the standard accuracy this row is compared with, on its images and runs
-                shown.add(key)
-                beside = "the noise's" if q == "gaussian_noise" else "the attacks'"
-                lines.append(f"| {dataset_label(ds)} | standard accuracy on {beside} images (same runs) | {key[0]} | {key[1]} |")
-            lines.append(f"| {dataset_label(ds)} | {QUANTITY_TEXT[q]}{size} | {images_of(sweep, ds, q, setting)} | " + cells(q, True) + " |")
-    return "\n".join(lines)
-
-
-def all_sizes_table(sweep: Sweep, ds: str) -> str:
-    """Markdown: our accuracy (%) at every stored variance and eps, one column per optimizer (each evaluation's own images)."""
-    runs = sweep.select(ds)
-    names = sweep.optimizers(ds)
-    lines = ["| perturbation | " + " | ".join(label(n) for n in names) + " |", "|---|" + "---:|" * len(names)]
-    std = per_optimizer(runs, lambda r: r.test_accuracy)
-    lines.append("| none (standard accuracy, whole test set) | " + " | ".join(_pct(std.get(n)) for n in names) + " |")
-    for v in stored_variances(sweep, ds):
-        st = per_optimizer(runs, lambda r, v=v: gaussian_accuracy(r, v))
-        lines.append(f"| Gaussian noise, variance {v:g} | " + " | ".join(_pct(st.get(n)) for n in names) + " |")
-    setting = figure1_setting(sweep, ds)
-    for norm in ("l2", "linf"):
-        attack = setting.attack_l2 if norm == "l2" else setting.attack_linf
-        for e in stored_eps(sweep, ds, norm):
-            st = per_optimizer(runs, lambda r, e=e, norm=norm, a=attack: robust_accuracy(r, norm, e, a))
-            lines.append(f"| {attack} {'L2' if norm == 'l2' else 'L∞'}, ε = {eps_text(e, norm)} | "
-                         + " | ".join(_pct(st.get(n)) for n in names) + " |")
-    return "\n".join(lines)
-
-
-def setting_table(sweep: Sweep) -> str:
-    """Markdown: what was trained (per data set and optimizer: model, epochs, learning rate, seeds, evaluated epochs)."""
-    lines = ["| data set | model | optimizer | learning rate | epochs | seeds | evaluated at epoch |", "|---|---|---|---:|---:|---|---|"]
-    for ds in sweep.datasets:
-        for opt in sweep.optimizers(ds):
-            runs = sweep.select(ds, opt)
-            cfg = runs[0].config
-            seeds = ", ".join(str(r.seed) for r in runs)
-            epochs = ", ".join(str(r.epoch) for r in runs)
-            lines.append(f"| {dataset_label(ds)} | {cfg.get('model', {}).get('name')} | {label(opt)} | "
-                         f"{cfg.get('optimizer', {}).get('lr', '–'):g} | {cfg.get('epochs')} | {seeds} | {epochs} |")
-    return "\n".join(lines)
-
-
-def verdict_table(claims: list[Claim]) -> list[str]:
-    lines = ["| claim | scope | protocol | verdict | why |", "|---|---|---|---|---|"]
-    for c in claims:
-        lines.append(f"| {_md_cell(c.claim)} | {_md_cell(c.scope)} | {_md_cell(c.protocol)} | **{c.verdict.label}** | {_md_cell(c.verdict.reason)} |")
-    return lines
-
-
-def evidence_list(claims: list[Claim]) -> list[str]:
-    return [f"- **{_md_cell(c.scope)}** ({c.protocol}, {c.verdict.label}): {_md_cell(c.evidence)}" for c in claims if c.evidence]
-
+from robustopt.tracking.store import Sweep, load_irrelevant_freq, load_linear_theory, load_sweep
 
 RULE_TEXT = (
     "**How the verdicts are reached.** Runs of one seed start from the same initial weights and see the same batches, so "
@@ -267,133 +150,181 @@ def build_report(sweeps: list[str], out: str | Path, irrelevant_freq: str | None
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_theory: str | None,
-                  allow_partial: bool) -> tuple[Path, list[str], list[Path], list[Claim]]:
-    use_style()
-    figs = out / "figures"
-    reference = paper_reference()
-    fig1_ref = paper_figure1()
-    protocols = ["final"] if any(r.evals for r in sweep.runs) else []
-    try:
-        matched = sweep.as_protocol("matched")
-        protocols.append("matched")
-    except MissingResultsError:
-        matched = None
-    missing: list[str] = []
-    missing_titles: list[str] = []
-    written: list[Path] = []
-    claims: list[Claim] = []
-    body: list[str] = []
+@dataclass
+class Context:
+    """What every section draws from: the store's runs under each protocol, the other inputs, the paper's numbers, and
+    the folder the figures go to."""
 
-    def section(title: str, fn) -> None:
-        body.extend(["", f"## {title}", ""])
-        try:
-            fn()
-        except RobustOptError as exc:
-            line = str(exc).splitlines()[0]
-            missing.append(f"{title}: {line}")
-            missing_titles.append(title)
-            body.extend([f"*Missing:* {_md_cell(line)}", ""])
+    sweep: Sweep
+    matched: Sweep | None
+    figs: Path
+    irrelevant_freq: str | None
+    linear_theory: str | None
+    allow_partial: bool
+    reference: dict = field(default_factory=paper.reference)
+    fig1_ref: dict = field(default_factory=paper.figure1)
 
-    def sweeps_for(name: str) -> list[tuple[str, Sweep]]:
-        """(protocol, sweep of the runs holding evaluation ``name``) for every protocol whose runs hold it; raises
+    def protocols(self, evaluation: str) -> list[tuple[str, Sweep]]:
+        """(protocol, the runs holding ``evaluation``) for every protocol whose runs hold it; raises
         :class:`MissingResultsError` (the final protocol's, which names the command) when no protocol does."""
         found, first_error = [], None
-        for proto, sw in (("final", sweep), ("matched", matched)):
+        for proto, sw in (("final", self.sweep), ("matched", self.matched)):
             if sw is None:
                 continue
             try:
-                found.append((proto, sw.require(name, allow_partial)))
+                found.append((proto, sw.require(evaluation, self.allow_partial)))
             except MissingResultsError as exc:
                 first_error = first_error or exc
         if not found:
             raise first_error
         return found
 
-    def fig1():
-        for proto, sw in sweeps_for("robust_accuracy"):
-            sw = sw.require("gaussian_noise", allow_partial)
-            settings = {ds: figure1_setting(sw, ds) for ds in sw.datasets}
-            suffix = "" if proto == "final" else "_matched"
-            written.extend(savefig(figure1_fig.figure1(sw, settings, fig1_ref), figs / f"figure1{suffix}"))
-            body.extend([f"### Protocol: {protocol_text(sw, proto)}", "", f"![Figure 1](figures/figure1{suffix}.png)", "",
-                         figure1_caption(sw, settings), "",
-                         "Our numbers beside the paper's (accuracy in %, mean ± half-width of the 95% interval over seeds):", "",
-                         side_by_side_table(sw, settings, fig1_ref), ""])
-            for ds in sw.datasets:
-                claims.extend(claim_main(sw, ds, settings[ds]))
-            written.extend(savefig(figure1_fig.curves_figure(sw), figs / f"robustness_curves{suffix}"))
-            body.extend([f"![robustness curves](figures/robustness_curves{suffix}.png)", "", figure1_fig.curves_caption(sw), ""])
-            for ds in sw.datasets:
-                body.extend([f"Every stored perturbation size, {dataset_label(ds)} ({protocol_text(sw, proto)}; each evaluation on "
-                             "its own images; mean ± 95% interval):", "", all_sizes_table(sw, ds), ""])
-        for ds, ref in fig1_ref.items():
-            if ds in sweep.datasets:
-                body.append(f"Paper ({dataset_label(ds)}): {ref.get('source', '')}")
-        body.append("")
 
-    section("Figure 1: standard vs perturbed accuracy", fig1)
+@dataclass
+class Drawn:
+    """What a section adds to the report: its Markdown lines, the files it wrote and the claims it checked."""
 
-    def band():
-        for proto, sw in sweeps_for("band_noise"):
-            suffix = "" if proto == "final" else "_matched"
-            written.extend(savefig(band_noise_fig.band_noise_figure(sw), figs / f"band_noise{suffix}"))
-            body.extend([f"### Protocol: {protocol_text(sw, proto)}", "", f"![band-limited noise](figures/band_noise{suffix}.png)", "",
-                         band_noise_fig.band_noise_caption(sw), ""])
-            for ds in sw.datasets:
-                claims.extend(claim_band_noise(sw, ds))
+    lines: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
 
-    section("Band-limited noise", band)
 
-    def heat():
-        for proto, sw in sweeps_for("fourier_heatmap"):
-            suffix = "" if proto == "final" else "_matched"
-            written.extend(savefig(band_noise_fig.fourier_heatmap_figure(sw), figs / f"fourier_heatmaps{suffix}"))
-            body.extend([f"### Protocol: {protocol_text(sw, proto)}", "", f"![Fourier heat maps](figures/fourier_heatmaps{suffix}.png)", "",
-                         band_noise_fig.fourier_heatmap_caption(sw), ""])
+@dataclass(frozen=True)
+class Section:
+    """One section of the report.
 
-    section("Fourier heat maps", heat)
+    ``evaluations``: what the runs must hold; the section is then drawn once per protocol whose runs hold the first
+    (the others must be held too), by ``draw(ctx, protocol, sweep, suffix)``, and adds ``claims(sweep, dataset)`` for
+    each data set.  Without ``evaluations`` the section is not about the training runs: ``draw(ctx)`` once.
+    ``footer(ctx)``: lines after every protocol's part.  A :class:`~robustopt.errors.RobustOptError` marks the
+    section missing, with its one-line reason."""
 
-    def table1():
-        for proto, sw in sweeps_for("lipschitz"):
-            rows = table1_mod.table1_rows(sw)
-            suffix = "" if proto == "final" else "_matched"
-            atomic_write_text(figs / f"table1{suffix}.md", table1_mod.markdown(rows) + "\n")
-            atomic_write_text(figs / f"table1{suffix}.tex", table1_mod.latex(rows) + "\n")
-            body.extend([f"### Protocol: {protocol_text(sw, proto)}", "", table1_mod.markdown(rows), "",
-                         f"Also as LaTeX: `figures/table1{suffix}.tex`.", ""])
-            for ds in sw.datasets:
-                claims.extend(claim_lipschitz(sw, ds))
+    title: str
+    draw: Callable[..., Drawn]
+    evaluations: tuple[str, ...] = ()
+    claims: Callable[[Sweep, str], list[Claim]] | None = None
+    footer: Callable[[Context], list[str]] | None = None
 
-    section("Table 1: Lipschitz bounds", table1)
+    def render(self, ctx: Context) -> Drawn:
+        if not self.evaluations:
+            return self.draw(ctx)
+        out = Drawn()
+        for proto, sw in ctx.protocols(self.evaluations[0]):
+            for name in self.evaluations[1:]:
+                sw = sw.require(name, ctx.allow_partial)
+            part = self.draw(ctx, proto, sw, "" if proto == "final" else "_matched")
+            out.lines += [f"### Protocol: {protocol_text(sw, proto)}", "", *part.lines]
+            out.written += part.written
+            out.claims += part.claims
+            if self.claims is not None:
+                for ds in sw.datasets:
+                    out.claims += self.claims(sw, ds)
+        if self.footer is not None:
+            out.lines += self.footer(ctx)
+        return out
 
-    def fig2():
-        if not irrelevant_freq:
-            raise MissingResultsError("no irrelevant-frequency sweep given; produce one with `python experiments/irrelevant_freq.py` "
-                                      "and pass it with --irrelevant-freq")
-        rows = load_irrelevant_freq(irrelevant_freq)
-        written.extend(savefig(figure2_fig.figure2(rows), figs / "figure2"))
-        body.extend(["![Figure 2](figures/figure2.png)", "", figure2_fig.caption(rows), ""])
-        claims.extend(claim_irrelevant_frequencies(rows, _paper_baselines(reference)))
 
-    section("Figure 2: irrelevant frequencies", fig2)
+def _figure1(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
+    settings = {ds: figure1_setting(sw, ds) for ds in sw.datasets}
+    written = savefig(figure1_fig.figure1(sw, settings, ctx.fig1_ref), ctx.figs / f"figure1{suffix}")
+    lines = [f"![Figure 1](figures/figure1{suffix}.png)", "", figure1_caption(sw, settings), "",
+             "Our numbers beside the paper's (accuracy in %, mean ± half-width of the 95% interval over seeds):", "",
+             side_by_side_table(sw, settings, ctx.fig1_ref), ""]
+    written += savefig(figure1_fig.curves_figure(sw), ctx.figs / f"robustness_curves{suffix}")
+    lines += [f"![robustness curves](figures/robustness_curves{suffix}.png)", "", figure1_fig.curves_caption(sw), ""]
+    for ds in sw.datasets:
+        lines += [f"Every stored perturbation size, {dataset_label(ds)} ({protocol_text(sw, proto)}; each evaluation on "
+                  "its own images; mean ± 95% interval):", "", all_sizes_table(sw, ds), ""]
+    return Drawn(lines, written)
 
-    def theory():
-        if not linear_theory:
-            raise MissingResultsError("no linear-theory run given; produce one with `python experiments/linear_theory.py theory=quick "
-                                      "logger=none` and pass its run directory with --linear-theory")
-        summary = load_linear_theory(linear_theory)
-        from paper_figures import linear_theory as lt
 
-        paths = lt.make_figures(linear_theory, figs / "linear_theory")
-        written.extend(paths)
-        captions = lt.captions(linear_theory)
-        for p in paths:
-            if p.suffix == ".png":
-                body.extend([f"![{p.stem}](figures/linear_theory/{p.name})", "", captions.get(p.stem, ""), ""])
-        claims.extend(claim_linear_theory(summary))
+def _figure1_sources(ctx: Context) -> list[str]:
+    return [f"Paper ({dataset_label(ds)}): {ref.get('source', '')}" for ds, ref in ctx.fig1_ref.items()
+            if ds in ctx.sweep.datasets] + [""]
 
-    section("Linear theory", theory)
+
+def _band_noise(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
+    written = savefig(band_noise_fig.band_noise_figure(sw), ctx.figs / f"band_noise{suffix}")
+    return Drawn([f"![band-limited noise](figures/band_noise{suffix}.png)", "", band_noise_fig.band_noise_caption(sw), ""], written)
+
+
+def _heatmaps(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
+    written = savefig(band_noise_fig.fourier_heatmap_figure(sw), ctx.figs / f"fourier_heatmaps{suffix}")
+    return Drawn([f"![Fourier heat maps](figures/fourier_heatmaps{suffix}.png)", "", band_noise_fig.fourier_heatmap_caption(sw), ""],
+                 written)
+
+
+def _table1(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
+    rows = table1_mod.table1_rows(sw)
+    atomic_write_text(ctx.figs / f"table1{suffix}.md", table1_mod.markdown(rows) + "\n")
+    atomic_write_text(ctx.figs / f"table1{suffix}.tex", table1_mod.latex(rows) + "\n")
+    return Drawn([table1_mod.markdown(rows), "", f"Also as LaTeX: `figures/table1{suffix}.tex`.", ""])
+
+
+def _figure2(ctx: Context) -> Drawn:
+    if not ctx.irrelevant_freq:
+        raise MissingResultsError("no irrelevant-frequency sweep given; produce one with `python experiments/irrelevant_freq.py` "
+                                  "and pass it with --irrelevant-freq")
+    rows = load_irrelevant_freq(ctx.irrelevant_freq)
+    written = savefig(figure2_fig.figure2(rows), ctx.figs / "figure2")
+    return Drawn(["![Figure 2](figures/figure2.png)", "", figure2_fig.caption(rows), ""], written,
+                 claim_irrelevant_frequencies(rows, _paper_baselines(ctx.reference)))
+
+
+def _linear_theory(ctx: Context) -> Drawn:
+    if not ctx.linear_theory:
+        raise MissingResultsError("no linear-theory run given; produce one with `python experiments/linear_theory.py theory=quick "
+                                  "logger=none` and pass its run directory with --linear-theory")
+    summary = load_linear_theory(ctx.linear_theory)
+    paths = linear_theory_fig.make_figures(ctx.linear_theory, ctx.figs / "linear_theory")
+    captions = linear_theory_fig.captions(ctx.linear_theory)
+    lines = []
+    for p in paths:
+        if p.suffix == ".png":
+            lines += [f"![{p.stem}](figures/linear_theory/{p.name})", "", captions.get(p.stem, ""), ""]
+    return Drawn(lines, list(paths), claim_linear_theory(summary))
+
+
+#: The report's sections, in order.
+SECTIONS: tuple[Section, ...] = (
+    Section("Figure 1: standard vs perturbed accuracy", _figure1, ("robust_accuracy", "gaussian_noise"),
+            claims=lambda sw, ds: claim_main(sw, ds, figure1_setting(sw, ds)), footer=_figure1_sources),
+    Section("Band-limited noise", _band_noise, ("band_noise",), claims=claim_band_noise),
+    Section("Fourier heat maps", _heatmaps, ("fourier_heatmap",)),
+    Section("Table 1: Lipschitz bounds", _table1, ("lipschitz",), claims=claim_lipschitz),
+    Section("Figure 2: irrelevant frequencies", _figure2),
+    Section("Linear theory", _linear_theory),
+)
+
+
+def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_theory: str | None,
+                  allow_partial: bool) -> tuple[Path, list[str], list[Path], list[Claim]]:
+    use_style()
+    protocols = ["final"] if any(r.evals for r in sweep.runs) else []
+    try:
+        matched = sweep.as_protocol("matched")
+        protocols.append("matched")
+    except MissingResultsError:
+        matched = None
+    ctx = Context(sweep, matched, out / "figures", irrelevant_freq, linear_theory, allow_partial)
+    missing: list[str] = []
+    missing_titles: list[str] = []
+    written: list[Path] = []
+    claims: list[Claim] = []
+    body: list[str] = []
+    for section in SECTIONS:
+        body += ["", f"## {section.title}", ""]
+        try:
+            drawn = section.render(ctx)
+        except RobustOptError as exc:
+            line = str(exc).splitlines()[0]
+            missing.append(f"{section.title}: {line}")
+            missing_titles.append(section.title)
+            body += [f"*Missing:* {md_cell(line)}", ""]
+            continue
+        body += drawn.lines
+        written += drawn.written
+        claims += drawn.claims
 
     if missing and not allow_partial:
         exc = MissingResultsError(f"{len(missing)} part(s) of the report are missing ({'; '.join(missing_titles)}); what each needs: the "
@@ -416,7 +347,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     md += ["- evaluated under: " + ("; ".join(f"**{p}**: {protocol_text(sweep if p == 'final' else matched, p)}" for p in protocols) or "no protocol"), ""]
     md += ["## Verdicts", "", RULE_TEXT, ""] + verdict_table(claims)
     if not claims:
-        md.append(f"| – | – | – | not checked | {_md_cell(no_claim_reason(sweep, missing))} |")
+        md.append(f"| – | – | – | not checked | {md_cell(no_claim_reason(sweep, missing))} |")
     md += ["", "## What was trained", ""]
     if "final" in protocols:
         md += ["Evaluated at the final epoch (the paper's protocol):", "", setting_table(sweep), ""]
@@ -432,7 +363,7 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     md += ["", "## Evidence behind each verdict", ""] + evidence_list(claims)
     md += ["", f"Irrelevant frequencies are judged at removal levels up to {IRRELEVANT_LEVELS_MAX}%."]
     if missing:
-        md.extend(["", "## Missing results", ""] + [f"- {_md_cell(m)}" for m in missing])
+        md.extend(["", "## Missing results", ""] + [f"- {md_cell(m)}" for m in missing])
     md.append("")
     path = atomic_write_text(out / "report.md", "\n".join(md))
     return Path(path), missing, written, claims

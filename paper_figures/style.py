@@ -29,6 +29,18 @@ COLUMN_WIDTH = 3.4
 #: Width of a figure spanning the whole text, in inches.
 TEXT_WIDTH = 7.0
 
+#: Display names of the data sets.
+DATASET_LABELS = {
+    "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+    "svhn": "SVHN", "caltech101": "Caltech-101", "imagenette": "Imagenette", "synthetic": "synthetic",
+}
+
+
+def dataset_label(name: str) -> str:
+    """Display name of a data set."""
+    return DATASET_LABELS.get(name, name)
+
+
 #: Fixed colour per optimizer (tab10 colours; GD/SGD blue and signGD red as in the paper's Fig. 5).
 OPTIMIZER_COLORS = {
     "sgd": "#1f77b4",

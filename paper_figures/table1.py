@@ -28,12 +28,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from scipy.stats import t as student_t
-
-from paper_figures.common import Stat, Sweep, cli_main, dataset_label, load_sweep, per_optimizer
-from paper_figures.style import label
+from paper_figures.cli import figure_main
+from paper_figures.style import dataset_label, label
 from robustopt.io import atomic_write_text
-from robustopt.stats import log_interval
+from robustopt.stats import CONFIDENCE, log_interval
+from robustopt.tracking.store import Stat, Sweep, load_sweep, per_optimizer
 
 
 @dataclass(frozen=True)
@@ -51,15 +50,16 @@ COLUMNS = (
     Column("upper bound", "certified upper bound", ("certified_upper_bound", "upper_bound")),
     Column("lower bound", "empirical lower bound", ("empirical_lower_bound", "lower_bound")),
 )
-#: Two-sided confidence level of the intervals over seeds.
-LEVEL = 0.95
+#: Two-sided confidence level of the intervals over seeds (:data:`robustopt.stats.CONFIDENCE`).
+LEVEL = CONFIDENCE
 
 
 def interval(s: Stat) -> float | None:
-    """Half-width of the two-sided ``LEVEL`` Student-t interval of the mean over seeds (None for one seed)."""
+    """Half-width of the two-sided ``LEVEL`` Student-t interval of the mean over seeds (None for one seed;
+    :func:`robustopt.stats.mean_interval`)."""
     if s.n < 2:
         return None
-    return float(student_t.ppf(0.5 + LEVEL / 2, s.n - 1)) * s.std / math.sqrt(s.n)
+    return s.interval.half_width
 
 
 def _lookup(result: dict, keys: tuple[str, ...]) -> float | None:
@@ -165,12 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-partial", action="store_true", help="use the runs that have the evaluation, skip the others")
     args = parser.parse_args(argv)
 
-    def run():
-        paths = make(args.sweeps, args.out, args.allow_partial)
-        print(Path(paths[0]).read_text())
-        print("\n".join(map(str, paths)))
-
-    return cli_main(run)
+    return figure_main(lambda: make(args.sweeps, args.out, args.allow_partial), show=lambda paths: print(Path(paths[0]).read_text()))
 
 
 if __name__ == "__main__":

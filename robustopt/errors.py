@@ -24,3 +24,8 @@ class CheckpointError(RobustOptError):
 
 class DependencyError(RobustOptError, ImportError):
     """An optional dependency is not installed."""
+
+
+class MissingResultsError(RobustOptError):
+    """The results store lacks what a figure, table or report needs; the message names it and the command that
+    produces it."""

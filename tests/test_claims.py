@@ -19,9 +19,10 @@ from paper_figures.claims import (
     claim_lipschitz,
     claim_main,
 )
-from paper_figures.common import Run, Sweep, figure1_setting
+from paper_figures.figure1_data import figure1_setting
 from robustopt.bits import decode_mask, encode_mask
 from robustopt.stats import mcnemar
+from robustopt.tracking.store import Run, Sweep
 
 REPO = Path(__file__).resolve().parents[1]
 N = 400  # test images
@@ -106,7 +107,7 @@ def test_no_difference_never_holds():
         assert c.label != "holds", (c.scope, c.verdict.reason)
 
 
-PAPER = json.loads((REPO / "paper_figures" / "paper_reference.json").read_text())
+PAPER = json.loads((REPO / "robustopt" / "paper_reference.json").read_text())
 
 
 def test_band_claim_as_defined_agrees_with_the_papers_own_cifar100_figure():

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figures.common import (
-    Run,
-    Sweep,
-    common_attack,
-    figure1_accuracy,
-    figure1_setting,
-    robust_accuracy,
-    stored_eps,
-)
-from robustopt.bits import encode_mask
-
 import numpy as np
+
+from paper_figures.figure1_data import common_attack, figure1_accuracy, figure1_setting, robust_accuracy, stored_eps
+from robustopt.bits import encode_mask
+from robustopt.tracking.store import Run, Sweep
 
 
 def _curve(name, norm, acc, n=8):

@@ -42,6 +42,34 @@ def test_paper_presets(dataset):
     assert ds["normalize"] is False
 
 
+
+def test_the_presets_spell_the_papers_constants():
+    """conf/experiment/paper_*.yaml (and the quick presets' Fashion-MNIST learning rates) say what robustopt.paper
+    says: learning rates, recipe, model, band-noise variance; Gaussian variances and eps grids are left to it (null)."""
+    import yaml
+
+    from robustopt import paper
+
+    assert {ds: tuple(paper.LEARNING_RATES[ds][o] for o in ("sgd", "adam", "rmsprop")) for ds in PAPER_LR} == PAPER_LR
+    assert sorted(p.stem.removeprefix("paper_") for p in (REPO / "conf" / "experiment").glob("paper_*.yaml")) == sorted(paper.LEARNING_RATES)
+    for dataset, lrs in paper.LEARNING_RATES.items():
+        preset = yaml.safe_load((REPO / "conf" / "experiment" / f"paper_{dataset}.yaml").read_text())
+        assert preset["lr_by_optimizer"] == lrs, dataset
+        assert f"override /model: {paper.MODELS[dataset]}" in (REPO / "conf" / "experiment" / f"paper_{dataset}.yaml").read_text()
+        assert preset["epochs"] == paper.RECIPE["epochs"] and preset["batch_size"] == paper.RECIPE["batch_size"]
+        assert preset["optimizer"]["weight_decay"] == paper.RECIPE["weight_decay"]
+        assert preset["scheduler"] == {"milestones": list(paper.RECIPE["milestones"]), "gamma": paper.RECIPE["gamma"]}
+        assert preset["eval"]["band_noise"]["variance"] == paper.BAND_NOISE_VARIANCE[dataset], dataset
+        assert preset["eval"]["gaussian_noise"]["variances"] is None  # robustopt.paper.GAUSSIAN_VARIANCES
+        assert "eps" not in preset["eval"]["robust_accuracy"]  # robustopt.paper.EPS_GRIDS
+    for name in ("quick", "reproduce_quick"):
+        preset = yaml.safe_load((REPO / "conf" / "experiment" / f"{name}.yaml").read_text())
+        assert preset["lr_by_optimizer"] == paper.LEARNING_RATES["fashion_mnist"], name
+    quick = yaml.safe_load((REPO / "conf" / "experiment" / "reproduce_quick.yaml").read_text())["eval"]
+    grid = paper.EPS_GRIDS["fashion_mnist"]  # the smallest and the middle eps of the paper's grids
+    assert quick["robust_accuracy"]["eps"] == {"linf": list(grid["linf"][:2]), "l2": list(grid["l2"][:2])}
+    assert quick["band_noise"]["variance"] == paper.BAND_NOISE_VARIANCE["fashion_mnist"]
+
 def test_command_line_lr_beats_the_preset():
     cfg = compose("train", ["experiment=paper_cifar10", "optimizer=adam", "optimizer.lr=0.123"])
     assert cfg["optimizer"]["lr"] == 0.123

@@ -13,14 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paper_figures import common, figure1, report
+from paper_figures import figure1, tables
 from paper_figures.claims import claim_main
+from paper_figures.figure1_data import figure1_setting, figure1_values
 from robustopt.bits import encode_mask
+from robustopt.tracking.store import Run, Sweep
 
 N, WHOLE = 25, 100  # the attacks' images (the first N), the whole test set (noise and clean on all of it)
 
 
-def _run(opt: str, seed: int, *, evaluated: bool = True, attacked: bool = True) -> common.Run:
+def _run(opt: str, seed: int, *, evaluated: bool = True, attacked: bool = True) -> Run:
     rng = np.random.default_rng([seed, sum(map(ord, opt))])
     clean = np.r_[np.ones(N, bool), rng.random(WHOLE - N) < 0.5]  # the first N all right, the rest about half
     gauss = clean & (rng.random(WHOLE) < 0.8)
@@ -38,24 +40,24 @@ def _run(opt: str, seed: int, *, evaluated: bool = True, attacked: bool = True) 
     cfg = {"dataset": {"name": "fashion_mnist"}, "model": {"name": "c2"}, "seed": seed, "init_seed": seed, "data_seed": seed,
            "epochs": 5, "optimizer": {"name": opt, "lr": 0.1}}
     summary = {"eval": evals, "epochs_done": 5, "test_accuracy": float(clean.mean()) if evaluated else 0.70}
-    run = common.Run(Path(f"/x/{opt}-{seed}"), "fashion_mnist", opt, seed, cfg, summary, "completed")
+    run = Run(Path(f"/x/{opt}-{seed}"), "fashion_mnist", opt, seed, cfg, summary, "completed")
     run.clean = clean
     return run
 
 
-def _store() -> common.Sweep:
+def _store() -> Sweep:
     """SGD seeds 0 and 1 evaluated, seed 2 trained only (its whole-test-set accuracy 70%); Adam seeds 0 and 1;
     RMSprop seed 0 with noise but no attacks."""
     runs = [_run("sgd", 0), _run("sgd", 1), _run("sgd", 2, evaluated=False), _run("adam", 0), _run("adam", 1),
             _run("rmsprop", 0, attacked=False)]
-    return common.Sweep([Path("/x")], runs)
+    return Sweep([Path("/x")], runs)
 
 
 def test_a_run_without_an_evaluation_does_not_move_the_others_off_their_shared_images():
     sweep = _store()
-    setting = common.figure1_setting(sweep, "fashion_mnist")
+    setting = figure1_setting(sweep, "fashion_mnist")
     assert (setting.n_images, setting.n_noise) == (N, WHOLE)  # before: None (RMSprop holds no attack)
-    values = common.figure1_values(sweep, "fashion_mnist", setting)
+    values = figure1_values(sweep, "fashion_mnist", setting)
     sgd = [r for r in sweep.select("fashion_mnist", "sgd") if r.seed in (0, 1)]
     # the attacks' standard accuracy: the first N images of the two attacked SGD seeds (100%), not the whole test set
     # over three seeds (one of them never attacked): (.., .., 70%)
@@ -70,7 +72,7 @@ def test_figure1_plots_each_attack_against_the_standard_accuracy_of_the_same_run
     import matplotlib.pyplot as plt
 
     sweep = _store()
-    setting = common.figure1_setting(sweep, "fashion_mnist")
+    setting = figure1_setting(sweep, "fashion_mnist")
     fig = figure1.figure1(sweep, {"fashion_mnist": setting}, {})
     try:
         for q in ("l2", "linf"):
@@ -87,8 +89,8 @@ def test_figure1_plots_each_attack_against_the_standard_accuracy_of_the_same_run
 
 def test_the_side_by_side_table_shows_the_standard_accuracy_on_the_images_of_what_it_is_compared_with():
     sweep = _store()
-    settings = {"fashion_mnist": common.figure1_setting(sweep, "fashion_mnist")}
-    rows = {line.split(" | ")[1]: line.split(" | ")[2:] for line in report.side_by_side_table(sweep, settings, {}).splitlines()[2:]}
+    settings = {"fashion_mnist": figure1_setting(sweep, "fashion_mnist")}
+    rows = {line.split(" | ")[1]: line.split(" | ")[2:] for line in tables.side_by_side_table(sweep, settings, {}).splitlines()[2:]}
     assert rows["standard accuracy (whole test set)"][0] == str(WHOLE)
     attacks = rows["standard accuracy on the attacks' images (same runs)"]
     assert attacks[0] == str(N) and attacks[1] == "100.0 ± 0.0"  # SGD seeds 0, 1 on the first N images
@@ -100,7 +102,7 @@ def test_identical_effects_on_few_images_do_not_hold_in_a_store_that_is_still_fi
     """SGD keeps the same 3 of 25 attacked images Adam loses, on both seeds (sd = 0): with RMSprop's attacks missing the
     old fallback dropped the per-image outcomes and the zero-width interval said 'holds'."""
     sweep = _store()
-    claims = claim_main(sweep, "fashion_mnist", common.figure1_setting(sweep, "fashion_mnist"))
+    claims = claim_main(sweep, "fashion_mnist", figure1_setting(sweep, "fashion_mnist"))
     linf = next(c for c in claims if "L∞" in c.scope)
     assert linf.label == "inconclusive" and f"{N} images" in linf.verdict.reason, linf.verdict.reason
     assert "SGD − Adam per seed: 12.0, 12.0 points" in linf.evidence

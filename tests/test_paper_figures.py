@@ -19,9 +19,13 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from paper_figures import band_noise, common, figure1, figure2, linear_theory, report, table1
+from paper_figures import band_noise, figure1, figure2, linear_theory, report, table1
+from paper_figures.figure1_data import figure1_setting
+from paper_figures.wandb_log import log_images_to_wandb
 from robustopt.bits import encode_mask
+from robustopt.errors import MissingResultsError
 from robustopt.rundir import RunDir
+from robustopt.tracking.store import Run, Sweep, load_sweep
 from tests.conftest import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -227,9 +231,9 @@ def test_figure_scripts_write_images(store, tmp_path):
 
 
 def test_figure1_takes_the_smallest_eps_the_largest_variance_and_autoattack(store):
-    sweep = common.load_sweep(store["sweep"])
+    sweep = load_sweep(store["sweep"])
     assert len(sweep.runs) == 9 and len(sweep.incomplete) == 1
-    s = common.figure1_setting(sweep, "fashion_mnist")
+    s = figure1_setting(sweep, "fashion_mnist")
     assert (s.variance, s.eps_l2, s.eps_linf, s.attack_l2, s.attack_linf, s.n_images) == (0.01, 0.1, 1 / 255, "autoattack", "autoattack", N)
     fig = figure1.figure1(sweep, {"fashion_mnist": s}, {})
     for opt in OPTS:
@@ -245,7 +249,7 @@ def test_figure1_takes_the_smallest_eps_the_largest_variance_and_autoattack(stor
     plt.close(fig)
 
 
-def _same_image_runs(masks: bool) -> common.Sweep:
+def _same_image_runs(masks: bool) -> Sweep:
     """Runs whose stored whole-test-set accuracies differ from their outcomes on the first N images."""
     runs = []
     for opt, (clean_first, gauss_first) in {"sgd": (0.80, 0.70), "adam": (0.85, 0.50)}.items():
@@ -265,9 +269,9 @@ def _same_image_runs(masks: bool) -> common.Sweep:
             summ = {"test_accuracy": float(clean.mean()), "eval": {"clean": {"accuracy": float(clean.mean()), "n": 10 * N},
                                                                    "gaussian_noise": g, "robust_accuracy": ra}}
             cfg = _config(opt, seed)
-            runs.append(common.Run(Path(f"/x/{opt}{seed}"), "fashion_mnist", opt, seed, cfg, summ, "completed"))
+            runs.append(Run(Path(f"/x/{opt}{seed}"), "fashion_mnist", opt, seed, cfg, summ, "completed"))
             runs[-1].masks = {"clean": clean, "gauss": gauss, **attacked}
-    return common.Sweep([Path("/x")], runs)
+    return Sweep([Path("/x")], runs)
 
 
 def test_figure1_x_and_y_come_from_the_same_images():
@@ -277,7 +281,7 @@ def test_figure1_x_and_y_come_from_the_same_images():
     import matplotlib.pyplot as plt
 
     sweep = _same_image_runs(masks=True)
-    setting = common.figure1_setting(sweep, "fashion_mnist")
+    setting = figure1_setting(sweep, "fashion_mnist")
     assert (setting.n_images, setting.n_noise) == (N, 10 * N)
     fig = figure1.figure1(sweep, {"fashion_mnist": setting}, {})
     for opt in ("sgd", "adam"):
@@ -299,7 +303,7 @@ def test_figure1_x_and_y_come_from_the_same_images():
 
     # without the per-image outcomes: the stored accuracies, each beside its evaluation's own clean accuracy
     sweep = _same_image_runs(masks=False)
-    setting = common.figure1_setting(sweep, "fashion_mnist")
+    setting = figure1_setting(sweep, "fashion_mnist")
     assert (setting.n_images, setting.n_noise) == (None, None)
     fig = figure1.figure1(sweep, {"fashion_mnist": setting}, {})
     runs = sweep.select("fashion_mnist", "adam")
@@ -315,7 +319,7 @@ def test_figure1_x_and_y_come_from_the_same_images():
 def test_figure1_error_bars_are_95_percent_intervals_and_paper_points_are_open(store):
     import matplotlib.pyplot as plt
 
-    sweep = common.load_sweep(store["sweep"])
+    sweep = load_sweep(store["sweep"])
     ref = {"fashion_mnist": {"standard": {"sgd": 91.2, "adam": 91.0}, "l2": {"sgd": 82.3, "adam": 70.3}}}
     fig = figure1.figure1(sweep, None, ref)
     ax = fig.axes[1]
@@ -334,7 +338,7 @@ def test_figure1_error_bars_are_95_percent_intervals_and_paper_points_are_open(s
 def test_robustness_curves_have_every_attack_and_a_band_over_seeds(store):
     import matplotlib.pyplot as plt
 
-    sweep = common.load_sweep(store["sweep"])
+    sweep = load_sweep(store["sweep"])
     fig = figure1.curves_figure(sweep)
     titles = {ax.get_title() for ax in fig.axes}
     assert titles == {"Gaussian noise", "L2 AutoAttack", "L2 PGD", "L∞ AutoAttack", "L∞ PGD"}
@@ -362,9 +366,9 @@ def test_fourier_heatmap_shows_error_minus_clean_error():
         for seed in (0, 1):
             e = (np.asarray(err) + 0.01 * seed).tolist()
             res = {"error": e, "rows": rows, "cols": cols, "clean_error": clean_error + 0.01 * seed, "eps": 4.0, "stride": 2, "n": 100}
-            runs.append(common.Run(Path(f"/x/{opt}{seed}"), "cifar10", opt, seed, _config(opt, seed, "cifar10"),
+            runs.append(Run(Path(f"/x/{opt}{seed}"), "cifar10", opt, seed, _config(opt, seed, "cifar10"),
                                    {"test_accuracy": 0.5, "eval": {"fourier_heatmap": res}}, "completed"))
-    sweep = common.Sweep([Path("/x")], runs)
+    sweep = Sweep([Path("/x")], runs)
     fig = band_noise.fourier_heatmap_figure(sweep)
     for opt, (clean_error, err) in spec.items():
         shown = np.asarray(_by_gid(fig, f"heatmap:cifar10:{opt}").get_array())
@@ -379,7 +383,7 @@ def test_fourier_heatmap_shows_error_minus_clean_error():
 def test_band_noise_bands_are_95_percent_intervals(store):
     import matplotlib.pyplot as plt
 
-    sweep = common.load_sweep(store["sweep"])
+    sweep = load_sweep(store["sweep"])
     fig = band_noise.band_noise_figure(sweep)
     line = _by_gid(fig, "band:fashion_mnist:dct:adam")
     high = [PROFILE["adam"]["high"] + 0.01 * s for s in SEEDS]
@@ -419,15 +423,15 @@ def test_figure2_y_range_includes_chance_level(dataset, chance):
 def test_captions_change_with_the_numbers(tmp_path):
     other = {o: dict(p) for o, p in PROFILE.items()}
     other["adam"].update(high=0.4)
-    a = common.load_sweep(write_sweep(tmp_path / "a"))
-    b = common.load_sweep(write_sweep(tmp_path / "b", other))
+    a = load_sweep(write_sweep(tmp_path / "a"))
+    b = load_sweep(write_sweep(tmp_path / "b", other))
     ca, cb = band_noise.band_noise_caption(a), band_noise.band_noise_caption(b)
     assert ca != cb
     high = [100 * (PROFILE["adam"]["high"] + 0.01 * s) for s in SEEDS]
     assert f"Adam {np.mean(high):.1f} ± {_ci(high):.1f}" in ca and "bands 6-10" in ca and "3 seeds" in ca
     assert f"Adam {100 * (0.4 + 0.01):.1f} ± " in cb
     # the heat map and curves captions follow the store, too
-    b2 = common.load_sweep(write_sweep(tmp_path / "c", masks=False, seeds=(0,)))
+    b2 = load_sweep(write_sweep(tmp_path / "c", masks=False, seeds=(0,)))
     assert band_noise.fourier_heatmap_caption(a) != band_noise.fourier_heatmap_caption(b2)
     assert "1 seed" in figure1.curves_caption(b2) and "(3 seeds" in figure1.curves_caption(a)
     assert "none (one seed: no interval)" in figure1.curves_caption(b2)
@@ -484,7 +488,7 @@ def test_report_with_every_part(store, tmp_path):
     line = next(ln for ln in text.splitlines() if ln.startswith("| Fashion-MNIST | Gaussian noise"))
     assert f"| {np.mean(g):.1f} ± {_ci(g):.1f} | 84.4 |" in line
     # captions computed from the numbers are in the report
-    assert band_noise.band_noise_caption(common.load_sweep(store["sweep"])) in text
+    assert band_noise.band_noise_caption(load_sweep(store["sweep"])) in text
     assert linear_theory.captions(store["lt"])["risks_population"] in text
 
 
@@ -579,7 +583,7 @@ def test_log_images_to_wandb_offline(tmp_path, monkeypatch):
     png = tmp_path / "figs" / "figure2.png"
     figure2.savefig(figure2.figure2(_irr_rows(IRR_ACC)), png.with_suffix(""))
     try:
-        run_dir = common.log_images_to_wandb([png, png.with_suffix(".pdf")], name="test", dir=tmp_path)
+        run_dir = log_images_to_wandb([png, png.with_suffix(".pdf")], name="test", dir=tmp_path)
     finally:
         wandb.teardown()
     (path,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
@@ -642,11 +646,11 @@ def test_runs_still_training_are_read_under_the_matched_protocol_only(tmp_path):
                                                   "test_accuracy_at_epoch": done["test_accuracy"], "run_status": "running",
                                                   "epochs_done": 85, "epochs": 200, "eval": done["eval"]}}
         write_run(root / f"optimizer-{opt}_seed-0", _config(opt, 0), summary, status="running")
-    with pytest.raises(common.MissingResultsError, match="no completed run"):
-        common.load_sweep(root)
-    sweep = common.load_sweep(root, require_completed=False)
+    with pytest.raises(MissingResultsError, match="no completed run"):
+        load_sweep(root)
+    sweep = load_sweep(root, require_completed=False)
     assert sweep.runs == [] and [r.optimizer for r in sweep.in_progress] == ["sgd", "adam"]
-    matched = common.load_sweep(root, protocol="matched")
+    matched = load_sweep(root, protocol="matched")
     assert [(r.optimizer, r.epoch) for r in matched.runs] == [("sgd", 40), ("adam", 4)]
     out = tmp_path / "report"
     assert report.main(["--sweep", str(root), "--out", str(out), "--allow-partial"]) == 0
@@ -657,7 +661,7 @@ def test_runs_still_training_are_read_under_the_matched_protocol_only(tmp_path):
 
 
 def test_band_noise_title_names_the_band_definition_stored(store):
-    sweep = common.load_sweep(store["sweep"])
+    sweep = load_sweep(store["sweep"])
     assert band_noise.band_definition(sweep) == "bands of equal numbers of coefficients by radius"
     for run in sweep.runs:
         run.summary = {**run.summary, "eval": {**run.summary["eval"], "band_noise": {**run.summary["eval"]["band_noise"], "edges": "paper"}}}

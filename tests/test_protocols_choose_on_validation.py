@@ -12,10 +12,10 @@ import pytest
 
 from paper_figures import optimizer_zoo as zoo
 from paper_figures.claims import protocol_text
-from paper_figures.common import load_sweep
 from robustopt.errors import ConfigError
 from robustopt.evaluation.matched import matched_epochs
 from robustopt.rundir import RunDir
+from robustopt.tracking.store import load_sweep
 from robustopt.train.lr_select import edge_of_grid, next_lr, score, select_from_runs
 
 VAL = {  # optimizer -> per-epoch validation accuracy (seed 0)

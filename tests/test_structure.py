@@ -22,9 +22,9 @@ PACKAGE = REPO / "robustopt"
 #: Every unit of robustopt (a subpackage, or a module of the base layer) and its layer; imports may only point to
 #: the same layer (without cycles) or below.  "robustopt" is the package's own __init__ (the front door).
 LAYERS: dict[str, int] = {
-    # base: errors, registries, atomic files, run-directory files, the logger interface
+    # base: errors, registries, atomic files, run-directory files, the logger interface, the paper's constants
     **dict.fromkeys(("errors", "registry", "io", "bits", "stats", "checkpoint", "devices", "metrics", "logger",
-                     "meta", "rundir"), 0),
+                     "meta", "rundir", "paper"), 0),
     # building blocks
     **dict.fromkeys(("data", "models", "optim", "attacks", "frequency", "lipschitz", "theory", "sharpness"), 1),
     # a config's identity and model; training; evaluation

@@ -10,9 +10,9 @@ from scipy.stats import binomtest, gmean, rankdata, spearmanr
 from scipy.stats import t as student_t
 
 from paper_figures import optimizer_zoo as zoo
-from paper_figures.common import load_sweep
 from robustopt.rundir import RunDir
 from robustopt.stats import CONTRADICTED, HOLDS, INCONCLUSIVE, log_interval
+from robustopt.tracking.store import load_sweep
 
 OPTS = {  # label -> optimizer config, base robust L-inf accuracy, base top eigenvalue
     "sgd": ({"name": "sgd", "lr": 0.01}, 0.60, 5.0),

@@ -1,4 +1,5 @@
-"""The paper's eps grids per data set (Ma, Pan & Farahmand, TMLR 2023, robustness tables).
+"""The paper's eps grids per data set (Ma, Pan & Farahmand, TMLR 2023, robustness tables; the numbers live in
+:mod:`robustopt.paper`).
 
 Used by the ``robust_accuracy`` evaluation whenever its config leaves a grid empty.
 """
@@ -8,21 +9,10 @@ from __future__ import annotations
 from robustopt.attacks.norms import canonical_norm
 from robustopt.data.registry import canonical_dataset_name
 from robustopt.errors import ConfigError
+from robustopt.paper import EPS_GRIDS
 
-_CIFAR_LIKE = {"l2": (0.1, 0.2, 0.3), "linf": (1 / 255, 2 / 255, 4 / 255)}
-_LARGE_IMAGES = {"l2": (0.5, 1.0, 1.5), "linf": (1 / 255, 2 / 255, 4 / 255)}
-
-PAPER_EPS_GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
-    "mnist": {"l2": (0.5, 0.7, 1.0), "linf": (0.05, 0.07, 0.1)},
-    "fashion_mnist": {"l2": (0.1, 0.5, 0.7), "linf": (0.01, 0.03, 0.05)},
-    "cifar10": _CIFAR_LIKE,
-    "cifar100": _CIFAR_LIKE,
-    "svhn": _CIFAR_LIKE,
-    "caltech101": _LARGE_IMAGES,
-    "imagenette": _LARGE_IMAGES,
-    # Not in the paper: a small grid for the synthetic smoke-test data set.
-    "synthetic": {"l2": (0.1, 0.25, 0.5), "linf": (0.01, 0.03, 0.05)},
-}
+#: The paper's ε grids (:data:`robustopt.paper.EPS_GRIDS`).
+PAPER_EPS_GRIDS: dict[str, dict[str, tuple[float, ...]]] = EPS_GRIDS
 
 
 def default_eps_grid(dataset: str, norm: str) -> list[float]:

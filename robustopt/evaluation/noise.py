@@ -45,32 +45,7 @@ from robustopt.frequency.heatmap import fourier_heatmap, heatmap_figure
 from robustopt.frequency.masks import Bands, band_masks, bands_from_edges, paper_bands
 from robustopt.frequency.noise import band_noise_sampler, project_onto_band
 from robustopt.metrics import Outcomes, forward_outcomes
-
-# Variances of the Gaussian-noise evaluation, per data set (the paper's settings).
-GAUSSIAN_VARIANCES: dict[str, tuple[float, ...]] = {
-    "mnist": (0.01, 0.05, 0.1),
-    "fashion_mnist": (0.001, 0.005, 0.01),
-    "cifar10": (0.001, 0.005, 0.007),
-    "cifar100": (0.001, 0.005, 0.007),
-    "svhn": (0.001, 0.003, 0.005),
-    "caltech101": (0.01, 0.05, 0.1),
-    "imagenette": (0.01, 0.05, 0.1),
-    "synthetic": (0.01, 0.05, 0.1),  # not in the paper: the MNIST grid
-}
-
-# Variance of the white noise projected onto each band (the paper's band-limited-noise figure; the authors'
-# eval_AA_cluster.py: ``var``).
-BAND_NOISE_VARIANCE: dict[str, float] = {
-    "mnist": 0.1,
-    "fashion_mnist": 0.1,
-    "cifar10": 0.01,
-    "cifar100": 0.01,
-    "svhn": 0.1,
-    "caltech101": 0.2,
-    "imagenette": 0.01,
-    "synthetic": 0.1,  # not in the paper
-}
-
+from robustopt.paper import BAND_NOISE_VARIANCE, GAUSSIAN_VARIANCES  # the paper's variances per data set
 
 
 def _default_for(table: dict, dataset: str, evaluation: str, option: str) -> Any:

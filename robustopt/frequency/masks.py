@@ -20,18 +20,12 @@ import torch
 
 from robustopt.errors import ConfigError
 from robustopt.frequency.bases import check_basis, squared_radius
+from robustopt.paper import DCT_RADII
 
-# The band radii ``r_list`` of the code of Ma, Pan & Farahmand (TMLR 2023; freq-robust eval_AA_cluster.py, also
-# opt-robust notebook/fig4_band_limited_gaussian.ipynb), copied at full precision, per image side: 10 DCT bands,
-# band k holding the radii r_list[k-1] <= r < r_list[k] (:func:`paper_bands`).
-PAPER_DCT_RADII: dict[int, tuple[float, ...]] = {
-    28: (9.23556484576784, 13.429772309525275, 16.573100530176493, 19.246660078812468, 21.650519659173664,
-         23.770439869682388, 25.719176010665375, 27.52522654685313, 30.425587675884607),
-    32: (10.781431922956449, 15.301968130724937, 19.04982421996594, 22.040185695902814, 24.75901837969084,
-         27.220978213474407, 29.441362859363448, 31.57831841836015, 34.71337554275011),
-    224: (79.99591867969022, 113.48107898359288, 138.12383764880263, 159.77959526368392, 178.8104125616099,
-          195.53446412645394, 211.45609907581306, 226.35093083884985, 250.1009872575449),
-}
+# The band radii ``r_list`` of the code of Ma, Pan & Farahmand (TMLR 2023; freq-robust eval_AA_cluster.py), per
+# image side: 10 DCT bands, band k holding the radii r_list[k-1] <= r < r_list[k] (:func:`paper_bands`); the
+# numbers live in robustopt.paper.
+PAPER_DCT_RADII: dict[int, tuple[float, ...]] = DCT_RADII
 # The 32x32 radii (CIFAR-10/100, SVHN); ``bands_from_edges(32, 32, PAPER_DCT32_EDGES, closed="lower")`` or
 # ``paper_bands(32)`` gives the authors' bands exactly.
 PAPER_DCT32_EDGES = PAPER_DCT_RADII[32]

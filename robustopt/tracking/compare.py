@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from statistics import mean, stdev
 
 from robustopt.evaluation.robust_accuracy import side_by_side
 from robustopt.rundir import find_runs, not_a_training_run
+from robustopt.stats import mean_interval
 from robustopt.tracking.reader import format_table
 from robustopt.train.lr_select import learning_rate
 
@@ -38,14 +38,14 @@ def clean_table(sweep_dir: str | Path) -> str:
     for name, items in groups.items():
         acc = [s["test_accuracy"] for _, s in items]
         loss = [s["test_loss"] for _, s in items]
-        spread = lambda v: f" ± {stdev(v):.4f}" if len(v) > 1 else ""  # noqa: E731
+        cell = lambda v: f"{mean_interval(v).mean:.4f}" + (f" ± {mean_interval(v).sd:.4f}" if len(v) > 1 else "")  # noqa: E731
         rows.append({
             "optimizer": name,
             "lr": learning_rate(items[0][0]["optimizer"]),
             "epochs": items[0][0]["epochs"],
             "seeds": len(items),
-            "test accuracy": f"{mean(acc):.4f}{spread(acc)}",
-            "test loss": f"{mean(loss):.4f}{spread(loss)}",
+            "test accuracy": cell(acc),
+            "test loss": cell(loss),
         })
     cols = ["optimizer", "lr", "epochs", "seeds", "test accuracy", "test loss"]
     return format_table(rows, cols, floatfmt="{:g}")

@@ -30,6 +30,7 @@ import yaml
 from robustopt.errors import ConfigError
 from robustopt.io import atomic_write_json, atomic_write_text
 from robustopt.rundir import RunDir
+from robustopt.stats import mean_interval
 from robustopt.tracking.reader import format_table, run_record
 
 CSV_NAME = "sweep_results.csv"
@@ -164,13 +165,13 @@ def _group_label(job: SweepJob, keys: Sequence[str]) -> str:
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
-    """Mean, sample standard deviation (ddof=1; 0 for one value) and count of the finite values."""
+    """Mean, sample standard deviation (ddof=1; 0 for one value) and count of the finite values
+    (:func:`robustopt.stats.mean_interval`)."""
     vals = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(float(v))]
     if not vals:
         return float("nan"), float("nan"), 0
-    m = sum(vals) / len(vals)
-    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-    return m, sd, len(vals)
+    iv = mean_interval(vals)
+    return iv.mean, (iv.sd if iv.n > 1 else 0.0), iv.n
 
 
 def summarize(jobs: Sequence[SweepJob], metrics: Optional[Sequence[str]] = None) -> list[dict]:
