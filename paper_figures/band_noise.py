@@ -65,7 +65,9 @@ def band_drops(sweep: Sweep, dataset: str, basis: str) -> dict:
 
 
 def _variance(sweep: Sweep, dataset: str) -> float | None:
-    return next((r.evals["band_noise"].get("variance") for r in sweep.select(dataset) if r.evals.get("band_noise")), None)
+    return next(
+        (r.evals["band_noise"].get("variance") for r in sweep.select(dataset) if r.evals.get("band_noise")), None
+    )
 
 
 def band_definition(sweep: Sweep) -> str:
@@ -84,9 +86,17 @@ def band_noise_figure(sweep: Sweep):
     datasets = sweep.datasets
     bases = sorted({b for ds in datasets for b in bases_of(sweep, ds)}, key=["dct", "fft"].index)
     if not bases:
-        raise MissingResultsError("the band_noise results hold neither a 'dct' nor an 'fft' basis; re-run the evaluation with eval.band_noise.bases=[dct,fft]")
-    fig, axes = plt.subplots(len(datasets), len(bases), figsize=(figsize(2)[0] if len(bases) > 1 else 1.3 * figsize(1)[0], 2.3 * len(datasets) + 0.6),
-                             squeeze=False, layout="constrained", sharey="row")
+        raise MissingResultsError(
+            "the band_noise results hold neither a 'dct' nor an 'fft' basis; re-run the evaluation with eval.band_noise.bases=[dct,fft]"
+        )
+    fig, axes = plt.subplots(
+        len(datasets),
+        len(bases),
+        figsize=(figsize(2)[0] if len(bases) > 1 else 1.3 * figsize(1)[0], 2.3 * len(datasets) + 0.6),
+        squeeze=False,
+        layout="constrained",
+        sharey="row",
+    )
     handles = {}
     intervals = False
     for i, ds in enumerate(datasets):
@@ -101,10 +111,20 @@ def band_noise_figure(sweep: Sweep):
                 x = np.arange(1, len(stats) + 1)
                 y = np.array([100 * s.mean for s in stats])
                 e = np.array([100 * s.ci if s.n > 1 else 0.0 for s in stats])
-                (h,) = ax.plot(x, y, color=color(opt), ls=linestyle(opt), marker=marker(opt), ms=marker_size(opt, 3.5),
-                               label=label(opt), gid=f"band:{ds}:{basis}:{opt}")
+                (h,) = ax.plot(
+                    x,
+                    y,
+                    color=color(opt),
+                    ls=linestyle(opt),
+                    marker=marker(opt),
+                    ms=marker_size(opt, 3.5),
+                    label=label(opt),
+                    gid=f"band:{ds}:{basis}:{opt}",
+                )
                 if e.any():
-                    ax.fill_between(x, y - e, y + e, color=color(opt), alpha=0.15, lw=0, gid=f"band-interval:{ds}:{basis}:{opt}")
+                    ax.fill_between(
+                        x, y - e, y + e, color=color(opt), alpha=0.15, lw=0, gid=f"band-interval:{ds}:{basis}:{opt}"
+                    )
                     intervals = True
                 handles.setdefault(label(opt), h)
                 n_bands = max(n_bands, len(stats))
@@ -112,7 +132,11 @@ def band_noise_figure(sweep: Sweep):
             ax.set_xticks(range(1, n_bands + 1))
             ax.set_xlabel("frequency band (1 = lowest)")
             ax.set_ylabel(f"{dataset_label(ds)}\naccuracy drop (points)" if j == 0 else "")
-            ax.set_title(f"{BASIS_TEXT.get(basis, basis)}, noise variance {variance:g}" if variance is not None else BASIS_TEXT.get(basis, basis))
+            ax.set_title(
+                f"{BASIS_TEXT.get(basis, basis)}, noise variance {variance:g}"
+                if variance is not None
+                else BASIS_TEXT.get(basis, basis)
+            )
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=max(1, len(handles)))
     fit_suptitle(fig, band_noise_title(sweep, bases, intervals), fontsize=8)
     return fig
@@ -125,12 +149,19 @@ BASIS_ORIGIN = {"dct": "DCT: from the DC corner", "fft": "FFT: from the centre o
 def band_noise_title(sweep: Sweep, bases: list[str], intervals: bool) -> str:
     """The suptitle of :func:`band_noise_figure`: what the lines are, the 95% bands only when some are drawn, and how
     the spectrum is cut, for the drawn bases only."""
-    what = "mean over seeds, bands: 95% intervals over seeds" if intervals else "one seed, no interval" \
-        if all(len(sweep.groups(ds)) == 1 for ds in sweep.datasets) else "mean over seeds"
+    what = (
+        "mean over seeds, bands: 95% intervals over seeds"
+        if intervals
+        else "one seed, no interval"
+        if all(len(sweep.groups(ds)) == 1 for ds in sweep.datasets)
+        else "mean over seeds"
+    )
     origin = "; ".join(BASIS_ORIGIN[b] for b in bases if b in BASIS_ORIGIN)
     nbsp = "\u00a0"  # no line break inside the reference
-    return (f"Accuracy drop under band-limited Gaussian noise (Ma{nbsp}et{nbsp}al.{nbsp}2023, Sec.{nbsp}3)\n{what}; "
-            f"{band_definition(sweep)}" + (f" ({origin})" if origin else ""))
+    return (
+        f"Accuracy drop under band-limited Gaussian noise (Ma{nbsp}et{nbsp}al.{nbsp}2023, Sec.{nbsp}3)\n{what}; "
+        f"{band_definition(sweep)}" + (f" ({origin})" if origin else "")
+    )
 
 
 def band_noise_caption(sweep: Sweep) -> str:
@@ -140,7 +171,11 @@ def band_noise_caption(sweep: Sweep) -> str:
     for ds in sweep.datasets:
         runs = sweep.select(ds)
         n_images = {(r.evals.get("band_noise") or {}).get("n") for r in runs}
-        images = f"the first {n_images.pop()} test images" if len(n_images) == 1 and None not in n_images else "the stored test images"
+        images = (
+            f"the first {n_images.pop()} test images"
+            if len(n_images) == 1 and None not in n_images
+            else "the stored test images"
+        )
         seeds = len(sweep.groups(ds))
         variance = _variance(sweep, ds)
         bits = []
@@ -150,18 +185,38 @@ def band_noise_caption(sweep: Sweep) -> str:
             low, high = band_halves(n)
             per = []
             for opt in drops:
-                hi = stat([sum(r.evals["band_noise"][basis]["drop"][k] for k in high) / len(high) for r in sweep.select(ds, opt)])
-                lo = stat([sum(r.evals["band_noise"][basis]["drop"][k] for k in low) / len(low) for r in sweep.select(ds, opt)])
+                hi = stat(
+                    [
+                        sum(r.evals["band_noise"][basis]["drop"][k] for k in high) / len(high)
+                        for r in sweep.select(ds, opt)
+                    ]
+                )
+                lo = stat(
+                    [
+                        sum(r.evals["band_noise"][basis]["drop"][k] for k in low) / len(low)
+                        for r in sweep.select(ds, opt)
+                    ]
+                )
                 per.append(f"{label(opt)} {hi.fmt()} vs {lo.fmt()}")
-            bits.append(f"{basis.upper()} basis, {n} bands: mean drop (points) in the upper half (bands {high.start + 1}-{high.stop}) "
-                        f"vs the lowest fifth ({'band 1' if len(low) == 1 else f'bands 1-{low.stop}'}): " + ", ".join(per))
+            bits.append(
+                f"{basis.upper()} basis, {n} bands: mean drop (points) in the upper half (bands {high.start + 1}-{high.stop}) "
+                f"vs the lowest fifth ({'band 1' if len(low) == 1 else f'bands 1-{low.stop}'}): " + ", ".join(per)
+            )
         var = f"noise variance {variance:g}, " if variance is not None else ""
-        parts.append(f"{dataset_label(ds)} ({var}{images}, {seeds} seed{'s' if seeds != 1 else ''}): " + "; ".join(bits))
-    interval = "95% intervals over seeds (Student t)" if any(len(sweep.groups(ds)) > 1 for ds in sweep.datasets) else \
-        "none (one seed: no interval)"
-    return ("Accuracy lost (clean minus noisy accuracy, percentage points) when white Gaussian noise projected onto one "
-            f"frequency band is added to the test images, per band, lowest first; lines: mean over seeds, bands: {interval}. "
-            + ". ".join(parts) + " (mean ± half-width of the 95% interval).")
+        parts.append(
+            f"{dataset_label(ds)} ({var}{images}, {seeds} seed{'s' if seeds != 1 else ''}): " + "; ".join(bits)
+        )
+    interval = (
+        "95% intervals over seeds (Student t)"
+        if any(len(sweep.groups(ds)) > 1 for ds in sweep.datasets)
+        else "none (one seed: no interval)"
+    )
+    return (
+        "Accuracy lost (clean minus noisy accuracy, percentage points) when white Gaussian noise projected onto one "
+        f"frequency band is added to the test images, per band, lowest first; lines: mean over seeds, bands: {interval}. "
+        + ". ".join(parts)
+        + " (mean ± half-width of the 95% interval)."
+    )
 
 
 def _clean_error(run) -> tuple[float | None, str]:
@@ -184,12 +239,16 @@ def heatmaps(sweep: Sweep, dataset: str) -> dict:
         maps = [r.evals["fourier_heatmap"] for r in mine]
         shape = {np.asarray(m["error"]).shape for m in maps}
         if len(shape) != 1:
-            raise MissingResultsError(f"the {opt} runs of {dataset} store Fourier heat maps of different grids {sorted(shape)}; re-run "
-                                      "the fourier_heatmap evaluation with one stride for all of them")
+            raise MissingResultsError(
+                f"the {opt} runs of {dataset} store Fourier heat maps of different grids {sorted(shape)}; re-run "
+                "the fourier_heatmap evaluation with one stride for all of them"
+            )
         clean = [_clean_error(r)[0] for r in mine]
         if any(c is None for c in clean):
-            raise MissingResultsError(f"a Fourier heat map of {dataset} ({opt}) has no clean error and its run no clean accuracy; re-run "
-                                      "the fourier_heatmap evaluation")
+            raise MissingResultsError(
+                f"a Fourier heat map of {dataset} ({opt}) has no clean error and its run no clean accuracy; re-run "
+                "the fourier_heatmap evaluation"
+            )
         increase = [np.asarray(m["error"], dtype=float) - c for m, c in zip(maps, clean)]
         out[opt] = (np.mean(increase, axis=0), maps[0]["rows"], maps[0]["cols"], len(maps), float(np.mean(clean)))
     return out
@@ -224,13 +283,19 @@ def fourier_heatmap_figure(sweep: Sweep):
             im = ax.imshow(100 * inc, extent=extent, interpolation="nearest", aspect="auto", **kw)
             im.set_gid(f"heatmap:{ds}:{opt}")
             ax.grid(False)
-            ax.set_title(f"{label(opt)}\nclean error {100 * clean:.1f}% ({n} seed{'s' if n > 1 else ''})", color=color(opt))
+            ax.set_title(
+                f"{label(opt)}\nclean error {100 * clean:.1f}% ({n} seed{'s' if n > 1 else ''})", color=color(opt)
+            )
             ax.set_xlabel("horizontal frequency")
             ax.set_ylabel(f"{dataset_label(ds)}\nvertical frequency" if j == 0 else "")
         cbar = fig.colorbar(im, cax=fig.add_subplot(grid[i, ncols]))  # its own column, as tall as the maps
         cbar.set_label(f"error − clean error (points)\nunder L2 ε = {eps:g}")
-    fit_suptitle(fig, "Fourier heat maps (Yin et al. 2019): increase in error over the model's clean error\n"
-                      "under a perturbation along each Fourier basis image", fontsize=8)
+    fit_suptitle(
+        fig,
+        "Fourier heat maps (Yin et al. 2019): increase in error over the model's clean error\n"
+        "under a perturbation along each Fourier basis image",
+        fontsize=8,
+    )
     return fig
 
 
@@ -246,21 +311,33 @@ def fourier_heatmap_caption(sweep: Sweep) -> str:
         eps = {m.get("eps") for m in res}
         stride = {m.get("stride") for m in res}
         n_images = {m.get("n") for m in res}
-        setting = ", ".join(filter(None, [
-            f"L2 ε = {eps.pop():g}" if len(eps) == 1 and None not in eps else "",
-            f"frequency stride {stride.pop()}" if len(stride) == 1 and None not in stride else "",
-            f"the first {n_images.pop()} test images" if len(n_images) == 1 and None not in n_images else ""]))
+        setting = ", ".join(
+            filter(
+                None,
+                [
+                    f"L2 ε = {eps.pop():g}" if len(eps) == 1 and None not in eps else "",
+                    f"frequency stride {stride.pop()}" if len(stride) == 1 and None not in stride else "",
+                    f"the first {n_images.pop()} test images" if len(n_images) == 1 and None not in n_images else "",
+                ],
+            )
+        )
         per = []
         for opt, (inc, *_rest, n, clean) in heatmaps(sweep, ds).items():
-            per.append(f"{label(opt)}: clean error {100 * clean:.1f}%, increase {100 * inc.mean():.1f} on average and "
-                       f"{100 * inc.max():.1f} at most ({n} seed{'s' if n != 1 else ''})")
+            per.append(
+                f"{label(opt)}: clean error {100 * clean:.1f}%, increase {100 * inc.mean():.1f} on average and "
+                f"{100 * inc.max():.1f} at most ({n} seed{'s' if n != 1 else ''})"
+            )
         parts.append(f"{dataset_label(ds)} ({setting}): " + "; ".join(per))
-    where = {"heatmap": "the clean error of the heat map's own images", "clean": "1 − the clean evaluation's accuracy (other "
-             "images: the heat map stores no clean error)"}
+    where = {
+        "heatmap": "the clean error of the heat map's own images",
+        "clean": "1 − the clean evaluation's accuracy (other images: the heat map stores no clean error)",
+    }
     src = " and ".join(where[s] for s in sorted(sources) if s in where)
-    return ("Fourier heat maps (Yin et al. 2019): per Fourier basis direction, the error under a perturbation of L2 norm ε "
-            "along it minus the model's clean error (" + src + "), in percentage points, mean over seeds; one colour scale "
-            "per data set. " + ". ".join(parts) + ".")
+    return (
+        "Fourier heat maps (Yin et al. 2019): per Fourier basis direction, the error under a perturbation of L2 norm ε "
+        "along it minus the model's clean error (" + src + "), in percentage points, mean over seeds; one colour scale "
+        "per data set. " + ". ".join(parts) + "."
+    )
 
 
 def make(sweeps: list[str], out: str | None = None, allow_partial: bool = False) -> list[Path]:
@@ -269,14 +346,18 @@ def make(sweeps: list[str], out: str | None = None, allow_partial: bool = False)
     sweep = load_sweep(sweeps)
     band, heat = sweep.require("band_noise", allow_partial), sweep.require("fourier_heatmap", allow_partial)
     out_dir = Path(out) if out else sweep.roots[0] / "figures"
-    return savefig(band_noise_figure(band), out_dir / "band_noise") + savefig(fourier_heatmap_figure(heat), out_dir / "fourier_heatmaps")
+    return savefig(band_noise_figure(band), out_dir / "band_noise") + savefig(
+        fourier_heatmap_figure(heat), out_dir / "fourier_heatmaps"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", help="sweep folder(s) of trained and evaluated runs")
     parser.add_argument("--out", help="output folder (default: <first sweep>/figures)")
-    parser.add_argument("--allow-partial", action="store_true", help="draw the runs that have the evaluations, skip the others")
+    parser.add_argument(
+        "--allow-partial", action="store_true", help="draw the runs that have the evaluations, skip the others"
+    )
     parser.add_argument("--wandb", action="store_true", help="also log the PNGs to W&B (offline) as images")
     args = parser.parse_args(argv)
 

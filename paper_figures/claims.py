@@ -95,8 +95,10 @@ def _standard_caveat(pairs: list[tuple[float, float]], who: str) -> str:
     gaps = [abs(a - b) for a, b in pairs if a is not None and b is not None]
     tol = TOLERANCES["standard_accuracy"]
     if gaps and sum(gaps) / len(gaps) > tol:
-        return (f"standard accuracies of {who} {_pts(sum(gaps) / len(gaps))} points apart on average over seeds "
-                f"(up to {_pts(max(gaps))}; tolerance {_pts(tol)})")
+        return (
+            f"standard accuracies of {who} {_pts(sum(gaps) / len(gaps))} points apart on average over seeds "
+            f"(up to {_pts(max(gaps))}; tolerance {_pts(tol)})"
+        )
     return ""
 
 
@@ -139,7 +141,9 @@ def claim_main(sweep: Sweep, ds: str, setting: Figure1Setting) -> list[Claim]:
     out, parts = [], []
     gauss_n = set()
     for q in ("gaussian_noise", "l2", "linf"):
-        if (q == "gaussian_noise" and setting.variance is None) or (q != "gaussian_noise" and (setting.eps_l2 if q == "l2" else setting.eps_linf) is None):
+        if (q == "gaussian_noise" and setting.variance is None) or (
+            q != "gaussian_noise" and (setting.eps_l2 if q == "l2" else setting.eps_linf) is None
+        ):
             continue
         per_adaptive, evidence = [], []
         for a in adaptive:
@@ -157,7 +161,12 @@ def claim_main(sweep: Sweep, ds: str, setting: Figure1Setting) -> list[Claim]:
                     s_acc, a_acc = figure1_accuracy(g["sgd"], q, setting), figure1_accuracy(g[a], q, setting)
                     if s_acc is None or a_acc is None:
                         continue
-                    std_pairs.append((figure1_accuracy(g["sgd"], f"standard@{q}", setting), figure1_accuracy(g[a], f"standard@{q}", setting)))
+                    std_pairs.append(
+                        (
+                            figure1_accuracy(g["sgd"], f"standard@{q}", setting),
+                            figure1_accuracy(g[a], f"standard@{q}", setting),
+                        )
+                    )
                     ms, ma = outcome_mask(g["sgd"], q, setting), outcome_mask(g[a], q, setting)
                 effects.append(s_acc - a_acc)
                 if ms is not None and ma is not None:
@@ -166,8 +175,14 @@ def claim_main(sweep: Sweep, ds: str, setting: Figure1Setting) -> list[Claim]:
             if not effects:
                 continue
             caveat = _standard_caveat(std_pairs, f"SGD and {label(a)}")
-            v = decide(effects, caveats=[caveat], what=f"SGD − {label(a)}", scale=100, unit=" pts",
-                       outcomes=_same_images(diffs, len(effects)))
+            v = decide(
+                effects,
+                caveats=[caveat],
+                what=f"SGD − {label(a)}",
+                scale=100,
+                unit=" pts",
+                outcomes=_same_images(diffs, len(effects)),
+            )
             per_adaptive.append((f"vs {label(a)}", v))
             seeds = ", ".join(_pts(e) for e in effects)
             mc = f"; McNemar p per seed: {', '.join(_p(p) for p in tests)}" if tests else ""
@@ -183,8 +198,16 @@ def claim_main(sweep: Sweep, ds: str, setting: Figure1Setting) -> list[Claim]:
         out.append(Claim(text, scope, sweep.protocol, verdict, f"on {on}: " + "; ".join(evidence)))
         parts.append((QUANTITY_TEXT[q], verdict))
     if len(parts) > 1:
-        out.insert(0, Claim(text, f"{scope_base}, all three perturbations", sweep.protocol, combine(parts),
-                            "conjunction of the rows below"))
+        out.insert(
+            0,
+            Claim(
+                text,
+                f"{scope_base}, all three perturbations",
+                sweep.protocol,
+                combine(parts),
+                "conjunction of the rows below",
+            ),
+        )
     return out
 
 
@@ -203,8 +226,14 @@ def _gaussian_pair(sgd, other, variance):
     out = []
     for run in (sgd, other):
         res = run.evals.get("gaussian_noise") or {}
-        noisy = next((m for v, m in zip(res.get("variances", []), res.get("correct") or [])
-                      if math.isclose(float(v), variance, rel_tol=1e-6)), None)
+        noisy = next(
+            (
+                m
+                for v, m in zip(res.get("variances", []), res.get("correct") or [])
+                if math.isclose(float(v), variance, rel_tol=1e-6)
+            ),
+            None,
+        )
         if not noisy or not res.get("clean_correct"):
             return None
         clean, noisy = decode_mask(res["clean_correct"]), decode_mask(noisy)
@@ -215,6 +244,7 @@ def _gaussian_pair(sgd, other, variance):
 
 
 # -- 2. band-limited noise -------------------------------------------------------------------------------
+
 
 def _band_drops(run, basis: str) -> list[float] | None:
     res = (run.evals.get("band_noise") or {}).get(basis) or {}
@@ -235,8 +265,10 @@ def band_halves(n: int) -> tuple[range, range]:
 
 def band_names(n: int) -> tuple[str, str]:
     """The low and high bands of ``n`` in words, 1-based as the paper numbers them: ``("1-2", "6-10")`` for 10."""
+
     def words(r: range) -> str:
         return f"{r.start + 1}" if len(r) == 1 else f"{r.start + 1}-{r.stop}"
+
     low, high = band_halves(n)
     return words(low), words(high)
 
@@ -250,17 +282,21 @@ def _band_outcomes(run, basis: str) -> list | None:
 def _interaction_per_image(sgd_masks, adaptive_masks, low: range, high: range):
     """Per image: (adaptive − SGD drop, mean over the high bands) − (the same over the low bands).  The clean terms of
     the drops cancel, so it is mean_low(adaptive noisy) − mean_high(adaptive noisy) − (the same for SGD)."""
+
     def contrast(masks):
         m = np.asarray(masks, dtype=float)
         return m[list(low)].mean(axis=0) - m[list(high)].mean(axis=0)
+
     return contrast(adaptive_masks) - contrast(sgd_masks)
 
 
 def claim_band_noise(sweep: Sweep, ds: str) -> list[Claim]:
     """Per basis and adaptive method: the interaction (adaptive − SGD drop in the high bands) − (the same in the low
     bands) > 0, paired by seed (with the images' own error when the per-image outcomes are stored)."""
-    text = ("Adaptive models lose more accuracy than SGD under high-frequency noise than under low-frequency noise "
-            "(band-limited noise: the interaction of optimizer and band)")
+    text = (
+        "Adaptive models lose more accuracy than SGD under high-frequency noise than under low-frequency noise "
+        "(band-limited noise: the interaction of optimizer and band)"
+    )
     groups = sweep.groups(ds)
     adaptive = [a for a in sweep.optimizers(ds) if a in ADAPTIVE]
     out = []
@@ -281,20 +317,45 @@ def claim_band_noise(sweep: Sweep, ds: str) -> list[Claim]:
                 inter.append(hi[-1] - lo[-1])
                 std_pairs.append((g["sgd"].test_accuracy, g[a].test_accuracy))
                 ms, ma = _band_outcomes(g["sgd"], basis), _band_outcomes(g[a], basis)
-                if ms is not None and ma is not None and len(ms) >= n and len(ma) >= n and len({m.size for m in ms + ma}) == 1:
+                if (
+                    ms is not None
+                    and ma is not None
+                    and len(ms) >= n
+                    and len(ma) >= n
+                    and len({m.size for m in ms + ma}) == 1
+                ):
                     diffs.append(_interaction_per_image(ms[:n], ma[:n], low, h))
             if not hi:
                 continue
             caveat = _standard_caveat(std_pairs, f"SGD and {label(a)}")
-            parts.append((f"{label(a)} − SGD, high − low bands",
-                          decide(inter, caveats=[caveat], what="extra drop, high − low bands", scale=100, unit=" pts",
-                                 outcomes=_same_images(diffs, len(inter)))))
-            evidence.append(f"{label(a)} − SGD, mean drop per seed: high bands {', '.join(_pts(x) for x in hi)}; "
-                            f"low bands {', '.join(_pts(x) for x in lo)}; high − low {', '.join(_pts(x) for x in inter)} points")
+            parts.append(
+                (
+                    f"{label(a)} − SGD, high − low bands",
+                    decide(
+                        inter,
+                        caveats=[caveat],
+                        what="extra drop, high − low bands",
+                        scale=100,
+                        unit=" pts",
+                        outcomes=_same_images(diffs, len(inter)),
+                    ),
+                )
+            )
+            evidence.append(
+                f"{label(a)} − SGD, mean drop per seed: high bands {', '.join(_pts(x) for x in hi)}; "
+                f"low bands {', '.join(_pts(x) for x in lo)}; high − low {', '.join(_pts(x) for x in inter)} points"
+            )
         if parts:
             names = "; ".join(f"of {n} bands: low {band_names(n)[0]}, high {band_names(n)[1]}" for n in sorted(counts))
-            out.append(Claim(text, f"{dataset_label(ds)}, {basis.upper()} basis ({names})", sweep.protocol, combine(parts),
-                             "; ".join(evidence)))
+            out.append(
+                Claim(
+                    text,
+                    f"{dataset_label(ds)}, {basis.upper()} basis ({names})",
+                    sweep.protocol,
+                    combine(parts),
+                    "; ".join(evidence),
+                )
+            )
     return out
 
 
@@ -339,6 +400,7 @@ def claim_lipschitz(sweep: Sweep, ds: str, value: Callable | None = None) -> lis
 
 # -- 4. irrelevant frequencies ------------------------------------------------------------------------------
 
+
 def claim_irrelevant_frequencies(rows: list[dict], paper_baseline: dict[str, float]) -> list[Claim]:
     """Per data set and filter: the accuracy lost by removing up to :data:`IRRELEVANT_LEVELS_MAX` % of the content is
     within ``irrelevant_margin`` (paired with the unfiltered run of the same seed), judged only when the unfiltered
@@ -359,26 +421,45 @@ def claim_irrelevant_frequencies(rows: list[dict], paper_baseline: dict[str, flo
         if ref is None:
             caveats.append("no paper accuracy to judge the baseline against")
         elif base_mean < ref - TOLERANCES["baseline_gap"]:
-            caveats.append(f"undertrained: the unfiltered baseline reaches {_pts(base_mean)}% against the paper's about {_pts(ref)}%")
+            caveats.append(
+                f"undertrained: the unfiltered baseline reaches {_pts(base_mean)}% against the paper's about {_pts(ref)}%"
+            )
         for filt in sorted({r["filter"] for r in rs} - {"none"}):
             levels = sorted({r["removed_percent"] for r in rs if r["filter"] == filt})
             parts, evidence = [], []
             for level in levels:
-                filtered = {r["seed"]: r["test_accuracy"] for r in rs if r["filter"] == filt and r["removed_percent"] == level}
+                filtered = {
+                    r["seed"]: r["test_accuracy"] for r in rs if r["filter"] == filt and r["removed_percent"] == level
+                }
                 lost = [base[s] - filtered[s] for s in sorted(set(base) & set(filtered), key=str)]
                 if not lost:
                     continue
                 evidence.append(f"{level}% removed: lost {', '.join(_pts(x) for x in lost)} points")
                 if level <= IRRELEVANT_LEVELS_MAX:
-                    parts.append((f"{level}% removed", decide_equivalent(lost, margin, caveats=caveats, what="accuracy lost", scale=100, unit=" pts")))
+                    parts.append(
+                        (
+                            f"{level}% removed",
+                            decide_equivalent(
+                                lost, margin, caveats=caveats, what="accuracy lost", scale=100, unit=" pts"
+                            ),
+                        )
+                    )
             if parts:
                 ev = f"unfiltered {_pts(base_mean)}% over {len(base)} seed(s); " + "; ".join(evidence)
-                out.append(Claim(text, f"{dataset_label(ds)}, {filt.replace('_', ' ')} (levels ≤ {IRRELEVANT_LEVELS_MAX}%)",
-                                 "filtered training, final epoch", combine(parts), ev))
+                out.append(
+                    Claim(
+                        text,
+                        f"{dataset_label(ds)}, {filt.replace('_', ' ')} (levels ≤ {IRRELEVANT_LEVELS_MAX}%)",
+                        "filtered training, final epoch",
+                        combine(parts),
+                        ev,
+                    )
+                )
     return out
 
 
 # -- 5. linear theory -----------------------------------------------------------------------------------------
+
 
 def claim_linear_theory(summary: dict, eps: float = math.sqrt(2)) -> list[Claim]:
     """Per gradient mode: every method's final standard risk is small, and each adaptive method's adversarial risk
@@ -401,23 +482,47 @@ def claim_linear_theory(summary: dict, eps: float = math.sqrt(2)) -> list[Claim]
         small = TOLERANCES["standard_risk_fraction"] * (initial if initial else 1.0)
         slow = [o for o, f in finals.items() if f["standard_risk"] > small]
         if slow:
-            caveats.append("not converged: standard risk of " + ", ".join(f"{label(o)} {finals[o]['standard_risk']:.2g}" for o in slow)
-                           + f" > {small:.2g}")
+            caveats.append(
+                "not converged: standard risk of "
+                + ", ".join(f"{label(o)} {finals[o]['standard_risk']:.2g}" for o in slow)
+                + f" > {small:.2g}"
+            )
         if gd_limit:
             off = abs(gd_final - gd_limit) / gd_limit
             if off > TOLERANCES["gd_limit_fraction"]:
-                caveats.append(f"GD not converged: its adversarial risk {gd_final:.4g} is {100 * off:.1f}% from its limit {gd_limit:.4g}")
+                caveats.append(
+                    f"GD not converged: its adversarial risk {gd_final:.4g} is {100 * off:.1f}% from its limit {gd_limit:.4g}"
+                )
         reference = max(gd_final, gd_limit) if gd_limit else gd_final
         parts = []
         for o in finals:
             if o == "gd":
                 continue
-            parts.append((f"{label(o)} − GD", decide([finals[o]["adversarial_risk"][key] - reference], exact=exact,
-                                                   caveats=caveats, what="adversarial risk")))
-        risks = ", ".join(f"{label(o)} {finals[o]['adversarial_risk'][key]:.4g} (standard {finals[o]['standard_risk']:.2g})" for o in finals)
+            parts.append(
+                (
+                    f"{label(o)} − GD",
+                    decide(
+                        [finals[o]["adversarial_risk"][key] - reference],
+                        exact=exact,
+                        caveats=caveats,
+                        what="adversarial risk",
+                    ),
+                )
+            )
+        risks = ", ".join(
+            f"{label(o)} {finals[o]['adversarial_risk'][key]:.4g} (standard {finals[o]['standard_risk']:.2g})"
+            for o in finals
+        )
         lim = f"; GD's limit t→∞ {gd_limit:.4g}" if gd_limit else ""
-        out.append(Claim(text, f"{mode} gradient, ε = {float(key):.3g}", "exact" if exact else "one sampled run",
-                         combine(parts), f"final adversarial (standard) risk after {summary.get('n_steps', '?')} steps: {risks}{lim}."))
+        out.append(
+            Claim(
+                text,
+                f"{mode} gradient, ε = {float(key):.3g}",
+                "exact" if exact else "one sampled run",
+                combine(parts),
+                f"final adversarial (standard) risk after {summary.get('n_steps', '?')} steps: {risks}{lim}.",
+            )
+        )
     return out
 
 

@@ -21,11 +21,17 @@ def cli_main(fn: Callable[[], int | None]) -> int:
         return 2
 
 
-def figure_main(make: Callable[[], Sequence[Path]], *, wandb: bool = False, name: str = "paper_figures",
-                show: Callable[[Sequence[Path]], None] | None = None) -> int:
+def figure_main(
+    make: Callable[[], Sequence[Path]],
+    *,
+    wandb: bool = False,
+    name: str = "paper_figures",
+    show: Callable[[Sequence[Path]], None] | None = None,
+) -> int:
     """The ``main()`` of a figure script: ``make()`` draws and returns the files written; with ``wandb`` its PNGs go
     to one offline W&B run named ``name``; ``show(paths)`` prints anything before the list of files (e.g. a table).
     Errors of the store become one line and exit status 2 (:func:`cli_main`)."""
+
     def run() -> None:
         paths = make()
         if wandb:

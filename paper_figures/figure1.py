@@ -101,12 +101,18 @@ def panel_title(quantity: str, settings: dict[str, Figure1Setting]) -> str:
 
 
 def _axis_text(quantity: str, settings: dict[str, Figure1Setting]) -> str:
-    names = {perturbation_text(quantity, s) for s in settings.values()
-             if (s.variance if quantity == "gaussian_noise" else (s.eps_l2 if quantity == "l2" else s.eps_linf)) is not None}
+    names = {
+        perturbation_text(quantity, s)
+        for s in settings.values()
+        if (s.variance if quantity == "gaussian_noise" else (s.eps_l2 if quantity == "l2" else s.eps_linf)) is not None
+    }
     if len(names) == 1:
         return f"accuracy under {names.pop()} (%)"
-    return {"gaussian_noise": "accuracy under Gaussian noise (%)", "l2": "accuracy under the L2 attack (%)",
-            "linf": "accuracy under the L∞ attack (%)"}[quantity]
+    return {
+        "gaussian_noise": "accuracy under Gaussian noise (%)",
+        "l2": "accuracy under the L2 attack (%)",
+        "linf": "accuracy under the L∞ attack (%)",
+    }[quantity]
 
 
 #: The attack of the paper's Figure 1 (``paper_reference.json``, figure1_notes): its attack points are drawn only beside ours
@@ -169,17 +175,38 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
                 x = figure1_accuracy(r, q, setting) if q in v else None
                 y = figure1_accuracy(r, f"standard@{q}", setting) if q in v else None
                 if x is not None and y is not None:
-                    ax.plot(100 * x, 100 * y, ls="none", marker=marker(r.optimizer), ms=marker_size(r.optimizer, 2.2),
-                            color=c, alpha=0.35, mew=0, zorder=2)
+                    ax.plot(
+                        100 * x,
+                        100 * y,
+                        ls="none",
+                        marker=marker(r.optimizer),
+                        ms=marker_size(r.optimizer, 2.2),
+                        color=c,
+                        alpha=0.35,
+                        mew=0,
+                        zorder=2,
+                    )
             means = []
             for opt, sx in per.items():
                 sy = std.get(opt)
                 if sy is None:
                     continue
-                cont = ax.errorbar(100 * sx.mean, 100 * sy.mean, xerr=100 * sx.ci if sx.n > 1 else None,
-                                   yerr=100 * sy.ci if sy.n > 1 else None, ls="none", marker=marker(opt),
-                                   ms=marker_size(opt, 6.0), color=c, mec="white", mew=0.5, ecolor=c, elinewidth=0.9,
-                                   capsize=1.8, zorder=4)
+                cont = ax.errorbar(
+                    100 * sx.mean,
+                    100 * sy.mean,
+                    xerr=100 * sx.ci if sx.n > 1 else None,
+                    yerr=100 * sy.ci if sy.n > 1 else None,
+                    ls="none",
+                    marker=marker(opt),
+                    ms=marker_size(opt, 6.0),
+                    color=c,
+                    mec="white",
+                    mew=0.5,
+                    ecolor=c,
+                    elinewidth=0.9,
+                    capsize=1.8,
+                    zorder=4,
+                )
                 cont.lines[0].set_gid(f"ours:{ds}:{q}:{opt}")
                 means.append((100 * sx.mean, 100 * sy.mean))
                 ys.append(100 * sy.mean)
@@ -189,14 +216,28 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
                 mx, my = zip(*sorted(means))
                 ax.plot(mx, my, ls=(0, (4, 2)), color=c, lw=1.1, zorder=3)
             ref = reference.get(ds) or {}
-            paper = [(opt, (ref.get(q) or {}).get(opt), (ref.get("standard") or {}).get(opt)) for opt in sweep.optimizers(ds)]
+            paper = [
+                (opt, (ref.get(q) or {}).get(opt), (ref.get("standard") or {}).get(opt)) for opt in sweep.optimizers(ds)
+            ]
             paper = [(o, x, y) for o, x, y in paper if x is not None and y is not None]
-            if paper and not paper_comparable(q, setting):  # the paper attacked with AutoAttack: not beside another attack
+            if paper and not paper_comparable(
+                q, setting
+            ):  # the paper attacked with AutoAttack: not beside another attack
                 paper = []
                 omitted.setdefault(ax, []).append(ds)
             for opt, x, y in paper:
-                ax.plot(x, y, ls="none", marker=marker(opt), ms=marker_size(opt, 6.0), mfc="none", mec=c, mew=1.0,
-                        zorder=4, gid=f"paper:{ds}:{q}:{opt}")
+                ax.plot(
+                    x,
+                    y,
+                    ls="none",
+                    marker=marker(opt),
+                    ms=marker_size(opt, 6.0),
+                    mfc="none",
+                    mec=c,
+                    mew=1.0,
+                    zorder=4,
+                    gid=f"paper:{ds}:{q}:{opt}",
+                )
                 ys.append(y)
                 paper_drawn = True
             if len(paper) > 1:
@@ -217,21 +258,48 @@ def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None =
         lo, hi = ax.get_xlim()
         ax.set_xlim(max(lo, -1.0), min(hi, 101.0))
     axes[0].set_ylabel("standard accuracy (%)")
-    if ys:  # room below every marker and above them for the data-set names (ours and the paper's), none cut by the frame
+    if (
+        ys
+    ):  # room below every marker and above them for the data-set names (ours and the paper's), none cut by the frame
         span = max(max(ys) - min(ys), 1.0)
         axes[0].set_ylim(max(min(ys) - 0.15 * span, -1.0), min(max(ys) + 0.35 * span, 101.0))
-    handles = [Line2D([], [], ls="none", marker=marker(o), ms=marker_size(o, 6.0), color="0.25", label=label(o))
-               for o in sorted(optimizers_drawn, key=order_key)]
+    handles = [
+        Line2D([], [], ls="none", marker=marker(o), ms=marker_size(o, 6.0), color="0.25", label=label(o))
+        for o in sorted(optimizers_drawn, key=order_key)
+    ]
     several = any(st.n > 1 for v in values.values() for per in v.values() for st in per.values())
-    handles.append(Line2D([], [], ls=(0, (4, 2)), color="0.25", marker="o", ms=4,
-                          label="ours: mean, 95% interval over seeds" if several else "ours: one seed (no interval)"))
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls=(0, (4, 2)),
+            color="0.25",
+            marker="o",
+            ms=4,
+            label="ours: mean, 95% interval over seeds" if several else "ours: one seed (no interval)",
+        )
+    )
     if several:  # single seeds are drawn apart from their mean only when there are several
-        handles.append(Line2D([], [], ls="none", marker="o", ms=2.5, alpha=0.5, color="0.25", label="ours: single seeds"))
+        handles.append(
+            Line2D([], [], ls="none", marker="o", ms=2.5, alpha=0.5, color="0.25", label="ours: single seeds")
+        )
     if paper_drawn:
-        handles.append(Line2D([], [], ls=(0, (1, 2)), color="0.25", marker="o", mfc="none", ms=4,
-                              label=f"the paper (Fig. 1; attacks: {attack_text(PAPER_ATTACK)})"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls=(0, (1, 2)),
+                color="0.25",
+                marker="o",
+                mfc="none",
+                ms=4,
+                label=f"the paper (Fig. 1; attacks: {attack_text(PAPER_ATTACK)})",
+            )
+        )
     fit_legend(fig, handles, loc="outside lower center")
-    fit_suptitle(fig, "Standard vs perturbed accuracy (Ma et al. 2023, Fig. 1)\n" + _images_note(settings), fontsize=7.5)
+    fit_suptitle(
+        fig, "Standard vs perturbed accuracy (Ma et al. 2023, Fig. 1)\n" + _images_note(settings), fontsize=7.5
+    )
     fig.canvas.draw()  # the final layout first: the names are placed in the panels' final pixels
     for ax, groups in labels.items():
         _label_groups(ax, groups)
@@ -261,16 +329,26 @@ def _label_groups(ax, groups: list[tuple[str, list[tuple[float, float]]]]) -> No
             x, y = ax.transData.transform((line.get_xdata()[0], line.get_ydata()[0]))
             r = (line.get_markersize() + line.get_markeredgewidth()) * ax.figure.dpi / 72 / 2 + 2
             obstacles.append(Bbox.from_extents(x - r, y - r, x + r, y + r))
-    style = {"textcoords": "offset points", "fontsize": 7.5, "zorder": 5,
-             "bbox": {"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75}}
+    style = {
+        "textcoords": "offset points",
+        "fontsize": 7.5,
+        "zorder": 5,
+        "bbox": {"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75},
+    }
     for ds, means in groups:
         xs, ys = [m[0] for m in means], [m[1] for m in means]
         cx, cy = float(np.mean(xs)), float(np.mean(ys))
-        candidates = [((cx, max(ys)), (0, 7), "center", "bottom"), ((cx, min(ys)), (0, -7), "center", "top"),
-                      ((max(xs), cy), (7, 0), "left", "center"), ((min(xs), cy), (-7, 0), "right", "center")]
+        candidates = [
+            ((cx, max(ys)), (0, 7), "center", "bottom"),
+            ((cx, min(ys)), (0, -7), "center", "top"),
+            ((max(xs), cy), (7, 0), "left", "center"),
+            ((min(xs), cy), (-7, 0), "right", "center"),
+        ]
         best = None
         for k, (xy, offset, ha, va) in enumerate(candidates):
-            text = ax.annotate(dataset_label(ds), xy, xytext=offset, ha=ha, va=va, color=dataset_color(ds), gid=f"label:{ds}", **style)
+            text = ax.annotate(
+                dataset_label(ds), xy, xytext=offset, ha=ha, va=va, color=dataset_color(ds), gid=f"label:{ds}", **style
+            )
             box = text.get_window_extent(renderer)
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
             cost = (not inside, sum(box.overlaps(b) for b in obstacles), k)
@@ -287,10 +365,17 @@ def _label_groups(ax, groups: list[tuple[str, list[tuple[float, float]]]]) -> No
 
 # -- the whole robustness curves --------------------------------------------------------------------
 
+
 def _attack_names(sweep: Sweep, ds: str, norm: str) -> list[str]:
-    names = {str(c.get("name", "")).lower() for r in sweep.select(ds)
-             for c in ((r.evals.get("robust_accuracy") or {}).get("attacks") or {}).values() if c.get("norm") == norm}
-    return sorted(names, key=lambda n: (ATTACK_PREFERENCE.index(n) if n in ATTACK_PREFERENCE else len(ATTACK_PREFERENCE), n))
+    names = {
+        str(c.get("name", "")).lower()
+        for r in sweep.select(ds)
+        for c in ((r.evals.get("robust_accuracy") or {}).get("attacks") or {}).values()
+        if c.get("norm") == norm
+    }
+    return sorted(
+        names, key=lambda n: (ATTACK_PREFERENCE.index(n) if n in ATTACK_PREFERENCE else len(ATTACK_PREFERENCE), n)
+    )
 
 
 def _curve(run, panel: tuple[str, str | None]) -> tuple[list[float], list[float], int | None] | None:
@@ -302,8 +387,14 @@ def _curve(run, panel: tuple[str, str | None]) -> tuple[list[float], list[float]
         xs, ys = list(res.get("variances") or []), list(res.get("accuracy") or [])
     else:
         res = run.evals.get("robust_accuracy") or {}
-        curve = next((c for c in (res.get("attacks") or {}).values()
-                      if c.get("norm") == kind and str(c.get("name", "")).lower() == attack), None)
+        curve = next(
+            (
+                c
+                for c in (res.get("attacks") or {}).values()
+                if c.get("norm") == kind and str(c.get("name", "")).lower() == attack
+            ),
+            None,
+        )
         if curve is None:
             return None
         xs, ys = list(curve.get("eps") or []), list(curve.get("robust_accuracy") or [])
@@ -359,11 +450,16 @@ def curves_figure(sweep: Sweep, max_cols: int = 5):
             rows.append((ds, panels))
             continue
         for part in ([p for p in panels if p[0] != "linf"], [p for p in panels if p[0] == "linf"]):
-            rows += [(ds, part[i:i + max_cols]) for i in range(0, len(part), max_cols)]
+            rows += [(ds, part[i : i + max_cols]) for i in range(0, len(part), max_cols)]
     rows = [(ds, p) for ds, p in rows if p]
     ncols = max((len(p) for _, p in rows), default=1)
-    fig, axes = plt.subplots(max(1, len(rows)), ncols, figsize=(TEXT_WIDTH, 2.05 * max(1, len(rows)) + 0.45),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        max(1, len(rows)),
+        ncols,
+        figsize=(TEXT_WIDTH, 2.05 * max(1, len(rows)) + 0.45),
+        squeeze=False,
+        layout="constrained",
+    )
     handles: dict[str, object] = {}
     intervals = False
     for i, (ds, panels) in enumerate(rows):
@@ -376,18 +472,36 @@ def curves_figure(sweep: Sweep, max_cols: int = 5):
                 x = np.array([p for p, _ in points])
                 y = np.array([100 * s.mean for _, s in points])
                 ci = np.array([100 * s.ci if s.n > 1 else 0.0 for _, s in points])
-                (h,) = ax.plot(x, y, color=color(opt), ls=linestyle(opt), marker=marker(opt), ms=marker_size(opt, 3.2),
-                               label=label(opt), gid=f"curve:{ds}:{panel[0]}:{panel[1]}:{opt}")
+                (h,) = ax.plot(
+                    x,
+                    y,
+                    color=color(opt),
+                    ls=linestyle(opt),
+                    marker=marker(opt),
+                    ms=marker_size(opt, 3.2),
+                    label=label(opt),
+                    gid=f"curve:{ds}:{panel[0]}:{panel[1]}:{opt}",
+                )
                 if ci.any():
-                    ax.fill_between(x, np.clip(y - ci, 0, 100), np.clip(y + ci, 0, 100), color=color(opt), alpha=0.15, lw=0,
-                                    gid=f"curve-interval:{ds}:{panel[0]}:{panel[1]}:{opt}")
+                    ax.fill_between(
+                        x,
+                        np.clip(y - ci, 0, 100),
+                        np.clip(y + ci, 0, 100),
+                        color=color(opt),
+                        alpha=0.15,
+                        lw=0,
+                        gid=f"curve-interval:{ds}:{panel[0]}:{panel[1]}:{opt}",
+                    )
                     intervals = True
                 handles.setdefault(label(opt), h)
             kind = panel[0]
             ax.set_xlabel("noise variance" if kind == "gaussian_noise" else f"ε ({NORM_TEXT.get(kind, kind)})")
             sizes = sorted({float(x) for line in ax.lines for x in line.get_xdata()})
             if 1 < len(sizes) <= 6:  # ticks at the stored sizes (L∞ as k/255); fit_tick_labels keeps each one readable
-                ax.set_xticks(sizes, ["0" if x == 0 else eps_text(x, kind) if kind != "gaussian_noise" else f"{x:g}" for x in sizes])
+                ax.set_xticks(
+                    sizes,
+                    ["0" if x == 0 else eps_text(x, kind) if kind != "gaussian_noise" else f"{x:g}" for x in sizes],
+                )
             ax.set_ylabel(f"{dataset_label(ds)}\naccuracy (%)" if j == 0 else "")
             ax.set_ylim(-2, 102)
             ax.set_title(_panel_text(panel))
@@ -396,8 +510,12 @@ def curves_figure(sweep: Sweep, max_cols: int = 5):
     if intervals:
         what = "mean over seeds, bands: 95% intervals"
     else:
-        what = "one seed, no interval" if all(len(sweep.groups(ds)) == 1 for ds in sweep.datasets) else "mean over seeds"
-    fit_suptitle(fig, f"Accuracy against perturbation size ({what}); size 0: clean accuracy of the same images", fontsize=8)
+        what = (
+            "one seed, no interval" if all(len(sweep.groups(ds)) == 1 for ds in sweep.datasets) else "mean over seeds"
+        )
+    fit_suptitle(
+        fig, f"Accuracy against perturbation size ({what}); size 0: clean accuracy of the same images", fontsize=8
+    )
     fit_tick_labels(fig, [ax for ax in fig.axes if ax.get_xticks().size])
     return fig
 
@@ -422,7 +540,9 @@ def curves_caption(sweep: Sweep) -> str:
             stats = curve_stats(sweep, ds, panel)
             sizes = sorted({x for pts in stats.values() for x, _ in pts if x > 0})
             ns = {c[2] for r in sweep.select(ds) if (c := _curve(r, panel)) is not None}
-            images = f"on the first {ns.pop()} test images" if len(ns) == 1 and None not in ns else "on the stored images"
+            images = (
+                f"on the first {ns.pop()} test images" if len(ns) == 1 and None not in ns else "on the stored images"
+            )
             what = "variance" if panel[0] == "gaussian_noise" else "ε"
             by_images.setdefault(images, []).append(f"{_panel_text(panel)} ({what} {_grid_text(sizes, panel[0])})")
             if "sgd" in stats and len(stats) > 1:
@@ -435,14 +555,25 @@ def curves_caption(sweep: Sweep) -> str:
         lead = f"; SGD's mean accuracy is the highest at {wins} of {total} perturbation sizes" if total else ""
         descr = "; ".join(f"{images}: {', '.join(items)}" for images, items in by_images.items())
         parts.append(f"{dataset_label(ds)} ({seeds} seed{'s' if seeds != 1 else ''}; runs: {per_opt}), {descr}{lead}")
-    bands = "95% intervals over seeds (Student t)" if any(len(sweep.groups(ds)) > 1 for ds in sweep.datasets) else \
-        "none (one seed: no interval)"
-    return ("Accuracy against every stored perturbation size, one line per optimizer (mean over seeds); bands: "
-            f"{bands}; size 0 is the clean accuracy of the same images. " + ". ".join(parts) + ".")
+    bands = (
+        "95% intervals over seeds (Student t)"
+        if any(len(sweep.groups(ds)) > 1 for ds in sweep.datasets)
+        else "none (one seed: no interval)"
+    )
+    return (
+        "Accuracy against every stored perturbation size, one line per optimizer (mean over seeds); bands: "
+        f"{bands}; size 0 is the clean accuracy of the same images. " + ". ".join(parts) + "."
+    )
 
 
-def make(sweeps: list[str], out: str | None = None, variance: float | None = None, eps_l2: float | None = None,
-         eps_linf: float | None = None, allow_partial: bool = False) -> list[Path]:
+def make(
+    sweeps: list[str],
+    out: str | None = None,
+    variance: float | None = None,
+    eps_l2: float | None = None,
+    eps_linf: float | None = None,
+    allow_partial: bool = False,
+) -> list[Path]:
     """Draw Figure 1 and the robustness curves from the sweep folders; returns the written PNG and PDF paths."""
     use_style()
     sweep = load_sweep(sweeps)
@@ -450,7 +581,9 @@ def make(sweeps: list[str], out: str | None = None, variance: float | None = Non
         sweep = sweep.require(name, allow_partial)
     settings = {ds: figure1_setting(sweep, ds, variance, eps_l2, eps_linf) for ds in sweep.datasets}
     out_dir = Path(out) if out else sweep.roots[0] / "figures"
-    return savefig(figure1(sweep, settings), out_dir / "figure1") + savefig(curves_figure(sweep), out_dir / "robustness_curves")
+    return savefig(figure1(sweep, settings), out_dir / "figure1") + savefig(
+        curves_figure(sweep), out_dir / "robustness_curves"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,11 +593,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variance", type=float, help="Gaussian-noise variance to show (default: the largest stored)")
     parser.add_argument("--eps-l2", type=float, help="L2 eps to show (default: the smallest stored)")
     parser.add_argument("--eps-linf", type=float, help="L-inf eps to show (default: the smallest stored)")
-    parser.add_argument("--allow-partial", action="store_true", help="draw the runs that have the evaluations, skip the others")
+    parser.add_argument(
+        "--allow-partial", action="store_true", help="draw the runs that have the evaluations, skip the others"
+    )
     parser.add_argument("--wandb", action="store_true", help="also log the PNGs to W&B (offline) as images")
     args = parser.parse_args(argv)
 
-    return figure_main(lambda: make(args.sweeps, args.out, args.variance, args.eps_l2, args.eps_linf, args.allow_partial), wandb=args.wandb, name="figure1")
+    return figure_main(
+        lambda: make(args.sweeps, args.out, args.variance, args.eps_l2, args.eps_linf, args.allow_partial),
+        wandb=args.wandb,
+        name="figure1",
+    )
 
 
 if __name__ == "__main__":

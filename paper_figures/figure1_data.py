@@ -43,8 +43,14 @@ def _at(xs: Sequence[float], ys: Sequence[float], x: float) -> float | None:
 def common_attack(runs: Sequence[Run], norm: str) -> str | None:
     """The strongest attack under ``norm`` that every run storing a ``norm`` attack stores, so that compared numbers
     come from the same attack (one run with AutoAttack beside one with PGD only: PGD for both); None if none."""
-    names = [{str(c.get("name", "")).lower() for c in ((r.evals.get("robust_accuracy") or {}).get("attacks") or {}).values()
-              if c.get("norm") == norm} for r in runs]
+    names = [
+        {
+            str(c.get("name", "")).lower()
+            for c in ((r.evals.get("robust_accuracy") or {}).get("attacks") or {}).values()
+            if c.get("norm") == norm
+        }
+        for r in runs
+    ]
     names = [n for n in names if n]
     if not names:
         return None
@@ -68,7 +74,9 @@ def stored_eps(sweep: Sweep, dataset: str, norm: str) -> list[float]:
 
 def stored_variances(sweep: Sweep, dataset: str) -> list[float]:
     """The Gaussian-noise variances every run of ``dataset`` stores."""
-    grids = [{float(v) for v in (r.evals.get("gaussian_noise") or {}).get("variances", [])} for r in sweep.select(dataset)]
+    grids = [
+        {float(v) for v in (r.evals.get("gaussian_noise") or {}).get("variances", [])} for r in sweep.select(dataset)
+    ]
     grids = [g for g in grids if g]
     return sorted(set.intersection(*grids)) if grids else []
 
@@ -110,8 +118,13 @@ class Figure1Setting:
         return self.n_noise if beside == "gaussian_noise" else self.n_images
 
 
-def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, eps_l2: float | None = None,
-                    eps_linf: float | None = None) -> Figure1Setting:
+def figure1_setting(
+    sweep: Sweep,
+    dataset: str,
+    variance: float | None = None,
+    eps_l2: float | None = None,
+    eps_linf: float | None = None,
+) -> Figure1Setting:
     """The sizes to compare: the given ones, else the largest stored variance and the smallest stored eps.
 
     These defaults are where the authors' released CIFAR-10 log (opt-robust ``exp/log.txt``) matches their
@@ -124,6 +137,7 @@ def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, e
     ``robust_accuracy`` evaluated, the noise's on the first ``n_noise`` that every run holding ``gaussian_noise``
     evaluated (a run without an evaluation takes no part in its comparison and does not change its images).
     """
+
     def pick(requested, stored, what, default_index, command):
         if requested is None:
             return stored[default_index] if stored else None
@@ -135,13 +149,43 @@ def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, e
         return requested
 
     root = sweep.roots[0]
-    variance = pick(variance, stored_variances(sweep, dataset), "Gaussian-noise variance", -1,
-                    py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[gaussian_noise]", f"eval.gaussian_noise.variances=[{variance}]"))
+    variance = pick(
+        variance,
+        stored_variances(sweep, dataset),
+        "Gaussian-noise variance",
+        -1,
+        py(
+            "experiments/evaluate.py",
+            f"run_dir={root}",
+            "evaluations=[gaussian_noise]",
+            f"eval.gaussian_noise.variances=[{variance}]",
+        ),
+    )
     l2_grid, linf_grid = stored_eps(sweep, dataset, "l2"), stored_eps(sweep, dataset, "linf")
-    eps_l2 = pick(eps_l2, l2_grid, "L2 eps", 0,
-                  py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[robust_accuracy]", f"eval.robust_accuracy.eps.l2=[{eps_l2}]"))
-    eps_linf = pick(eps_linf, linf_grid, "L-inf eps", 0,
-                    py("experiments/evaluate.py", f"run_dir={root}", "evaluations=[robust_accuracy]", f"eval.robust_accuracy.eps.linf=[{eps_linf}]"))
+    eps_l2 = pick(
+        eps_l2,
+        l2_grid,
+        "L2 eps",
+        0,
+        py(
+            "experiments/evaluate.py",
+            f"run_dir={root}",
+            "evaluations=[robust_accuracy]",
+            f"eval.robust_accuracy.eps.l2=[{eps_l2}]",
+        ),
+    )
+    eps_linf = pick(
+        eps_linf,
+        linf_grid,
+        "L-inf eps",
+        0,
+        py(
+            "experiments/evaluate.py",
+            f"run_dir={root}",
+            "evaluations=[robust_accuracy]",
+            f"eval.robust_accuracy.eps.linf=[{eps_linf}]",
+        ),
+    )
     runs = sweep.select(dataset)
     names = {norm: common_attack(runs, norm) for norm in ("l2", "linf")}
     base = Figure1Setting(variance, eps_l2, eps_linf, names.get("l2"), names.get("linf"))
@@ -159,7 +203,9 @@ def figure1_setting(sweep: Sweep, dataset: str, variance: float | None = None, e
 
     attacks = [q for q, e in (("l2", eps_l2), ("linf", eps_linf)) if e is not None]
     n_images = common_images("robust_accuracy", [*attacks, *(f"standard@{q}" for q in attacks)])
-    n_noise = common_images("gaussian_noise", ["gaussian_noise", "standard@gaussian_noise"]) if variance is not None else None
+    n_noise = (
+        common_images("gaussian_noise", ["gaussian_noise", "standard@gaussian_noise"]) if variance is not None else None
+    )
     return replace(base, n_images=n_images, n_noise=n_noise)
 
 
@@ -169,8 +215,10 @@ PERTURBATIONS = ("gaussian_noise", "l2", "linf")
 #: Which evaluation measured each perturbation, and where a run's clean per-image outcomes are stored (all of them
 #: over the first test images, in order, so that any of them cut to n images is the standard accuracy on those n).
 _EVALUATION_OF = {"gaussian_noise": "gaussian_noise", "l2": "robust_accuracy", "linf": "robust_accuracy"}
-_CLEAN_MASKS = {"gaussian_noise": (("gaussian_noise", "clean_correct"), ("clean", "correct"), ("robust_accuracy", "clean_correct")),
-                "l2": (("robust_accuracy", "clean_correct"), ("clean", "correct"), ("gaussian_noise", "clean_correct"))}
+_CLEAN_MASKS = {
+    "gaussian_noise": (("gaussian_noise", "clean_correct"), ("clean", "correct"), ("robust_accuracy", "clean_correct")),
+    "l2": (("robust_accuracy", "clean_correct"), ("clean", "correct"), ("gaussian_noise", "clean_correct")),
+}
 _CLEAN_MASKS["linf"] = _CLEAN_MASKS["l2"]
 
 
@@ -262,8 +310,11 @@ def figure1_values(sweep: Sweep, dataset: str, setting: Figure1Setting) -> dict[
     for q, size in (("gaussian_noise", setting.variance), ("l2", setting.eps_l2), ("linf", setting.eps_linf)):
         if size is None:
             continue
-        both = [r for r in runs if figure1_accuracy(r, q, setting) is not None
-                and figure1_accuracy(r, f"standard@{q}", setting) is not None]
+        both = [
+            r
+            for r in runs
+            if figure1_accuracy(r, q, setting) is not None and figure1_accuracy(r, f"standard@{q}", setting) is not None
+        ]
         out[q] = per_optimizer(both, lambda r, q=q: figure1_accuracy(r, q, setting))
         out[f"standard@{q}"] = per_optimizer(both, lambda r, q=q: figure1_accuracy(r, f"standard@{q}", setting))
     return out

@@ -113,7 +113,11 @@ def figure2(rows: list[dict]):
             # the inset goes where no point is: lower left, else lower right
             y0, y1 = ax.get_ylim()
             lower = y0 + 0.5 * (y1 - y0)
-            box = [0.1, 0.08, 0.46, 0.36] if not any(x <= 55 and y < lower for x, y in points) else [0.5, 0.08, 0.46, 0.36]
+            box = (
+                [0.1, 0.08, 0.46, 0.36]
+                if not any(x <= 55 and y < lower for x, y in points)
+                else [0.5, 0.08, 0.46, 0.36]
+            )
             ins = ax.inset_axes(box)
             _draw(ins, entry, IRRELEVANT_LEVELS_MAX, ms=2.5)
             ins.axhspan(100 * base.mean - margin, 100 * base.mean + margin, color="#2ca02c", alpha=0.08, lw=0)
@@ -136,24 +140,33 @@ def caption(rows: list[dict]) -> str:
         opts = sorted({label(r["optimizer"]) for r in rows if r["dataset"] == ds and r.get("optimizer")})
         trained = f"trained with {', '.join(opts)}; " if opts else ""
         seeds = sorted({r["seed"] for r in rows if r["dataset"] == ds}, key=str)
-        head = (f"{dataset_label(ds)} ({trained}{len(seeds)} seed{'s' if len(seeds) != 1 else ''}; chance level "
-                f"{chance_level(ds):.3g}%): unfiltered {base.fmt()}%" if base is not None else f"{dataset_label(ds)}: no unfiltered baseline")
+        head = (
+            f"{dataset_label(ds)} ({trained}{len(seeds)} seed{'s' if len(seeds) != 1 else ''}; chance level "
+            f"{chance_level(ds):.3g}%): unfiltered {base.fmt()}%"
+            if base is not None
+            else f"{dataset_label(ds)}: no unfiltered baseline"
+        )
         bits = []
         for filt, style in FILTER_STYLES.items():
             points = entry.get(filt)
             if not points:
                 continue
-            levels = ", ".join(f"{p}% removed {s.fmt()}" + (f" ({100 * (s.mean - base.mean):+.1f})" if base is not None else "")
-                               for p, s in points)
+            levels = ", ".join(
+                f"{p}% removed {s.fmt()}" + (f" ({100 * (s.mean - base.mean):+.1f})" if base is not None else "")
+                for p, s in points
+            )
             bits.append(f"{style['label']}: {levels}")
         parts.append(head + "; " + "; ".join(bits))
     several = any(s.n > 1 for e in data.values() for k, v in e.items() if k != "baseline" for _, s in v)
     interval = "95% intervals over seeds (Student t)" if several else "none (one seed per level: no interval)"
-    return ("Test accuracy (%) of models trained on data with a share of their DCT frequencies removed (highest "
-            "frequencies, or the lowest-energy ones), on the untouched test set; y-axis from chance level to 100; error "
-            f"bars: {interval}; in brackets: the change from the unfiltered model in points. " + ". ".join(parts)
-            + f". Inset: the levels up to {IRRELEVANT_LEVELS_MAX}% at which the claim is judged, shaded ±"
-            f"{100 * TOLERANCES['irrelevant_margin']:g} points around the unfiltered accuracy (the claim's margin).")
+    return (
+        "Test accuracy (%) of models trained on data with a share of their DCT frequencies removed (highest "
+        "frequencies, or the lowest-energy ones), on the untouched test set; y-axis from chance level to 100; error "
+        f"bars: {interval}; in brackets: the change from the unfiltered model in points. "
+        + ". ".join(parts)
+        + f". Inset: the levels up to {IRRELEVANT_LEVELS_MAX}% at which the claim is judged, shaded ±"
+        f"{100 * TOLERANCES['irrelevant_margin']:g} points around the unfiltered accuracy (the claim's margin)."
+    )
 
 
 def make(sweep: str, out: str | None = None) -> list[Path]:

@@ -45,11 +45,18 @@ def load(run_path: str | Path) -> dict:
     run = RunDir(run_path)
     summary = run.summary()
     if not summary:
-        raise CheckpointError(f"{run.path} has no summary.json; run experiments/linear_theory.py first (or pass its run directory)")
+        raise CheckpointError(
+            f"{run.path} has no summary.json; run experiments/linear_theory.py first (or pass its run directory)"
+        )
     traj = {}
     for path in sorted(run.path.glob("trajectories_*.json")):
         traj[path.stem.removeprefix("trajectories_")] = read_json(path)
-    return {"summary": summary, "trajectories": traj, "surface": read_json(run.path / "surface.json"), "config": run.config()}
+    return {
+        "summary": summary,
+        "trajectories": traj,
+        "surface": read_json(run.path / "surface.json"),
+        "config": run.config(),
+    }
 
 
 def _ordered(per_optimizer: dict) -> list[tuple[str, object]]:
@@ -71,8 +78,9 @@ def weight_error_figure(data: dict):
     d = sigma.size
     ncols = min(d, 4)
     nrows = math.ceil(d / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(figsize(2)[0], 2.1 * nrows + 0.25), squeeze=False, sharex=True,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(figsize(2)[0], 2.1 * nrows + 0.25), squeeze=False, sharex=True, layout="constrained"
+    )
     for i in range(d):
         ax = axes.flat[i]
         for name, opt in _ordered(data["optimizers"]):
@@ -130,8 +138,16 @@ def weight_norm_figure(summary: dict, w_star_norm: float):
     for k, mode in enumerate(modes):
         for j, name in enumerate(names):
             if name in final[mode]:
-                ax.plot(final[mode][name]["weight_norm"], j + offsets[k], marker=markers.get(mode, "s"), color=color(name),
-                        ls="none", ms=5, mew=1.3, label=mode if j == 0 else None)
+                ax.plot(
+                    final[mode][name]["weight_norm"],
+                    j + offsets[k],
+                    marker=markers.get(mode, "s"),
+                    color=color(name),
+                    ls="none",
+                    ms=5,
+                    mew=1.3,
+                    label=mode if j == 0 else None,
+                )
     ax.axvline(w_star_norm, color="0.4", ls=(0, (2, 2)), lw=0.9, label="‖w*‖ (min-norm solution)")
     ax.set_yticks(range(len(names)), [label(n) for n in names])
     ax.set_ylim(len(names) - 0.5, -0.5)
@@ -169,7 +185,9 @@ def ratio_heatmap_figure(surface: dict):
         for i in range(r.shape[0]):
             for j in range(r.shape[1]):
                 shade = (r[i, j] - vmin) / (vmax - vmin + 1e-12)
-                ax.text(j, i, fmt.format(r[i, j]), ha="center", va="center", fontsize=5.5, color="k" if shade > 0.6 else "w")
+                ax.text(
+                    j, i, fmt.format(r[i, j]), ha="center", va="center", fontsize=5.5, color="k" if shade > 0.6 else "w"
+                )
         ax.set_xticks(range(eps.size), [f"{e:g}" for e in eps])
         ax.set_yticks(range(len(var_labels)), var_labels)
         ax.tick_params(axis="y", labelleft=k == 0)  # the panels share the variances: named on the first
@@ -212,21 +230,32 @@ def _risks_caption(data: dict, mode: str, eps: float) -> str:
     key = _key(eps)
     names = [n for n, _ in _ordered(finals)]
     how = MODE_TEXT.get(mode, mode)
-    out = [f"Standard risk S/2 and L2 adversarial risk at ε = {_eps_text(eps)} over {summary.get('n_steps', '?'):,} steps, {how}."]
-    out.append("Final standard risk: " + ", ".join(f"{label(n)} {_num(finals[n]['standard_risk'])}" for n in names) + ".")
+    out = [
+        f"Standard risk S/2 and L2 adversarial risk at ε = {_eps_text(eps)} over {summary.get('n_steps', '?'):,} steps, {how}."
+    ]
+    out.append(
+        "Final standard risk: " + ", ".join(f"{label(n)} {_num(finals[n]['standard_risk'])}" for n in names) + "."
+    )
     initial, src = _initial_standard_risk(data)
     fraction = TOLERANCES["standard_risk_fraction"]
     if initial is not None and initial > 0:
         small = fraction * initial
         below = [n for n in names if finals[n]["standard_risk"] < small]
         above = [n for n in names if n not in below]
-        verdict = ("every method is below it" if not above else
-                   ("none is below it" if not below else f"below it: {_names(below)}; not below it: {_names(above)}"))
-        out.append(f"The initial standard risk is {_num(initial)}{src}; {fraction:g} of it is {_num(small)}, and {verdict}.")
+        verdict = (
+            "every method is below it"
+            if not above
+            else ("none is below it" if not below else f"below it: {_names(below)}; not below it: {_names(above)}")
+        )
+        out.append(
+            f"The initial standard risk is {_num(initial)}{src}; {fraction:g} of it is {_num(small)}, and {verdict}."
+        )
     else:
         out.append("The initial standard risk is not recorded, so no standard risk is judged small.")
     adv = {n: finals[n]["adversarial_risk"].get(key) for n in names}
-    out.append("Final adversarial risk: " + ", ".join(f"{label(n)} {_num(v)}" for n, v in adv.items() if v is not None) + ".")
+    out.append(
+        "Final adversarial risk: " + ", ".join(f"{label(n)} {_num(v)}" for n, v in adv.items() if v is not None) + "."
+    )
     limit = summary.get("gd_limit")
     gd = adv.get("gd")
     if limit is None and "gd_limit" in summary:
@@ -234,9 +263,14 @@ def _risks_caption(data: dict, mode: str, eps: float) -> str:
     elif limit and key in (limit.get("adversarial_risk") or {}) and gd is not None:
         value = limit["adversarial_risk"][key]
         off = abs(gd - value) / value if value else float("nan")
-        out.append(f"GD's limit t → ∞ (dashed) is {_num(value)}; GD ends {100 * off:.2g}% from it"
-                   + (" (converged)." if off <= TOLERANCES["gd_limit_fraction"] else
-                      f" (not converged: more than {100 * TOLERANCES['gd_limit_fraction']:g}%)."))
+        out.append(
+            f"GD's limit t → ∞ (dashed) is {_num(value)}; GD ends {100 * off:.2g}% from it"
+            + (
+                " (converged)."
+                if off <= TOLERANCES["gd_limit_fraction"]
+                else f" (not converged: more than {100 * TOLERANCES['gd_limit_fraction']:g}%)."
+            )
+        )
     if gd is not None:
         ref = max(gd, (limit or {}).get("adversarial_risk", {}).get(key, gd)) if limit else gd
         larger = [n for n in names if n != "gd" and adv[n] is not None and adv[n] > ref]
@@ -255,11 +289,16 @@ def _weight_error_caption(traj: dict, mode: str, setting: str) -> str:
     w0, w_star = np.asarray(traj["w0_tilde"], dtype=float), np.asarray(traj["model"]["w_star_tilde"], dtype=float)
     for i in irrelevant:
         start = abs(w0[i] - w_star[i])
-        finals = {n: float(np.asarray(o["abs_error_tilde"], dtype=float)[-1, i]) for n, o in _ordered(traj["optimizers"])}
+        finals = {
+            n: float(np.asarray(o["abs_error_tilde"], dtype=float)[-1, i]) for n, o in _ordered(traj["optimizers"])
+        }
         kept = [n for n, v in finals.items() if abs(v - start) <= 1e-6 * max(1.0, start)]
         moved = [n for n in finals if n not in kept]
-        text = f"Irrelevant frequency {i} (σ̃ = 0): initial error {_num(start)}, final " + ", ".join(
-            f"{label(n)} {_num(v)}" for n, v in finals.items()) + "."
+        text = (
+            f"Irrelevant frequency {i} (σ̃ = 0): initial error {_num(start)}, final "
+            + ", ".join(f"{label(n)} {_num(v)}" for n, v in finals.items())
+            + "."
+        )
         if kept:
             text += f" Unchanged for {_names(kept)}"
             text += f"; {_names(moved)} moved it." if moved else "."
@@ -275,17 +314,21 @@ def _surface_caption(surface: dict) -> str:
     names = [n for n, _ in _ordered(surface["ratio"])]
     eps = [float(e) for e in surface["eps"]]
     variances = [float(v) for v in surface["variances"]]
-    out = [f"Ratio of adversarial risks (adaptive / {label(surface['reference'])}) over the L2 radius ε "
-           f"({', '.join(f'{e:g}' for e in eps)}) and the variance of frequency {surface['irrelevant_index']} "
-           f"({', '.join(f'{v:g}' for v in variances)}), after {surface['n_steps']:,} steps with the {surface['gradient']} "
-           "gradient (closed-form adversarial risk of the final weights)."]
+    out = [
+        f"Ratio of adversarial risks (adaptive / {label(surface['reference'])}) over the L2 radius ε "
+        f"({', '.join(f'{e:g}' for e in eps)}) and the variance of frequency {surface['irrelevant_index']} "
+        f"({', '.join(f'{v:g}' for v in variances)}), after {surface['n_steps']:,} steps with the {surface['gradient']} "
+        "gradient (closed-form adversarial risk of the final weights)."
+    ]
     for n in names:
         r = np.asarray(surface["ratio"][n], dtype=float)
         first, last = float(r[0].mean()), float(r[-1].mean())
-        trend = ("shrinks" if last < first else "grows" if last > first else "stays the same")
-        out.append(f"{label(n)}: from {r.min():.3g} to {r.max():.3g}, above 1 (less robust than "
-                   f"{label(surface['reference'])}) in {int((r > 1).sum())} of {r.size} cells; mean over ε {first:.3g} at "
-                   f"variance {variances[0]:g} and {last:.3g} at {variances[-1]:g}: the gap {trend} as the frequency gains variance.")
+        trend = "shrinks" if last < first else "grows" if last > first else "stays the same"
+        out.append(
+            f"{label(n)}: from {r.min():.3g} to {r.max():.3g}, above 1 (less robust than "
+            f"{label(surface['reference'])}) in {int((r > 1).sum())} of {r.size} cells; mean over ε {first:.3g} at "
+            f"variance {variances[0]:g} and {last:.3g} at {variances[-1]:g}: the gap {trend} as the frequency gains variance."
+        )
     return " ".join(out)
 
 
@@ -296,8 +339,10 @@ def _captions(data: dict, eps: float) -> dict[str, str]:
     setting = ""
     if traj0 is not None:
         model = traj0["model"]
-        setting = (f"σ̃ = {model['sigma_tilde']}, w̃* = {model['w_star_tilde']}, w̃(0) = {traj0['w0_tilde']}, "
-                   f"lr = {traj0['lr']:g}, {traj0['n_steps']:,} steps")
+        setting = (
+            f"σ̃ = {model['sigma_tilde']}, w̃* = {model['w_star_tilde']}, w̃(0) = {traj0['w0_tilde']}, "
+            f"lr = {traj0['lr']:g}, {traj0['n_steps']:,} steps"
+        )
     for mode, traj in data["trajectories"].items():
         out[f"weight_error_{mode}"] = _weight_error_caption(traj, mode, setting)
         out[f"risks_{mode}"] = _risks_caption(data, mode, eps)
@@ -307,8 +352,10 @@ def _captions(data: dict, eps: float) -> dict[str, str]:
         for mode, finals in (summary.get("final") or {}).items():
             norms = {n: f["weight_norm"] for n, f in _ordered(finals)}
             parts.append(f"{MODE_TEXT.get(mode, mode)}: " + ", ".join(f"{label(n)} {v:.4g}" for n, v in norms.items()))
-        out["weight_norms"] = (f"Final weight norm ‖w‖₂ (= ‖w̃‖₂) per optimizer and gradient mode; dashed: ‖w*‖₂ = {w_star_norm:.4g}, "
-                               "the norm of the minimum-norm solution. " + "; ".join(parts) + ".")
+        out["weight_norms"] = (
+            f"Final weight norm ‖w‖₂ (= ‖w̃‖₂) per optimizer and gradient mode; dashed: ‖w*‖₂ = {w_star_norm:.4g}, "
+            "the norm of the minimum-norm solution. " + "; ".join(parts) + "."
+        )
     surface = data["surface"]
     if surface:
         out["risk_ratio_heatmap"] = _surface_caption(surface)
@@ -335,7 +382,9 @@ def make_figures(run_path: str | Path, out_dir: str | Path | None = None, eps: f
         written += savefig(risks_figure(traj, summary, eps), out / f"risks_{mode}")
     model = next(iter(data["trajectories"].values()))["model"] if data["trajectories"] else None
     if model is not None:
-        written += savefig(weight_norm_figure(summary, float(np.linalg.norm(model["w_star_tilde"]))), out / "weight_norms")
+        written += savefig(
+            weight_norm_figure(summary, float(np.linalg.norm(model["w_star_tilde"]))), out / "weight_norms"
+        )
     surface = data["surface"]
     if surface:
         written += savefig(ratio_heatmap_figure(surface), out / "risk_ratio_heatmap")
@@ -351,12 +400,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="run directory written by experiments/linear_theory.py")
     parser.add_argument("--out", default=None, help="output folder (default: <run_dir>/figures)")
-    parser.add_argument("--eps", type=float, default=math.sqrt(2.0), help="radius of the adversarial-risk plot (one the run recorded)")
+    parser.add_argument(
+        "--eps", type=float, default=math.sqrt(2.0), help="radius of the adversarial-risk plot (one the run recorded)"
+    )
     args = parser.parse_args(argv)
     try:
         paths = make_figures(args.run_dir, args.out, args.eps)
     except (CheckpointError, KeyError) as exc:
-        msg = str(exc) if isinstance(exc, CheckpointError) else f"the run did not record eps={args.eps:g} (key {exc}); pass one of its eps values with --eps"
+        msg = (
+            str(exc)
+            if isinstance(exc, CheckpointError)
+            else f"the run did not record eps={args.eps:g} (key {exc}); pass one of its eps values with --eps"
+        )
         print(f"error: {msg}", file=sys.stderr)
         return 2
     for p in paths:

@@ -146,12 +146,18 @@ def gap_cell(runs: Sequence[Run]) -> str:
 def load_chosen_lr(roots: Sequence[str | Path], path: str | Path | None = None) -> dict:
     """``chosen_lr.json`` of the zoo's learning-rate sweep (``python -m robustopt.cli.zoo select``): ``path``, or the
     first found in a root or beside it; {} when there is none."""
-    candidates = [Path(path)] if path else [p for r in roots for p in (Path(r) / "chosen_lr.json", Path(r).parent / "chosen_lr.json")]
+    candidates = (
+        [Path(path)]
+        if path
+        else [p for r in roots for p in (Path(r) / "chosen_lr.json", Path(r).parent / "chosen_lr.json")]
+    )
     for c in candidates:
         if c.is_file():
             return json.loads(c.read_text())
     if path:
-        raise MissingResultsError(f"{path} does not exist; it is written by `python -m robustopt.cli.zoo select SWEEP_DIR`")
+        raise MissingResultsError(
+            f"{path} does not exist; it is written by `python -m robustopt.cli.zoo select SWEEP_DIR`"
+        )
     return {}
 
 
@@ -185,32 +191,88 @@ def columns(sweep: Sweep, dataset: str) -> list[Column]:
         ns = sorted({int(n) for n in ((r.evals.get(name) or {}).get(key) for r in runs) if n})
         return f", {'/'.join(str(n) for n in ns)} images" if ns else ""
 
-    cols = [Column("standard", f"standard acc. (%{images('clean')})", lambda r: r.test_accuracy, 100, kind="accuracy",
-                   images=lambda r: _n(r, "clean"))]
-    cols.append(Column("gaussian", (f"Gaussian noise acc. (%, var {var:g}" if var is not None else "Gaussian noise acc. (%")
-                       + images("gaussian_noise") + ")",
-                       lambda r: gaussian_accuracy(r, var) if var is not None else None, 100, kind="accuracy",
-                       images=lambda r: _n(r, "gaussian_noise")))
+    cols = [
+        Column(
+            "standard",
+            f"standard acc. (%{images('clean')})",
+            lambda r: r.test_accuracy,
+            100,
+            kind="accuracy",
+            images=lambda r: _n(r, "clean"),
+        )
+    ]
+    cols.append(
+        Column(
+            "gaussian",
+            (f"Gaussian noise acc. (%, var {var:g}" if var is not None else "Gaussian noise acc. (%")
+            + images("gaussian_noise")
+            + ")",
+            lambda r: gaussian_accuracy(r, var) if var is not None else None,
+            100,
+            kind="accuracy",
+            images=lambda r: _n(r, "gaussian_noise"),
+        )
+    )
     for norm, shown in (("l2", "L2"), ("linf", "L∞")):
         e = eps[norm]
         eps_text = "" if e is None else f", eps {e:.3g}" if norm == "l2" else f", eps {e * 255:.3g}/255"
-        cols.append(Column(f"robust_{norm}", f"{shown} AutoAttack acc. (%{eps_text}{images('robust_accuracy')})",
-                           lambda r, norm=norm, e=e, a=common_attack(runs, norm): robust_accuracy(r, norm, e, a)
-                           if e is not None else None, 100,
-                           kind="accuracy", images=lambda r: _n(r, "robust_accuracy")))
-    nbands = sorted({len(d) for d in (((r.evals.get("band_noise") or {}).get("dct") or {}).get("drop") for r in runs) if d})
+        cols.append(
+            Column(
+                f"robust_{norm}",
+                f"{shown} AutoAttack acc. (%{eps_text}{images('robust_accuracy')})",
+                lambda r, norm=norm, e=e, a=common_attack(runs, norm): (
+                    robust_accuracy(r, norm, e, a) if e is not None else None
+                ),
+                100,
+                kind="accuracy",
+                images=lambda r: _n(r, "robust_accuracy"),
+            )
+        )
+    nbands = sorted(
+        {len(d) for d in (((r.evals.get("band_noise") or {}).get("dct") or {}).get("drop") for r in runs) if d}
+    )
     bands = f", bands {band_names(nbands[0])[1]} of {nbands[0]}" if len(nbands) == 1 else ""
     cols += [
-        Column("high_band_drop", f"high-band noise drop (points{bands}{images('band_noise')})", high_band_drop, 100,
-               kind="difference", outcomes=high_band_drop_outcomes),
-        Column("paper_bound", "Lipschitz: paper_bound (geometric mean)", lambda r: _eval(r, "lipschitz", "paper_bound"), 1, 3,
-               kind="positive"),
-        Column("certified_upper_bound", "Lipschitz: certified_upper_bound (geometric mean)",
-               lambda r: _eval(r, "lipschitz", "certified_upper_bound"), 1, 3, kind="positive"),
-        Column("top_eigenvalue", f"Hessian top eigenvalue (geometric mean{images('sharpness', 'n_samples')})",
-               lambda r: _eval(r, "sharpness", "top_eigenvalue"), 1, 3, kind="positive"),
-        Column("trace", f"Hessian trace (geometric mean{images('sharpness', 'n_samples')})",
-               lambda r: _eval(r, "sharpness", "trace"), 1, 3, kind="positive"),
+        Column(
+            "high_band_drop",
+            f"high-band noise drop (points{bands}{images('band_noise')})",
+            high_band_drop,
+            100,
+            kind="difference",
+            outcomes=high_band_drop_outcomes,
+        ),
+        Column(
+            "paper_bound",
+            "Lipschitz: paper_bound (geometric mean)",
+            lambda r: _eval(r, "lipschitz", "paper_bound"),
+            1,
+            3,
+            kind="positive",
+        ),
+        Column(
+            "certified_upper_bound",
+            "Lipschitz: certified_upper_bound (geometric mean)",
+            lambda r: _eval(r, "lipschitz", "certified_upper_bound"),
+            1,
+            3,
+            kind="positive",
+        ),
+        Column(
+            "top_eigenvalue",
+            f"Hessian top eigenvalue (geometric mean{images('sharpness', 'n_samples')})",
+            lambda r: _eval(r, "sharpness", "top_eigenvalue"),
+            1,
+            3,
+            kind="positive",
+        ),
+        Column(
+            "trace",
+            f"Hessian trace (geometric mean{images('sharpness', 'n_samples')})",
+            lambda r: _eval(r, "sharpness", "trace"),
+            1,
+            3,
+            kind="positive",
+        ),
     ]
     return cols
 
@@ -226,8 +288,15 @@ def _num(x: float, digits: int) -> str:
     return f"{x:.{digits}g}" if abs(x) >= 1e4 else f"{x:.{digits}f}"
 
 
-def cell(values: Sequence[float], scale: float = 1.0, digits: int = 2, *, images: int | None = None,
-         outcomes: Sequence | None = None, log: bool = False) -> str:
+def cell(
+    values: Sequence[float],
+    scale: float = 1.0,
+    digits: int = 2,
+    *,
+    images: int | None = None,
+    outcomes: Sequence | None = None,
+    log: bool = False,
+) -> str:
     """One table cell from per-seed ``values``; "—" for none, the value and "(n=1)" for one.
 
     ``log``: positive skewed values, ``geometric mean [low, high]`` (:func:`robustopt.stats.log_interval`), to
@@ -240,9 +309,11 @@ def cell(values: Sequence[float], scale: float = 1.0, digits: int = 2, *, images
         return MISSING
     if log:  # ``digits`` significant digits
         iv = log_interval(values)
+
         def g(x: float) -> str:
             v = float(f"{x * scale:.{digits}g}")
-            return f"{v:.0f}" if 10 ** digits <= abs(v) < 1e6 else f"{v:.{digits}g}"
+            return f"{v:.0f}" if 10**digits <= abs(v) < 1e6 else f"{v:.{digits}g}"
+
         return f"{g(iv.mean)} (n=1)" if not iv.defined else f"{g(iv.mean)} [{g(iv.low)}, {g(iv.high)}]"
     iv = mean_interval(values)
     m = _num(iv.mean * scale, digits)
@@ -349,7 +420,7 @@ def partial_spearman(xs, ys, zs) -> float:
     of x and of y regressed on the ranks of z); nan when undefined."""
     rx, ry, rz = rankdata(xs), rankdata(ys), rankdata(zs)
     rxy, rxz, ryz = _rank_corr(rx, ry), _rank_corr(rx, rz), _rank_corr(ry, rz)
-    den = (1 - rxz ** 2) * (1 - ryz ** 2)
+    den = (1 - rxz**2) * (1 - ryz**2)
     if not all(math.isfinite(v) for v in (rxy, rxz, ryz)) or den <= 1e-12:
         return math.nan
     return float((rxy - rxz * ryz) / math.sqrt(den))
@@ -363,8 +434,16 @@ def _quantiles(values: list[float], confidence: float) -> tuple[float, float]:
     return float(np.quantile(vals, alpha)), float(np.quantile(vals, 1 - alpha))
 
 
-def correlation(runs: Sequence[Run], x: Column, y: Column, *, z: Column | None = None, samples: int = BOOTSTRAP_SAMPLES,
-                seed: int = BOOTSTRAP_SEED, confidence: float = 0.95) -> Correlation | None:
+def correlation(
+    runs: Sequence[Run],
+    x: Column,
+    y: Column,
+    *,
+    z: Column | None = None,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = 0.95,
+) -> Correlation | None:
     """Spearman's rho of ``y`` against ``x`` over the runs that have both (and ``z``, when given), and its
     percentile **cluster** bootstrap interval: ``samples`` resamples of the optimizers with replacement, each drawn
     optimizer bringing all its runs (its seeds share the optimizer, so they are not independent draws);
@@ -401,19 +480,24 @@ def correlation(runs: Sequence[Run], x: Column, y: Column, *, z: Column | None =
 
 
 def verdict_sharper_less_robust(corr: Correlation | None, not_matched: Sequence[Run] = (), runs: int = 0) -> Verdict:
-    """"Sharper minima are less robust": the rank correlation of top eigenvalue and robust accuracy is negative --
+    """ "Sharper minima are less robust": the rank correlation of top eigenvalue and robust accuracy is negative --
     judged on the partial correlation with standard accuracy held fixed when it was computed (so that sharpness is
     not credited with what standard accuracy explains), else on the plain one; both with their cluster-bootstrap
     intervals."""
     if corr is None:
-        return Verdict(INCONCLUSIVE, "fewer than 3 runs hold both the sharpness and the robust accuracy "
-                                     "(run the sharpness evaluation: evaluations=[sharpness])")
+        return Verdict(
+            INCONCLUSIVE,
+            "fewer than 3 runs hold both the sharpness and the robust accuracy "
+            "(run the sharpness evaluation: evaluations=[sharpness])",
+        )
     units = f"{corr.n} runs of {corr.clusters} optimizers, optimizers resampled"
     plain = f"Spearman rho {corr.rho:+.2f}, 95% cluster-bootstrap interval [{corr.low:+.2f}, {corr.high:+.2f}]"
     if corr.z:
         rho, low, high = corr.partial, corr.partial_low, corr.partial_high
-        shown = (f"partial Spearman rho at equal {corr.z} accuracy {rho:+.2f}, 95% cluster-bootstrap interval "
-                 f"[{low:+.2f}, {high:+.2f}]; plain {plain}; over {units}")
+        shown = (
+            f"partial Spearman rho at equal {corr.z} accuracy {rho:+.2f}, 95% cluster-bootstrap interval "
+            f"[{low:+.2f}, {high:+.2f}]; plain {plain}; over {units}"
+        )
     else:
         rho, low, high = corr.rho, corr.low, corr.high
         shown = f"{plain} over {units}"
@@ -421,9 +505,13 @@ def verdict_sharper_less_robust(corr: Correlation | None, not_matched: Sequence[
     if not_matched:
         worst = max(abs(matched_gap(r)) for r in not_matched)
         tol = TOLERANCES["standard_accuracy"]
-        return Verdict(INCONCLUSIVE, f"not matched: {len(not_matched)} of {runs or corr.n} runs are further than "
-                                     f"{100 * tol:g} points from their seed's target accuracy at the epoch evaluated "
-                                     f"(up to {100 * worst:.1f}) ({shown})", iv)
+        return Verdict(
+            INCONCLUSIVE,
+            f"not matched: {len(not_matched)} of {runs or corr.n} runs are further than "
+            f"{100 * tol:g} points from their seed's target accuracy at the epoch evaluated "
+            f"(up to {100 * worst:.1f}) ({shown})",
+            iv,
+        )
     if not (math.isfinite(low) and math.isfinite(high)):
         return Verdict(INCONCLUSIVE, f"no bootstrap interval ({shown})", iv)
     if high < 0:
@@ -454,7 +542,7 @@ def family_base(name: str) -> str:
     """The optimizer a label names, wrappers unwrapped (``lookahead(adam)`` -> ``adam``)."""
     inner = name
     while "(" in inner and inner.endswith(")"):
-        inner = inner[inner.index("(") + 1:-1]
+        inner = inner[inner.index("(") + 1 : -1]
     return inner.lower()
 
 
@@ -538,14 +626,32 @@ def scatter_figure(corr: Correlation, xlabel: str, ylabel: str, title: str = "")
             if not members:
                 continue
             handles.append(Line2D([], [], ls="none", marker=None, label=f"{fam}:"))
-            handles += [Line2D([], [], ls="none", marker=styles[n][1], mfc="none", mec=styles[n][2], mew=1.3, ms=6,
-                               label=f"  {n}") for n in members]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6.5, handlelength=1.0,
-                  handletextpad=0.4, labelspacing=0.35, borderaxespad=0.0)
-        head = (f"{title or 'Zoo scatter'}\nSpearman ρ {corr.rho:+.2f} [{corr.low:+.2f}, {corr.high:+.2f}] over {corr.n} "
-                f"runs of {corr.clusters or len(names)} optimizers (95% cluster-bootstrap interval)"
-                + (f"; partial ρ at equal standard accuracy {corr.partial:+.2f} [{corr.partial_low:+.2f}, "
-                   f"{corr.partial_high:+.2f}]" if math.isfinite(corr.partial) else ""))
+            handles += [
+                Line2D(
+                    [], [], ls="none", marker=styles[n][1], mfc="none", mec=styles[n][2], mew=1.3, ms=6, label=f"  {n}"
+                )
+                for n in members
+            ]
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=6.5,
+            handlelength=1.0,
+            handletextpad=0.4,
+            labelspacing=0.35,
+            borderaxespad=0.0,
+        )
+        head = (
+            f"{title or 'Zoo scatter'}\nSpearman ρ {corr.rho:+.2f} [{corr.low:+.2f}, {corr.high:+.2f}] over {corr.n} "
+            f"runs of {corr.clusters or len(names)} optimizers (95% cluster-bootstrap interval)"
+            + (
+                f"; partial ρ at equal standard accuracy {corr.partial:+.2f} [{corr.partial_low:+.2f}, "
+                f"{corr.partial_high:+.2f}]"
+                if math.isfinite(corr.partial)
+                else ""
+            )
+        )
         fit_suptitle(fig, head + f". Markers that would coincide are drawn {NUDGE:g} pt apart.", fontsize=8)
         fig.canvas.draw()
         ax.set_xlim(ax.get_xlim())
@@ -560,9 +666,18 @@ def scatter_figure(corr: Correlation, xlabel: str, ylabel: str, title: str = "")
             mine = [(p, dx) for p, dx in zip(points, shifts) if p[2] == name]
             for dx in sorted({dx for _, dx in mine}):
                 pts = [p for p, d in mine if d == dx]
-                ax.scatter([p[0] for p in pts], [100 * p[1] for p in pts], marker=shape, s=MARKER_AREA, facecolors="none",
-                           edgecolors=colour, linewidths=1.3, gid=f"zoo:{shape}:{name}", zorder=3,
-                           transform=offset_copy(ax.transData, fig=fig, x=dx, units="points") if dx else ax.transData)
+                ax.scatter(
+                    [p[0] for p in pts],
+                    [100 * p[1] for p in pts],
+                    marker=shape,
+                    s=MARKER_AREA,
+                    facecolors="none",
+                    edgecolors=colour,
+                    linewidths=1.3,
+                    gid=f"zoo:{shape}:{name}",
+                    zorder=3,
+                    transform=offset_copy(ax.transData, fig=fig, x=dx, units="points") if dx else ax.transData,
+                )
     return fig
 
 
@@ -603,18 +718,32 @@ def heading(sweep: Sweep) -> str:
             means.append(sum(accs) / len(accs))
     attack = sorted({int(n) for r in sweep.runs if (n := (r.evals.get("robust_accuracy") or {}).get("n"))})
     clean = sorted({int(n) for r in sweep.runs if (n := (r.evals.get("clean") or {}).get("n"))})
-    budget = (f"{cfg.get('epochs')} epochs" + (f" of {int(cfg['epoch_size']):,} images" if cfg.get("epoch_size") else "")
-              + (f", standard accuracy {100 * min(means):.1f}-{100 * max(means):.1f} % (optimizer means"
-                 + (f" on {'/'.join(f'{n:,}' for n in clean)} test images)" if clean else ")") if means else "")
-              + (f", attacks on {'/'.join(map(str, attack))} images" if attack else ", no attack"))
+    budget = (
+        f"{cfg.get('epochs')} epochs"
+        + (f" of {int(cfg['epoch_size']):,} images" if cfg.get("epoch_size") else "")
+        + (
+            f", standard accuracy {100 * min(means):.1f}-{100 * max(means):.1f} % (optimizer means"
+            + (f" on {'/'.join(f'{n:,}' for n in clean)} test images)" if clean else ")")
+            if means
+            else ""
+        )
+        + (f", attacks on {'/'.join(map(str, attack))} images" if attack else ", no attack")
+    )
     finding = bool(means) and min(means) >= FINDING_ACCURACY and bool(attack) and min(attack) >= FINDING_ATTACK_IMAGES
-    return budget if finding else (f"a demonstration of the pipeline, not a finding ({budget}; a finding needs every "
-                                   f"optimizer at ≥ {100 * FINDING_ACCURACY:.0f} % and attacks on ≥ "
-                                   f"{FINDING_ATTACK_IMAGES} images)")
+    return (
+        budget
+        if finding
+        else (
+            f"a demonstration of the pipeline, not a finding ({budget}; a finding needs every "
+            f"optimizer at ≥ {100 * FINDING_ACCURACY:.0f} % and attacks on ≥ "
+            f"{FINDING_ATTACK_IMAGES} images)"
+        )
+    )
 
 
-def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool = True,
-           chosen_lr: str | Path | None = None) -> str:
+def report(
+    roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool = True, chosen_lr: str | Path | None = None
+) -> str:
     """Write ``optimizer_zoo.md`` (tables under both protocols, correlations, the verdict) and the scatter plots.
     ``chosen_lr``: the learning-rate sweep's ``chosen_lr.json`` (default: one in or beside a root)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -623,20 +752,26 @@ def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool
     parts = [f"# The optimizer zoo: {heading(final)}", ""]
     if budget:
         parts += [f"Budget: {budget}", ""]
-    parts += ["Each optimizer at the learning rate it chose on a validation split (same grid around its default, "
-              "same budget); — where a result is missing. Accuracies and the band-noise drop: mean ± half-width of the "
-              "95% interval, the t-interval over seeds widened where it is narrower than the images' own sampling error "
-              "(Wilson's interval on the number of images in the header; per-image outcomes for the drop). Lipschitz "
-              "quantities and the Hessian (positive and skewed): geometric mean [95% interval] over seeds, on the log "
-              "scale. Rank correlations: Spearman's rho over runs with a 95% cluster-bootstrap interval (the "
-              f"optimizers resampled with all their seeds, {BOOTSTRAP_SAMPLES} resamples, seed {BOOTSTRAP_SEED}), and "
-              "the partial rho with standard accuracy held fixed (robust accuracy may simply follow standard accuracy; "
-              "its own rank correlation with standard accuracy comes first).", ""]
+    parts += [
+        "Each optimizer at the learning rate it chose on a validation split (same grid around its default, "
+        "same budget); — where a result is missing. Accuracies and the band-noise drop: mean ± half-width of the "
+        "95% interval, the t-interval over seeds widened where it is narrower than the images' own sampling error "
+        "(Wilson's interval on the number of images in the header; per-image outcomes for the drop). Lipschitz "
+        "quantities and the Hessian (positive and skewed): geometric mean [95% interval] over seeds, on the log "
+        "scale. Rank correlations: Spearman's rho over runs with a 95% cluster-bootstrap interval (the "
+        f"optimizers resampled with all their seeds, {BOOTSTRAP_SAMPLES} resamples, seed {BOOTSTRAP_SEED}), and "
+        "the partial rho with standard accuracy held fixed (robust accuracy may simply follow standard accuracy; "
+        "its own rank correlation with standard accuracy comes first).",
+        "",
+    ]
     if choices:
-        parts += [f"Learning rates: each optimizer's was chosen on {selection_seeds(choices)} validation accuracy "
-                  "(images held out of training; no test image was used to choose). The seed of that sweep is also "
-                  "one of the seeds evaluated below, so its rows are not independent of the choice. The learning-rate "
-                  "column marks a choice at an edge of the grid tried.", ""]
+        parts += [
+            f"Learning rates: each optimizer's was chosen on {selection_seeds(choices)} validation accuracy "
+            "(images held out of training; no test image was used to choose). The seed of that sweep is also "
+            "one of the seeds evaluated below, so its rows are not independent of the choice. The learning-rate "
+            "column marks a choice at an edge of the grid tried.",
+            "",
+        ]
     for protocol in ("final", "matched"):
         try:
             sweep = final if protocol == "final" else relabel(final.as_protocol("matched"))
@@ -650,39 +785,62 @@ def report(roots: Sequence[str | Path], out: Path, budget: str = "", plots: bool
             parts += [f"## {ds}, {title}", "", f"Protocol: {protocol_text(sweep, protocol)}.", ""]
             off = unmatched(runs) if protocol == "matched" else []
             if off:
-                parts += [f"**Not matched:** {len(off)} of {len(runs)} runs are further than "
-                          f"{100 * TOLERANCES['standard_accuracy']:g} points from their seed's target accuracy at the "
-                          "epoch evaluated (too few epochs to stop near the target), so this table does not compare "
-                          "optimizers at equal standard accuracy and every verdict under it is inconclusive.", ""]
+                parts += [
+                    f"**Not matched:** {len(off)} of {len(runs)} runs are further than "
+                    f"{100 * TOLERANCES['standard_accuracy']:g} points from their seed's target accuracy at the "
+                    "epoch evaluated (too few epochs to stop near the target), so this table does not compare "
+                    "optimizers at equal standard accuracy and every verdict under it is inconclusive.",
+                    "",
+                ]
             edges = [o for o, c in choices.items() if lr_cell(c).endswith("**")]
             if edges and protocol == "final":
-                parts += [f"**Edge of grid:** {len(edges)} of {len(choices)} optimizers chose the smallest or largest "
-                          "learning rate tried ({}); a better one may lie outside the grid, so their rows may understate "
-                          "them.".format(", ".join(edges)), ""]
+                parts += [
+                    f"**Edge of grid:** {len(edges)} of {len(choices)} optimizers chose the smallest or largest "
+                    "learning rate tried ({}); a better one may lie outside the grid, so their rows may understate "
+                    "them.".format(", ".join(edges)),
+                    "",
+                ]
             parts += [markdown(header, rows), ""]
             cols = {c.key: c for c in columns(sweep, ds)}
             for ykey in ("robust_linf", "robust_l2"):
                 corr = correlation(runs, cols["standard"], cols[ykey])
                 if corr is not None:
-                    parts.append(f"- {cols[ykey].header} vs standard accuracy: Spearman rho {corr.rho:+.2f} "
-                                 f"[{corr.low:+.2f}, {corr.high:+.2f}] (n={corr.n} runs of {corr.clusters} optimizers)")
-            for xkey, xlabel in (("top_eigenvalue", "Hessian top eigenvalue"), ("paper_bound", "Lipschitz paper_bound")):
+                    parts.append(
+                        f"- {cols[ykey].header} vs standard accuracy: Spearman rho {corr.rho:+.2f} "
+                        f"[{corr.low:+.2f}, {corr.high:+.2f}] (n={corr.n} runs of {corr.clusters} optimizers)"
+                    )
+            for xkey, xlabel in (
+                ("top_eigenvalue", "Hessian top eigenvalue"),
+                ("paper_bound", "Lipschitz paper_bound"),
+            ):
                 for ykey in ("robust_linf", "robust_l2"):
                     corr = correlation(runs, cols[xkey], cols[ykey], z=cols["standard"])
                     if corr is None:
                         parts.append(f"- {cols[ykey].header} vs {xlabel}: {MISSING} (fewer than 3 runs with both)")
                         continue
-                    parts.append(f"- {cols[ykey].header} vs {xlabel}: Spearman rho {corr.rho:+.2f} "
-                                 f"[{corr.low:+.2f}, {corr.high:+.2f}]; at equal standard accuracy (partial) "
-                                 f"{corr.partial:+.2f} [{corr.partial_low:+.2f}, {corr.partial_high:+.2f}] "
-                                 f"(n={corr.n} runs of {corr.clusters} optimizers)")
+                    parts.append(
+                        f"- {cols[ykey].header} vs {xlabel}: Spearman rho {corr.rho:+.2f} "
+                        f"[{corr.low:+.2f}, {corr.high:+.2f}]; at equal standard accuracy (partial) "
+                        f"{corr.partial:+.2f} [{corr.partial_low:+.2f}, {corr.partial_high:+.2f}] "
+                        f"(n={corr.n} runs of {corr.clusters} optimizers)"
+                    )
                     if plots:
-                        scatter(corr, xlabel, cols[ykey].header, out / f"zoo_{protocol}_{ds}_{ykey}_vs_{xkey}",
-                                title=f"{dataset_label(ds)}, {title}: {cols[ykey].header.split(' (')[0]} vs {xlabel}")
-            verdict = verdict_sharper_less_robust(correlation(runs, cols["top_eigenvalue"], cols["robust_linf"],
-                                                              z=cols["standard"]), off, len(runs))
-            parts += ["", f"**Claim: sharper minima are less robust** ({ds}, {protocol}): **{verdict.label}** -- "
-                          f"{verdict.reason}", ""]
+                        scatter(
+                            corr,
+                            xlabel,
+                            cols[ykey].header,
+                            out / f"zoo_{protocol}_{ds}_{ykey}_vs_{xkey}",
+                            title=f"{dataset_label(ds)}, {title}: {cols[ykey].header.split(' (')[0]} vs {xlabel}",
+                        )
+            verdict = verdict_sharper_less_robust(
+                correlation(runs, cols["top_eigenvalue"], cols["robust_linf"], z=cols["standard"]), off, len(runs)
+            )
+            parts += [
+                "",
+                f"**Claim: sharper minima are less robust** ({ds}, {protocol}): **{verdict.label}** -- "
+                f"{verdict.reason}",
+                "",
+            ]
     text = "\n".join(parts) + "\n"
     atomic_write_text(out / "optimizer_zoo.md", text)
     return text
@@ -693,8 +851,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("roots", nargs="+", help="sweep folder(s) of the final zoo runs")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <first root>/figures)")
     parser.add_argument("--budget", default="", help="a line describing the budget (written into the report)")
-    parser.add_argument("--chosen-lr", default=None,
-                        help="chosen_lr.json of the learning-rate sweep (default: one in or beside a root)")
+    parser.add_argument(
+        "--chosen-lr", default=None, help="chosen_lr.json of the learning-rate sweep (default: one in or beside a root)"
+    )
     args = parser.parse_args(argv)
     text = report(args.roots, args.out or Path(args.roots[0]) / "figures", args.budget, chosen_lr=args.chosen_lr)
     print(text)

@@ -55,11 +55,21 @@ def tracking(runs: Path, reference: Path, epochs: int = 80) -> dict:
             continue
         diffs = [100 * (x - y) for x, y in zip(a[:k], b[:k])]
         worst = max(range(k), key=lambda i: abs(diffs[i]))
-        out[opt] = {"seed": seed, "epochs": k, "bf16": a[:k], "fp32": b[:k], "max_abs_diff_points": abs(diffs[worst]),
-                    "max_abs_diff_epoch": worst + 1, "mean_abs_diff_points": sum(map(abs, diffs)) / k,
-                    "mean_diff_points": sum(diffs) / k, "n_images": 10_000}
+        out[opt] = {
+            "seed": seed,
+            "epochs": k,
+            "bf16": a[:k],
+            "fp32": b[:k],
+            "max_abs_diff_points": abs(diffs[worst]),
+            "max_abs_diff_epoch": worst + 1,
+            "mean_abs_diff_points": sum(map(abs, diffs)) / k,
+            "mean_diff_points": sum(diffs) / k,
+            "n_images": 10_000,
+        }
     if not out:
-        raise MissingResultsError(f"no bf16 run under {runs} has an fp32 reference run (same optimizer and seed) under {reference}")
+        raise MissingResultsError(
+            f"no bf16 run under {runs} has an fp32 reference run (same optimizer and seed) under {reference}"
+        )
     return out
 
 
@@ -69,16 +79,24 @@ def short_schedule(root: Path) -> dict:
     interval over seeds (with the images' error), and the pooled per-image McNemar counts."""
     by = defaultdict(dict)
     for run in find_runs(root):
-        ev = (run.summary().get("eval") or {})
+        ev = run.summary().get("eval") or {}
         if "robust_accuracy" in ev and run.status == "completed":
             by[_key(run)] = ev
     if not by:
-        raise MissingResultsError(f"no evaluated run under {root}; train the short-schedule sweep first (see this script's docstring)")
+        raise MissingResultsError(
+            f"no evaluated run under {root}; train the short-schedule sweep first (see this script's docstring)"
+        )
     out: dict = {}
     first = next(iter(by.values()))["robust_accuracy"]
     cfg = find_runs(root)[0].config()
-    setting = {"epochs": cfg.get("epochs"), "batch_size": cfg.get("batch_size"), "n_images": first["n"],
-               "attacks": {lab: {"name": c["name"], "norm": c["norm"], **c.get("options", {})} for lab, c in first["attacks"].items()}}
+    setting = {
+        "epochs": cfg.get("epochs"),
+        "batch_size": cfg.get("batch_size"),
+        "n_images": first["n"],
+        "attacks": {
+            lab: {"name": c["name"], "norm": c["norm"], **c.get("options", {})} for lab, c in first["attacks"].items()
+        },
+    }
     for (opt, seed, precision), ev in sorted(by.items()):
         if precision != "bf16" or (opt, seed, "fp32") not in by:
             continue
@@ -87,15 +105,24 @@ def short_schedule(root: Path) -> dict:
         if (ra["n"], ra["dataset"]) != (rf["n"], rf["dataset"]):
             raise MissingResultsError(f"{opt} seed {seed}: fp32 and bf16 were evaluated on different images")
         rows = out.setdefault(opt, {})
-        curves = {"clean": ([ra["clean_accuracy"]], [rf["clean_accuracy"]], [ra["clean_correct"]], [rf["clean_correct"]], [None])}
+        curves = {
+            "clean": (
+                [ra["clean_accuracy"]],
+                [rf["clean_accuracy"]],
+                [ra["clean_correct"]],
+                [rf["clean_correct"]],
+                [None],
+            )
+        }
         for lab, c in ra["attacks"].items():
             cf = rf["attacks"][lab]
             curves[lab] = (c["robust_accuracy"], cf["robust_accuracy"], c["correct"], cf["correct"], c["eps"])
         for lab, (acc_b, acc_f, mask_b, mask_f, eps) in curves.items():
             for i, e in enumerate(eps):
                 name = lab if e is None else f"{lab} eps={e:g}"
-                row = rows.setdefault(name, {"n_images": ra["n"], "seeds": [], "bf16": [], "fp32": [], "b01": 0, "b10": 0,
-                                             "outcomes": []})
+                row = rows.setdefault(
+                    name, {"n_images": ra["n"], "seeds": [], "bf16": [], "fp32": [], "b01": 0, "b10": 0, "outcomes": []}
+                )
                 row["seeds"].append(seed)
                 row["bf16"].append(acc_b[i])
                 row["fp32"].append(acc_f[i])
@@ -108,7 +135,13 @@ def short_schedule(root: Path) -> dict:
         for row in rows.values():
             diffs = [b - f for b, f in zip(row["bf16"], row["fp32"])]
             iv = mean_interval(diffs, outcomes=row.pop("outcomes"))
-            row.update(diff=diffs, mean_diff=iv.mean, low=iv.low, high=iv.high, contains_zero=bool(iv.defined and iv.low <= 0 <= iv.high))
+            row.update(
+                diff=diffs,
+                mean_diff=iv.mean,
+                low=iv.low,
+                high=iv.high,
+                contains_zero=bool(iv.defined and iv.low <= 0 <= iv.high),
+            )
     return {"setting": setting, "rows": out}
 
 
@@ -117,9 +150,13 @@ def tracking_figure(track: dict, out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=figsize(2.0, 0.45), sharex=True)
     for opt, t in track.items():
         epochs = range(1, t["epochs"] + 1)
-        axes[0].plot(epochs, [100 * v for v in t["fp32"]], color=color(opt), lw=1.0, ls="--", label=f"{label(opt)} fp32")
+        axes[0].plot(
+            epochs, [100 * v for v in t["fp32"]], color=color(opt), lw=1.0, ls="--", label=f"{label(opt)} fp32"
+        )
         axes[0].plot(epochs, [100 * v for v in t["bf16"]], color=color(opt), lw=1.0, label=f"{label(opt)} bf16")
-        axes[1].plot(epochs, [100 * (b - f) for b, f in zip(t["bf16"], t["fp32"])], color=color(opt), lw=1.0, label=label(opt))
+        axes[1].plot(
+            epochs, [100 * (b - f) for b, f in zip(t["bf16"], t["fp32"])], color=color(opt), lw=1.0, label=label(opt)
+        )
     axes[0].set(xlabel="epoch", ylabel="test accuracy (%, 10,000 images)", title="seed 0: bf16 and fp32 training")
     axes[1].axhline(0, color="0.5", lw=0.6)
     axes[1].set(xlabel="epoch", ylabel="bf16 − fp32 (points)", title="difference")
@@ -130,38 +167,61 @@ def tracking_figure(track: dict, out: Path) -> Path:
 
 
 def report(track: dict, short: dict) -> str:
-    lines = ["# bf16 autocast against fp32 (Fashion-MNIST, c2, the paper's recipe)", "",
-             "Training runs with `precision=bf16`: each training step's forward and backward pass under "
-             "`torch.autocast(dtype=torch.bfloat16)` on the CPU; weights, gradients' accumulation, optimizer state, "
-             "the per-epoch test pass and every evaluation stay fp32.", "",
-             "## 1. Tracking the fp32 runs (seed 0, full recipe)", "",
-             "Per-epoch test accuracy on all 10,000 test images, bf16 run against the fp32 reference run of the same seed "
-             "(same initial weights and batches).", "",
-             "| optimizer | epochs compared | largest abs. difference (points, epoch) | mean abs. difference | mean difference bf16 − fp32 |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "# bf16 autocast against fp32 (Fashion-MNIST, c2, the paper's recipe)",
+        "",
+        "Training runs with `precision=bf16`: each training step's forward and backward pass under "
+        "`torch.autocast(dtype=torch.bfloat16)` on the CPU; weights, gradients' accumulation, optimizer state, "
+        "the per-epoch test pass and every evaluation stay fp32.",
+        "",
+        "## 1. Tracking the fp32 runs (seed 0, full recipe)",
+        "",
+        "Per-epoch test accuracy on all 10,000 test images, bf16 run against the fp32 reference run of the same seed "
+        "(same initial weights and batches).",
+        "",
+        "| optimizer | epochs compared | largest abs. difference (points, epoch) | mean abs. difference | mean difference bf16 − fp32 |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for opt, t in track.items():
-        lines.append(f"| {label(opt)} | {t['epochs']} | {t['max_abs_diff_points']:.2f} (epoch {t['max_abs_diff_epoch']}) | "
-                     f"{t['mean_abs_diff_points']:.2f} | {t['mean_diff_points']:+.2f} |")
-    lines += ["", "![tracking](tracking.png)", "", "## 2. Short schedule, 3 seeds: robust accuracy bf16 − fp32", "",
-              "Per seed, the bf16 and fp32 runs (same seed: same initial weights and batches) are evaluated on the same first "
-              "test images; the interval is the 95% Student-t interval of the per-seed differences, widened where needed to "
-              "cover the images' own sampling error (`robustopt.stats.mean_interval` with the per-image outcomes). *b01*/*b10*: images "
-              "(pooled over seeds) correct only under bf16 / only under fp32.", "",
-              "| optimizer | quantity | images | seeds | bf16 (%) | fp32 (%) | bf16 − fp32 (points) [95% interval] | contains 0 | b01 / b10 |",
-              "|---|---|---:|---|---|---|---|---|---:|"]
+        lines.append(
+            f"| {label(opt)} | {t['epochs']} | {t['max_abs_diff_points']:.2f} (epoch {t['max_abs_diff_epoch']}) | "
+            f"{t['mean_abs_diff_points']:.2f} | {t['mean_diff_points']:+.2f} |"
+        )
+    lines += [
+        "",
+        "![tracking](tracking.png)",
+        "",
+        "## 2. Short schedule, 3 seeds: robust accuracy bf16 − fp32",
+        "",
+        "Per seed, the bf16 and fp32 runs (same seed: same initial weights and batches) are evaluated on the same first "
+        "test images; the interval is the 95% Student-t interval of the per-seed differences, widened where needed to "
+        "cover the images' own sampling error (`robustopt.stats.mean_interval` with the per-image outcomes). *b01*/*b10*: images "
+        "(pooled over seeds) correct only under bf16 / only under fp32.",
+        "",
+        "| optimizer | quantity | images | seeds | bf16 (%) | fp32 (%) | bf16 − fp32 (points) [95% interval] | contains 0 | b01 / b10 |",
+        "|---|---|---:|---|---|---|---|---|---:|",
+    ]
     setting = short["setting"]
-    attacks = ", ".join(f"{a['name'].upper()}-{a.get('steps', '')} {a['norm']}".replace("-  ", " ") for a in (setting.get("attacks") or {}).values())
-    lines.insert(len(lines) - 4, f"The short schedule: the recipe cut to {setting.get('epochs')} epochs (batch {setting.get('batch_size')}, "
-                                 f"the paper's learning rates), evaluated with {attacks} on the first {setting.get('n_images')} test images.")
+    attacks = ", ".join(
+        f"{a['name'].upper()}-{a.get('steps', '')} {a['norm']}".replace("-  ", " ")
+        for a in (setting.get("attacks") or {}).values()
+    )
+    lines.insert(
+        len(lines) - 4,
+        f"The short schedule: the recipe cut to {setting.get('epochs')} epochs (batch {setting.get('batch_size')}, "
+        f"the paper's learning rates), evaluated with {attacks} on the first {setting.get('n_images')} test images.",
+    )
     lines.insert(len(lines) - 4, "")
     all_zero = True
     for opt, rows in short["rows"].items():
         for name, r in rows.items():
             all_zero &= r["contains_zero"]
-            lines.append(f"| {label(opt)} | {name} | {r['n_images']} | {','.join(map(str, r['seeds']))} | "
-                         f"{' / '.join(f'{100 * v:.1f}' for v in r['bf16'])} | {' / '.join(f'{100 * v:.1f}' for v in r['fp32'])} | "
-                         f"{100 * r['mean_diff']:+.2f} [{100 * r['low']:+.2f}, {100 * r['high']:+.2f}] | "
-                         f"{'yes' if r['contains_zero'] else '**no**'} | {r['b01']} / {r['b10']} |")
+            lines.append(
+                f"| {label(opt)} | {name} | {r['n_images']} | {','.join(map(str, r['seeds']))} | "
+                f"{' / '.join(f'{100 * v:.1f}' for v in r['bf16'])} | {' / '.join(f'{100 * v:.1f}' for v in r['fp32'])} | "
+                f"{100 * r['mean_diff']:+.2f} [{100 * r['low']:+.2f}, {100 * r['high']:+.2f}] | "
+                f"{'yes' if r['contains_zero'] else '**no**'} | {r['b01']} / {r['b10']} |"
+            )
     lines += ["", f"**Every interval contains zero: {'yes' if all_zero else 'no'}.**", ""]
     return "\n".join(lines)
 

@@ -45,20 +45,31 @@ def fashion_mnist(results: Path = RESULTS / "fashion_mnist") -> str:
     else:
         sweep = load_sweep(results / "runs")
         settings = {ds: figure1_setting(sweep, ds) for ds in sweep.datasets}
-        lines += ["Final epoch (the paper's protocol); mean ± half-width of the 95% interval over seeds (one seed: the value "
-                  "alone); – where the evaluation is not shipped yet.", "",
-                  setting_table(sweep), "", side_by_side_table(sweep, settings, paper_figure1()), ""]
+        lines += [
+            "Final epoch (the paper's protocol); mean ± half-width of the 95% interval over seeds (one seed: the value "
+            "alone); – where the evaluation is not shipped yet.",
+            "",
+            setting_table(sweep),
+            "",
+            side_by_side_table(sweep, settings, paper_figure1()),
+            "",
+        ]
         lines += verdicts(sweep, settings)
     evidence = results / "precision" / "precision.json"
     if evidence.exists():
         data = read_json(evidence)
-        track = "; ".join(f"{label(o)} {t['max_abs_diff_points']:.2f} points (epoch {t['max_abs_diff_epoch']} of {t['epochs']})"
-                          for o, t in data["tracking"].items())
+        track = "; ".join(
+            f"{label(o)} {t['max_abs_diff_points']:.2f} points (epoch {t['max_abs_diff_epoch']} of {t['epochs']})"
+            for o, t in data["tracking"].items()
+        )
         rows = [r for rows in data["short_schedule"]["rows"].values() for r in rows.values()]
-        lines += [f"bf16 against fp32 ([precision/report.md](results/fashion_mnist/precision/report.md)): largest per-epoch "
-                  f"test-accuracy difference from the fp32 reference runs (seed 0, 10,000 images): {track}; short schedule, "
-                  f"3 seeds: {sum(r['contains_zero'] for r in rows)} of {len(rows)} paired bf16 − fp32 intervals contain zero "
-                  "(`paper_figures/precision.py`, tested in `tests/test_precision_report.py`).", ""]
+        lines += [
+            f"bf16 against fp32 ([precision/report.md](results/fashion_mnist/precision/report.md)): largest per-epoch "
+            f"test-accuracy difference from the fp32 reference runs (seed 0, 10,000 images): {track}; short schedule, "
+            f"3 seeds: {sum(r['contains_zero'] for r in rows)} of {len(rows)} paired bf16 − fp32 intervals contain zero "
+            "(`paper_figures/precision.py`, tested in `tests/test_precision_report.py`).",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -67,17 +78,22 @@ def verdicts(sweep, settings) -> list[str]:
     ``tests/test_claims.py`` and ``tests/test_stats.py``): one line per claim and scope, with the rule's reason."""
     found = []
     for ds in sweep.datasets:
-        for name, check in (("robust_accuracy", lambda sw: claim_main(sw, ds, settings[ds])),
-                            ("band_noise", lambda sw: claim_band_noise(sw, ds)),
-                            ("lipschitz", lambda sw: claim_lipschitz(sw, ds))):
+        for name, check in (
+            ("robust_accuracy", lambda sw: claim_main(sw, ds, settings[ds])),
+            ("band_noise", lambda sw: claim_band_noise(sw, ds)),
+            ("lipschitz", lambda sw: claim_lipschitz(sw, ds)),
+        ):
             try:
                 found += check(sweep.require(name, allow_partial=True))
             except MissingResultsError:
                 continue
     if not found:
         return []
-    lines = ["Verdicts of the tested rule (`paper_figures/claims.py`; its error rates are tested in `tests/test_claims.py` "
-             "and `tests/test_stats.py`):", ""]
+    lines = [
+        "Verdicts of the tested rule (`paper_figures/claims.py`; its error rates are tested in `tests/test_claims.py` "
+        "and `tests/test_stats.py`):",
+        "",
+    ]
     lines += [f"- {c.claim} ({c.scope}): **{c.verdict.label}**, {c.verdict.reason}" for c in found]
     return lines + [""]
 
@@ -97,8 +113,10 @@ def optimizer_zoo(results: Path = RESULTS / "optimizer_zoo") -> str:
     except MissingResultsError:
         pass
     h = heading(sweep)
-    return (h[0].upper() + h[1:] + "; " + "; ".join(parts) + ". Its tables, rank correlations, verdicts and plots are in "
-            "[optimizer_zoo.md](results/optimizer_zoo/optimizer_zoo.md).\n")
+    return (
+        h[0].upper() + h[1:] + "; " + "; ".join(parts) + ". Its tables, rank correlations, verdicts and plots are in "
+        "[optimizer_zoo.md](results/optimizer_zoo/optimizer_zoo.md).\n"
+    )
 
 
 TABLES: dict[str, Callable[[], str]] = {"fashion_mnist": fashion_mnist, "optimizer_zoo": optimizer_zoo}
@@ -111,11 +129,13 @@ def readme_blocks(text: str) -> dict[str, str]:
 
 def render(text: str, results: Path = RESULTS) -> str:
     """The README with every marked table regenerated from ``results`` (the folder holding ``results/<name>/``)."""
+
     def fill(m: re.Match) -> str:
         name = m.group("name")
         if name not in TABLES:
             raise MissingResultsError(f"README marker results:{name} has no table; known: {', '.join(TABLES)}")
         return m.group(1) + TABLES[name](results / name) + m.group(4)
+
     return MARKER.sub(fill, text)
 
 
@@ -124,7 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="rewrite the README's tables from results/")
     parser.add_argument("--check", action="store_true", help="exit 1 when the README differs from results/")
     parser.add_argument("--readme", type=Path, default=REPO / "README.md")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="the results store: the folder holding <name>/ (default: this clone's results/)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="the results store: the folder holding <name>/ (default: this clone's results/)",
+    )
     args = parser.parse_args(argv)
     try:
         text = args.readme.read_text()
@@ -133,8 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             atomic_write_text(args.readme, new)
         elif args.check:
             if new != text:
-                print(f"error: the tables of {args.readme} differ from results/; run python paper_figures/readme_tables.py --write",
-                      file=sys.stderr)
+                print(
+                    f"error: the tables of {args.readme} differ from results/; run python paper_figures/readme_tables.py --write",
+                    file=sys.stderr,
+                )
                 return 1
         else:
             for name, fn in TABLES.items():

@@ -74,7 +74,7 @@ RULE_TEXT = (
     "*contradicted*: it excludes 0 in the other direction; *inconclusive*: otherwise, with the reason. Where the per-image "
     "outcomes are stored, the interval also carries the images' own sampling error (the union with a conservative "
     "McNemar-type per-image interval), so identical effects on a few images never decide; where they are not stored, "
-    "identical effects over seeds (sd = 0, a zero-width interval) never decide. \"About the same\" "
+    'identical effects over seeds (sd = 0, a zero-width interval) never decide. "About the same" '
     f"holds when the interval lies within ±{100 * TOLERANCES['irrelevant_margin']:g} points. A claim of several parts holds "
     "when all of them hold, and is contradicted when one of its k parts is contradicted at the Bonferroni-corrected level "
     "(a 1 − 5%/k interval), so a false *holds* and a false *contradicted* each come at most 2.5% of the time, as for one "
@@ -88,14 +88,21 @@ RULE_TEXT = (
 
 # -- captions computed from the numbers ---------------------------------------------------------------------
 
+
 def figure1_caption(sweep: Sweep, settings: dict) -> str:
     parts, omitted = [], []
     for ds in sweep.datasets:
         s = settings[ds]
         seeds = len(sweep.groups(ds))
-        omitted += [f"{dataset_label(ds)} {'L2' if q == 'l2' else 'L∞'}" for q in ("l2", "linf")
-                    if not figure1_fig.paper_comparable(q, s)]
-        images = figure1_fig.images_text(s) + " (each perturbed accuracy beside the standard accuracy on its images, from the same runs)"
+        omitted += [
+            f"{dataset_label(ds)} {'L2' if q == 'l2' else 'L∞'}"
+            for q in ("l2", "linf")
+            if not figure1_fig.paper_comparable(q, s)
+        ]
+        images = (
+            figure1_fig.images_text(s)
+            + " (each perturbed accuracy beside the standard accuracy on its images, from the same runs)"
+        )
         sizes = []
         if s.variance is not None:
             sizes.append(f"Gaussian noise of variance {s.variance:g}")
@@ -104,15 +111,24 @@ def figure1_caption(sweep: Sweep, settings: dict) -> str:
         if s.eps_linf is not None:
             sizes.append(f"{s.attack_linf} L∞ ε = {eps_text(s.eps_linf, 'linf')}")
         parts.append(f"{dataset_label(ds)}: {', '.join(sizes)}; {images}; {seeds} seed{'s' if seeds != 1 else ''}")
-    return ("Standard accuracy (y) against accuracy under perturbation (x), " + "; ".join(parts) + ". Markers: SGD ★, Adam ●, "
-            "RMSprop ◆ (the authors' blog post); error bars: 95% intervals over seeds (none for one seed); open markers: the "
-            "paper's values (read off its Figure 1, ±1 point)"
-            + (f"; the paper attacked with AutoAttack, so its attack points are not drawn beside our other attack ({', '.join(omitted)}: "
-               "they are in the table below)" if omitted else "")
-            + ". The smallest ε and the largest variance are where the authors' released CIFAR-10 log matches their Figure 1.")
+    return (
+        "Standard accuracy (y) against accuracy under perturbation (x), "
+        + "; ".join(parts)
+        + ". Markers: SGD ★, Adam ●, "
+        "RMSprop ◆ (the authors' blog post); error bars: 95% intervals over seeds (none for one seed); open markers: the "
+        "paper's values (read off its Figure 1, ±1 point)"
+        + (
+            f"; the paper attacked with AutoAttack, so its attack points are not drawn beside our other attack ({', '.join(omitted)}: "
+            "they are in the table below)"
+            if omitted
+            else ""
+        )
+        + ". The smallest ε and the largest variance are where the authors' released CIFAR-10 log matches their Figure 1."
+    )
 
 
 # -- the report -----------------------------------------------------------------------------------------------
+
 
 def _paper_baselines(reference: dict) -> dict[str, float]:
     """The paper's unfiltered accuracy per data set (Figure 2 when recorded, else SGD's standard accuracy in Figure 1)."""
@@ -127,8 +143,13 @@ def _paper_baselines(reference: dict) -> dict[str, float]:
     return out
 
 
-def build_report(sweeps: list[str], out: str | Path, irrelevant_freq: str | None = None, linear_theory: str | None = None,
-                 allow_partial: bool = False) -> tuple[Path, list[str], list[Path], list[Claim]]:
+def build_report(
+    sweeps: list[str],
+    out: str | Path,
+    irrelevant_freq: str | None = None,
+    linear_theory: str | None = None,
+    allow_partial: bool = False,
+) -> tuple[Path, list[str], list[Path], list[Claim]]:
     """Draw every figure into ``out/figures`` and write ``out/report.md``.
 
     Returns ``(report path, missing pieces, written figure paths, the checked claims)``.  A missing piece raises
@@ -227,31 +248,56 @@ class Section:
 def _figure1(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
     settings = {ds: figure1_setting(sw, ds) for ds in sw.datasets}
     written = savefig(figure1_fig.figure1(sw, settings, ctx.fig1_ref), ctx.figs / f"figure1{suffix}")
-    lines = [f"![Figure 1](figures/figure1{suffix}.png)", "", figure1_caption(sw, settings), "",
-             "Our numbers beside the paper's (accuracy in %, mean ± half-width of the 95% interval over seeds):", "",
-             side_by_side_table(sw, settings, ctx.fig1_ref), ""]
+    lines = [
+        f"![Figure 1](figures/figure1{suffix}.png)",
+        "",
+        figure1_caption(sw, settings),
+        "",
+        "Our numbers beside the paper's (accuracy in %, mean ± half-width of the 95% interval over seeds):",
+        "",
+        side_by_side_table(sw, settings, ctx.fig1_ref),
+        "",
+    ]
     written += savefig(figure1_fig.curves_figure(sw), ctx.figs / f"robustness_curves{suffix}")
     lines += [f"![robustness curves](figures/robustness_curves{suffix}.png)", "", figure1_fig.curves_caption(sw), ""]
     for ds in sw.datasets:
-        lines += [f"Every stored perturbation size, {dataset_label(ds)} ({protocol_text(sw, proto)}; each evaluation on "
-                  "its own images; mean ± 95% interval):", "", all_sizes_table(sw, ds), ""]
+        lines += [
+            f"Every stored perturbation size, {dataset_label(ds)} ({protocol_text(sw, proto)}; each evaluation on "
+            "its own images; mean ± 95% interval):",
+            "",
+            all_sizes_table(sw, ds),
+            "",
+        ]
     return Drawn(lines, written)
 
 
 def _figure1_sources(ctx: Context) -> list[str]:
-    return [f"Paper ({dataset_label(ds)}): {ref.get('source', '')}" for ds, ref in ctx.fig1_ref.items()
-            if ds in ctx.sweep.datasets] + [""]
+    return [
+        f"Paper ({dataset_label(ds)}): {ref.get('source', '')}"
+        for ds, ref in ctx.fig1_ref.items()
+        if ds in ctx.sweep.datasets
+    ] + [""]
 
 
 def _band_noise(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
     written = savefig(band_noise_fig.band_noise_figure(sw), ctx.figs / f"band_noise{suffix}")
-    return Drawn([f"![band-limited noise](figures/band_noise{suffix}.png)", "", band_noise_fig.band_noise_caption(sw), ""], written)
+    return Drawn(
+        [f"![band-limited noise](figures/band_noise{suffix}.png)", "", band_noise_fig.band_noise_caption(sw), ""],
+        written,
+    )
 
 
 def _heatmaps(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
     written = savefig(band_noise_fig.fourier_heatmap_figure(sw), ctx.figs / f"fourier_heatmaps{suffix}")
-    return Drawn([f"![Fourier heat maps](figures/fourier_heatmaps{suffix}.png)", "", band_noise_fig.fourier_heatmap_caption(sw), ""],
-                 written)
+    return Drawn(
+        [
+            f"![Fourier heat maps](figures/fourier_heatmaps{suffix}.png)",
+            "",
+            band_noise_fig.fourier_heatmap_caption(sw),
+            "",
+        ],
+        written,
+    )
 
 
 def _table1(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
@@ -263,18 +309,25 @@ def _table1(ctx: Context, proto: str, sw: Sweep, suffix: str) -> Drawn:
 
 def _figure2(ctx: Context) -> Drawn:
     if not ctx.irrelevant_freq:
-        raise MissingResultsError("no irrelevant-frequency sweep given; produce one with `python experiments/irrelevant_freq.py` "
-                                  "and pass it with --irrelevant-freq")
+        raise MissingResultsError(
+            "no irrelevant-frequency sweep given; produce one with `python experiments/irrelevant_freq.py` "
+            "and pass it with --irrelevant-freq"
+        )
     rows = load_irrelevant_freq(ctx.irrelevant_freq)
     written = savefig(figure2_fig.figure2(rows), ctx.figs / "figure2")
-    return Drawn(["![Figure 2](figures/figure2.png)", "", figure2_fig.caption(rows), ""], written,
-                 claim_irrelevant_frequencies(rows, _paper_baselines(ctx.reference)))
+    return Drawn(
+        ["![Figure 2](figures/figure2.png)", "", figure2_fig.caption(rows), ""],
+        written,
+        claim_irrelevant_frequencies(rows, _paper_baselines(ctx.reference)),
+    )
 
 
 def _linear_theory(ctx: Context) -> Drawn:
     if not ctx.linear_theory:
-        raise MissingResultsError("no linear-theory run given; produce one with `python experiments/linear_theory.py theory=quick "
-                                  "logger=none` and pass its run directory with --linear-theory")
+        raise MissingResultsError(
+            "no linear-theory run given; produce one with `python experiments/linear_theory.py theory=quick "
+            "logger=none` and pass its run directory with --linear-theory"
+        )
     summary = load_linear_theory(ctx.linear_theory)
     paths = linear_theory_fig.make_figures(ctx.linear_theory, ctx.figs / "linear_theory")
     captions = linear_theory_fig.captions(ctx.linear_theory)
@@ -287,8 +340,13 @@ def _linear_theory(ctx: Context) -> Drawn:
 
 #: The report's sections, in order.
 SECTIONS: tuple[Section, ...] = (
-    Section("Figure 1: standard vs perturbed accuracy", _figure1, ("robust_accuracy", "gaussian_noise"),
-            claims=lambda sw, ds: claim_main(sw, ds, figure1_setting(sw, ds)), footer=_figure1_sources),
+    Section(
+        "Figure 1: standard vs perturbed accuracy",
+        _figure1,
+        ("robust_accuracy", "gaussian_noise"),
+        claims=lambda sw, ds: claim_main(sw, ds, figure1_setting(sw, ds)),
+        footer=_figure1_sources,
+    ),
     Section("Band-limited noise", _band_noise, ("band_noise",), claims=claim_band_noise),
     Section("Fourier heat maps", _heatmaps, ("fourier_heatmap",)),
     Section("Table 1: Lipschitz bounds", _table1, ("lipschitz",), claims=claim_lipschitz),
@@ -297,8 +355,9 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
-def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_theory: str | None,
-                  allow_partial: bool) -> tuple[Path, list[str], list[Path], list[Claim]]:
+def _build_report(
+    sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_theory: str | None, allow_partial: bool
+) -> tuple[Path, list[str], list[Path], list[Claim]]:
     use_style()
     protocols = ["final"] if any(r.evals for r in sweep.runs) else []
     try:
@@ -327,24 +386,41 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
         claims += drawn.claims
 
     if missing and not allow_partial:
-        exc = MissingResultsError(f"{len(missing)} part(s) of the report are missing ({'; '.join(missing_titles)}); what each needs: the "
-                                  "'missing:' lines; pass --allow-partial to write the parts that exist, marked PARTIAL")
+        exc = MissingResultsError(
+            f"{len(missing)} part(s) of the report are missing ({'; '.join(missing_titles)}); what each needs: the "
+            "'missing:' lines; pass --allow-partial to write the parts that exist, marked PARTIAL"
+        )
         exc.missing = list(missing)  # every part, each with the command that produces it (main prints them)
         raise exc
 
     md = ["# Reproduction report: Ma, Pan & Farahmand (TMLR 2023)", ""]
     if missing:
         md += ["> **PARTIAL REPORT** — parts are missing (listed at the end); their claims are not checked.", ""]
-    md += ["*Understanding the robustness difference between stochastic gradient descent and adaptive gradient methods* "
-           "([arXiv:2308.06703](https://arxiv.org/abs/2308.06703)).", "",
-           f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `paper_figures/report.py` from the results store (never re-trained):", ""]
-    md += [f"- training sweep: `{r}` ({len(sweep.runs)} completed runs" + (f", {len(sweep.incomplete)} not completed" if sweep.incomplete else "") + ")"
-           for r in sweep.roots]
+    md += [
+        "*Understanding the robustness difference between stochastic gradient descent and adaptive gradient methods* "
+        "([arXiv:2308.06703](https://arxiv.org/abs/2308.06703)).",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `paper_figures/report.py` from the results store (never re-trained):",
+        "",
+    ]
+    md += [
+        f"- training sweep: `{r}` ({len(sweep.runs)} completed runs"
+        + (f", {len(sweep.incomplete)} not completed" if sweep.incomplete else "")
+        + ")"
+        for r in sweep.roots
+    ]
     if irrelevant_freq:
         md.append(f"- irrelevant-frequency sweep: `{irrelevant_freq}`")
     if linear_theory:
         md.append(f"- linear-theory run: `{linear_theory}`")
-    md += ["- evaluated under: " + ("; ".join(f"**{p}**: {protocol_text(sweep if p == 'final' else matched, p)}" for p in protocols) or "no protocol"), ""]
+    md += [
+        "- evaluated under: "
+        + (
+            "; ".join(f"**{p}**: {protocol_text(sweep if p == 'final' else matched, p)}" for p in protocols)
+            or "no protocol"
+        ),
+        "",
+    ]
     md += ["## Verdicts", "", RULE_TEXT, ""] + verdict_table(claims)
     if not claims:
         md.append(f"| – | – | – | not checked | {md_cell(no_claim_reason(sweep, missing))} |")
@@ -354,9 +430,14 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
     if matched is not None:
         md += ["Evaluated at matched standard accuracy:", "", setting_table(matched), ""]
     if sweep.in_progress:
-        md += ["Runs still training, evaluated at matched accuracy only (`evaluate.py protocol=matched in_progress=true`): "
-               + ", ".join(f"`{r.path}` (epoch {(r.summary.get('matched') or {}).get('epochs_done')} of {r.config.get('epochs')} done)"
-                           for r in sweep.in_progress), ""]
+        md += [
+            "Runs still training, evaluated at matched accuracy only (`evaluate.py protocol=matched in_progress=true`): "
+            + ", ".join(
+                f"`{r.path}` (epoch {(r.summary.get('matched') or {}).get('epochs_done')} of {r.config.get('epochs')} done)"
+                for r in sweep.in_progress
+            ),
+            "",
+        ]
     if sweep.incomplete:
         md += ["Runs not completed (left out): " + ", ".join(f"`{p}` ({s})" for p, s in sweep.incomplete), ""]
     md += body
@@ -372,10 +453,14 @@ def _build_report(sweep: Sweep, out: Path, irrelevant_freq: str | None, linear_t
 def no_claim_reason(sweep: Sweep, missing: list[str]) -> str:
     """Why no claim was checked: the evaluations the runs hold, and that each claim needs a part that is missing."""
     held = sorted({name for r in sweep.runs for name in r.evals})
-    have = (f"the runs hold {', '.join(held)} ({len(sweep.runs)} completed runs)" if held
-            else f"no run holds an evaluation ({len(sweep.runs)} completed runs)")
-    return (f"no claim could be checked: {have}; each claim needs a part that is missing"
-            + (f" ({len(missing)}: see Missing results)" if missing else ""))
+    have = (
+        f"the runs hold {', '.join(held)} ({len(sweep.runs)} completed runs)"
+        if held
+        else f"no run holds an evaluation ({len(sweep.runs)} completed runs)"
+    )
+    return f"no claim could be checked: {have}; each claim needs a part that is missing" + (
+        f" ({len(missing)}: see Missing results)" if missing else ""
+    )
 
 
 def summary_lines(claims: list[Claim]) -> list[str]:
@@ -385,17 +470,29 @@ def summary_lines(claims: list[Claim]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", action="append", required=True, help="sweep folder of trained and evaluated runs (repeatable)")
-    parser.add_argument("--irrelevant-freq", help="the irrelevant-frequency sweep folder (experiments/irrelevant_freq.py)")
+    parser.add_argument(
+        "--sweep", action="append", required=True, help="sweep folder of trained and evaluated runs (repeatable)"
+    )
+    parser.add_argument(
+        "--irrelevant-freq", help="the irrelevant-frequency sweep folder (experiments/irrelevant_freq.py)"
+    )
     parser.add_argument("--linear-theory", help="the linear-theory run directory (experiments/linear_theory.py)")
-    parser.add_argument("--out", required=True, help="output folder: report.md, and figures/ with the figures of the parts whose results exist")
-    parser.add_argument("--allow-partial", action="store_true", help="write the parts that exist when some are missing (marked PARTIAL)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output folder: report.md, and figures/ with the figures of the parts whose results exist",
+    )
+    parser.add_argument(
+        "--allow-partial", action="store_true", help="write the parts that exist when some are missing (marked PARTIAL)"
+    )
     parser.add_argument("--wandb", action="store_true", help="also log every PNG to W&B (offline) as images")
     args = parser.parse_args(argv)
 
     def run():
         try:
-            path, missing, written, claims = build_report(args.sweep, args.out, args.irrelevant_freq, args.linear_theory, args.allow_partial)
+            path, missing, written, claims = build_report(
+                args.sweep, args.out, args.irrelevant_freq, args.linear_theory, args.allow_partial
+            )
         except MissingResultsError as exc:
             for m in getattr(exc, "missing", []):  # every missing part with its command, then the one-line error
                 print(f"missing: {m}", file=sys.stderr)
@@ -410,8 +507,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"Verdicts: none; {no_claim_reason(load_sweep(args.sweep, require_completed=False), missing)}")
         figures = Path(args.out) / "figures"
-        print(f"figures: {len(written)} file(s) in {figures}" if written else
-              f"figures: none (no part of the report has its results; {figures} is not made)")
+        print(
+            f"figures: {len(written)} file(s) in {figures}"
+            if written
+            else f"figures: none (no part of the report has its results; {figures} is not made)"
+        )
         print(path)
 
     return cli_main(run)

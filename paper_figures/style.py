@@ -31,8 +31,14 @@ TEXT_WIDTH = 7.0
 
 #: Display names of the data sets.
 DATASET_LABELS = {
-    "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-    "svhn": "SVHN", "caltech101": "Caltech-101", "imagenette": "Imagenette", "synthetic": "synthetic",
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "svhn": "SVHN",
+    "caltech101": "Caltech-101",
+    "imagenette": "Imagenette",
+    "synthetic": "synthetic",
 }
 
 
@@ -65,7 +71,16 @@ OPTIMIZER_LABELS = {
 }
 #: Marker per optimizer: SGD a star, Adam a circle, RMSprop a diamond (the authors' blog post on the paper; the
 #: paper's own Figure-1 legend swaps Adam and RMSprop, see ``paper_reference.json`` "figure1_notes").
-OPTIMIZER_MARKERS = {"sgd": "*", "gd": "*", "adam": "o", "rmsprop": "D", "signsgd": "P", "signgd": "P", "adamw": "^", "adagrad": "v"}
+OPTIMIZER_MARKERS = {
+    "sgd": "*",
+    "gd": "*",
+    "adam": "o",
+    "rmsprop": "D",
+    "signsgd": "P",
+    "signgd": "P",
+    "adamw": "^",
+    "adagrad": "v",
+}
 #: Marker sizes that look equally large (a star needs more points than a circle).
 MARKER_SIZES = {"*": 1.45, "D": 0.85}
 #: Fixed colour per data set: the colours of the paper's Figure 1 (matplotlib's tab10 in the paper's order).
@@ -80,7 +95,16 @@ DATASET_COLORS = {
     "synthetic": "#7f7f7f",
 }
 #: Line style per optimizer, so figures stay readable in grey scale.
-OPTIMIZER_LINESTYLES = {"sgd": "-", "gd": "-", "adam": "--", "rmsprop": "-.", "signsgd": ":", "signgd": ":", "adamw": (0, (5, 1)), "adagrad": (0, (3, 1, 1, 1, 1, 1))}
+OPTIMIZER_LINESTYLES = {
+    "sgd": "-",
+    "gd": "-",
+    "adam": "--",
+    "rmsprop": "-.",
+    "signsgd": ":",
+    "signgd": ":",
+    "adamw": (0, (5, 1)),
+    "adagrad": (0, (3, 1, 1, 1, 1, 1)),
+}
 _FALLBACK = ["#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 RC_PARAMS = {
@@ -183,6 +207,7 @@ DIVERGING_CMAP = "RdBu_r"
 
 # -- layout helpers: every text inside the figure, every tick labelled ---------------------------------------------
 
+
 def fit_suptitle(fig, text: str, fontsize: float = 8.0, width: float = 0.97):
     """Set ``text`` as the suptitle of ``fig``, each of its lines wrapped at word boundaries so that it is at most
     ``width`` times the figure's width (measured with the figure's renderer, not guessed from the number of letters)."""
@@ -222,8 +247,11 @@ def fit_tick_labels(fig, axes=None) -> None:
         labels = labelled(ax)
         if not _collide([t.get_window_extent() for t in labels]):
             continue
-        ticks = [(float(x), t.get_text(), t.get_window_extent()) for x, t in zip(ax.get_xticks(), ax.get_xticklabels())
-                 if t.get_text().strip()]
+        ticks = [
+            (float(x), t.get_text(), t.get_window_extent())
+            for x, t in zip(ax.get_xticks(), ax.get_xticklabels())
+            if t.get_text().strip()
+        ]
         kept = [ticks[0]]
         for tick in ticks[1:-1]:
             if not _collide([kept[-1][2], tick[2]]) and not _collide([tick[2], ticks[-1][2]]):

@@ -77,7 +77,10 @@ def table1_rows(sweep: Sweep) -> list[dict]:
     rows = []
     for ds in sweep.datasets:
         runs = sweep.select(ds)
-        stats = {c.key: per_optimizer(runs, lambda r, keys=c.keys: _lookup(r.evals.get("lipschitz") or {}, keys)) for c in COLUMNS}
+        stats = {
+            c.key: per_optimizer(runs, lambda r, keys=c.keys: _lookup(r.evals.get("lipschitz") or {}, keys))
+            for c in COLUMNS
+        }
         for opt in sweep.optimizers(ds):
             row = {"dataset": ds, "optimizer": opt, "seeds": len([r for r in runs if r.optimizer == opt])}
             row.update({c.key: stats[c.key].get(opt) for c in COLUMNS})
@@ -112,15 +115,25 @@ def present_columns(rows: list[dict]) -> list[Column]:
 def markdown(rows: list[dict]) -> str:
     """Table 1 as a Markdown table."""
     cols = present_columns(rows)
-    lines = ["| data set | optimizer | seeds | " + " | ".join(c.header for c in cols) + " |", "|---|---|---:|" + "---:|" * len(cols)]
+    lines = [
+        "| data set | optimizer | seeds | " + " | ".join(c.header for c in cols) + " |",
+        "|---|---|---:|" + "---:|" * len(cols),
+    ]
     for r in rows:
-        lines.append(f"| {dataset_label(r['dataset'])} | {label(r['optimizer'])} | {r['seeds']} | "
-                     + " | ".join(_sci(r[c.key]) for c in cols) + " |")
-    note = (f"Geometric mean [{LEVEL:.0%} interval] over seeds, on the log scale (positive, skewed quantities; the value "
-            "alone for one seed).")
+        lines.append(
+            f"| {dataset_label(r['dataset'])} | {label(r['optimizer'])} | {r['seeds']} | "
+            + " | ".join(_sci(r[c.key]) for c in cols)
+            + " |"
+        )
+    note = (
+        f"Geometric mean [{LEVEL:.0%} interval] over seeds, on the log scale (positive, skewed quantities; the value "
+        "alone for one seed)."
+    )
     if COLUMNS[0] in cols:
-        note += (" The paper's quantity is not a Lipschitz bound (reshaped kernels, pooling counted as 1); "
-                 "the certified upper bound is one.")
+        note += (
+            " The paper's quantity is not a Lipschitz bound (reshaped kernels, pooling counted as 1); "
+            "the certified upper bound is one."
+        )
     lines += ["", note]
     return "\n".join(lines)
 
@@ -129,9 +142,15 @@ def latex(rows: list[dict]) -> str:
     """Table 1 as a LaTeX ``table`` (booktabs)."""
     cols = present_columns(rows)
     esc = lambda t: t.replace("'", "'").replace("&", r"\&")  # noqa: E731
-    out = [r"\begin{table}[t]", r"\centering", r"\small",
-           r"\begin{tabular}{ll" + "r" * len(cols) + "}", r"\toprule",
-           "Data set & Optimizer & " + " & ".join(esc(c.header[0].upper() + c.header[1:]) for c in cols) + r" \\", r"\midrule"]
+    out = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{ll" + "r" * len(cols) + "}",
+        r"\toprule",
+        "Data set & Optimizer & " + " & ".join(esc(c.header[0].upper() + c.header[1:]) for c in cols) + r" \\",
+        r"\midrule",
+    ]
     last = None
     for r in rows:
         if last is not None and r["dataset"] != last:
@@ -139,12 +158,16 @@ def latex(rows: list[dict]) -> str:
         ds = dataset_label(r["dataset"]) if r["dataset"] != last else ""
         out.append(f"{ds} & {label(r['optimizer'])} & " + " & ".join(_sci(r[c.key], latex=True) for c in cols) + r" \\")
         last = r["dataset"]
-    out += [r"\bottomrule", r"\end{tabular}",
-            r"\caption{Lipschitz quantities of the trained networks (geometric mean [95\% interval] over seeds, on the "
-            r"log scale). Paper's quantity: the authors' product of reshaped-kernel singular values (not a Lipschitz bound); "
-            r"product of the layers' exact operator norms; certified upper bound; empirical lower bound (largest "
-            r"input-gradient norm / difference quotient found). Cf.\ Table~1 of Ma, Pan \& Farahmand (2023).}",
-            r"\label{tab:lipschitz}", r"\end{table}"]
+    out += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\caption{Lipschitz quantities of the trained networks (geometric mean [95\% interval] over seeds, on the "
+        r"log scale). Paper's quantity: the authors' product of reshaped-kernel singular values (not a Lipschitz bound); "
+        r"product of the layers' exact operator norms; certified upper bound; empirical lower bound (largest "
+        r"input-gradient norm / difference quotient found). Cf.\ Table~1 of Ma, Pan \& Farahmand (2023).}",
+        r"\label{tab:lipschitz}",
+        r"\end{table}",
+    ]
     return "\n".join(out)
 
 
@@ -162,10 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", help="sweep folder(s) of trained and evaluated runs")
     parser.add_argument("--out", help="output folder (default: <first sweep>/figures)")
-    parser.add_argument("--allow-partial", action="store_true", help="use the runs that have the evaluation, skip the others")
+    parser.add_argument(
+        "--allow-partial", action="store_true", help="use the runs that have the evaluation, skip the others"
+    )
     args = parser.parse_args(argv)
 
-    return figure_main(lambda: make(args.sweeps, args.out, args.allow_partial), show=lambda paths: print(Path(paths[0]).read_text()))
+    return figure_main(
+        lambda: make(args.sweeps, args.out, args.allow_partial), show=lambda paths: print(Path(paths[0]).read_text())
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,12 @@ from paper_figures.figure1_data import (
 from paper_figures.style import dataset_label, label
 from robustopt.tracking.store import Sweep, per_optimizer
 
-QUANTITY_TEXT = {"standard": "standard accuracy", "gaussian_noise": "Gaussian noise", "l2": "L2 attack", "linf": "L∞ attack"}
+QUANTITY_TEXT = {
+    "standard": "standard accuracy",
+    "gaussian_noise": "Gaussian noise",
+    "l2": "L2 attack",
+    "linf": "L∞ attack",
+}
 
 
 def _pct(st, digits: int = 1) -> str:
@@ -57,8 +62,12 @@ def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
     The standard accuracy is shown on the whole test set (beside the paper's), and again on the images of each
     perturbation it is compared with when those differ (the rows *on the same images*; Figure 1 plots each
     perturbed accuracy against that standard accuracy, from the same runs)."""
-    names = list(dict.fromkeys([n for n in ("sgd", "adam", "rmsprop") if any(n in sweep.optimizers(ds) for ds in sweep.datasets)]
-                               + [n for ds in sweep.datasets for n in sweep.optimizers(ds)]))
+    names = list(
+        dict.fromkeys(
+            [n for n in ("sgd", "adam", "rmsprop") if any(n in sweep.optimizers(ds) for ds in sweep.datasets)]
+            + [n for ds in sweep.datasets for n in sweep.optimizers(ds)]
+        )
+    )
     head = "| data set | quantity | images | " + " | ".join(f"{label(n)} ours | {label(n)} paper" for n in names) + " |"
     lines = [head, "|---|---|---:|" + "---:|---:|" * len(names)]
     for ds in sweep.datasets:
@@ -69,25 +78,42 @@ def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
             out = []
             for n in names:
                 paper = (ref.get(q) or {}).get(n) if with_paper else None
-                out.append(f"{_pct(values[q].get(n))} | {paper:g}" if paper is not None else f"{_pct(values[q].get(n))} | –")
+                out.append(
+                    f"{_pct(values[q].get(n))} | {paper:g}" if paper is not None else f"{_pct(values[q].get(n))} | –"
+                )
             return " | ".join(out)
 
         shown = {(images_of(sweep, ds, "standard", setting), cells("standard", False))}
-        lines.append(f"| {dataset_label(ds)} | standard accuracy (whole test set) | {images_of(sweep, ds, 'standard', setting)} | "
-                     + cells("standard", True) + " |")
+        lines.append(
+            f"| {dataset_label(ds)} | standard accuracy (whole test set) | {images_of(sweep, ds, 'standard', setting)} | "
+            + cells("standard", True)
+            + " |"
+        )
         for q in ("gaussian_noise", "l2", "linf"):
             if q not in values:
                 continue
-            size = {"gaussian_noise": f" (variance {setting.variance:g})",
-                    "l2": f" ({setting.attack_l2}, ε = {eps_text(setting.eps_l2, 'l2')})" if setting.eps_l2 is not None else "",
-                    "linf": f" ({setting.attack_linf}, ε = {eps_text(setting.eps_linf, 'linf')})" if setting.eps_linf is not None else ""}[q]
+            size = {
+                "gaussian_noise": f" (variance {setting.variance:g})",
+                "l2": f" ({setting.attack_l2}, ε = {eps_text(setting.eps_l2, 'l2')})"
+                if setting.eps_l2 is not None
+                else "",
+                "linf": f" ({setting.attack_linf}, ε = {eps_text(setting.eps_linf, 'linf')})"
+                if setting.eps_linf is not None
+                else "",
+            }[q]
             std = f"standard@{q}"
             key = (images_of(sweep, ds, std, setting), cells(std, False))
             if key not in shown:  # the standard accuracy this row is compared with, on its images and runs
                 shown.add(key)
                 beside = "the noise's" if q == "gaussian_noise" else "the attacks'"
-                lines.append(f"| {dataset_label(ds)} | standard accuracy on {beside} images (same runs) | {key[0]} | {key[1]} |")
-            lines.append(f"| {dataset_label(ds)} | {QUANTITY_TEXT[q]}{size} | {images_of(sweep, ds, q, setting)} | " + cells(q, True) + " |")
+                lines.append(
+                    f"| {dataset_label(ds)} | standard accuracy on {beside} images (same runs) | {key[0]} | {key[1]} |"
+                )
+            lines.append(
+                f"| {dataset_label(ds)} | {QUANTITY_TEXT[q]}{size} | {images_of(sweep, ds, q, setting)} | "
+                + cells(q, True)
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -106,31 +132,45 @@ def all_sizes_table(sweep: Sweep, ds: str) -> str:
         attack = setting.attack_l2 if norm == "l2" else setting.attack_linf
         for e in stored_eps(sweep, ds, norm):
             st = per_optimizer(runs, lambda r, e=e, norm=norm, a=attack: robust_accuracy(r, norm, e, a))
-            lines.append(f"| {attack} {'L2' if norm == 'l2' else 'L∞'}, ε = {eps_text(e, norm)} | "
-                         + " | ".join(_pct(st.get(n)) for n in names) + " |")
+            lines.append(
+                f"| {attack} {'L2' if norm == 'l2' else 'L∞'}, ε = {eps_text(e, norm)} | "
+                + " | ".join(_pct(st.get(n)) for n in names)
+                + " |"
+            )
     return "\n".join(lines)
 
 
 def setting_table(sweep: Sweep) -> str:
     """Markdown: what was trained (per data set and optimizer: model, epochs, learning rate, seeds, evaluated epochs)."""
-    lines = ["| data set | model | optimizer | learning rate | epochs | seeds | evaluated at epoch |", "|---|---|---|---:|---:|---|---|"]
+    lines = [
+        "| data set | model | optimizer | learning rate | epochs | seeds | evaluated at epoch |",
+        "|---|---|---|---:|---:|---|---|",
+    ]
     for ds in sweep.datasets:
         for opt in sweep.optimizers(ds):
             runs = sweep.select(ds, opt)
             cfg = runs[0].config
             seeds = ", ".join(str(r.seed) for r in runs)
             epochs = ", ".join(str(r.epoch) for r in runs)
-            lines.append(f"| {dataset_label(ds)} | {cfg.get('model', {}).get('name')} | {label(opt)} | "
-                         f"{cfg.get('optimizer', {}).get('lr', '–'):g} | {cfg.get('epochs')} | {seeds} | {epochs} |")
+            lines.append(
+                f"| {dataset_label(ds)} | {cfg.get('model', {}).get('name')} | {label(opt)} | "
+                f"{cfg.get('optimizer', {}).get('lr', '–'):g} | {cfg.get('epochs')} | {seeds} | {epochs} |"
+            )
     return "\n".join(lines)
 
 
 def verdict_table(claims: list[Claim]) -> list[str]:
     lines = ["| claim | scope | protocol | verdict | why |", "|---|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {md_cell(c.claim)} | {md_cell(c.scope)} | {md_cell(c.protocol)} | **{c.verdict.label}** | {md_cell(c.verdict.reason)} |")
+        lines.append(
+            f"| {md_cell(c.claim)} | {md_cell(c.scope)} | {md_cell(c.protocol)} | **{c.verdict.label}** | {md_cell(c.verdict.reason)} |"
+        )
     return lines
 
 
 def evidence_list(claims: list[Claim]) -> list[str]:
-    return [f"- **{md_cell(c.scope)}** ({c.protocol}, {c.verdict.label}): {md_cell(c.evidence)}" for c in claims if c.evidence]
+    return [
+        f"- **{md_cell(c.scope)}** ({c.protocol}, {c.verdict.label}): {md_cell(c.evidence)}"
+        for c in claims
+        if c.evidence
+    ]

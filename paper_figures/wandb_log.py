@@ -8,8 +8,14 @@ from typing import Iterable
 from robustopt.tracking.loggers import WandbLogger
 
 
-def log_images_to_wandb(paths: Iterable[Path], *, project: str = "robustopt", name: str = "paper_figures",
-                        dir: str | Path | None = None, mode: str = "offline") -> Path | None:
+def log_images_to_wandb(
+    paths: Iterable[Path],
+    *,
+    project: str = "robustopt",
+    name: str = "paper_figures",
+    dir: str | Path | None = None,
+    mode: str = "offline",
+) -> Path | None:
     """Log the PNGs among ``paths`` to one W&B run as images, keyed by file stem (only when asked: ``--wandb``).
 
     Offline by default (the run goes to ``dir/wandb/offline-run-*``; upload it later with ``wandb sync``), never

@@ -97,6 +97,7 @@ def accuracy_and_loss(
 ) -> dict:
     """Accuracy (fraction), mean cross-entropy and number of images of ``model`` on ``(x, y)``, as
     ``{"accuracy", "loss", "n"}`` (:func:`forward_outcomes`, in eval mode; the model's mode is restored)."""
-    res = forward_outcomes(model, x, y, batch_size=batch_size, device=device, transform=transform, amp=amp,
-                           channels_last=channels_last)
+    res = forward_outcomes(
+        model, x, y, batch_size=batch_size, device=device, transform=transform, amp=amp, channels_last=channels_last
+    )
     return {"accuracy": res.accuracy, "loss": res.loss, "n": res.n}

@@ -57,8 +57,7 @@ class Registry(Generic[T]):
         def add(item: T) -> T:
             if not overwrite and name in self._entries and self._entries[name] is not item:
                 raise ConfigError(
-                    f"a {self.kind} named '{name}' is already registered; "
-                    f"pick another name or pass overwrite=True"
+                    f"a {self.kind} named '{name}' is already registered; pick another name or pass overwrite=True"
                 )
             self._entries[name] = item
             return item
@@ -138,8 +137,10 @@ def import_user_module(module: str):
         except ModuleNotFoundError as exc:
             if exc.name not in (module, module.split(".")[0]):
                 raise
-    raise ConfigError(f"cannot import module '{module}'; put it on PYTHONPATH, run from the folder that holds it, "
-                      f"or give the path to its .py file")
+    raise ConfigError(
+        f"cannot import module '{module}'; put it on PYTHONPATH, run from the folder that holds it, "
+        f"or give the path to its .py file"
+    )
 
 
 def import_object(path: str) -> Any:
@@ -150,8 +151,10 @@ def import_object(path: str) -> Any:
     try:
         module = import_user_module(module_name)
     except ConfigError:
-        raise ConfigError(f"cannot import module '{module_name}' for '{path}'; put it on PYTHONPATH or run from "
-                          f"the folder that holds it") from None
+        raise ConfigError(
+            f"cannot import module '{module_name}' for '{path}'; put it on PYTHONPATH or run from "
+            f"the folder that holds it"
+        ) from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -190,8 +193,10 @@ def load_plugin(module: str | os.PathLike) -> str:
     try:
         return import_user_module(module).__name__
     except ConfigError:
-        raise ConfigError(f"cannot import plugin module '{module}'; put it on PYTHONPATH, run from the folder "
-                          f"that holds it, or give the path to its .py file") from None
+        raise ConfigError(
+            f"cannot import plugin module '{module}'; put it on PYTHONPATH, run from the folder "
+            f"that holds it, or give the path to its .py file"
+        ) from None
 
 
 #: The plugin lists this process has loaded, by (working directory, the list as given): their modules' names.

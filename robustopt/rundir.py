@@ -218,7 +218,12 @@ class RunLock:
                 break
             os.close(fd)
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "doing": self.doing, "since": _now()}).encode())
+        os.write(
+            fd,
+            json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "doing": self.doing, "since": _now()}
+            ).encode(),
+        )
         self._fd = fd
         return self
 
@@ -289,7 +294,9 @@ class RunScan:
     def describe(self) -> str:
         """One line: ``found 4 training runs: 3 in outputs/multiruns/quick, 1 in ...; 2 other folders skipped``."""
         where = ", ".join(f"{n} in {folder}" for folder, n in self.sweeps.items())
-        skipped = f"; {len(self.skipped)} other folder{'s' if len(self.skipped) != 1 else ''} skipped" if self.skipped else ""
+        skipped = (
+            f"; {len(self.skipped)} other folder{'s' if len(self.skipped) != 1 else ''} skipped" if self.skipped else ""
+        )
         return f"found {len(self.runs)} training run{'s' if len(self.runs) != 1 else ''} under {self.root}: {where}{skipped}"
 
 
@@ -307,12 +314,16 @@ def scan_run_dir(root: str | Path) -> RunScan:
     ``skipped`` with the reason.  Raises :class:`ConfigError` (one sentence) when ``root`` is none of these."""
     root = Path(root)
     if not root.is_dir():
-        raise ConfigError(f"run_dir {root} does not exist (or is not a folder); pass a run directory (or a sweep folder) written by experiments/train.py")
+        raise ConfigError(
+            f"run_dir {root} does not exist (or is not a folder); pass a run directory (or a sweep folder) written by experiments/train.py"
+        )
     scan = RunScan(root)
     if is_run_folder(root):
         why = not_a_training_run(RunDir(root))
         if why:
-            raise ConfigError(f"run_dir {root} is a run folder but {why}; pass a training run's folder or a sweep folder of them")
+            raise ConfigError(
+                f"run_dir {root} is a run folder but {why}; pass a training run's folder or a sweep folder of them"
+            )
         scan.runs.append(RunDir(root))
         scan.sweeps[str(root.parent)] = 1
         return scan
@@ -342,8 +353,11 @@ def scan_run_dir(root: str | Path) -> RunScan:
     inner = visit(root, 1)
     if not inner.runs:
         deeper = _sweep_folders_below(root)
-        fix = (f"pass one of the sweep folders below it: {', '.join(map(str, deeper))}" if deeper
-               else "train first with experiments/train.py")
+        fix = (
+            f"pass one of the sweep folders below it: {', '.join(map(str, deeper))}"
+            if deeper
+            else "train first with experiments/train.py"
+        )
         raise ConfigError(
             f"run_dir {root}: no run directories of training runs in it or one or two levels down (run_dir must be a "
             f"training run's folder, a sweep folder of runs, or a folder of sweep folders); {fix}"

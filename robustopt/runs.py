@@ -28,17 +28,32 @@ from robustopt.registry import load_plugins
 from robustopt.rundir import RunDir
 
 #: Top-level keys that may change between a run and its resumption (they do not change the results).
-NON_IDENTITY_KEYS = frozenset({
-    "device", "progress", "logger", "paths", "eval_batch_size", "evaluations", "eval", "amp", "channels_last",
-    "num_threads", "snapshot_epochs",
-})
+NON_IDENTITY_KEYS = frozenset(
+    {
+        "device",
+        "progress",
+        "logger",
+        "paths",
+        "eval_batch_size",
+        "evaluations",
+        "eval",
+        "amp",
+        "channels_last",
+        "num_threads",
+        "snapshot_epochs",
+    }
+)
 #: Keys of the dataset group that say where the data live, not what they are.
 NON_IDENTITY_DATASET_KEYS = frozenset({"root", "download"})
 #: Command-line keys that never name a run's folder (:func:`robustopt.cli.app.run_dirname`): the keys above, and
 #: those that say how a job is launched or which code it imports, not what it computes.
 RUN_DIRNAME_EXCLUDED = (
-    *sorted(NON_IDENTITY_KEYS), *(f"dataset.{k}" for k in sorted(NON_IDENTITY_DATASET_KEYS)),
-    "launcher", "hydra", "attack", "plugins",
+    *sorted(NON_IDENTITY_KEYS),
+    *(f"dataset.{k}" for k in sorted(NON_IDENTITY_DATASET_KEYS)),
+    "launcher",
+    "hydra",
+    "attack",
+    "plugins",
 )
 #: Keys that tell the optimizers of one comparison apart.
 OPTIMIZER_KEYS = frozenset({"optimizer"})
@@ -118,7 +133,9 @@ def load_run_model(run, device: torch.device | str = "cpu", epoch: Optional[int]
     (``results/<name>/runs/<run>/``), from its ``model.safetensors``."""
     cfg = run.config()
     if not cfg:
-        raise CheckpointError(f"{run.path} is not a run directory (no config.yaml); point run_dir at a folder written by experiments/train.py")
+        raise CheckpointError(
+            f"{run.path} is not a run directory (no config.yaml); point run_dir at a folder written by experiments/train.py"
+        )
     model = build_run_model(cfg)
     path = run.checkpoint_path
     if epoch is not None:
@@ -139,7 +156,9 @@ def load_run_model(run, device: torch.device | str = "cpu", epoch: Optional[int]
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"weights {path} do not fit the run's model ({str(exc).splitlines()[0]}); they belong to another run") from None
+        raise CheckpointError(
+            f"weights {path} do not fit the run's model ({str(exc).splitlines()[0]}); they belong to another run"
+        ) from None
     return model.to(device).eval()
 
 
@@ -163,9 +182,15 @@ def export_run_weights(run) -> Path:
     folder, with the epoch, the run's seeds and the checkpoint's provenance in the file's header."""
     ckpt = load_checkpoint(run.checkpoint_path, map_location="cpu")
     meta = run.meta()
-    header = {"epoch": ckpt.get("epoch"), "seed": meta.get("seed"), "init_seed": meta.get("init_seed"),
-              "data_seed": meta.get("data_seed"), "precision": meta.get("precision", "fp32"),
-              "git_commit": (meta.get("git") or {}).get("commit"), "format": "robustopt run weights v1 (state_dict of build_run_model(config.yaml))"}
+    header = {
+        "epoch": ckpt.get("epoch"),
+        "seed": meta.get("seed"),
+        "init_seed": meta.get("init_seed"),
+        "data_seed": meta.get("data_seed"),
+        "precision": meta.get("precision", "fp32"),
+        "git_commit": (meta.get("git") or {}).get("commit"),
+        "format": "robustopt run weights v1 (state_dict of build_run_model(config.yaml))",
+    }
     return save_weights(run.weights_path, ckpt["model"], header)
 
 
@@ -179,7 +204,9 @@ def load_run(path: str | Path, device: torch.device | str = "cpu", epoch: Option
     """
     run = RunDir(path)
     if not run.config_path.exists():
-        raise CheckpointError(f"{path} is not a run folder (no config.yaml); pass a folder written by experiments/train.py "
-                              f"or a shipped run under results/<name>/runs/")
+        raise CheckpointError(
+            f"{path} is not a run folder (no config.yaml); pass a folder written by experiments/train.py "
+            f"or a shipped run under results/<name>/runs/"
+        )
     load_plugins(run.config().get("plugins"))
     return load_run_model(run, device, epoch)

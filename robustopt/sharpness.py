@@ -74,24 +74,32 @@ def _prepared(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
     """Validate the inputs; return ``(model, params, chunks, N)`` with the model (a cast copy when ``dtype``
     differs from the model's) and ``chunks`` = ``[(x_i, y_i), ...]`` on the model's device."""
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise DataError("sharpness: x and y must be torch tensors (images (N, C, H, W) in [0, 1] and int64 labels (N,))")
+        raise DataError(
+            "sharpness: x and y must be torch tensors (images (N, C, H, W) in [0, 1] and int64 labels (N,))"
+        )
     if int(batch_size) < 1:
         raise ConfigError(f"sharpness: batch_size must be a positive integer, got {batch_size}")
     if x.ndim < 2 or x.shape[0] == 0:
         raise DataError(f"sharpness: no images given (x has shape {tuple(x.shape)}); pass at least one image")
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise DataError(f"sharpness: {x.shape[0]} images but labels of shape {tuple(y.shape)}; pass one label per image")
+        raise DataError(
+            f"sharpness: {x.shape[0]} images but labels of shape {tuple(y.shape)}; pass one label per image"
+        )
     if y.dtype.is_floating_point or y.dtype == torch.bool:
         raise DataError(f"sharpness: labels must be integer class indices, got dtype {y.dtype}")
     if not x.dtype.is_floating_point:
-        raise DataError(f"sharpness: images must be floating point in [0, 1], got dtype {x.dtype}; divide uint8 images by 255")
+        raise DataError(
+            f"sharpness: images must be floating point in [0, 1], got dtype {x.dtype}; divide uint8 images by 255"
+        )
     if not bool(torch.isfinite(x).all()):
         raise DataError("sharpness: the images contain NaN or inf; pass finite images in [0, 1]")
     params0 = [p for p in model.parameters() if p.requires_grad]
     if not params0:
         raise ConfigError("sharpness: the model has no trainable parameters (requires_grad) to take the Hessian in")
     if not all(bool(torch.isfinite(p).all()) for p in params0):
-        raise CheckpointError("sharpness: the model's parameters contain NaN or inf (a diverged run?); load finite weights")
+        raise CheckpointError(
+            "sharpness: the model's parameters contain NaN or inf (a diverged run?); load finite weights"
+        )
     want = dtype if dtype is not None else params0[0].dtype
     if any(p.dtype != want for p in model.parameters()):
         model = copy.deepcopy(model).to(dtype=want)
@@ -111,7 +119,9 @@ def _mean_loss(model: nn.Module, chunks, n: int) -> float:
         for xb, yb in chunks:
             logits = model(xb)
             if logits.ndim != 2:
-                raise ConfigError(f"sharpness: the model must return logits of shape (N, classes), got {tuple(logits.shape)}")
+                raise ConfigError(
+                    f"sharpness: the model must return logits of shape (N, classes), got {tuple(logits.shape)}"
+                )
             lo, hi = int(yb.min()), int(yb.max())
             if lo < 0 or hi >= logits.shape[1]:
                 raise DataError(
@@ -121,7 +131,9 @@ def _mean_loss(model: nn.Module, chunks, n: int) -> float:
             total += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
     loss = total / n
     if not math.isfinite(loss):
-        raise CheckpointError(f"sharpness: the loss on these images is {loss}; the model's weights are broken (a diverged run?)")
+        raise CheckpointError(
+            f"sharpness: the loss on these images is {loss}; the model's weights are broken (a diverged run?)"
+        )
     return loss
 
 
@@ -148,8 +160,14 @@ class HessianOperator:
             if not flat.requires_grad:  # a loss without curvature in these parameters
                 continue
             for j in range(vs.shape[1]):
-                hv = torch.autograd.grad(flat, self.params, grad_outputs=vs[:, j], retain_graph=j + 1 < vs.shape[1],
-                                         allow_unused=True, materialize_grads=True)
+                hv = torch.autograd.grad(
+                    flat,
+                    self.params,
+                    grad_outputs=vs[:, j],
+                    retain_graph=j + 1 < vs.shape[1],
+                    allow_unused=True,
+                    materialize_grads=True,
+                )
                 out[:, j] += torch.cat([h.reshape(-1) for h in hv])
         self.matvecs += vs.shape[1]
         return out.reshape(v.shape)
@@ -216,10 +234,14 @@ def hessian_eigenvalues(
         gen = torch.Generator().manual_seed(int(seed))
         v0 = torch.randn(n_params, generator=gen, dtype=torch.float64).numpy()
         try:
-            vals = eigsh(op.scipy(), k=int(k), which="LA", v0=v0, tol=float(tol), maxiter=max_iter, return_eigenvectors=False)
+            vals = eigsh(
+                op.scipy(), k=int(k), which="LA", v0=v0, tol=float(tol), maxiter=max_iter, return_eigenvectors=False
+            )
         except ArpackNoConvergence:
-            raise ConfigError(f"sharpness: the Lanczos iteration did not converge to {k} eigenvalues (tol={tol}, "
-                              f"max_iter={max_iter}); raise max_iter or tol") from None
+            raise ConfigError(
+                f"sharpness: the Lanczos iteration did not converge to {k} eigenvalues (tol={tol}, "
+                f"max_iter={max_iter}); raise max_iter or tol"
+            ) from None
     if info is not None:
         info.update(matvecs=op.matvecs, loss=loss)
     return [float(v) for v in sorted(vals, reverse=True)]
@@ -251,7 +273,9 @@ def hessian_trace(
     with ``seed`` (the global RNG is untouched).
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise ConfigError(f"sharpness: the Hutchinson trace needs n_samples >= 2 probes (for its standard error), got {n_samples!r}")
+        raise ConfigError(
+            f"sharpness: the Hutchinson trace needs n_samples >= 2 probes (for its standard error), got {n_samples!r}"
+        )
     if int(probe_batch) < 1:
         raise ConfigError(f"sharpness: probe_batch must be a positive integer, got {probe_batch}")
     model, params, chunks, n = _prepared(model, x, y, batch_size, dtype)
@@ -270,7 +294,9 @@ def hessian_trace(
             values.append((probes * op.matmat(probes)).sum(dim=0).double().cpu())
             done += m
     z = torch.cat(values)
-    return TraceEstimate(trace=float(z.mean()), stderr=float(z.std(unbiased=True) / math.sqrt(len(z))), n_samples=int(n_samples))
+    return TraceEstimate(
+        trace=float(z.mean()), stderr=float(z.std(unbiased=True) / math.sqrt(len(z))), n_samples=int(n_samples)
+    )
 
 
 def sam_sharpness(
@@ -310,7 +336,14 @@ def sam_sharpness(
         g_norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
         radius = float(rho) * float(w_norm)
         if float(g_norm) == 0.0:
-            return {"loss": loss, "perturbed_loss": loss, "sharpness": 0.0, "rho": float(rho), "radius": radius, "grad_norm": 0.0}
+            return {
+                "loss": loss,
+                "perturbed_loss": loss,
+                "sharpness": 0.0,
+                "rho": float(rho),
+                "radius": radius,
+                "grad_norm": 0.0,
+            }
         scale = radius / float(g_norm)
         perturbed = {name: p.detach() + scale * g for name, p, g in zip(names, params, grads)}
         total = 0.0
@@ -319,5 +352,11 @@ def sam_sharpness(
                 logits = torch.func.functional_call(model, perturbed, (xb,), strict=False)
                 total += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
     perturbed_loss = total / n
-    return {"loss": loss, "perturbed_loss": perturbed_loss, "sharpness": perturbed_loss - loss, "rho": float(rho),
-            "radius": radius, "grad_norm": float(g_norm)}
+    return {
+        "loss": loss,
+        "perturbed_loss": perturbed_loss,
+        "sharpness": perturbed_loss - loss,
+        "rho": float(rho),
+        "radius": radius,
+        "grad_norm": float(g_norm),
+    }

@@ -125,10 +125,12 @@ def image_interval(outcomes: Sequence[Sequence[float]], confidence: float = CONF
         raise ValueError("image_interval needs the outcomes of at least one seed")
     n = arrs[0].size
     if n < 2 or any(a.size != n for a in arrs):
-        raise ValueError(f"image_interval needs >= 2 images, the same for every seed; got sizes {[a.size for a in arrs]}")
+        raise ValueError(
+            f"image_interval needs >= 2 images, the same for every seed; got sizes {[a.size for a in arrs]}"
+        )
     d = np.mean(arrs, axis=0)
     mean = float(d.mean())
-    rms = float(np.sqrt(np.mean(d ** 2)))
+    rms = float(np.sqrt(np.mean(d**2)))
     half = _t(confidence, n - 1) * rms / math.sqrt(n) + 1.0 / (n * len(arrs))
     return Interval(mean, mean - half, mean + half, len(arrs), rms, confidence, n_images=n)
 
@@ -152,8 +154,12 @@ def widen(seed: Interval, image_low: float, image_high: float, n_images: int) ->
     return replace(seed, low=min(seed.low, image_low), high=max(seed.high, image_high), n_images=n_images)
 
 
-def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE, exact: bool = False,
-                  outcomes: Sequence[Sequence[float]] | None = None) -> Interval:
+def mean_interval(
+    values: Iterable[float],
+    confidence: float = CONFIDENCE,
+    exact: bool = False,
+    outcomes: Sequence[Sequence[float]] | None = None,
+) -> Interval:
     """Mean and two-sided ``confidence`` Student-t interval of ``values`` (one per seed).
 
     ``exact=True`` marks a deterministic quantity (e.g. a closed-form risk): its interval is the value.
@@ -264,14 +270,25 @@ def _zero_width_reason(iv: Interval) -> str:
     if iv.exact or not iv.defined or iv.n_images:
         return ""
     if iv.sd <= 1e-9 * max(1.0, abs(iv.mean)):
-        return (f"identical values over {iv.n} seeds (sd = 0) and no per-image outcomes to carry the images' error: "
-                "a zero-width interval does not decide")
+        return (
+            f"identical values over {iv.n} seeds (sd = 0) and no per-image outcomes to carry the images' error: "
+            "a zero-width interval does not decide"
+        )
     return ""
 
 
-def decide(effects: Sequence[float], *, direction: int = 1, caveats: Sequence[str] = (), confidence: float = CONFIDENCE,
-           exact: bool = False, what: str = "effect", scale: float = 1.0, unit: str = "",
-           outcomes: Sequence[Sequence[float]] | None = None) -> Verdict:
+def decide(
+    effects: Sequence[float],
+    *,
+    direction: int = 1,
+    caveats: Sequence[str] = (),
+    confidence: float = CONFIDENCE,
+    exact: bool = False,
+    what: str = "effect",
+    scale: float = 1.0,
+    unit: str = "",
+    outcomes: Sequence[Sequence[float]] | None = None,
+) -> Verdict:
     """The verdict on per-seed ``effects`` (the paper's prediction: ``direction * effect > 0``).
 
     ``caveats``: reasons, found by the caller, why the comparison cannot be trusted (each makes the verdict
@@ -286,8 +303,17 @@ def decide(effects: Sequence[float], *, direction: int = 1, caveats: Sequence[st
     caveats = [c for c in caveats if c]
 
     def again(level: float) -> Verdict:
-        return decide(effects, direction=direction, caveats=caveats, confidence=level, exact=exact, what=what,
-                      scale=scale, unit=unit, outcomes=outcomes)
+        return decide(
+            effects,
+            direction=direction,
+            caveats=caveats,
+            confidence=level,
+            exact=exact,
+            what=what,
+            scale=scale,
+            unit=unit,
+            outcomes=outcomes,
+        )
 
     iv = mean_interval(effects, confidence, exact=exact, outcomes=outcomes)
     side = iv.side() * direction
@@ -302,17 +328,34 @@ def decide(effects: Sequence[float], *, direction: int = 1, caveats: Sequence[st
         note = f"the {level} interval alone would say '{raw}'" if not iv.exact else f"alone it would say '{raw}'"
         return Verdict(INCONCLUSIVE, "; ".join(found) + f" ({shown}; {note})", iv, redecide=again)
     if side > 0:
-        return Verdict(HOLDS, f"{shown}: the {level} interval excludes 0 in the paper's direction" if not iv.exact else shown,
-                       iv, redecide=again)
+        return Verdict(
+            HOLDS,
+            f"{shown}: the {level} interval excludes 0 in the paper's direction" if not iv.exact else shown,
+            iv,
+            redecide=again,
+        )
     if side < 0:
-        return Verdict(CONTRADICTED, f"{shown}: the {level} interval excludes 0 against the paper" if not iv.exact else shown,
-                       iv, redecide=again)
+        return Verdict(
+            CONTRADICTED,
+            f"{shown}: the {level} interval excludes 0 against the paper" if not iv.exact else shown,
+            iv,
+            redecide=again,
+        )
     return Verdict(INCONCLUSIVE, f"the {level} interval contains 0 ({shown})", iv, redecide=again)
 
 
-def decide_equivalent(effects: Sequence[float], margin: float, *, caveats: Sequence[str] = (), confidence: float = CONFIDENCE,
-                      exact: bool = False, what: str = "difference", scale: float = 1.0, unit: str = "",
-                      outcomes: Sequence[Sequence[float]] | None = None) -> Verdict:
+def decide_equivalent(
+    effects: Sequence[float],
+    margin: float,
+    *,
+    caveats: Sequence[str] = (),
+    confidence: float = CONFIDENCE,
+    exact: bool = False,
+    what: str = "difference",
+    scale: float = 1.0,
+    unit: str = "",
+    outcomes: Sequence[Sequence[float]] | None = None,
+) -> Verdict:
     """The verdict on "about the same": **holds** when the interval lies inside ``[-margin, margin]``,
     **contradicted** when it lies entirely outside it, **inconclusive** otherwise (or with a caveat).
     ``outcomes`` as for :func:`decide`."""
@@ -322,8 +365,17 @@ def decide_equivalent(effects: Sequence[float], margin: float, *, caveats: Seque
     caveats = [c for c in caveats if c]
 
     def again(level: float) -> Verdict:
-        return decide_equivalent(effects, margin, caveats=caveats, confidence=level, exact=exact, what=what,
-                                 scale=scale, unit=unit, outcomes=outcomes)
+        return decide_equivalent(
+            effects,
+            margin,
+            caveats=caveats,
+            confidence=level,
+            exact=exact,
+            what=what,
+            scale=scale,
+            unit=unit,
+            outcomes=outcomes,
+        )
 
     iv = mean_interval(effects, confidence, exact=exact, outcomes=outcomes)
     images = f", with the error of {iv.n_images} images" if iv.n_images else ""
@@ -382,12 +434,18 @@ def combine(parts: Mapping[str, Verdict] | Sequence[tuple[str, Verdict]], confid
         (contradicted if w.label == CONTRADICTED else weak).append((n, w if w.label == CONTRADICTED else v))
     family = f"Bonferroni over {k} parts: {_pct(corrected)} intervals" if k > 1 else ""
     if contradicted:
-        return Verdict(CONTRADICTED, "; ".join(f"{n}: {v.reason}" for n, v in contradicted) + (f" ({family})" if family else ""),
-                       parts=tuple(items))
+        return Verdict(
+            CONTRADICTED,
+            "; ".join(f"{n}: {v.reason}" for n, v in contradicted) + (f" ({family})" if family else ""),
+            parts=tuple(items),
+        )
     unsure = [(n, v) for n, v in flat if v.label == INCONCLUSIVE]
     if unsure or weak:
         text = [f"{n}: {v.reason}" for n, v in unsure]
-        text += [f"{n}: contradicted at {_pct(confidence)} but not at the family-wise level ({family}): {v.reason}" for n, v in weak]
+        text += [
+            f"{n}: contradicted at {_pct(confidence)} but not at the family-wise level ({family}): {v.reason}"
+            for n, v in weak
+        ]
         return Verdict(INCONCLUSIVE, "; ".join(text), parts=tuple(items))
     return Verdict(HOLDS, "; ".join(f"{n}: {v.reason}" for n, v in flat), parts=tuple(items))
 

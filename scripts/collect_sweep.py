@@ -20,8 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", help="the multirun's folder (holds multirun.yaml and one folder per job)")
-    parser.add_argument("--metrics", nargs="+", default=None,
-                        help="table columns to average over seeds (default: test accuracy and loss, robust accuracy means)")
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=None,
+        help="table columns to average over seeds (default: test accuracy and loss, robust accuracy means)",
+    )
     parser.add_argument("--no-write", action="store_true", help="only print; do not write sweep_results.*")
     args = parser.parse_args(argv)
 

@@ -45,30 +45,54 @@ def _copy_runs(root: Path, dest: Path, files=RUN_FILES) -> list[dict]:
             if (run.path / name).exists():
                 _copy(run.path / name, target / name)
         meta = json.loads((run.path / "meta.json").read_text()) if (run.path / "meta.json").exists() else {}
-        out.append({"run": str(run.path.relative_to(root)), "status": meta.get("status"), "meta": meta,
-                    "epochs_done": len(run.metrics()), "epochs": (run.config() or {}).get("epochs")})
+        out.append(
+            {
+                "run": str(run.path.relative_to(root)),
+                "status": meta.get("status"),
+                "meta": meta,
+                "epochs_done": len(run.metrics()),
+                "epochs": (run.config() or {}).get("epochs"),
+            }
+        )
     return out
 
 
 def _provenance(name: str, runs: list[dict], note: str | None) -> str:
     metas = [r["meta"] for r in runs if r["meta"]]
-    commits = sorted({str(m.get("git", {}).get("commit") if isinstance(m.get("git"), dict) else m.get("git_commit")) for m in metas})
-    devices = sorted({json.dumps(m.get("device"), sort_keys=True) if not isinstance(m.get("device"), str) else m["device"] for m in metas})
-    lines = [f"# results/{name}: provenance", "", f"Shipped {time.strftime('%Y-%m-%d %H:%M %Z')} by `scripts/ship_results.py`.", ""]
+    commits = sorted(
+        {str(m.get("git", {}).get("commit") if isinstance(m.get("git"), dict) else m.get("git_commit")) for m in metas}
+    )
+    devices = sorted(
+        {
+            json.dumps(m.get("device"), sort_keys=True) if not isinstance(m.get("device"), str) else m["device"]
+            for m in metas
+        }
+    )
+    lines = [
+        f"# results/{name}: provenance",
+        "",
+        f"Shipped {time.strftime('%Y-%m-%d %H:%M %Z')} by `scripts/ship_results.py`.",
+        "",
+    ]
     if note:
         lines += [note, ""]
     platforms = sorted({str(m.get("platform")) for m in metas if m.get("platform")})
     threads = sorted({str(m.get("cpu_threads")) for m in metas if m.get("cpu_threads") is not None})
-    lines += [f"- git commit(s) of the runs: {', '.join(commits)}", f"- device(s): {', '.join(devices)}; torch CPU threads per run: "
-              f"{', '.join(threads) or '?'}", f"- platform: {', '.join(platforms) or '?'}; CPU of the machine that shipped them: {cpu_model()}"]
+    lines += [
+        f"- git commit(s) of the runs: {', '.join(commits)}",
+        f"- device(s): {', '.join(devices)}; torch CPU threads per run: {', '.join(threads) or '?'}",
+        f"- platform: {', '.join(platforms) or '?'}; CPU of the machine that shipped them: {cpu_model()}",
+    ]
     versions = next((m.get("versions") for m in metas if m.get("versions")), None)
     if versions:
         lines.append("- package versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     lines += ["", "| run | status | epochs done | epochs | first start | end |", "|---|---|---:|---:|---|---|"]
     for r in runs:
         m = r["meta"]
-        lines.append(f"| {r['run']} | {r['status']} | {r['epochs_done']} | {r['epochs']} | "
-                     f"{m.get('first_start_time', m.get('start_time', '–'))} | {m.get('end_time', '–')} |")
+        lines.append(
+            f"| {r['run']} | {r['status']} | {r['epochs_done']} | {r['epochs']} | "
+            f"{m.get('first_start_time', m.get('start_time', '–'))} | {m.get('end_time', '–')} |"
+        )
     return "\n".join(lines) + "\n"
 
 

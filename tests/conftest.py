@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-FASHION_MNIST_SYSTEM_DIR = Path(os.environ.get("ROBUSTOPT_FASHION_MNIST_SYSTEM_DIR", "/usr/share/datasets/fashion-mnist"))
+FASHION_MNIST_SYSTEM_DIR = Path(
+    os.environ.get("ROBUSTOPT_FASHION_MNIST_SYSTEM_DIR", "/usr/share/datasets/fashion-mnist")
+)
 
 
 def compose(config_name: str = "train", overrides: list[str] | None = None) -> dict:
@@ -41,7 +43,11 @@ def run_entry(script: str, args: list[str], *, env: dict | None = None, cwd: Pat
     full_env = clean_env(PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run(
         [sys.executable, str(REPO / "experiments" / script), *args],
-        cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -50,7 +56,11 @@ def run_killed_training(kill_at_step: int, args: list[str], *, timeout: int = 60
     (``tests/kill_at_step.py``: an ``on_step`` callback installed around the real entry point)."""
     return subprocess.run(
         [sys.executable, str(REPO / "tests" / "kill_at_step.py"), str(int(kill_at_step)), *args],
-        cwd=REPO, env=clean_env(PYTHONUNBUFFERED="1"), capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env=clean_env(PYTHONUNBUFFERED="1"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -75,5 +85,7 @@ def out_dir(tmp_path) -> Path:
 def fashion_mnist_root(tmp_path_factory) -> Path:
     """A data root with the real Fashion-MNIST (unpacked from the Debian package)."""
     if not (FASHION_MNIST_SYSTEM_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"real Fashion-MNIST not installed at {FASHION_MNIST_SYSTEM_DIR} (apt-get install dataset-fashion-mnist)")
+        pytest.skip(
+            f"real Fashion-MNIST not installed at {FASHION_MNIST_SYSTEM_DIR} (apt-get install dataset-fashion-mnist)"
+        )
     return tmp_path_factory.mktemp("data")

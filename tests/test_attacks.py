@@ -87,7 +87,11 @@ def test_linear_model_closed_form(norm, eps, make):
     elif make == "pgd_targeted":
         attack, target = PGD(eps=eps, steps=10, norm=norm, targeted=True, random_start=False), 1 - y
     else:
-        attack = PGD(eps=eps, steps=20, norm=norm, restarts=3) if norm == "linf" else PGD(eps=eps, steps=10, norm=norm, random_start=False)
+        attack = (
+            PGD(eps=eps, steps=20, norm=norm, restarts=3)
+            if norm == "linf"
+            else PGD(eps=eps, steps=10, norm=norm, random_start=False)
+        )
     x_adv = attack(model, x, y, target=target)
     expected = x.flatten(1).double().numpy() + closed_form_delta(w, y.numpy(), eps, norm)
     np.testing.assert_allclose(x_adv.flatten(1).double().numpy(), expected, atol=1e-5)
@@ -275,9 +279,13 @@ def test_registry_and_build_attack():
     a = build_attack({"name": "pgd", "norm": "L2", "steps": 7}, eps=0.5)
     assert isinstance(a, PGD) and a.norm == "l2" and a.steps == 7 and a.eps == 0.5
     assert isinstance(build_attack({"_target_": "robustopt.attacks.fgsm.FGSM", "eps": 0.1}), FGSM)
-    with pytest.raises(ConfigError, match="unknown attack 'pdg'.*known attacks: autoattack, fgsm, pgd.*Did you mean 'pgd'"):
+    with pytest.raises(
+        ConfigError, match="unknown attack 'pdg'.*known attacks: autoattack, fgsm, pgd.*Did you mean 'pgd'"
+    ):
         build_attack("pdg", eps=0.1)
-    with pytest.raises(ConfigError, match="attack 'pgd' has no option\\(s\\) stepz; its options are: eps, alpha, steps"):
+    with pytest.raises(
+        ConfigError, match="attack 'pgd' has no option\\(s\\) stepz; its options are: eps, alpha, steps"
+    ):
         build_attack({"name": "pgd", "stepz": 3}, eps=0.1)
     with pytest.raises(ConfigError, match="needs option\\(s\\) eps"):
         build_attack("fgsm")
@@ -289,7 +297,9 @@ def test_register_attack_decorator_and_duplicates():
         return lambda model, x, y: x.clone()
 
     try:
-        assert build_attack("test_identity", eps=0.1)(None, torch.zeros(1, 1), torch.zeros(1, dtype=torch.long)).shape == (1, 1)
+        assert build_attack("test_identity", eps=0.1)(
+            None, torch.zeros(1, 1), torch.zeros(1, dtype=torch.long)
+        ).shape == (1, 1)
         with pytest.raises(ConfigError, match="already registered"):
             register_attack("test_identity")(lambda eps: None)
     finally:
@@ -303,7 +313,9 @@ def direct_autoattack(model, x, y, norm, eps, seed, verbose=False):
     """The package called as the authors do (their ``test_AA``), with an explicit seed: ``(x_adv, y_adv)``."""
     from pyautoattack import AutoAttack as PackageAutoAttack
 
-    adversary = PackageAutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, version="standard", seed=seed)
+    adversary = PackageAutoAttack(
+        model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, version="standard", seed=seed
+    )
     adversary.verbose = verbose
     with torch.random.fork_rng():
         return adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
@@ -422,8 +434,14 @@ def run_example(source: str, tmp_path: Path) -> dict:
     assert names, "the example registers no attack"
     model, _, _ = linear_model()
     x, y = middle_images(40), torch.arange(40) % 2
-    cfg = {"attacks": [{"name": names[0], "module": str(path), "norm": "linf"}, {"name": "pgd", "norm": "linf", "steps": 5}],
-           "eps": {"linf": [0.02, 0.1]}, "sanity": False}
+    cfg = {
+        "attacks": [
+            {"name": names[0], "module": str(path), "norm": "linf"},
+            {"name": "pgd", "norm": "linf", "steps": 5},
+        ],
+        "eps": {"linf": [0.02, 0.1]},
+        "sanity": False,
+    }
     try:
         result = evaluate_robust_accuracy(model, EvalData(x, y, "synthetic"), cfg, EvalContext(batch_size=16))
     finally:
@@ -432,7 +450,9 @@ def run_example(source: str, tmp_path: Path) -> dict:
         sys.modules.pop("my_attacks", None)  # loaded under its own name: leave no module behind for other tests
     label = f"{names[0]}-linf"
     assert result["attacks"][label]["eps"] == [0.02, 0.1]
-    for acc_user, acc_pgd in zip(result["attacks"][label]["robust_accuracy"], result["attacks"]["pgd-linf"]["robust_accuracy"]):
+    for acc_user, acc_pgd in zip(
+        result["attacks"][label]["robust_accuracy"], result["attacks"]["pgd-linf"]["robust_accuracy"]
+    ):
         assert acc_pgd <= acc_user <= result["clean_accuracy"]
     return result
 

@@ -63,7 +63,9 @@ def test_random_crop_outputs_are_crops_of_the_padded_image():
     padded = F.pad(x, (2, 2, 2, 2))
     offsets = set()
     for n in range(40):
-        windows = [(i, j) for i in range(5) for j in range(5) if torch.equal(out[n], padded[n, :, i : i + 6, j : j + 6])]
+        windows = [
+            (i, j) for i in range(5) for j in range(5) if torch.equal(out[n], padded[n, :, i : i + 6, j : j + 6])
+        ]
         assert windows, f"image {n} is not a crop of its padded original"
         offsets.add(windows[0])
     assert len(offsets) > 5, "offsets must vary between images"
@@ -130,8 +132,12 @@ def torchvision_boxes(n, height, width, seed, scale=(0.08, 1.0), ratio=(3 / 4, 4
 
 def box_statistics(boxes, height, width):
     top, left, h, w = np.asarray(boxes, dtype=np.float64).T
-    return {"area": h * w / (height * width), "log_ratio": np.log(w / h),
-            "top": top / (height - h + 1), "left": left / (width - w + 1)}
+    return {
+        "area": h * w / (height * width),
+        "log_ratio": np.log(w / h),
+        "top": top / (height - h + 1),
+        "left": left / (width - w + 1),
+    }
 
 
 def test_random_resized_boxes_follow_torchvisions_sampling_rule():
@@ -155,8 +161,11 @@ def test_random_resized_boxes_follow_torchvisions_sampling_rule():
     u = torch.rand(n, 10, 2, generator=g, dtype=torch.float64)
     area = side * side * (0.08 + 0.92 * u[..., 0])
     for kind in ("uniform_ratio", "clip_first_try"):
-        r = 0.75 + (4 / 3 - 0.75) * u[..., 1] if kind == "uniform_ratio" else torch.exp(
-            math.log(0.75) + math.log(16 / 9) * u[..., 1])
+        r = (
+            0.75 + (4 / 3 - 0.75) * u[..., 1]
+            if kind == "uniform_ratio"
+            else torch.exp(math.log(0.75) + math.log(16 / 9) * u[..., 1])
+        )
         w, h = torch.round(torch.sqrt(area * r)), torch.round(torch.sqrt(area / r))
         if kind == "clip_first_try":
             w, h = w[:, 0].clamp(max=side), h[:, 0].clamp(max=side)
@@ -193,8 +202,9 @@ def test_resized_crop_equals_torchvisions_resized_crop(dtype, tol):
     for size in (32, (24, 36)):
         out = resized_crop(x, boxes, size)
         for i, (top, left, h, w) in enumerate(boxes.tolist()):
-            ref = TF.resized_crop(x[i], top, left, h, w, list(size) if isinstance(size, tuple) else [size, size],
-                                  antialias=True)
+            ref = TF.resized_crop(
+                x[i], top, left, h, w, list(size) if isinstance(size, tuple) else [size, size], antialias=True
+            )
             assert (out[i] - ref).abs().max().item() < tol, (i, top, left, h, w)
 
 

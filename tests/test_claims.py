@@ -40,21 +40,40 @@ def _run(opt: str, seed: int, *, clean: float, attacked: dict, gauss: float, ban
     curves = {}
     for norm, acc in attacked.items():
         m = clean_mask & _masks(rng, acc / max(clean, 1e-9))
-        curves[f"autoattack-{norm}"] = {"name": "autoattack", "norm": norm, "eps": [0.1], "robust_accuracy": [float(m.mean())],
-                                        "correct": [encode_mask(m)]}
+        curves[f"autoattack-{norm}"] = {
+            "name": "autoattack",
+            "norm": norm,
+            "eps": [0.1],
+            "robust_accuracy": [float(m.mean())],
+            "correct": [encode_mask(m)],
+        }
     g = _masks(rng, gauss, 1000)
     evals = {
         "clean": {"accuracy": float(clean_mask.mean())},
-        "robust_accuracy": {"n": N, "clean_accuracy": float(clean_mask.mean()), "clean_correct": encode_mask(clean_mask), "attacks": curves},
+        "robust_accuracy": {
+            "n": N,
+            "clean_accuracy": float(clean_mask.mean()),
+            "clean_correct": encode_mask(clean_mask),
+            "attacks": curves,
+        },
         "gaussian_noise": {"variances": [0.01], "accuracy": [float(g.mean())], "correct": [encode_mask(g)]},
     }
     if band is not None:
         evals["band_noise"] = {"dct": {"drop": list(band)}}
     if lipschitz is not None:
         evals["lipschitz"] = {"paper_bound": lipschitz, "certified_upper_bound": 10 * lipschitz}
-    cfg = {"dataset": {"name": "fashion_mnist"}, "model": {"name": "c2"}, "seed": seed, "init_seed": seed, "data_seed": seed,
-           "epochs": 5, "optimizer": {"name": opt, "lr": 0.1}}
-    return Run(Path(f"/x/{opt}-{seed}"), "fashion_mnist", opt, seed, cfg, {"eval": evals, "epochs_done": 5}, "completed")
+    cfg = {
+        "dataset": {"name": "fashion_mnist"},
+        "model": {"name": "c2"},
+        "seed": seed,
+        "init_seed": seed,
+        "data_seed": seed,
+        "epochs": 5,
+        "optimizer": {"name": opt, "lr": 0.1},
+    }
+    return Run(
+        Path(f"/x/{opt}-{seed}"), "fashion_mnist", opt, seed, cfg, {"eval": evals, "epochs_done": 5}, "completed"
+    )
 
 
 def _sweep(runs) -> Sweep:
@@ -81,8 +100,12 @@ def test_a_clear_effect_over_three_seeds_holds_on_the_same_images():
 
 
 def test_one_seed_is_inconclusive_and_says_so():
-    sweep = _sweep([_run("sgd", 0, clean=0.9, attacked={"l2": 0.8, "linf": 0.7}, gauss=0.85),
-                    _run("adam", 0, clean=0.9, attacked={"l2": 0.5, "linf": 0.4}, gauss=0.6)])
+    sweep = _sweep(
+        [
+            _run("sgd", 0, clean=0.9, attacked={"l2": 0.8, "linf": 0.7}, gauss=0.85),
+            _run("adam", 0, clean=0.9, attacked={"l2": 0.5, "linf": 0.4}, gauss=0.6),
+        ]
+    )
     for c in _main_verdicts(sweep).values():
         assert c.label == "inconclusive" and "one seed" in c.verdict.reason
 
@@ -156,6 +179,7 @@ def _band_masks(run, noisy: list[np.ndarray]) -> None:
 def test_band_interaction_carries_the_images_error():
     """Two seeds with the same interaction (sd = 0) on 20 images: 2 images lost by Adam in the high bands only.  The
     seed interval has zero width; with the images' error the claim is inconclusive.  On 2,000 images it holds."""
+
     def runs_for(n: int, lost: int):
         out = []
         for s in range(2):
@@ -167,6 +191,7 @@ def test_band_interaction_carries_the_images_error():
             out.append(_run("adam", s, clean=0.9, attacked={}, gauss=0.8))
             _band_masks(out[-1], [ok] * 5 + [hurt] * 5)
         return out
+
     (few,) = claim_band_noise(_sweep(runs_for(20, 2)), "fashion_mnist")
     assert few.label == "inconclusive" and "20 images" in few.verdict.reason, few.verdict.reason
     (many,) = claim_band_noise(_sweep(runs_for(2000, 200)), "fashion_mnist")
@@ -210,14 +235,29 @@ def test_mcnemar_on_gaussian_noise_uses_every_image_evaluated():
     claims = _main_verdicts(_sweep(runs))
     gauss = next(c for scope, c in claims.items() if "Gaussian" in scope)
     assert "1000 test images" in gauss.evidence
-    full = [mcnemar(decode_mask(runs[2 * s].summary["eval"]["gaussian_noise"]["correct"][0]),
-                    decode_mask(runs[2 * s + 1].summary["eval"]["gaussian_noise"]["correct"][0])).p_value for s in range(3)]
-    sub = [mcnemar(decode_mask(runs[2 * s].summary["eval"]["gaussian_noise"]["correct"][0])[:N],
-                   decode_mask(runs[2 * s + 1].summary["eval"]["gaussian_noise"]["correct"][0])[:N]).p_value for s in range(3)]
+    full = [
+        mcnemar(
+            decode_mask(runs[2 * s].summary["eval"]["gaussian_noise"]["correct"][0]),
+            decode_mask(runs[2 * s + 1].summary["eval"]["gaussian_noise"]["correct"][0]),
+        ).p_value
+        for s in range(3)
+    ]
+    sub = [
+        mcnemar(
+            decode_mask(runs[2 * s].summary["eval"]["gaussian_noise"]["correct"][0])[:N],
+            decode_mask(runs[2 * s + 1].summary["eval"]["gaussian_noise"]["correct"][0])[:N],
+        ).p_value
+        for s in range(3)
+    ]
     assert f"McNemar p per seed: {', '.join(_p(p) for p in full)}" in gauss.evidence
     assert full != sub
-    effects = [float(decode_mask(runs[2 * s].summary["eval"]["gaussian_noise"]["correct"][0]).mean()
-                     - decode_mask(runs[2 * s + 1].summary["eval"]["gaussian_noise"]["correct"][0]).mean()) for s in range(3)]
+    effects = [
+        float(
+            decode_mask(runs[2 * s].summary["eval"]["gaussian_noise"]["correct"][0]).mean()
+            - decode_mask(runs[2 * s + 1].summary["eval"]["gaussian_noise"]["correct"][0]).mean()
+        )
+        for s in range(3)
+    ]
     assert f"SGD − Adam per seed: {', '.join(_pts(e) for e in effects)} points" in gauss.evidence
 
 
@@ -225,7 +265,9 @@ def test_lipschitz_claim_pairs_seeds():
     runs = []
     for s in range(3):
         runs.append(_run("sgd", s, clean=0.9, attacked={}, gauss=0.8, lipschitz=100.0 * (1 + s)))
-        runs.append(_run("adam", s, clean=0.9, attacked={}, gauss=0.8, lipschitz=(300.0 + 20 * s) * (1 + s)))  # ratios 3, 3.2, 3.4
+        runs.append(
+            _run("adam", s, clean=0.9, attacked={}, gauss=0.8, lipschitz=(300.0 + 20 * s) * (1 + s))
+        )  # ratios 3, 3.2, 3.4
     claims = claim_lipschitz(_sweep(runs), "fashion_mnist")
     assert [c.label for c in claims] == ["holds", "holds"]
     runs[1] = _run("adam", 0, clean=0.9, attacked={}, gauss=0.8, lipschitz=50.0)
@@ -235,10 +277,25 @@ def test_lipschitz_claim_pairs_seeds():
 def _freq_rows(base: float, lost: float, seeds=(0, 1, 2)) -> list[dict]:
     rows = []
     for s in seeds:
-        rows.append({"dataset": "fashion_mnist", "filter": "none", "removed_percent": 0, "seed": s, "test_accuracy": base + 0.001 * s})
+        rows.append(
+            {
+                "dataset": "fashion_mnist",
+                "filter": "none",
+                "removed_percent": 0,
+                "seed": s,
+                "test_accuracy": base + 0.001 * s,
+            }
+        )
         for level in (30, 50, 70):
-            rows.append({"dataset": "fashion_mnist", "filter": "high_frequency", "removed_percent": level, "seed": s,
-                         "test_accuracy": base - lost * (1 + 0.2 * s) * level / 50 + 0.001 * s})  # not identical over seeds
+            rows.append(
+                {
+                    "dataset": "fashion_mnist",
+                    "filter": "high_frequency",
+                    "removed_percent": level,
+                    "seed": s,
+                    "test_accuracy": base - lost * (1 + 0.2 * s) * level / 50 + 0.001 * s,
+                }
+            )  # not identical over seeds
     return rows
 
 
@@ -256,13 +313,16 @@ def test_irrelevant_frequencies_need_a_trained_baseline():
 
 def _theory_summary(gd_std: float, gd_adv: float) -> dict:
     return {
-        "n_steps": 30001, "initial_standard_risk": 0.25,
+        "n_steps": 30001,
+        "initial_standard_risk": 0.25,
         "gd_limit": {"adversarial_risk": {"1.41421": 125.0}},
-        "final": {"population": {
-            "gd": {"standard_risk": gd_std, "adversarial_risk": {"1.41421": gd_adv}},
-            "signgd": {"standard_risk": 6e-6, "adversarial_risk": {"1.41421": 143.2}},
-            "adam": {"standard_risk": 1e-30, "adversarial_risk": {"1.41421": 145.7}},
-        }},
+        "final": {
+            "population": {
+                "gd": {"standard_risk": gd_std, "adversarial_risk": {"1.41421": gd_adv}},
+                "signgd": {"standard_risk": 6e-6, "adversarial_risk": {"1.41421": 143.2}},
+                "adam": {"standard_risk": 1e-30, "adversarial_risk": {"1.41421": 145.7}},
+            }
+        },
     }
 
 

@@ -18,10 +18,17 @@ def _curve(name, norm, acc, n=8):
 
 
 def _run(opt, attacks):
-    ev = {"robust_accuracy": {"n": 8, "clean_correct": encode_mask(np.ones(8, bool)),
-                              "attacks": {f"{a['name']}-{a['norm']}": a for a in attacks}},
-          "gaussian_noise": {"variances": [0.01], "accuracy": [1.0], "correct": [encode_mask(np.ones(8, bool))]}}
-    return Run(Path(f"/x/{opt}"), "fashion_mnist", opt, 0, {"seed": 0}, {"eval": ev, "epochs_done": 2, "test_accuracy": 1.0})
+    ev = {
+        "robust_accuracy": {
+            "n": 8,
+            "clean_correct": encode_mask(np.ones(8, bool)),
+            "attacks": {f"{a['name']}-{a['norm']}": a for a in attacks},
+        },
+        "gaussian_noise": {"variances": [0.01], "accuracy": [1.0], "correct": [encode_mask(np.ones(8, bool))]},
+    }
+    return Run(
+        Path(f"/x/{opt}"), "fashion_mnist", opt, 0, {"seed": 0}, {"eval": ev, "epochs_done": 2, "test_accuracy": 1.0}
+    )
 
 
 def test_a_run_with_autoattack_beside_one_with_pgd_only_is_compared_under_pgd():

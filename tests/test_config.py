@@ -29,18 +29,28 @@ def test_paper_presets(dataset):
         assert cfg["optimizer"]["lr"] == pytest.approx(lr)
         assert cfg["dataset"]["name"] == dataset
         assert cfg["epochs"] == 200 and cfg["batch_size"] == 128
-        assert cfg["scheduler"] == {"name": "multistep", "milestones": [100, 150], "gamma": 0.1, "warmup_epochs": 0, "warmup_start_factor": 0.1}
+        assert cfg["scheduler"] == {
+            "name": "multistep",
+            "milestones": [100, 150],
+            "gamma": 0.1,
+            "warmup_epochs": 0,
+            "warmup_start_factor": 0.1,
+        }
         assert cfg["optimizer"]["weight_decay"] == 0.0
     sgd = compose("train", [f"experiment=paper_{dataset}", "optimizer=sgd"])["optimizer"]
     assert sgd["momentum"] == 0.0 and not sgd["nesterov"]
     assert compose("train", [f"experiment=paper_{dataset}", "optimizer=adam"])["optimizer"]["betas"] == [0.9, 0.999]
     assert compose("train", [f"experiment=paper_{dataset}", "optimizer=rmsprop"])["optimizer"]["alpha"] == 0.99
     ds = compose("train", [f"experiment=paper_{dataset}"])["dataset"]
-    expected_aug = {"cifar10": (2, True, None), "cifar100": (2, True, None), "svhn": (2, False, None),
-                    "caltech101": (0, True, True), "imagenette": (0, True, True)}.get(dataset, (0, False, None))
+    expected_aug = {
+        "cifar10": (2, True, None),
+        "cifar100": (2, True, None),
+        "svhn": (2, False, None),
+        "caltech101": (0, True, True),
+        "imagenette": (0, True, True),
+    }.get(dataset, (0, False, None))
     assert (ds["crop_padding"], ds["hflip"], ds["random_resized_crop"]) == expected_aug
     assert ds["normalize"] is False
-
 
 
 def test_the_presets_spell_the_papers_constants():
@@ -51,11 +61,16 @@ def test_the_presets_spell_the_papers_constants():
     from robustopt import paper
 
     assert {ds: tuple(paper.LEARNING_RATES[ds][o] for o in ("sgd", "adam", "rmsprop")) for ds in PAPER_LR} == PAPER_LR
-    assert sorted(p.stem.removeprefix("paper_") for p in (REPO / "conf" / "experiment").glob("paper_*.yaml")) == sorted(paper.LEARNING_RATES)
+    assert sorted(p.stem.removeprefix("paper_") for p in (REPO / "conf" / "experiment").glob("paper_*.yaml")) == sorted(
+        paper.LEARNING_RATES
+    )
     for dataset, lrs in paper.LEARNING_RATES.items():
         preset = yaml.safe_load((REPO / "conf" / "experiment" / f"paper_{dataset}.yaml").read_text())
         assert preset["lr_by_optimizer"] == lrs, dataset
-        assert f"override /model: {paper.MODELS[dataset]}" in (REPO / "conf" / "experiment" / f"paper_{dataset}.yaml").read_text()
+        assert (
+            f"override /model: {paper.MODELS[dataset]}"
+            in (REPO / "conf" / "experiment" / f"paper_{dataset}.yaml").read_text()
+        )
         assert preset["epochs"] == paper.RECIPE["epochs"] and preset["batch_size"] == paper.RECIPE["batch_size"]
         assert preset["optimizer"]["weight_decay"] == paper.RECIPE["weight_decay"]
         assert preset["scheduler"] == {"milestones": list(paper.RECIPE["milestones"]), "gamma": paper.RECIPE["gamma"]}
@@ -69,6 +84,7 @@ def test_the_presets_spell_the_papers_constants():
     grid = paper.EPS_GRIDS["fashion_mnist"]  # the smallest and the middle eps of the paper's grids
     assert quick["robust_accuracy"]["eps"] == {"linf": list(grid["linf"][:2]), "l2": list(grid["l2"][:2])}
     assert quick["band_noise"]["variance"] == paper.BAND_NOISE_VARIANCE["fashion_mnist"]
+
 
 def test_command_line_lr_beats_the_preset():
     cfg = compose("train", ["experiment=paper_cifar10", "optimizer=adam", "optimizer.lr=0.123"])
@@ -117,16 +133,25 @@ def test_entry_point_prints_one_line_and_exits_nonzero(tmp_path):
     res = run_entry("train.py", ["optimizer=sgdd", f"paths.output_dir={tmp_path}"])
     assert res.returncode != 0
     assert "sgdd" in res.stderr and "adam" in res.stderr
-    res = run_entry("train.py", ["dataset=synthetic", "logger=none", "+model.options.widht=3", f"paths.output_dir={tmp_path}"])
+    res = run_entry(
+        "train.py", ["dataset=synthetic", "logger=none", "+model.options.widht=3", f"paths.output_dir={tmp_path}"]
+    )
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines()[-1].startswith("error: model 'c2' has no option(s) widht; its options are: none")
+    assert (
+        res.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: model 'c2' has no option(s) widht; its options are: none")
+    )
     assert "Traceback" not in res.stderr
     assert not list(tmp_path.rglob("checkpoints/*.pt")), "a failed start must not leave a checkpoint"
 
 
 @pytest.mark.slow
 def test_missing_dataset_is_a_clear_error(tmp_path):
-    res = run_entry("train.py", ["dataset=cifar10", "logger=none", f"paths.data_dir={tmp_path / 'nodata'}", f"paths.output_dir={tmp_path}"])
+    res = run_entry(
+        "train.py",
+        ["dataset=cifar10", "logger=none", f"paths.data_dir={tmp_path / 'nodata'}", f"paths.output_dir={tmp_path}"],
+    )
     assert res.returncode == 2
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and "cifar-10-batches-py" in last
@@ -135,7 +160,9 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_preset_without_lr_for_optimizer_fails_clearly(tmp_path):
-    res = run_entry("train.py", ["experiment=paper_mnist", "optimizer=adagrad", "logger=none", f"paths.output_dir={tmp_path}"])
+    res = run_entry(
+        "train.py", ["experiment=paper_mnist", "optimizer=adagrad", "logger=none", f"paths.output_dir={tmp_path}"]
+    )
     assert res.returncode != 0
     assert "lr_by_optimizer" in res.stderr and "adagrad" in res.stderr
 
@@ -146,7 +173,10 @@ def test_run_dirname_is_short_stable_and_parseable():
     assert run_dirname([]) == "default"
     assert run_dirname(["seed=1", "optimizer=adam", "device=cuda", "logger=none"]) == "optimizer-adam_seed-1"
     assert run_dirname(["optimizer=adam", "seed=1"]) == run_dirname(["seed=1", "optimizer=adam"])
-    assert run_dirname(["eval.robust_accuracy.n_samples=5", "+paths.output_dir=/x", "optimizer.lr=1e-3"]) == "optimizer.lr-1e-3"
+    assert (
+        run_dirname(["eval.robust_accuracy.n_samples=5", "+paths.output_dir=/x", "optimizer.lr=1e-3"])
+        == "optimizer.lr-1e-3"
+    )
     assert run_dirname(["theory=quick", "lr=0.1"], "theory") == "lr-0.1"
     long = run_dirname([f"+model.options.k{i}=[1,2,3]" for i in range(40)])
     assert len(long) <= 120 and "=" not in long and "," not in long and "/" not in long
@@ -155,12 +185,25 @@ def test_run_dirname_is_short_stable_and_parseable():
 
 @pytest.mark.slow
 def test_run_dir_can_be_passed_back_to_evaluate(tmp_path):
-    res = run_entry("train.py", ["dataset=synthetic", "epochs=1", "logger=none", "progress=false", "optimizer.lr=0.05",
-                                 "eval.robust_accuracy.n_samples=7", f"paths.output_dir={tmp_path}"])
+    res = run_entry(
+        "train.py",
+        [
+            "dataset=synthetic",
+            "epochs=1",
+            "logger=none",
+            "progress=false",
+            "optimizer.lr=0.05",
+            "eval.robust_accuracy.n_samples=7",
+            f"paths.output_dir={tmp_path}",
+        ],
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     (run_dir,) = (tmp_path / "runs" / "default").iterdir()
     assert run_dir.name == "dataset-synthetic_epochs-1_optimizer.lr-0.05"
-    ev = run_entry("evaluate.py", [f"run_dir={run_dir}", "evaluations=[clean]", "logger=none", "progress=false", f"paths.output_dir={tmp_path}"])
+    ev = run_entry(
+        "evaluate.py",
+        [f"run_dir={run_dir}", "evaluations=[clean]", "logger=none", "progress=false", f"paths.output_dir={tmp_path}"],
+    )
     assert ev.returncode == 0, ev.stderr[-2000:]
 
 
@@ -174,10 +217,19 @@ def _schema_defaults(path):
 
     rel = path.relative_to(REPO / "conf")
     group, name = (rel.parts[0], rel.stem) if len(rel.parts) > 1 else (None, rel.stem)
-    primary = {"train": schema.TrainConfig, "evaluate": schema.EvaluateConfig, "linear_theory": schema.LinearTheoryConfig}
-    groups = {"optimizer": schema.OPTIMIZER_SCHEMAS.get, "scheduler": schema.SCHEDULER_SCHEMAS.get,
-              "paths": lambda n: schema.PathsConfig, "logger": lambda n: schema.LoggerConfig,
-              "dataset": lambda n: schema.DatasetConfig, "model": lambda n: schema.ModelConfig}
+    primary = {
+        "train": schema.TrainConfig,
+        "evaluate": schema.EvaluateConfig,
+        "linear_theory": schema.LinearTheoryConfig,
+    }
+    groups = {
+        "optimizer": schema.OPTIMIZER_SCHEMAS.get,
+        "scheduler": schema.SCHEDULER_SCHEMAS.get,
+        "paths": lambda n: schema.PathsConfig,
+        "logger": lambda n: schema.LoggerConfig,
+        "dataset": lambda n: schema.DatasetConfig,
+        "model": lambda n: schema.ModelConfig,
+    }
     if group is None and name in primary:
         return OmegaConf.to_container(OmegaConf.structured(primary[name]))
     if group in groups:

@@ -406,8 +406,16 @@ def test_the_224px_data_set_configs_train_on_random_resized_crops(tmp_path):
         ds = compose("train", [f"dataset={name}"])["dataset"]
         assert ds["random_resized_crop"] is True and ds["hflip"] is True and ds["crop_padding"] == 0
     write_imagenette(tmp_path / "data", per_class=(2, 1))
-    cfg = compose("train", ["dataset=imagenette", "model=preact_resnet18", f"paths.data_dir={tmp_path / 'data'}",
-                            f"paths.output_dir={tmp_path / 'out'}", "batch_size=8"])
+    cfg = compose(
+        "train",
+        [
+            "dataset=imagenette",
+            "model=preact_resnet18",
+            f"paths.data_dir={tmp_path / 'data'}",
+            f"paths.output_dir={tmp_path / 'out'}",
+            "batch_size=8",
+        ],
+    )
     training = pipeline.build_training(cfg, torch.device("cpu"))
     batches, test = training.batches, training.test
     assert batches.random_resized_crop == 224 and batches.hflip and tuple(batches.x.shape[-2:]) == (256, 256)

@@ -8,8 +8,18 @@ from robustopt import devices
 from robustopt.errors import ConfigError
 
 
-@pytest.mark.parametrize("cpus,busy,jobs,expected", [(2, 0.0, 1, 2), (2, 1.1, 1, 1), (2, 7.0, 1, 1), (16, 2.0, 1, 14),
-                                                      (16, 0.0, 4, 4), (16, 0.2, 3, 5), (1, 0.0, 8, 1)])
+@pytest.mark.parametrize(
+    "cpus,busy,jobs,expected",
+    [
+        (2, 0.0, 1, 2),
+        (2, 1.1, 1, 1),
+        (2, 7.0, 1, 1),
+        (16, 2.0, 1, 14),
+        (16, 0.0, 4, 4),
+        (16, 0.2, 3, 5),
+        (1, 0.0, 8, 1),
+    ],
+)
 def test_default_threads_follow_free_cores_and_jobs(monkeypatch, cpus, busy, jobs, expected):
     monkeypatch.setattr(devices, "available_cpus", lambda: cpus)
     monkeypatch.setattr(devices, "busy_cpus", lambda: busy)

@@ -13,9 +13,16 @@ from tests.conftest import FASHION_MNIST_SYSTEM_DIR, REPO, run_entry
 def test_quick_sweep_on_real_fashion_mnist(tmp_path, fashion_mnist_root):
     out = tmp_path / "out"
     args = [
-        "-m", "experiment=quick", "optimizer=sgd,adam", "epochs=1", "logger=none", "progress=false",
-        "dataset.train_subset=12000", "evaluations=[clean]",
-        f"paths.data_dir={fashion_mnist_root}", f"paths.output_dir={out}",
+        "-m",
+        "experiment=quick",
+        "optimizer=sgd,adam",
+        "epochs=1",
+        "logger=none",
+        "progress=false",
+        "dataset.train_subset=12000",
+        "evaluations=[clean]",
+        f"paths.data_dir={fashion_mnist_root}",
+        f"paths.output_dir={out}",
     ]
     res = run_entry("train.py", args, env={"ROBUSTOPT_FASHION_MNIST_SYSTEM_DIR": str(FASHION_MNIST_SYSTEM_DIR)})
     assert res.returncode == 0, res.stderr[-3000:]
@@ -26,7 +33,9 @@ def test_quick_sweep_on_real_fashion_mnist(tmp_path, fashion_mnist_root):
         summary = run.summary()
         assert run.status == "completed"
         assert summary["eval"]["clean"]["n"] == 10000  # the whole real test set
-        floor = 0.70 if name == "adam" else 0.20  # one epoch on 12k images at the paper's lr (SGD 0.01 learns slowly); chance is 0.10
+        floor = (
+            0.70 if name == "adam" else 0.20
+        )  # one epoch on 12k images at the paper's lr (SGD 0.01 learns slowly); chance is 0.10
         assert summary["eval"]["clean"]["accuracy"] > floor, (name, summary["eval"]["clean"])
     assert (fashion_mnist_root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists()
     report = run_entry("../scripts/compare_runs.py", [str(out / "multiruns" / "quick")])
@@ -61,8 +70,14 @@ def test_readme_library_example_runs(fashion_mnist_root, monkeypatch):
     front = section.split("### One call from a notebook", 1)[1]
     code = re.search(r"```python\n(.*?)```", front, re.S).group(1)
     assert "n_examples=1000" in code and 'root="data"' in code
-    exec(compile(code.replace("n_examples=1000", "n_examples=20").replace('root="data"', f'root="{fashion_mnist_root}"'),
-                 "README.md", "exec"), namespace)
+    exec(
+        compile(
+            code.replace("n_examples=1000", "n_examples=20").replace('root="data"', f'root="{fashion_mnist_root}"'),
+            "README.md",
+            "exec",
+        ),
+        namespace,
+    )
     results = namespace["results"]
     with torch.no_grad():
         first = (model(xt[:20]).argmax(1) == namespace["yt"][:20]).float().mean().item()

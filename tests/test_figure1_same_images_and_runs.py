@@ -30,15 +30,42 @@ def _run(opt: str, seed: int, *, evaluated: bool = True, attacked: bool = True) 
     linf = np.r_[np.ones(3, bool) if opt == "sgd" else np.zeros(3, bool), np.zeros(7, bool), np.ones(N - 10, bool)]
     evals = {}
     if evaluated:
-        evals = {"clean": {"accuracy": float(clean.mean()), "n": WHOLE, "correct": encode_mask(clean)},
-                 "gaussian_noise": {"variances": [0.01], "accuracy": [float(gauss.mean())], "correct": [encode_mask(gauss)],
-                                    "clean_accuracy": float(clean.mean()), "clean_correct": encode_mask(clean), "n": WHOLE}}
+        evals = {
+            "clean": {"accuracy": float(clean.mean()), "n": WHOLE, "correct": encode_mask(clean)},
+            "gaussian_noise": {
+                "variances": [0.01],
+                "accuracy": [float(gauss.mean())],
+                "correct": [encode_mask(gauss)],
+                "clean_accuracy": float(clean.mean()),
+                "clean_correct": encode_mask(clean),
+                "n": WHOLE,
+            },
+        }
     if evaluated and attacked:
-        evals["robust_accuracy"] = {"n": N, "clean_accuracy": 1.0, "clean_correct": encode_mask(clean[:N]), "attacks": {
-            f"pgd-{norm}": {"name": "pgd", "norm": norm, "eps": [0.1], "robust_accuracy": [float(m.mean())], "correct": [encode_mask(m)]}
-            for norm, m in (("linf", linf), ("l2", linf))}}
-    cfg = {"dataset": {"name": "fashion_mnist"}, "model": {"name": "c2"}, "seed": seed, "init_seed": seed, "data_seed": seed,
-           "epochs": 5, "optimizer": {"name": opt, "lr": 0.1}}
+        evals["robust_accuracy"] = {
+            "n": N,
+            "clean_accuracy": 1.0,
+            "clean_correct": encode_mask(clean[:N]),
+            "attacks": {
+                f"pgd-{norm}": {
+                    "name": "pgd",
+                    "norm": norm,
+                    "eps": [0.1],
+                    "robust_accuracy": [float(m.mean())],
+                    "correct": [encode_mask(m)],
+                }
+                for norm, m in (("linf", linf), ("l2", linf))
+            },
+        }
+    cfg = {
+        "dataset": {"name": "fashion_mnist"},
+        "model": {"name": "c2"},
+        "seed": seed,
+        "init_seed": seed,
+        "data_seed": seed,
+        "epochs": 5,
+        "optimizer": {"name": opt, "lr": 0.1},
+    }
     summary = {"eval": evals, "epochs_done": 5, "test_accuracy": float(clean.mean()) if evaluated else 0.70}
     run = Run(Path(f"/x/{opt}-{seed}"), "fashion_mnist", opt, seed, cfg, summary, "completed")
     run.clean = clean
@@ -48,8 +75,14 @@ def _run(opt: str, seed: int, *, evaluated: bool = True, attacked: bool = True) 
 def _store() -> Sweep:
     """SGD seeds 0 and 1 evaluated, seed 2 trained only (its whole-test-set accuracy 70%); Adam seeds 0 and 1;
     RMSprop seed 0 with noise but no attacks."""
-    runs = [_run("sgd", 0), _run("sgd", 1), _run("sgd", 2, evaluated=False), _run("adam", 0), _run("adam", 1),
-            _run("rmsprop", 0, attacked=False)]
+    runs = [
+        _run("sgd", 0),
+        _run("sgd", 1),
+        _run("sgd", 2, evaluated=False),
+        _run("adam", 0),
+        _run("adam", 1),
+        _run("rmsprop", 0, attacked=False),
+    ]
     return Sweep([Path("/x")], runs)
 
 
@@ -90,7 +123,10 @@ def test_figure1_plots_each_attack_against_the_standard_accuracy_of_the_same_run
 def test_the_side_by_side_table_shows_the_standard_accuracy_on_the_images_of_what_it_is_compared_with():
     sweep = _store()
     settings = {"fashion_mnist": figure1_setting(sweep, "fashion_mnist")}
-    rows = {line.split(" | ")[1]: line.split(" | ")[2:] for line in tables.side_by_side_table(sweep, settings, {}).splitlines()[2:]}
+    rows = {
+        line.split(" | ")[1]: line.split(" | ")[2:]
+        for line in tables.side_by_side_table(sweep, settings, {}).splitlines()[2:]
+    }
     assert rows["standard accuracy (whole test set)"][0] == str(WHOLE)
     attacks = rows["standard accuracy on the attacks' images (same runs)"]
     assert attacks[0] == str(N) and attacks[1] == "100.0 ± 0.0"  # SGD seeds 0, 1 on the first N images

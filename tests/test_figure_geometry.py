@@ -48,6 +48,7 @@ TOL = 1.0  # pixels (at the figure's dpi): touching within this is not an overla
 
 # -- the geometry ---------------------------------------------------------------------------------------------------
 
+
 def _text_items(text, name: str) -> list[tuple[str, Bbox]]:
     if text is None or not text.get_visible() or not text.get_text().strip():
         return []
@@ -133,8 +134,12 @@ def _overlap(a: Bbox, b: Bbox) -> bool:
 
 
 def _inside(inner: Bbox, outer: Bbox) -> bool:
-    return (inner.x0 >= outer.x0 - TOL and inner.y0 >= outer.y0 - TOL and inner.x1 <= outer.x1 + TOL
-            and inner.y1 <= outer.y1 + TOL)
+    return (
+        inner.x0 >= outer.x0 - TOL
+        and inner.y0 >= outer.y0 - TOL
+        and inner.x1 <= outer.x1 + TOL
+        and inner.y1 <= outer.y1 + TOL
+    )
 
 
 def _within(owner, ax) -> bool:
@@ -172,7 +177,7 @@ def geometry_problems(fig) -> list[str]:
         for owner, what, box in g["texts"]:
             if _overlap(lbox, box) and not (owner is not None and owner is lo and _inside(box, lbox)):
                 problems.append(f"legend {k} overlaps {what}")
-        for j, (_, other) in enumerate(g["legends"][k + 1:], k + 1):
+        for j, (_, other) in enumerate(g["legends"][k + 1 :], k + 1):
             if _overlap(lbox, other):
                 problems.append(f"legend {k} overlaps legend {j}")
     for ax, pbox, _ in g["panels"]:
@@ -199,8 +204,11 @@ def _fmt(b: Bbox) -> str:
 
 # -- figure-specific checks -----------------------------------------------------------------------------------------
 
+
 def _gids(fig, prefix: str) -> list:
-    return [a for ax in fig.axes for a in list(ax.lines) + list(ax.collections) if str(a.get_gid() or "").startswith(prefix)]
+    return [
+        a for ax in fig.axes for a in list(ax.lines) + list(ax.collections) if str(a.get_gid() or "").startswith(prefix)
+    ]
 
 
 def _marker_box(line: Line2D, i: int = 0) -> Bbox:
@@ -242,8 +250,12 @@ def _suptitle(fig) -> str:
 
 def interval_words_problems(fig, band_prefix: str) -> list[str]:
     """A title that speaks of bands or intervals must have them drawn."""
-    drawn = [c for ax in fig.axes for c in ax.collections if isinstance(c, PolyCollection)
-             and str(c.get_gid() or "").startswith(band_prefix)]
+    drawn = [
+        c
+        for ax in fig.axes
+        for c in ax.collections
+        if isinstance(c, PolyCollection) and str(c.get_gid() or "").startswith(band_prefix)
+    ]
     titles = [_suptitle(fig)] + [ax.get_title() for ax in fig.axes]
     said = [t for t in titles if re.search(r"(?<!no )interval|bands:", t)]
     if not drawn and said:
@@ -261,8 +273,11 @@ def band_noise_problems(fig) -> list[str]:
 
 
 def linear_theory_problems(fig) -> list[str]:
-    problems = [f"3-D axes {ax.get_title()!r}: the risk ratio over categorical variances is not a surface"
-                for ax in fig.axes if ax.name == "3d"]
+    problems = [
+        f"3-D axes {ax.get_title()!r}: the risk ratio over categorical variances is not a surface"
+        for ax in fig.axes
+        if ax.name == "3d"
+    ]
     for ax in fig.axes:
         if "weight norm" in ax.get_xlabel() and ax.get_xlim()[0] > 0:
             problems.append(f"weight norms: the axis starts at {ax.get_xlim()[0]:g}, not at 0")
@@ -305,6 +320,7 @@ def zoo_problems(fig) -> list[str]:
 
 # -- drawing the shipped reports, every figure checked -----------------------------------------------------------------
 
+
 class Checked:
     """Replaces ``Figure.savefig``: each figure is checked once, under the name of the file it would be saved as."""
 
@@ -321,7 +337,11 @@ class Checked:
         name = Path(target).stem if isinstance(target, (str, Path)) else (self.current or f"figure {len(self.names)}")
         self.names.append(name)
         found = geometry_problems(fig)
-        gids = {str(a.get_gid() or "").split(":")[0] for ax in fig.axes for a in list(ax.lines) + list(ax.collections) + list(ax.images)}
+        gids = {
+            str(a.get_gid() or "").split(":")[0]
+            for ax in fig.axes
+            for a in list(ax.lines) + list(ax.collections) + list(ax.images)
+        }
         if "ours" in gids or "paper" in gids:
             found += figure1_problems(fig)
         if "curve" in gids:
@@ -343,6 +363,7 @@ class Checked:
                 return save(fig, path_stem, *args, **kwargs)
             finally:
                 self.current = None
+
         return wrapper
 
 
@@ -366,9 +387,17 @@ def test_every_figure_of_the_fashion_mnist_report_is_clean(checked, tmp_path):
 
     if not (FMNIST / "runs").is_dir():
         pytest.skip("no shipped Fashion-MNIST results")
-    path, _missing, written, _claims = report.build_report([str(FMNIST / "runs")], tmp_path / "report",
-                                                           linear_theory=str(FMNIST / "linear_theory"), allow_partial=True)
-    for name in ("figure1", "robustness_curves", "band_noise", "fourier_heatmaps", "risk_ratio_heatmap", "weight_norms"):
+    path, _missing, written, _claims = report.build_report(
+        [str(FMNIST / "runs")], tmp_path / "report", linear_theory=str(FMNIST / "linear_theory"), allow_partial=True
+    )
+    for name in (
+        "figure1",
+        "robustness_curves",
+        "band_noise",
+        "fourier_heatmaps",
+        "risk_ratio_heatmap",
+        "weight_norms",
+    ):
         assert name in checked.names, f"{name} was not drawn (drawn: {checked.names})"
     assert not checked.problems, "\n" + _report(checked.problems)
     assert not any("surface" in n for n in checked.names), "the 3-D risk-ratio surface is drawn"
@@ -409,7 +438,9 @@ def test_every_figure_of_a_report_with_several_seeds_and_every_part_is_clean(che
     sweep, irr = write_sweep(tmp_path / "sweep"), write_irrelevant_freq(tmp_path / "irr")
     lt = write_linear_theory(tmp_path / "lt")
     report.build_report([str(sweep)], tmp_path / "report", irrelevant_freq=str(irr), linear_theory=str(lt))
-    assert {"figure1", "robustness_curves", "band_noise", "fourier_heatmaps", "figure2", "weight_norms"} <= set(checked.names)
+    assert {"figure1", "robustness_curves", "band_noise", "fourier_heatmaps", "figure2", "weight_norms"} <= set(
+        checked.names
+    )
     assert not checked.problems, "\n" + _report(checked.problems)
 
 
@@ -435,7 +466,7 @@ def test_the_checks_see_an_overlap_an_escape_and_an_unlabelled_tick():
     found = "\n".join(geometry_problems(fig))
     assert "panel 0 ('left') overlaps colour bar 3" in found and "colour bar 3 y-tick '0.0' lies over panel 0" in found
     assert "legend 0 lies over panel 1" in found
-    assert "panel 1 (\"the right panel's title\") overlaps panel 2" not in found.splitlines()  # an inset on its parent
+    assert 'panel 1 ("the right panel\'s title") overlaps panel 2' not in found.splitlines()  # an inset on its parent
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(3, 2), layout="constrained")
     ax.set_title("fits")

@@ -14,7 +14,9 @@ from robustopt.metrics import accuracy_and_loss, forward_outcomes
 
 def _model() -> nn.Module:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5)
+    )
     with torch.no_grad():
         model[1].running_mean.uniform_(-0.2, 0.2)
         model[1].running_var.uniform_(0.5, 1.5)
@@ -54,7 +56,10 @@ def test_the_shared_pass_gives_bitwise_the_old_numbers():
         assert res.loss_sum == loss_sum and res.n == len(y)
         assert res.accuracy == int(mask.sum()) / len(y) and res.loss == loss_sum / len(y)
         assert accuracy_and_loss(model, inputs, y, batch_size=32, transform=transform) == {
-            "accuracy": int(mask.sum()) / len(y), "loss": loss_sum / len(y), "n": len(y)}
+            "accuracy": int(mask.sum()) / len(y),
+            "loss": loss_sum / len(y),
+            "n": len(y),
+        }
 
 
 def test_eval_mode_is_set_and_restored_or_left_alone():

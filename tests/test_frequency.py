@@ -71,8 +71,9 @@ def test_dct_matches_scipy_and_round_trips(shape, method):
     back = idct2(coef, method=method)
     assert (back - x).abs().max().item() < 1e-5
     # the inverse alone against scipy's inverse
-    np.testing.assert_allclose(idct2(torch.from_numpy(ref).float(), method=method).double().numpy(),
-                               x.double().numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        idct2(torch.from_numpy(ref).float(), method=method).double().numpy(), x.double().numpy(), atol=1e-5, rtol=0
+    )
 
 
 def test_dct_matrix_is_scipy_dct_of_identity():
@@ -100,8 +101,10 @@ def test_unknown_basis_is_a_config_error():
 # ----------------------------------------------------------------------------- masks
 
 
-@pytest.mark.parametrize("h,w,n_bands,basis", [(32, 32, 10, "dct"), (32, 32, 10, "fft"), (28, 28, 10, "dct"),
-                                                (28, 28, 7, "fft"), (9, 6, 4, "fft")])
+@pytest.mark.parametrize(
+    "h,w,n_bands,basis",
+    [(32, 32, 10, "dct"), (32, 32, 10, "fft"), (28, 28, 10, "dct"), (28, 28, 7, "fft"), (9, 6, 4, "fft")],
+)
 def test_band_masks_partition_ordered_and_as_equal_as_shells_allow(h, w, n_bands, basis):
     bands = band_masks(h, w, n_bands, basis)
     masks = bands.masks.numpy()
@@ -126,12 +129,39 @@ def test_band_masks_partition_ordered_and_as_equal_as_shells_allow(h, w, n_bands
 # The authors' radii, transcribed from freq-robust eval_AA_cluster.py (r_list per data set), independently of
 # robustopt.frequency.masks.PAPER_DCT_RADII.
 AUTHORS_R_LIST = {
-    28: [9.23556484576784, 13.429772309525275, 16.573100530176493, 19.246660078812468, 21.650519659173664,
-         23.770439869682388, 25.719176010665375, 27.52522654685313, 30.425587675884607],
-    32: [10.781431922956449, 15.301968130724937, 19.04982421996594, 22.040185695902814, 24.75901837969084,
-         27.220978213474407, 29.441362859363448, 31.57831841836015, 34.71337554275011],
-    224: [79.99591867969022, 113.48107898359288, 138.12383764880263, 159.77959526368392, 178.8104125616099,
-          195.53446412645394, 211.45609907581306, 226.35093083884985, 250.1009872575449],
+    28: [
+        9.23556484576784,
+        13.429772309525275,
+        16.573100530176493,
+        19.246660078812468,
+        21.650519659173664,
+        23.770439869682388,
+        25.719176010665375,
+        27.52522654685313,
+        30.425587675884607,
+    ],
+    32: [
+        10.781431922956449,
+        15.301968130724937,
+        19.04982421996594,
+        22.040185695902814,
+        24.75901837969084,
+        27.220978213474407,
+        29.441362859363448,
+        31.57831841836015,
+        34.71337554275011,
+    ],
+    224: [
+        79.99591867969022,
+        113.48107898359288,
+        138.12383764880263,
+        159.77959526368392,
+        178.8104125616099,
+        195.53446412645394,
+        211.45609907581306,
+        226.35093083884985,
+        250.1009872575449,
+    ],
 }
 
 
@@ -233,8 +263,9 @@ def test_low_high_pass_and_radial_masks():
     assert abs(high.mean() - 0.3) < 0.02 and r[high].min() > r[~high].max()
     np.testing.assert_array_equal(low_pass_mask(32, 32, radius=10.0).numpy(), r <= 10.0)
     np.testing.assert_array_equal(high_pass_mask(32, 32, radius=10.0).numpy(), r > 10.0)
-    np.testing.assert_array_equal(radial_mask(32, 32, 5.0, 9.0, "fft").numpy(),
-                                  (np_radius(32, 32, "fft") > 5) & (np_radius(32, 32, "fft") <= 9))
+    np.testing.assert_array_equal(
+        radial_mask(32, 32, 5.0, 9.0, "fft").numpy(), (np_radius(32, 32, "fft") > 5) & (np_radius(32, 32, "fft") <= 9)
+    )
     with pytest.raises(ConfigError):
         low_pass_mask(8, 8, keep_fraction=0.0)
     with pytest.raises(ConfigError):

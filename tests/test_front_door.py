@@ -11,7 +11,10 @@ from robustopt.data.sets.synthetic import make_synthetic, prototypes
 from robustopt.errors import ConfigError
 from robustopt.evaluation.noise import BAND_NOISE_VARIANCE
 
-FAST_PGD = {"attacks": [{"name": "fgsm", "norm": "linf"}, {"name": "pgd", "norm": "linf", "steps": 3}], "large_eps_steps": 2}
+FAST_PGD = {
+    "attacks": [{"name": "fgsm", "norm": "linf"}, {"name": "pgd", "norm": "linf", "steps": 3}],
+    "large_eps_steps": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +32,14 @@ def model():
 def test_one_call_evaluates_a_model(model, tmp_path, one_torch_thread):
     model.train()  # a notebook's model may be in train mode: it is evaluated in eval mode and left as it was
     rng = torch.get_rng_state()
-    results = robustopt.evaluate(model, dataset="synthetic", evaluations=["clean", "robust_accuracy", "band_noise"],
-                                 n_examples=100, root=str(tmp_path), options={"robust_accuracy": FAST_PGD})
+    results = robustopt.evaluate(
+        model,
+        dataset="synthetic",
+        evaluations=["clean", "robust_accuracy", "band_noise"],
+        n_examples=100,
+        root=str(tmp_path),
+        options={"robust_accuracy": FAST_PGD},
+    )
     assert list(results) == ["clean", "robust_accuracy", "band_noise"]
     assert model.training and next(model.parameters()).device.type == "cpu"
     assert torch.equal(torch.get_rng_state(), rng), "the global RNG must be left alone"
@@ -57,10 +66,20 @@ def test_one_call_evaluates_a_model(model, tmp_path, one_torch_thread):
 
 def test_tensors_instead_of_a_name_give_the_same_numbers(model, one_torch_thread):
     x, y = make_synthetic("test")
-    by_name = robustopt.evaluate(model, dataset="synthetic", evaluations=["clean", "gaussian_noise"], n_examples=50,
-                                 options={"gaussian_noise": {"variances": [0.01, 0.1]}})
-    by_tensors = robustopt.evaluate(model, dataset=(x[:80], y[:80]), evaluations=["clean", "gaussian_noise"], n_examples=50,
-                                    options={"gaussian_noise": {"variances": [0.01, 0.1]}})
+    by_name = robustopt.evaluate(
+        model,
+        dataset="synthetic",
+        evaluations=["clean", "gaussian_noise"],
+        n_examples=50,
+        options={"gaussian_noise": {"variances": [0.01, 0.1]}},
+    )
+    by_tensors = robustopt.evaluate(
+        model,
+        dataset=(x[:80], y[:80]),
+        evaluations=["clean", "gaussian_noise"],
+        n_examples=50,
+        options={"gaussian_noise": {"variances": [0.01, 0.1]}},
+    )
     for name in ("clean", "gaussian_noise"):
         a = {k: v for k, v in by_name[name].items() if k != "seconds"}
         b = {k: v for k, v in by_tensors[name].items() if k != "seconds"}
@@ -72,7 +91,9 @@ def test_mistakes_fail_before_any_work(model):
         robustopt.evaluate(model, dataset="no_such_set", evaluations=["robust_acuracy"])
     with pytest.raises(ConfigError, match="options given for evaluation\\(s\\) band_noise that are not run"):
         robustopt.evaluate(model, dataset="synthetic", evaluations=["clean"], options={"band_noise": {"variance": 0.1}})
-    with pytest.raises(ConfigError, match="evaluation 'clean' has no option\\(s\\) n_sample; its options are: n_samples"):
+    with pytest.raises(
+        ConfigError, match="evaluation 'clean' has no option\\(s\\) n_sample; its options are: n_samples"
+    ):
         robustopt.evaluate(model, dataset="synthetic", evaluations=["clean"], options={"clean": {"n_sample": 5}})
     with pytest.raises(ConfigError, match="unknown dataset 'no_such_set'"):
         robustopt.evaluate(model, dataset="no_such_set", evaluations=["clean"])

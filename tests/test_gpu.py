@@ -12,7 +12,9 @@ import pytest
 import torch
 
 DEV = os.environ.get("ROBUSTOPT_TEST_GPU_DEVICE", "cuda")
-pytestmark = pytest.mark.skipif(DEV == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA GPU (none visible)")
+pytestmark = pytest.mark.skipif(
+    DEV == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA GPU (none visible)"
+)
 
 
 def _data(n=512, seed=0):
@@ -33,8 +35,18 @@ def test_fit_on_cuda_with_amp_and_channels_last_learns_and_checkpoints(tmp_path)
     for amp, cl in ((False, False), (True, True)):
         model = init_model(0, "c2", 1, 4, 16)
         opt = build_optimizer("adam", model.parameters(), lr=1e-3)
-        res = fit(model, opt, TensorBatches(x, y, 64, device=dev), (x.to(dev), y.to(dev)), epochs=3, device=dev,
-                  amp=amp, channels_last=cl, progress=False, checkpoint_path=tmp_path / f"{amp}.pt")
+        res = fit(
+            model,
+            opt,
+            TensorBatches(x, y, 64, device=dev),
+            (x.to(dev), y.to(dev)),
+            epochs=3,
+            device=dev,
+            amp=amp,
+            channels_last=cl,
+            progress=False,
+            checkpoint_path=tmp_path / f"{amp}.pt",
+        )
         assert res.status == "completed"
         assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
         assert (tmp_path / f"{amp}.pt").exists()
@@ -92,8 +104,14 @@ def test_every_evaluation_runs_on_cuda_and_agrees_with_cpu():
             "clean": EVALUATIONS.get("clean")(model, data, {}, ctx),
             "gaussian_noise": EVALUATIONS.get("gaussian_noise")(model, data, {"variances": [0.01]}, ctx),
             "band_noise": EVALUATIONS.get("band_noise")(model, data, {"variance": 0.1, "bases": ["dct"]}, ctx),
-            "lipschitz": EVALUATIONS.get("lipschitz")(model, data, {"n_samples": 8, "ascent_steps": 2, "cache": False, "plot": False}, ctx),
+            "lipschitz": EVALUATIONS.get("lipschitz")(
+                model, data, {"n_samples": 8, "ascent_steps": 2, "cache": False, "plot": False}, ctx
+            ),
         }
     assert results["cpu"]["clean"]["accuracy"] == pytest.approx(results[DEV]["clean"]["accuracy"], abs=1 / 256)
-    assert results["cpu"]["lipschitz"]["paper_bound"] == pytest.approx(results[DEV]["lipschitz"]["paper_bound"], rel=1e-5)
-    assert results["cpu"]["lipschitz"]["certified_upper_bound"] == pytest.approx(results[DEV]["lipschitz"]["certified_upper_bound"], rel=1e-4)
+    assert results["cpu"]["lipschitz"]["paper_bound"] == pytest.approx(
+        results[DEV]["lipschitz"]["paper_bound"], rel=1e-5
+    )
+    assert results["cpu"]["lipschitz"]["certified_upper_bound"] == pytest.approx(
+        results[DEV]["lipschitz"]["certified_upper_bound"], rel=1e-4
+    )

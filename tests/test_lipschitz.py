@@ -61,7 +61,9 @@ def top_sv(mat: np.ndarray) -> float:
 
 def make_conv(cin, cout, k, stride=1, padding=0, dilation=1, groups=1, mode="zeros", seed=0) -> nn.Conv2d:
     torch.manual_seed(seed)
-    return nn.Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode, bias=True)
+    return nn.Conv2d(
+        cin, cout, k, stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode, bias=True
+    )
 
 
 #: Models small enough for make test-fast (the others' tests are marked slow: tens of seconds each on a CPU).
@@ -90,8 +92,11 @@ CONV_CASES = [
 SLOW_CONV_CASES = [(4, 4, 3, 1, 2, 2, 2, "circular", 6, 6)]  # seconds each: only in the full suite
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CONV_CASES else c for c in CONV_CASES],
-                         ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CONV_CASES else c for c in CONV_CASES],
+    ids=lambda c: "-".join(map(str, c)),
+)
 def test_conv_norms_match_dense_svd(case):
     cin, cout, k, s, p, d, g, mode, h, w = case
     conv = make_conv(cin, cout, k, s, p, d, g, mode)
@@ -151,9 +156,15 @@ def test_reshaped_kernel_is_not_the_operator_norm():
 
 def test_gram_iteration_and_eigh_bound_batches():
     gen = torch.Generator().manual_seed(0)
-    mats = torch.randn((6, 7, 4), generator=gen, dtype=torch.float64) + 1j * torch.randn((6, 7, 4), generator=gen, dtype=torch.float64)
+    mats = torch.randn((6, 7, 4), generator=gen, dtype=torch.float64) + 1j * torch.randn(
+        (6, 7, 4), generator=gen, dtype=torch.float64
+    )
     true = float(np.linalg.svd(mats.numpy(), compute_uv=False).max())
-    for bound in (gram_iteration_bound(mats, rtol=1e-6), gram_iteration_bound(mats.mT, rtol=1e-6), max_block_norm(mats)[0]):
+    for bound in (
+        gram_iteration_bound(mats, rtol=1e-6),
+        gram_iteration_bound(mats.mT, rtol=1e-6),
+        max_block_norm(mats)[0],
+    ):
         assert true * (1 - 1e-12) <= bound <= true * (1 + 1e-5)
     assert gram_iteration_bound(mats, max_iter=0) >= true  # a bound after any number of steps
 
@@ -191,7 +202,12 @@ def test_batchnorm_rule_matches_dense_operator():
 
 @pytest.mark.parametrize(
     "pool",
-    [nn.AvgPool2d(2), nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), nn.AdaptiveAvgPool2d((3, 2)), nn.AdaptiveAvgPool2d(1)],
+    [
+        nn.AvgPool2d(2),
+        nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+        nn.AdaptiveAvgPool2d((3, 2)),
+        nn.AdaptiveAvgPool2d(1),
+    ],
     ids=["avg2", "avg3-overlap", "adaptive-uneven", "global"],
 )
 def test_average_pooling_rules_match_dense_operator(pool):
@@ -204,7 +220,12 @@ def test_average_pooling_rules_match_dense_operator(pool):
 
 @pytest.mark.parametrize(
     "pool, m",
-    [(nn.MaxPool2d(2), 1), (nn.MaxPool2d(3, stride=2, padding=1), 4), (nn.MaxPool2d(3, stride=1), 9), (nn.AdaptiveMaxPool2d(3), 4)],
+    [
+        (nn.MaxPool2d(2), 1),
+        (nn.MaxPool2d(3, stride=2, padding=1), 4),
+        (nn.MaxPool2d(3, stride=1), 9),
+        (nn.AdaptiveMaxPool2d(3), 4),
+    ],
     ids=["disjoint", "overlap-s2", "overlap-s1", "adaptive"],
 )
 def test_max_pool_rule_is_attained_by_a_jacobian(pool, m):
@@ -240,7 +261,9 @@ def test_residual_rule_is_sum_of_paths():
     torch.manual_seed(0)
     block = _Residual(relu=True)
     shape = (2, 5, 5)
-    n1, n2, ns = (top_sv(dense_conv(c, s)) for c, s in ((block.conv1, shape), (block.conv2, (3, 5, 5)), (block.shortcut, shape)))
+    n1, n2, ns = (
+        top_sv(dense_conv(c, s)) for c, s in ((block.conv1, shape), (block.conv2, (3, 5, 5)), (block.shortcut, shape))
+    )
     nb = network_bound(block, shape)
     assert nb.total.norm == pytest.approx(ns + n1 * n2, rel=1e-4)
     # without the ReLU the block is one linear map, whose norm the bound must dominate
@@ -261,7 +284,9 @@ def test_preact_block_composition():
             bn.running_var.uniform_(0.5, 2.0)
             bn.weight.uniform_(-2, 2)
     shape = (2, 6, 6)
-    bn_norm = [float((bn.weight.detach().abs() / (bn.running_var + bn.eps).sqrt()).max()) for bn in (block.bn1, block.bn2)]
+    bn_norm = [
+        float((bn.weight.detach().abs() / (bn.running_var + bn.eps).sqrt()).max()) for bn in (block.bn1, block.bn2)
+    ]
     c1 = top_sv(dense_conv(block.conv1, shape))
     c2 = top_sv(dense_conv(block.conv2, (4, 3, 3)))
     sc = top_sv(dense_conv(block.shortcut, shape))
@@ -323,7 +348,9 @@ def test_layer_names_and_shapes_follow_the_forward_pass():
     assert norms["net.conv2"] == pytest.approx(sigma, rel=1e-4)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in MODELS.names()])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in MODELS.names()]
+)
 def test_every_registered_model(name):
     model = build_model(name, 3, 10, 4, normalize=([0.5] * 3, [0.25] * 3))
     nb = network_bound(model, (3, 4, 4))
@@ -414,7 +441,10 @@ def test_lipschitz_evaluation_reports_the_paper_bound_for_c2():
     model = init_model(0, "c2", 1, 10, 10)
     x = torch.rand(4, 1, 10, 10, generator=torch.Generator().manual_seed(1))
     res = EVALUATIONS.get("lipschitz")(
-        model, EvalData(x, torch.zeros(4, dtype=torch.long)), {"ascent_steps": 2, "cache": False}, EvalContext(tracker=_Tracker())
+        model,
+        EvalData(x, torch.zeros(4, dtype=torch.long)),
+        {"ascent_steps": 2, "cache": False},
+        EvalContext(tracker=_Tracker()),
     )
     # the paper's number from an independent transcription of the authors' function
     authors = AuthorsC2(side=8, in_channels=1)
@@ -449,19 +479,11 @@ class AuthorsC2(nn.Module):
     def __init__(self, side=26, in_channels=1):
         super(AuthorsC2, self).__init__()
         self.side = side
-        self.conv1 = nn.Conv2d(in_channels = in_channels,
-                               out_channels = 16,
-                               kernel_size = 4,
-                               stride = 1,
-                               padding = 1)
+        self.conv1 = nn.Conv2d(in_channels=in_channels, out_channels=16, kernel_size=4, stride=1, padding=1)
 
-        self.conv2 = nn.Conv2d(in_channels = 16,
-                               out_channels = 32,
-                               kernel_size = 4,
-                               stride = 1,
-                               padding = 1)
+        self.conv2 = nn.Conv2d(in_channels=16, out_channels=32, kernel_size=4, stride=1, padding=1)
 
-        self.fc1 = nn.Linear(32*side*side, 100)
+        self.fc1 = nn.Linear(32 * side * side, 100)
         self.fc2 = nn.Linear(100, 10)
         self.activation = nn.ReLU()
 
@@ -470,7 +492,7 @@ class AuthorsC2(nn.Module):
         x = self.activation(x)
         x = self.conv2(x)
         x = self.activation(x)
-        x = x.view(-1, 32*self.side*self.side)
+        x = x.view(-1, 32 * self.side * self.side)
         x = self.fc1(x)
         x = self.fc2(x)
         return x
@@ -478,6 +500,7 @@ class AuthorsC2(nn.Module):
 
 class AuthorsPreActBlock(nn.Module):
     """models/preact_resnet.py:PreActBlock."""
+
     expansion = 1
 
     def __init__(self, in_planes, planes, stride=1, enable_batchnorm=True):
@@ -489,14 +512,14 @@ class AuthorsPreActBlock(nn.Module):
             self.bn1 = nn.BatchNorm2d(in_planes)
             self.bn2 = nn.BatchNorm2d(planes)
 
-        if stride != 1 or in_planes != self.expansion*planes:
+        if stride != 1 or in_planes != self.expansion * planes:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, self.expansion*planes, kernel_size=1, stride=stride, bias=False)
+                nn.Conv2d(in_planes, self.expansion * planes, kernel_size=1, stride=stride, bias=False)
             )
 
     def forward(self, x):
         out = F.relu(self.bn1(x)) if self.enable_batchnorm else F.relu(x)
-        shortcut = self.shortcut(out) if hasattr(self, 'shortcut') else x
+        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
         out = self.conv1(out)
         out = self.conv2(F.relu(self.bn2(out))) if self.enable_batchnorm else self.conv2(F.relu(out))
         out += shortcut
@@ -514,10 +537,10 @@ class AuthorsPreActResNet(nn.Module):
         self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2, enable_batchnorm=enable_batchnorm)
         self.layer3 = self._make_layer(block, 256, num_blocks[2], stride=2, enable_batchnorm=enable_batchnorm)
         self.layer4 = self._make_layer(block, 512, num_blocks[3], stride=2, enable_batchnorm=enable_batchnorm)
-        self.linear = nn.Linear(512*block.expansion, num_classes)
+        self.linear = nn.Linear(512 * block.expansion, num_classes)
 
     def _make_layer(self, block, planes, num_blocks, stride, enable_batchnorm):
-        strides = [stride] + [1]*(num_blocks-1)
+        strides = [stride] + [1] * (num_blocks - 1)
         layers = []
         for stride in strides:
             layers.append(block(self.in_planes, planes, stride, enable_batchnorm))
@@ -538,93 +561,93 @@ class AuthorsPreActResNet(nn.Module):
 
 def return_Lipschitz_c2_L2(model):
 
-    L = torch.tensor(1.)
+    L = torch.tensor(1.0)
 
     # reinterpreting the weight tensor of a convolutional layer as a matrix
-    U1 = model.conv1.weight.reshape(16,-1).clone().detach().cpu()
-    U2 = model.conv2.weight.reshape(32,-1).clone().detach().cpu()
+    U1 = model.conv1.weight.reshape(16, -1).clone().detach().cpu()
+    U2 = model.conv2.weight.reshape(32, -1).clone().detach().cpu()
 
     # compute the spectral norm of U
     # upper bound of the true spectral norm
-    L *=torch.svd(U1, some=True, compute_uv=False)[1].max()
-    L *=torch.svd(U2, some=True, compute_uv=False)[1].max()
+    L *= torch.svd(U1, some=True, compute_uv=False)[1].max()
+    L *= torch.svd(U2, some=True, compute_uv=False)[1].max()
 
     # for p = 2, the operator norm is given by the largest singular value of the weight matrix
-    L *=torch.svd(model.fc1.weight.clone().detach().cpu(), some=True, compute_uv=False)[1].max()
-    L *=torch.svd(model.fc2.weight.clone().detach().cpu(), some=True, compute_uv=False)[1].max()
+    L *= torch.svd(model.fc1.weight.clone().detach().cpu(), some=True, compute_uv=False)[1].max()
+    L *= torch.svd(model.fc2.weight.clone().detach().cpu(), some=True, compute_uv=False)[1].max()
 
     return L
 
 
 def return_Lipschitz_resnet_L2(model):
 
-    L = torch.tensor(1.)
+    L = torch.tensor(1.0)
 
     U0 = model.conv1.weight.reshape(64, -1)
-    L *=torch.linalg.svd(U0.cpu())[1].max()
+    L *= torch.linalg.svd(U0.cpu())[1].max()
 
     # layer1:
-    __layer1_0_U1 = model.layer1[0].conv1.weight.detach().clone().cpu().view(64,-1)
+    __layer1_0_U1 = model.layer1[0].conv1.weight.detach().clone().cpu().view(64, -1)
     L_layer1_0_U1 = torch.linalg.svd(__layer1_0_U1)[1].max()
-    __layer1_0_U2 = model.layer1[0].conv2.weight.detach().clone().cpu().view(64,-1)
+    __layer1_0_U2 = model.layer1[0].conv2.weight.detach().clone().cpu().view(64, -1)
     L_layer1_0_U2 = torch.linalg.svd(__layer1_0_U2)[1].max()
-    __layer1_1_U1 = model.layer1[1].conv1.weight.detach().clone().cpu().view(64,-1)
+    __layer1_1_U1 = model.layer1[1].conv1.weight.detach().clone().cpu().view(64, -1)
     L_layer1_1_U1 = torch.linalg.svd(__layer1_1_U1)[1].max()
-    __layer1_1_U2 = model.layer1[1].conv2.weight.detach().clone().cpu().view(64,-1)
+    __layer1_1_U2 = model.layer1[1].conv2.weight.detach().clone().cpu().view(64, -1)
     L_layer1_1_U2 = torch.linalg.svd(__layer1_1_U2)[1].max()
 
-    L_layer1 = L_layer1_0_U1*L_layer1_0_U2+1
-    L_layer1 *= (L_layer1_1_U1*L_layer1_1_U2+1)
+    L_layer1 = L_layer1_0_U1 * L_layer1_0_U2 + 1
+    L_layer1 *= L_layer1_1_U1 * L_layer1_1_U2 + 1
     L *= L_layer1
     # layer2:
-    __layer2_0_U1 = model.layer2[0].conv1.weight.detach().clone().cpu().view(64,-1)
+    __layer2_0_U1 = model.layer2[0].conv1.weight.detach().clone().cpu().view(64, -1)
     L_layer2_0_U1 = torch.linalg.svd(__layer2_0_U1)[1].max()
-    __layer2_0_U2 = model.layer2[0].conv2.weight.detach().clone().cpu().view(128,-1)
+    __layer2_0_U2 = model.layer2[0].conv2.weight.detach().clone().cpu().view(128, -1)
     L_layer2_0_U2 = torch.linalg.svd(__layer2_0_U2)[1].max()
-    __layer2_shortcut = model.layer2[0].shortcut[0].weight.detach().clone().cpu().view(64,-1)
+    __layer2_shortcut = model.layer2[0].shortcut[0].weight.detach().clone().cpu().view(64, -1)
     L_layer2_shortcut = torch.linalg.svd(__layer2_shortcut)[1].max()
-    __layer2_1_U1 = model.layer2[1].conv1.weight.detach().clone().cpu().view(128,-1)
+    __layer2_1_U1 = model.layer2[1].conv1.weight.detach().clone().cpu().view(128, -1)
     L_layer2_1_U1 = torch.linalg.svd(__layer2_1_U1)[1].max()
-    __layer2_1_U2 = model.layer2[1].conv2.weight.detach().clone().cpu().view(128,-1)
+    __layer2_1_U2 = model.layer2[1].conv2.weight.detach().clone().cpu().view(128, -1)
     L_layer2_1_U2 = torch.linalg.svd(__layer2_1_U2)[1].max()
 
-    L_layer2 = L_layer2_0_U1*L_layer2_0_U2+L_layer2_shortcut
-    L_layer2 *= (L_layer2_1_U1*L_layer2_1_U2+1)
+    L_layer2 = L_layer2_0_U1 * L_layer2_0_U2 + L_layer2_shortcut
+    L_layer2 *= L_layer2_1_U1 * L_layer2_1_U2 + 1
     L *= L_layer2
 
     # layer3:
-    __layer3_0_U1 = model.layer3[0].conv1.weight.detach().clone().cpu().view(128,-1)
+    __layer3_0_U1 = model.layer3[0].conv1.weight.detach().clone().cpu().view(128, -1)
     L_layer3_0_U1 = torch.linalg.svd(__layer3_0_U1)[1].max()
-    __layer3_0_U2 = model.layer3[0].conv2.weight.detach().clone().cpu().view(256,-1)
+    __layer3_0_U2 = model.layer3[0].conv2.weight.detach().clone().cpu().view(256, -1)
     L_layer3_0_U2 = torch.linalg.svd(__layer3_0_U2)[1].max()
-    __layer3_shortcut = model.layer3[0].shortcut[0].weight.detach().clone().cpu().view(128,-1)
+    __layer3_shortcut = model.layer3[0].shortcut[0].weight.detach().clone().cpu().view(128, -1)
     L_layer3_shortcut = torch.linalg.svd(__layer3_shortcut)[1].max()
-    __layer3_1_U1 = model.layer3[1].conv1.weight.detach().clone().cpu().view(256,-1)
+    __layer3_1_U1 = model.layer3[1].conv1.weight.detach().clone().cpu().view(256, -1)
     L_layer3_1_U1 = torch.linalg.svd(__layer3_1_U1)[1].max()
-    __layer3_1_U2 = model.layer3[1].conv2.weight.detach().clone().cpu().view(256,-1)
+    __layer3_1_U2 = model.layer3[1].conv2.weight.detach().clone().cpu().view(256, -1)
     L_layer3_1_U2 = torch.linalg.svd(__layer3_1_U2)[1].max()
 
-    L_layer3 = L_layer3_0_U1*L_layer3_0_U2+L_layer3_shortcut
-    L_layer3 *= (L_layer3_1_U1*L_layer3_1_U2+1)
+    L_layer3 = L_layer3_0_U1 * L_layer3_0_U2 + L_layer3_shortcut
+    L_layer3 *= L_layer3_1_U1 * L_layer3_1_U2 + 1
     L *= L_layer3
 
     # layer4:
-    __layer4_0_U1 = model.layer4[0].conv1.weight.detach().clone().cpu().view(256,-1)
+    __layer4_0_U1 = model.layer4[0].conv1.weight.detach().clone().cpu().view(256, -1)
     L_layer4_0_U1 = torch.linalg.svd(__layer4_0_U1)[1].max()
-    __layer4_0_U2 = model.layer4[0].conv2.weight.detach().clone().cpu().view(512,-1)
+    __layer4_0_U2 = model.layer4[0].conv2.weight.detach().clone().cpu().view(512, -1)
     L_layer4_0_U2 = torch.linalg.svd(__layer4_0_U2)[1].max()
-    __layer4_shortcut = model.layer4[0].shortcut[0].weight.detach().clone().cpu().view(256,-1)
+    __layer4_shortcut = model.layer4[0].shortcut[0].weight.detach().clone().cpu().view(256, -1)
     L_layer4_shortcut = torch.linalg.svd(__layer4_shortcut)[1].max()
-    __layer4_1_U1 = model.layer4[1].conv1.weight.detach().clone().cpu().view(512,-1)
+    __layer4_1_U1 = model.layer4[1].conv1.weight.detach().clone().cpu().view(512, -1)
     L_layer4_1_U1 = torch.linalg.svd(__layer4_1_U1)[1].max()
-    __layer4_1_U2 = model.layer4[1].conv2.weight.detach().clone().cpu().view(512,-1)
+    __layer4_1_U2 = model.layer4[1].conv2.weight.detach().clone().cpu().view(512, -1)
     L_layer4_1_U2 = torch.linalg.svd(__layer4_1_U2)[1].max()
 
-    L_layer4 = L_layer4_0_U1*L_layer4_0_U2+L_layer4_shortcut
-    L_layer4 *= (L_layer4_1_U1*L_layer4_1_U2+1)
+    L_layer4 = L_layer4_0_U1 * L_layer4_0_U2 + L_layer4_shortcut
+    L_layer4 *= L_layer4_1_U1 * L_layer4_1_U2 + 1
     L *= L_layer4
 
-    L *=torch.linalg.svd(model.linear.weight.cpu())[1].max()
+    L *= torch.linalg.svd(model.linear.weight.cpu())[1].max()
 
     return L
 

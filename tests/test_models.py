@@ -32,7 +32,9 @@ def count(model: nn.Module, kind: type) -> int:
 # --------------------------------------------------------------------------------------------- shapes
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in ALL_MODELS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in ALL_MODELS]
+)
 def test_output_shape_every_model_channels_and_sizes(name):
     for in_channels in (1, 3):
         for size in (16, 28, 32, 64):
@@ -139,7 +141,9 @@ def test_c2_initial_weights_and_outputs_equal_the_authors():
     x = torch.rand(7, 1, 28, 28)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), other(x), rtol=0, atol=0)
-        torch.testing.assert_close(ours(x.contiguous(memory_format=torch.channels_last)), other(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            ours(x.contiguous(memory_format=torch.channels_last)), other(x), rtol=1e-5, atol=1e-5
+        )
 
 
 # -------------------------------------------------------------------------------------------- resnets
@@ -315,7 +319,9 @@ def test_init_model_depends_only_on_seed_and_keeps_global_rng(name):
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in ALL_MODELS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n not in SMALL_MODELS else n for n in ALL_MODELS]
+)
 def test_eval_deterministic_and_backward(name):
     model = init_model(0, name, 3, 10, 32)
     gen = torch.Generator().manual_seed(1)

@@ -31,6 +31,7 @@ def check(argv, config="train", validate=check_train_config):
 
 # -- bad input: one line naming the key, the value and the valid choices, before any run folder -----------------
 
+
 def test_unknown_choice_lists_only_real_choices():
     with pytest.raises(ConfigError) as err:
         check(["optimizer=sgdd"])
@@ -105,7 +106,9 @@ def test_evaluation_option_values_are_checked_before_training(tmp_path):
     # the library path too: train_and_evaluate refuses before training (no run folder appears)
     from robustopt.cli.train import train_and_evaluate
 
-    cfg = compose("train", [*SYN, f"paths.output_dir={tmp_path}", "evaluations=[band_noise]", "eval.band_noise.std_of=pixel"])
+    cfg = compose(
+        "train", [*SYN, f"paths.output_dir={tmp_path}", "evaluations=[band_noise]", "eval.band_noise.std_of=pixel"]
+    )
     with pytest.raises(ConfigError, match="eval.band_noise.std_of must be 'white' or 'band'"):
         train_and_evaluate(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
@@ -156,8 +159,13 @@ def test_refused_starts_print_one_line_and_leave_no_run_folder(tmp_path):
         evaluations = ["evaluations=[band_noise]"] if arg.startswith("eval.") else []
         res = run_entry("train.py", [dataset, "logger=none", f"paths.output_dir={out}", *evaluations, arg])
         lines = res.stderr.strip().splitlines()
-        assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], (arg, res.stderr)
-        assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), f"{arg} left files: {list(out.rglob('*'))}"
+        assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], (
+            arg,
+            res.stderr,
+        )
+        assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), (
+            f"{arg} left files: {list(out.rglob('*'))}"
+        )
 
 
 def test_a_stub_run_folder_of_a_failed_start_is_removed(tmp_path, monkeypatch):
@@ -208,6 +216,7 @@ def test_identity_ignores_where_the_data_live():
 
 # -- bad tensors -------------------------------------------------------------------------------------------------
 
+
 def _tiny_model(classes=10):
     torch.manual_seed(0)
     return nn.Sequential(nn.Flatten(), nn.Linear(16, classes)).eval()
@@ -238,25 +247,48 @@ def test_nan_pixels_and_bad_labels_are_data_errors_in_attacks_and_evaluations():
 
 # -- results must not be lost ------------------------------------------------------------------------------------
 
+
 def _curve(name, norm, eps, accs, masks, **options):
-    return {"name": name, "norm": norm, "options": options, "eps": eps, "robust_accuracy": accs, "correct": masks, "seconds": 1.0}
+    return {
+        "name": name,
+        "norm": norm,
+        "options": options,
+        "eps": eps,
+        "robust_accuracy": accs,
+        "correct": masks,
+        "seconds": 1.0,
+    }
 
 
 def test_robust_accuracy_merges_curves_by_label_and_eps_points_within_a_curve():
-    old = {"dataset": "d", "n": 4, "clean_accuracy": 1.0, "attacks": {
-        "fgsm-linf": _curve("fgsm", "linf", [0.1, 0.2], [0.5, 0.25], ["a", "b"]),
-        "pgd-linf": _curve("pgd", "linf", [0.1, 0.2], [0.5, 0.0], ["c", "d"], steps=100),
-    }}
-    new = {"dataset": "d", "n": 4, "clean_accuracy": 1.0, "attacks": {
-        "pgd-linf": _curve("pgd", "linf", [0.05, 0.2], [0.75, 0.25], ["e", "f"], steps=100),
-        "pgd-l2": _curve("pgd", "l2", [0.5], [0.5], ["g"], steps=100),
-    }}
+    old = {
+        "dataset": "d",
+        "n": 4,
+        "clean_accuracy": 1.0,
+        "attacks": {
+            "fgsm-linf": _curve("fgsm", "linf", [0.1, 0.2], [0.5, 0.25], ["a", "b"]),
+            "pgd-linf": _curve("pgd", "linf", [0.1, 0.2], [0.5, 0.0], ["c", "d"], steps=100),
+        },
+    }
+    new = {
+        "dataset": "d",
+        "n": 4,
+        "clean_accuracy": 1.0,
+        "attacks": {
+            "pgd-linf": _curve("pgd", "linf", [0.05, 0.2], [0.75, 0.25], ["e", "f"], steps=100),
+            "pgd-l2": _curve("pgd", "l2", [0.5], [0.5], ["g"], steps=100),
+        },
+    }
     merged, dropped, note = merge_result("robust_accuracy", old, new)
     assert dropped is None and "fgsm-linf" in note
     assert set(merged["attacks"]) == {"fgsm-linf", "pgd-linf", "pgd-l2"}
     assert merged["attacks"]["fgsm-linf"] == old["attacks"]["fgsm-linf"]
     pgd = merged["attacks"]["pgd-linf"]
-    assert pgd["eps"] == [0.05, 0.1, 0.2] and pgd["robust_accuracy"] == [0.75, 0.5, 0.25] and pgd["correct"] == ["e", "c", "f"]
+    assert (
+        pgd["eps"] == [0.05, 0.1, 0.2]
+        and pgd["robust_accuracy"] == [0.75, 0.5, 0.25]
+        and pgd["correct"] == ["e", "c", "f"]
+    )
     assert merged["attacks"]["pgd-l2"]["eps"] == [0.5]
     # other images: replaced (and the old result handed back to be kept), never merged
     other = {**new, "n": 3}
@@ -280,23 +312,69 @@ def test_evaluate_pgd_l2_keeps_the_stored_linf_curves_final_and_matched(tmp_path
     data = EvalData(x, model(x).argmax(1).detach(), "synthetic")
     run = RunDir(tmp_path)
     eps = {"linf": [0.01, 0.05], "l2": [0.1, 0.5]}
-    four = {"robust_accuracy": {"eps": eps, "n_samples": 16, "large_eps_steps": 2, "attacks": [
-        {"name": "fgsm", "norm": "linf"}, {"name": "pgd", "norm": "linf", "steps": 3},
-        {"name": "fgsm", "norm": "l2"}, {"name": "pgd", "norm": "l2", "steps": 3}]}}
-    l2 = {"robust_accuracy": {"eps": eps, "n_samples": 16, "large_eps_steps": 2,
-                              "attack": {"name": "pgd", "norm": "l2", "steps": 3, "eps": [0.1, 1.0]}}}
+    four = {
+        "robust_accuracy": {
+            "eps": eps,
+            "n_samples": 16,
+            "large_eps_steps": 2,
+            "attacks": [
+                {"name": "fgsm", "norm": "linf"},
+                {"name": "pgd", "norm": "linf", "steps": 3},
+                {"name": "fgsm", "norm": "l2"},
+                {"name": "pgd", "norm": "l2", "steps": 3},
+            ],
+        }
+    }
+    l2 = {
+        "robust_accuracy": {
+            "eps": eps,
+            "n_samples": 16,
+            "large_eps_steps": 2,
+            "attack": {"name": "pgd", "norm": "l2", "steps": 3, "eps": [0.1, 1.0]},
+        }
+    }
     for protocol in ("final", "matched"):
-        evaluate_model(model, {}, run, ["robust_accuracy"], four, device=torch.device("cpu"), data=data, protocol=protocol, progress=False)
+        evaluate_model(
+            model,
+            {},
+            run,
+            ["robust_accuracy"],
+            four,
+            device=torch.device("cpu"),
+            data=data,
+            protocol=protocol,
+            progress=False,
+        )
         before = run.stored_eval("robust_accuracy", protocol)
-        evaluate_model(model, {}, run, ["robust_accuracy"], l2, device=torch.device("cpu"), data=data, protocol=protocol, progress=False)
+        evaluate_model(
+            model,
+            {},
+            run,
+            ["robust_accuracy"],
+            l2,
+            device=torch.device("cpu"),
+            data=data,
+            protocol=protocol,
+            progress=False,
+        )
         after = run.stored_eval("robust_accuracy", protocol)
         assert set(after["attacks"]) == {"fgsm-linf", "pgd-linf", "fgsm-l2", "pgd-l2"}
         for label in ("fgsm-linf", "pgd-linf", "fgsm-l2"):
             assert after["attacks"][label]["robust_accuracy"] == before["attacks"][label]["robust_accuracy"]
         assert after["attacks"]["pgd-l2"]["eps"] == [0.1, 0.5, 1.0]
         assert len(after["attacks"]["pgd-l2"]["correct"]) == 3
-        evaluate_model(model, {}, run, ["robust_accuracy"], l2, device=torch.device("cpu"), data=data, protocol=protocol,
-                       progress=False, replace=True)
+        evaluate_model(
+            model,
+            {},
+            run,
+            ["robust_accuracy"],
+            l2,
+            device=torch.device("cpu"),
+            data=data,
+            protocol=protocol,
+            progress=False,
+            replace=True,
+        )
         assert set(run.stored_eval("robust_accuracy", protocol)["attacks"]) == {"pgd-l2"}
 
 
@@ -368,6 +446,7 @@ def test_a_rerun_that_succeeds_clears_the_stale_error(tmp_path, monkeypatch):
 
 # -- scripts that must not print an empty table --------------------------------------------------------------------
 
+
 def test_compare_runs_on_a_missing_or_empty_folder_is_an_error(tmp_path, capsys):
     from robustopt.cli.compare import main
 
@@ -392,7 +471,9 @@ def test_scripts_exit_non_zero_on_a_missing_folder(tmp_path):
     import subprocess
 
     env = clean_env(PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, str(REPO / "scripts/compare_runs.py"), "/nonexistent"], capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, str(REPO / "scripts/compare_runs.py"), "/nonexistent"], capture_output=True, text=True, env=env
+    )
     assert res.returncode == 2 and res.stderr.startswith("error:") and not res.stdout
     res = run_entry("irrelevant_freq.py", [f"summarize={tmp_path / 'missing'}"])
     assert res.returncode == 2 and res.stderr.strip().startswith("error: summarize=")
@@ -400,12 +481,19 @@ def test_scripts_exit_non_zero_on_a_missing_folder(tmp_path):
 
 # -- the README, the console scripts, the layout ----------------------------------------------------------------
 
+
 def test_console_scripts_are_the_entry_points():
     import importlib
 
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert {"robustopt-train", "robustopt-evaluate", "robustopt-irrelevant-freq", "robustopt-linear-theory",
-            "robustopt-report", "robustopt-compare"} <= set(scripts)
+    assert {
+        "robustopt-train",
+        "robustopt-evaluate",
+        "robustopt-irrelevant-freq",
+        "robustopt-linear-theory",
+        "robustopt-report",
+        "robustopt-compare",
+    } <= set(scripts)
     for target in scripts.values():
         module, _, fn = target.partition(":")
         assert callable(getattr(importlib.import_module(module), fn)), target
@@ -417,10 +505,18 @@ def test_console_scripts_are_the_entry_points():
 def test_console_script_finds_conf_from_any_working_directory(tmp_path):
     import subprocess
 
-    code = ("import sys; from robustopt.cli.train import main; "
-            "sys.argv = ['robustopt-train', 'dataset=synthetic', 'epochs=1', 'logger=none', 'progress=false']; main()")
-    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                         env=clean_env(PYTHONPATH=str(REPO)), timeout=600)
+    code = (
+        "import sys; from robustopt.cli.train import main; "
+        "sys.argv = ['robustopt-train', 'dataset=synthetic', 'epochs=1', 'logger=none', 'progress=false']; main()"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(PYTHONPATH=str(REPO)),
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     run = tmp_path / "outputs" / "runs" / "default" / "dataset-synthetic_epochs-1"
     assert RunDir(run).status == "completed" and (run / "train.log").exists()  # the job is still named 'train'
@@ -450,11 +546,15 @@ def test_no_unmeasured_time_estimates():
     """Time estimates in the README and the demo scripts are measured ones (the paragraph says how and where)."""
     readme = (REPO / "README.md").read_text()
     assert "TODO" not in readme
-    estimate = re.compile(r"\b(about|takes|in|within) (a few|\d+(\.\d+)?) (seconds|minutes|hours)\b|under a minute", re.I)
+    estimate = re.compile(
+        r"\b(about|takes|in|within) (a few|\d+(\.\d+)?) (seconds|minutes|hours)\b|under a minute", re.I
+    )
     for path in ("README.md", "scripts/demo.sh", "scripts/reproduce.sh", "Makefile"):
         for para in (REPO / path).read_text().split("\n\n"):
             if estimate.search(para) and "measured" not in para and "AutoAttack costs" not in para:
-                pytest.fail(f"{path}: an unmeasured time estimate: {estimate.search(para).group(0)!r} in {para[:200]!r}")
+                pytest.fail(
+                    f"{path}: an unmeasured time estimate: {estimate.search(para).group(0)!r} in {para[:200]!r}"
+                )
 
 
 def test_report_output_in_the_readme_is_git_ignored():
@@ -479,7 +579,9 @@ def test_documented_attack_config_is_valid_when_saved_in_conf(tmp_path, monkeypa
     (tmp_path / "my_attacks.py").write_text(code)
     conf = tmp_path / "conf"
     shutil.copytree(CONF_DIR, conf)
-    (conf / "attack" / "random_corner.yaml").write_text("# @package eval.robust_accuracy.attack\nname: random_corner\nnorm: linf\n")
+    (conf / "attack" / "random_corner.yaml").write_text(
+        "# @package eval.robust_accuracy.attack\nname: random_corner\nnorm: linf\n"
+    )
     from robustopt.attacks import ATTACKS
 
     monkeypatch.chdir(tmp_path)
@@ -503,11 +605,21 @@ def test_target_attack_from_an_empty_folder_without_pythonpath_dot(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     page = (REPO / "docs" / "plugins.md").read_text()
     (tmp_path / "my_attacks.py").write_text(re.search(r"```python\n# my_attacks\.py\n(.*?)```", page, re.S).group(1))
-    res = run_entry("evaluate.py", [f"run_dir={out / 'runs'}", "evaluations=[robust_accuracy]", "logger=none", "progress=false",
-                                    "eval.robust_accuracy.attacks=[{_target_: my_attacks.RandomCorner, norm: linf}]",
-                                    "eval.robust_accuracy.eps.linf=[0.05]", "eval.robust_accuracy.n_samples=20",
-                                    f"paths.output_dir={out}"],
-                    cwd=tmp_path, env={"PYTHONPATH": str(REPO)})
+    res = run_entry(
+        "evaluate.py",
+        [
+            f"run_dir={out / 'runs'}",
+            "evaluations=[robust_accuracy]",
+            "logger=none",
+            "progress=false",
+            "eval.robust_accuracy.attacks=[{_target_: my_attacks.RandomCorner, norm: linf}]",
+            "eval.robust_accuracy.eps.linf=[0.05]",
+            "eval.robust_accuracy.n_samples=20",
+            f"paths.output_dir={out}",
+        ],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO)},
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = [r for r in RunDir(out).path.rglob("summary.json")]
     assert "RandomCorner-linf" in RunDir(run.parent).summary()["eval"]["robust_accuracy"]["attacks"]

@@ -134,7 +134,9 @@ def test_band_noise_perturbation_has_the_paper_statistics(same_draw):
     x = torch.full((200, 3, H, W), 0.5)
     data = EvalData(x, torch.zeros(200, dtype=torch.long), "cifar10")  # paper variance 0.01
     tracker = FakeTracker()
-    res = evaluate_band_noise(rec, data, {"n_bands": 4, "n_draws": 2, "same_draw": same_draw}, EvalContext(batch_size=100, tracker=tracker))
+    res = evaluate_band_noise(
+        rec, data, {"n_bands": 4, "n_draws": 2, "same_draw": same_draw}, EvalContext(batch_size=100, tracker=tracker)
+    )
     assert res["variance"] == BAND_NOISE_VARIANCE["cifar10"] == 0.01
     # inputs: 2 clean batches, then per basis 2 draws x 4 bands x 2 batches
     noisy = rec.inputs[2:]
@@ -154,8 +156,11 @@ def test_band_noise_perturbation_has_the_paper_statistics(same_draw):
                     r = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
                 lo, hi = res[basis]["r_low"][k], res[basis]["r_high"][k]
                 mask = (r > lo) & (r <= hi) if k else r <= hi
-                coef = (sfft.dctn(n, axes=(-2, -1), norm="ortho") if basis == "dct"
-                        else np.fft.fftshift(np.fft.fft2(n, norm="ortho"), axes=(-2, -1)))
+                coef = (
+                    sfft.dctn(n, axes=(-2, -1), norm="ortho")
+                    if basis == "dct"
+                    else np.fft.fftshift(np.fft.fft2(n, norm="ortho"), axes=(-2, -1))
+                )
                 energy = np.abs(coef) ** 2
                 assert energy[..., ~mask].sum() < 1e-6 * energy.sum()
                 assert n.var() == pytest.approx(0.01 * counts[k] / (H * W), rel=0.1)
@@ -227,14 +232,21 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="8x8"):  # the authors' radii exist for 28, 32 and 224 px only
         evaluate_band_noise(model, data, {"variance": 0.1, "bases": ["dct"], "edges": "paper"}, ctx)
     with pytest.raises(ConfigError, match="DCT basis only"):
-        evaluate_band_noise(model, EvalData(torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)),
-                            {"variance": 0.1, "bases": ["dct", "fft"], "edges": "paper"}, ctx)
+        evaluate_band_noise(
+            model,
+            EvalData(torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)),
+            {"variance": 0.1, "bases": ["dct", "fft"], "edges": "paper"},
+            ctx,
+        )
     assert model.inputs == []  # config errors come before any pass over the data
 
 
 def test_evaluations_are_registered():
-    for name, fn in [("gaussian_noise", evaluate_gaussian_noise), ("band_noise", evaluate_band_noise),
-                     ("fourier_heatmap", evaluate_fourier_heatmap)]:
+    for name, fn in [
+        ("gaussian_noise", evaluate_gaussian_noise),
+        ("band_noise", evaluate_band_noise),
+        ("fourier_heatmap", evaluate_fourier_heatmap),
+    ]:
         assert EVALUATIONS._entries[name] is fn
 
 
@@ -268,7 +280,9 @@ def authors_batch_dct2_3channel(input_tensor, dct_matrix):
     d = input_tensor.shape[2]
     dct_matrix = dct_matrix.to(input_tensor.device).expand(batch_size, -1, -1)
     for i in range(3):
-        dct2_output[:, i, :, :] = torch.bmm(torch.bmm(dct_matrix.transpose(1, 2), input_tensor[:, i, :, :].view(batch_size, d, d)), dct_matrix)
+        dct2_output[:, i, :, :] = torch.bmm(
+            torch.bmm(dct_matrix.transpose(1, 2), input_tensor[:, i, :, :].view(batch_size, d, d)), dct_matrix
+        )
     return dct2_output
 
 
@@ -280,7 +294,9 @@ def authors_batch_idct2_3channel(input_tensor, dct_matrix):
     d = input_tensor.shape[2]
     idct_matrix = torch.inverse(dct_matrix).to(input_tensor.device).expand(batch_size, -1, -1)
     for i in range(3):
-        idct2_output[:, i, :, :] = torch.bmm(torch.bmm(idct_matrix.transpose(1, 2), input_tensor[:, i, :, :].view(batch_size, d, d)), idct_matrix)
+        idct2_output[:, i, :, :] = torch.bmm(
+            torch.bmm(idct_matrix.transpose(1, 2), input_tensor[:, i, :, :].view(batch_size, d, d)), idct_matrix
+        )
     return idct2_output
 
 
@@ -300,8 +316,17 @@ def authors_band_mask(size, r_list):
     return mask
 
 
-CIFAR_R_LIST = [10.781431922956449, 15.301968130724937, 19.04982421996594, 22.040185695902814, 24.75901837969084,
-                27.220978213474407, 29.441362859363448, 31.57831841836015, 34.71337554275011]  # eval_AA_cluster.py
+CIFAR_R_LIST = [
+    10.781431922956449,
+    15.301968130724937,
+    19.04982421996594,
+    22.040185695902814,
+    24.75901837969084,
+    27.220978213474407,
+    29.441362859363448,
+    31.57831841836015,
+    34.71337554275011,
+]  # eval_AA_cluster.py
 
 
 def test_paper_band_noise_is_the_authors_test_gaussian_LF_HF_v2():
@@ -315,13 +340,13 @@ def test_paper_band_noise_is_the_authors_test_gaussian_LF_HF_v2():
     cfg = {"bases": ["dct"], "edges": "paper", "same_draw": True, "clamp": False, "std_of": "white", "variance": None}
     res = evaluate_band_noise(rec, data, cfg, EvalContext(batch_size=bs))
     assert res["variance"] == 0.01 and res["dct"]["closed"] == "lower" and res["edges"] == "paper"
-    noisy = rec.inputs[n // bs:]  # after the clean pass: 10 bands x 2 batches
+    noisy = rec.inputs[n // bs :]  # after the clean pass: 10 bands x 2 batches
     assert len(noisy) == 10 * 2
     mask = torch.tensor(authors_band_mask(32, CIFAR_R_LIST), dtype=torch.float32)
     dct_matrix = authors_getDCTmatrix(32)
     assert res["dct"]["counts"] == [int((mask == k).sum()) for k in range(10)]
     for b in range(2):
-        xb = x[b * bs:(b + 1) * bs]
+        xb = x[b * bs : (b + 1) * bs]
         noise = [noisy[k * 2 + b] - xb for k in range(10)]
         white = sum(noise)  # one white draw shared by every band: the bands add up to it
         assert white.double().var().item() == pytest.approx(0.01, rel=0.1)
@@ -359,13 +384,15 @@ def test_per_image_masks_of_gaussian_noise_are_the_outcomes_image_by_image():
     y[:5] = 1 - y[:5]  # five clean mistakes
     model = MeanThreshold()
     data = EvalData(x, y, "fashion_mnist")
-    res = evaluate_gaussian_noise(model, data, {"variances": [0.0, 0.01], "n_draws": 2, "clamp": False}, EvalContext(batch_size=bs))
+    res = evaluate_gaussian_noise(
+        model, data, {"variances": [0.0, 0.01], "n_draws": 2, "clamp": False}, EvalContext(batch_size=bs)
+    )
     clean = decoded(res["clean_correct"])
     np.testing.assert_array_equal(clean, np.arange(n) >= 5)
     inputs = torch.cat(model.inputs)  # clean, then (draw 0: var 0, var 0.01), (draw 1: ...), each n images
     assert inputs.shape[0] == n * 5 and len(res["correct"]) == 2
     for i in range(2):
-        seen = inputs[n * (1 + i): n * (2 + i)]  # the first draw's pass of variance i
+        seen = inputs[n * (1 + i) : n * (2 + i)]  # the first draw's pass of variance i
         expected = ((seen.flatten(1).mean(1) > 0.5).long() == y).numpy()
         got = decoded(res["correct"][i])
         np.testing.assert_array_equal(got, expected)
@@ -379,13 +406,15 @@ def test_per_image_masks_of_band_noise_are_the_outcomes_image_by_image():
     y = (x.flatten(1).mean(1) > 0.5).long()
     model = MeanThreshold()
     data = EvalData(x, y, "synthetic")
-    res = evaluate_band_noise(model, data, {"variance": 0.05, "bases": ["dct"], "n_bands": 3}, EvalContext(batch_size=bs))
+    res = evaluate_band_noise(
+        model, data, {"variance": 0.05, "bases": ["dct"], "n_bands": 3}, EvalContext(batch_size=bs)
+    )
     assert decoded(res["clean_correct"]).all() and len(decoded(res["clean_correct"])) == n
     inputs = torch.cat(model.inputs)[n:]  # after the clean pass: band 0, 1, 2
     masks = [decoded(s) for s in res["dct"]["noisy_correct"]]
     assert len(masks) == 3
     for k in range(3):
-        seen = inputs[k * n:(k + 1) * n]
+        seen = inputs[k * n : (k + 1) * n]
         np.testing.assert_array_equal(masks[k], ((seen.flatten(1).mean(1) > 0.5).long() == y).numpy())
         assert masks[k].mean() == pytest.approx(res["dct"]["noisy_accuracy"][k])
     assert not masks[0].all()  # band 0 holds the DC coefficient, which moves the mean

@@ -62,12 +62,18 @@ def _lrs(name, epochs=10, **kw):
 
 def test_schedules_follow_their_formulas():
     assert _lrs("constant") == [1.0] * 10
-    assert _lrs("multistep", milestones=[3, 7], gamma=0.1) == pytest.approx([1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01])
+    assert _lrs("multistep", milestones=[3, 7], gamma=0.1) == pytest.approx(
+        [1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01]
+    )
     assert _lrs("step", step_size=4, gamma=0.5) == pytest.approx([1] * 4 + [0.5] * 4 + [0.25] * 2)
     assert _lrs("exponential", gamma=0.9) == pytest.approx([0.9**e for e in range(10)])
     assert _lrs("cosine") == pytest.approx([0.5 * (1 + math.cos(math.pi * e / 10)) for e in range(10)])
     warm = _lrs("multistep", milestones=[6], gamma=0.1, warmup_epochs=3, warmup_start_factor=0.1)
-    assert warm[:3] == pytest.approx([0.1, 0.4, 0.7]) and warm[3:6] == pytest.approx([1, 1, 1]) and warm[6:] == pytest.approx([0.1] * 4)
+    assert (
+        warm[:3] == pytest.approx([0.1, 0.4, 0.7])
+        and warm[3:6] == pytest.approx([1, 1, 1])
+        and warm[6:] == pytest.approx([0.1] * 4)
+    )
     with pytest.raises(ConfigError, match="scheduler 'cosine' has no option"):
         _lrs("cosine", gamma=0.1)
 
@@ -83,6 +89,8 @@ def test_scheduler_state_survives_weights_only_checkpoints(tmp_path):
             sched.step()
         torch.save({"s": sched.state_dict(), "o": opt.state_dict()}, tmp_path / f"{name}.pt")
         state = torch.load(tmp_path / f"{name}.pt", weights_only=True)
-        fresh = build_scheduler(name, build_optimizer("adam", [torch.nn.Parameter(torch.zeros(1))], lr=0.1), 10, warmup_epochs=2)
+        fresh = build_scheduler(
+            name, build_optimizer("adam", [torch.nn.Parameter(torch.zeros(1))], lr=0.1), 10, warmup_epochs=2
+        )
         fresh.load_state_dict(state["s"])
         assert fresh.last_epoch == sched.last_epoch

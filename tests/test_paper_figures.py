@@ -43,10 +43,14 @@ PROFILE = {
     "rmsprop": {"clean": 0.905, "gauss": 0.79, "l2": 0.72, "linf": 0.62, "high": 0.10, "lip": 1e4},
 }
 # Lipschitz quantities per optimizer (seed s multiplies them by 1 + 0.1 s)
-LIP = {"sgd": {"paper": 42.0, "norms": 102.0, "upper": 124.0, "lower": 4.0},
-       "adam": {"paper": 2.1e5, "norms": 4.5e5, "upper": 5e5, "lower": 25.0},
-       "rmsprop": {"paper": 3150.0, "norms": 8500.0, "upper": 1e4, "lower": 11.0}}
-T975_DF2 = 0.95 / np.sqrt(2 * 0.975 * 0.025)  # Student-t 97.5% quantile, 2 degrees of freedom (three seeds), closed form
+LIP = {
+    "sgd": {"paper": 42.0, "norms": 102.0, "upper": 124.0, "lower": 4.0},
+    "adam": {"paper": 2.1e5, "norms": 4.5e5, "upper": 5e5, "lower": 25.0},
+    "rmsprop": {"paper": 3150.0, "norms": 8500.0, "upper": 1e4, "lower": 11.0},
+}
+T975_DF2 = 0.95 / np.sqrt(
+    2 * 0.975 * 0.025
+)  # Student-t 97.5% quantile, 2 degrees of freedom (three seeds), closed form
 
 
 def outcomes(opt: str, seed: int, profile: dict = PROFILE) -> dict:
@@ -59,41 +63,86 @@ def outcomes(opt: str, seed: int, profile: dict = PROFILE) -> dict:
         return clean & (rng.random(N) < acc / p["clean"])
 
     gauss = [under(min(p["clean"], p["gauss"] + 0.03 * (len(VARIANCES) - 1 - k))) for k in range(len(VARIANCES))]
-    attacks = {norm: [under(p[norm] * 0.8 ** k) for k in range(3)] for norm in ("l2", "linf")}
+    attacks = {norm: [under(p[norm] * 0.8**k) for k in range(3)] for norm in ("l2", "linf")}
     return {"clean": clean, "gauss": gauss, "attacks": attacks}
 
 
 def _summary(opt: str, seed: int, profile: dict = PROFILE, masks: bool = True, dataset: str = "fashion_mnist") -> dict:
     o, p = outcomes(opt, seed, profile), profile[opt]
     clean_acc = float(o["clean"].mean())
-    gauss = {"variances": VARIANCES, "accuracy": [float(m.mean()) for m in o["gauss"]], "clean_accuracy": clean_acc, "n": N}
+    gauss = {
+        "variances": VARIANCES,
+        "accuracy": [float(m.mean()) for m in o["gauss"]],
+        "clean_accuracy": clean_acc,
+        "n": N,
+    }
     attacks = {}
     for norm in ("l2", "linf"):
-        curve = {"name": "autoattack", "norm": norm, "eps": EPS[norm], "robust_accuracy": [float(m.mean()) for m in o["attacks"][norm]]}
+        curve = {
+            "name": "autoattack",
+            "norm": norm,
+            "eps": EPS[norm],
+            "robust_accuracy": [float(m.mean()) for m in o["attacks"][norm]],
+        }
         if masks:
             curve["correct"] = [encode_mask(m) for m in o["attacks"][norm]]
         attacks[f"autoattack-{norm}"] = curve
         # a weaker attack, stored too: Figure 1 must take AutoAttack
-        attacks[f"pgd-{norm}"] = {"name": "pgd", "norm": norm, "eps": EPS[norm], "robust_accuracy": [min(1.0, a + 0.05) for a in curve["robust_accuracy"]]}
+        attacks[f"pgd-{norm}"] = {
+            "name": "pgd",
+            "norm": norm,
+            "eps": EPS[norm],
+            "robust_accuracy": [min(1.0, a + 0.05) for a in curve["robust_accuracy"]],
+        }
     robust = {"dataset": dataset, "n": N, "clean_accuracy": clean_acc, "attacks": attacks}
     if masks:
         gauss["correct"] = [encode_mask(m) for m in o["gauss"]]
         gauss["clean_correct"] = robust["clean_correct"] = encode_mask(o["clean"])
     drops = [0.3, 0.2, 0.1, 0.05, 0.02] + [p["high"] + 0.01 * seed] * 5
     rows = cols = [-4, -2, 0, 2]
-    grid = [[min(1.0, 1 - clean_acc + 0.05 * (abs(r) + abs(c)) / 4 + (0.2 if opt != "sgd" else 0.0) * (abs(r) + abs(c)) / 8)
-             for c in cols] for r in rows]
+    grid = [
+        [
+            min(
+                1.0,
+                1 - clean_acc + 0.05 * (abs(r) + abs(c)) / 4 + (0.2 if opt != "sgd" else 0.0) * (abs(r) + abs(c)) / 8,
+            )
+            for c in cols
+        ]
+        for r in rows
+    ]
     return {
-        "test_accuracy": clean_acc, "test_loss": 0.3, "epochs_done": 200, "status": "completed",
+        "test_accuracy": clean_acc,
+        "test_loss": 0.3,
+        "epochs_done": 200,
+        "status": "completed",
         "eval": {
             "clean": {"accuracy": clean_acc, "loss": 0.3, "n": N},
             "gaussian_noise": gauss,
             "robust_accuracy": robust,
-            "band_noise": {"variance": 0.1, "clean_accuracy": clean_acc, "n": 500, **{b: {
-                "drop": drops, "drop_stderr": [None] * 10, "noisy_accuracy": [clean_acc - d for d in drops]} for b in ("dct", "fft")}},
-            "fourier_heatmap": {"error": grid, "rows": rows, "cols": cols, "clean_error": 1 - clean_acc, "eps": 4.0, "stride": 2, "n": N},
-            "lipschitz": {"paper_bound": LIP[opt]["paper"] * (1 + 0.1 * seed), "operator_norm_product": LIP[opt]["norms"] * (1 + 0.1 * seed),
-                          "certified_upper_bound": LIP[opt]["upper"] * (1 + 0.1 * seed), "empirical_lower_bound": LIP[opt]["lower"] * (1 + 0.1 * seed)},
+            "band_noise": {
+                "variance": 0.1,
+                "clean_accuracy": clean_acc,
+                "n": 500,
+                **{
+                    b: {"drop": drops, "drop_stderr": [None] * 10, "noisy_accuracy": [clean_acc - d for d in drops]}
+                    for b in ("dct", "fft")
+                },
+            },
+            "fourier_heatmap": {
+                "error": grid,
+                "rows": rows,
+                "cols": cols,
+                "clean_error": 1 - clean_acc,
+                "eps": 4.0,
+                "stride": 2,
+                "n": N,
+            },
+            "lipschitz": {
+                "paper_bound": LIP[opt]["paper"] * (1 + 0.1 * seed),
+                "operator_norm_product": LIP[opt]["norms"] * (1 + 0.1 * seed),
+                "certified_upper_bound": LIP[opt]["upper"] * (1 + 0.1 * seed),
+                "empirical_lower_bound": LIP[opt]["lower"] * (1 + 0.1 * seed),
+            },
         },
     }
 
@@ -110,8 +159,15 @@ def write_run(path: Path, config: dict, summary: dict, status: str = "completed"
 
 def _config(opt: str, seed: int, dataset: str = "fashion_mnist", **extra) -> dict:
     lr = {"sgd": 0.01, "adam": 5e-4, "rmsprop": 5e-5}[opt]
-    return {"seed": seed, "epochs": 200, "experiment_name": "reproduce_quick", "dataset": {"name": dataset},
-            "model": {"name": "c2"}, "optimizer": {"name": opt, "lr": lr}, **extra}
+    return {
+        "seed": seed,
+        "epochs": 200,
+        "experiment_name": "reproduce_quick",
+        "dataset": {"name": dataset},
+        "model": {"name": "c2"},
+        "optimizer": {"name": opt, "lr": lr},
+        **extra,
+    }
 
 
 def write_sweep(root: Path, profile: dict = PROFILE, masks: bool = True, seeds=SEEDS) -> Path:
@@ -121,44 +177,91 @@ def write_sweep(root: Path, profile: dict = PROFILE, masks: bool = True, seeds=S
     return root
 
 
-IRR_ACC = {("none", 1.0): [0.90, 0.91], ("high_frequency", 0.9): [0.90, 0.905], ("high_frequency", 0.5): [0.895, 0.90],
-           ("high_frequency", 0.1): [0.70, 0.72], ("low_energy", 0.9): [0.90, 0.90], ("low_energy", 0.5): [0.86, 0.87],
-           ("low_energy", 0.1): [0.50, 0.55]}
+IRR_ACC = {
+    ("none", 1.0): [0.90, 0.91],
+    ("high_frequency", 0.9): [0.90, 0.905],
+    ("high_frequency", 0.5): [0.895, 0.90],
+    ("high_frequency", 0.1): [0.70, 0.72],
+    ("low_energy", 0.9): [0.90, 0.90],
+    ("low_energy", 0.5): [0.86, 0.87],
+    ("low_energy", 0.1): [0.50, 0.55],
+}
 
 
 def write_irrelevant_freq(root: Path, accs: dict = IRR_ACC) -> Path:
     for (name, keep), per_seed in accs.items():
         for seed, acc in enumerate(per_seed):
             filt = {"name": None if name == "none" else name, "keep_fraction": keep}
-            write_run(root / f"{name}-keep{keep}" / f"seed{seed}", _config("sgd", seed, data_filter=filt), {"test_accuracy": acc})
+            write_run(
+                root / f"{name}-keep{keep}" / f"seed{seed}",
+                _config("sgd", seed, data_filter=filt),
+                {"test_accuracy": acc},
+            )
     return root
 
 
-def write_linear_theory(path: Path, adam_standard: float = 1e-12, variances=(0.0, 1e-4, 1e-3), eps=(0.5, 1.0, 2.0),
-                        gd_final: float = 124.9) -> Path:
+def write_linear_theory(
+    path: Path, adam_standard: float = 1e-12, variances=(0.0, 1e-4, 1e-3), eps=(0.5, 1.0, 2.0), gd_final: float = 124.9
+) -> Path:
     """A linear-theory run directory as experiments/linear_theory.py writes it, with chosen numbers."""
     run = RunDir(path)
     run.write_config({"experiment_name": "linear_theory_quick"})
     run.update_meta(status="completed")
     steps = [0, 10, 100, 1000]
     key = "1.41421"
-    final = {"gd": {"standard_risk": 4e-8, "adversarial_risk": {key: gd_final}, "weight_norm": 11.18},
-             "signgd": {"standard_risk": 6.6e-6, "adversarial_risk": {key: 143.2}, "weight_norm": 11.96},
-             "adam": {"standard_risk": adam_standard, "adversarial_risk": {key: 145.7}, "weight_norm": 12.07}}
+    final = {
+        "gd": {"standard_risk": 4e-8, "adversarial_risk": {key: gd_final}, "weight_norm": 11.18},
+        "signgd": {"standard_risk": 6.6e-6, "adversarial_risk": {key: 143.2}, "weight_norm": 11.96},
+        "adam": {"standard_risk": adam_standard, "adversarial_risk": {key: 145.7}, "weight_norm": 12.07},
+    }
     irrelevant_final = {"gd": 0.02, "signgd": 4.14, "adam": 4.55}
-    traj = {"steps": steps, "lr": 0.1, "n_steps": 1000, "w0_tilde": [0.01, -0.01, 0.02], "gradient": "population",
-            "model": {"sigma_tilde": [0.1, 0.05, 0.0], "w_star_tilde": [5.0, 10.0, 0.0], "noise_std": 0.0},
-            "optimizers": {n: {"abs_error_tilde": [[4.99, 10.01, 0.02], [3.0, 8.0, 0.02 + (irrelevant_final[n] - 0.02) / 2],
-                                                   [1.0, 2.0, irrelevant_final[n]], [1e-4, 1e-3, irrelevant_final[n]]],
-                               "standard_risk": [0.25, 0.1, 0.01, f["standard_risk"]],
-                               "adversarial_risk": {key: [0.5, 40.0, 100.0, f["adversarial_risk"][key]]}}
-                           for n, f in final.items()}}
+    traj = {
+        "steps": steps,
+        "lr": 0.1,
+        "n_steps": 1000,
+        "w0_tilde": [0.01, -0.01, 0.02],
+        "gradient": "population",
+        "model": {"sigma_tilde": [0.1, 0.05, 0.0], "w_star_tilde": [5.0, 10.0, 0.0], "noise_std": 0.0},
+        "optimizers": {
+            n: {
+                "abs_error_tilde": [
+                    [4.99, 10.01, 0.02],
+                    [3.0, 8.0, 0.02 + (irrelevant_final[n] - 0.02) / 2],
+                    [1.0, 2.0, irrelevant_final[n]],
+                    [1e-4, 1e-3, irrelevant_final[n]],
+                ],
+                "standard_risk": [0.25, 0.1, 0.01, f["standard_risk"]],
+                "adversarial_risk": {key: [0.5, 40.0, 100.0, f["adversarial_risk"][key]]},
+            }
+            for n, f in final.items()
+        },
+    }
     (path / "trajectories_population.json").write_text(json.dumps(traj))
     ratio = [[1.15 - 0.05 * i + 0.01 * j for j in range(len(eps))] for i in range(len(variances))]
-    (path / "surface.json").write_text(json.dumps({"eps": list(eps), "variances": list(variances), "ratio": {"signgd": ratio},
-                                                   "reference": "gd", "irrelevant_index": 2, "n_steps": 1000, "gradient": "population"}))
-    run.update_summary({"n_steps": 1000, "lr": 0.1, "eps": [math.sqrt(2)], "initial_standard_risk": 0.25,
-                        "final": {"population": final}, "gd_limit": {"adversarial_risk": {key: 125.0}}, "status": "completed"})
+    (path / "surface.json").write_text(
+        json.dumps(
+            {
+                "eps": list(eps),
+                "variances": list(variances),
+                "ratio": {"signgd": ratio},
+                "reference": "gd",
+                "irrelevant_index": 2,
+                "n_steps": 1000,
+                "gradient": "population",
+            }
+        )
+    )
+    run.update_summary(
+        {
+            "n_steps": 1000,
+            "lr": 0.1,
+            "eps": [math.sqrt(2)],
+            "initial_standard_risk": 0.25,
+            "final": {"population": final},
+            "gd_limit": {"adversarial_risk": {key: 125.0}},
+            "status": "completed",
+        }
+    )
     return path
 
 
@@ -196,6 +299,7 @@ def _by_gid(fig, gid: str):
 
 # -- the figure scripts ----------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_figure_scripts_write_images(store, tmp_path):
     out = tmp_path / "figs"
@@ -212,8 +316,12 @@ def test_figure_scripts_write_images(store, tmp_path):
     md, tex = (out / "table1.md").read_text(), (out / "table1.tex").read_text()
     # each quantity named in its header, in this order
     header = md.splitlines()[0]
-    names = ("paper's quantity: reshaped-kernel product (authors' code)", "product of exact layer operator norms",
-             "certified upper bound", "empirical lower bound")
+    names = (
+        "paper's quantity: reshaped-kernel product (authors' code)",
+        "product of exact layer operator norms",
+        "certified upper bound",
+        "empirical lower bound",
+    )
     assert [header.index(n) for n in names] == sorted(header.index(n) for n in names)
 
     # geometric mean [95% interval] over the three seeds, on the log scale (issue 20: a symmetric t-interval of a
@@ -234,14 +342,23 @@ def test_figure1_takes_the_smallest_eps_the_largest_variance_and_autoattack(stor
     sweep = load_sweep(store["sweep"])
     assert len(sweep.runs) == 9 and len(sweep.incomplete) == 1
     s = figure1_setting(sweep, "fashion_mnist")
-    assert (s.variance, s.eps_l2, s.eps_linf, s.attack_l2, s.attack_linf, s.n_images) == (0.01, 0.1, 1 / 255, "autoattack", "autoattack", N)
+    assert (s.variance, s.eps_l2, s.eps_linf, s.attack_l2, s.attack_linf, s.n_images) == (
+        0.01,
+        0.1,
+        1 / 255,
+        "autoattack",
+        "autoattack",
+        N,
+    )
     fig = figure1.figure1(sweep, {"fashion_mnist": s}, {})
     for opt in OPTS:
         masks = [outcomes(opt, seed) for seed in SEEDS]
         x = [m["attacks"]["linf"][0].mean() for m in masks]
         y = [m["clean"].mean() for m in masks]
         line = _by_gid(fig, f"ours:fashion_mnist:linf:{opt}")
-        assert line.get_xdata()[0] == pytest.approx(100 * np.mean(x)) and line.get_ydata()[0] == pytest.approx(100 * np.mean(y))
+        assert line.get_xdata()[0] == pytest.approx(100 * np.mean(x)) and line.get_ydata()[0] == pytest.approx(
+            100 * np.mean(y)
+        )
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["Gaussian noise, variance 0.01", "L2 AutoAttack, ε = 0.1", "L∞ AutoAttack, ε = 1/255"]
     import matplotlib.pyplot as plt
@@ -255,19 +372,38 @@ def _same_image_runs(masks: bool) -> Sweep:
     for opt, (clean_first, gauss_first) in {"sgd": (0.80, 0.70), "adam": (0.85, 0.50)}.items():
         for seed in (0, 1):
             rng = np.random.default_rng([seed, len(opt)])
-            clean = np.r_[rng.random(N) < clean_first + 0.02 * seed, np.ones(9 * N, bool)]  # whole test set: 10 N images
+            clean = np.r_[
+                rng.random(N) < clean_first + 0.02 * seed, np.ones(9 * N, bool)
+            ]  # whole test set: 10 N images
             gauss = np.r_[clean[:N] & (rng.random(N) < gauss_first / clean_first), np.ones(9 * N, bool)]
             attacked = {norm: clean[:N] & (rng.random(N) < 0.6) for norm in ("l2", "linf")}
             g = {"variances": [0.01], "accuracy": [float(gauss.mean())], "n": 10 * N}
-            ra = {"n": N, "clean_accuracy": float(clean[:N].mean()), "attacks": {f"autoattack-{norm}": {
-                "name": "autoattack", "norm": norm, "eps": [0.5], "robust_accuracy": [float(m.mean())]} for norm, m in attacked.items()}}
+            ra = {
+                "n": N,
+                "clean_accuracy": float(clean[:N].mean()),
+                "attacks": {
+                    f"autoattack-{norm}": {
+                        "name": "autoattack",
+                        "norm": norm,
+                        "eps": [0.5],
+                        "robust_accuracy": [float(m.mean())],
+                    }
+                    for norm, m in attacked.items()
+                },
+            }
             if masks:
                 g["correct"], g["clean_correct"] = [encode_mask(gauss)], encode_mask(clean)
                 ra["clean_correct"] = encode_mask(clean[:N])
                 for norm, m in attacked.items():
                     ra["attacks"][f"autoattack-{norm}"]["correct"] = [encode_mask(m)]
-            summ = {"test_accuracy": float(clean.mean()), "eval": {"clean": {"accuracy": float(clean.mean()), "n": 10 * N},
-                                                                   "gaussian_noise": g, "robust_accuracy": ra}}
+            summ = {
+                "test_accuracy": float(clean.mean()),
+                "eval": {
+                    "clean": {"accuracy": float(clean.mean()), "n": 10 * N},
+                    "gaussian_noise": g,
+                    "robust_accuracy": ra,
+                },
+            }
             cfg = _config(opt, seed)
             runs.append(Run(Path(f"/x/{opt}{seed}"), "fashion_mnist", opt, seed, cfg, summ, "completed"))
             runs[-1].masks = {"clean": clean, "gauss": gauss, **attacked}
@@ -292,7 +428,9 @@ def test_figure1_x_and_y_come_from_the_same_images():
         x_whole = np.mean([r.masks["gauss"].mean() for r in runs])
         assert abs(y_first - y_whole) > 0.05 and abs(x_first - x_whole) > 0.05  # the store would show the difference
         line = _by_gid(fig, f"ours:fashion_mnist:gaussian_noise:{opt}")  # every image the noise was evaluated on
-        assert line.get_xdata()[0] == pytest.approx(100 * x_whole) and line.get_ydata()[0] == pytest.approx(100 * y_whole)
+        assert line.get_xdata()[0] == pytest.approx(100 * x_whole) and line.get_ydata()[0] == pytest.approx(
+            100 * y_whole
+        )
         for norm in ("l2", "linf"):
             attacked = _by_gid(fig, f"ours:fashion_mnist:{norm}:{opt}")  # the attacks' first N images, both coordinates
             assert attacked.get_xdata()[0] == pytest.approx(100 * np.mean([r.masks[norm].mean() for r in runs]))
@@ -325,7 +463,11 @@ def test_figure1_error_bars_are_95_percent_intervals_and_paper_points_are_open(s
     ax = fig.axes[1]
     masks = [outcomes("sgd", s) for s in SEEDS]
     x = [100 * m["attacks"]["l2"][0].mean() for m in masks]
-    caps = [ln for ln in ax.lines if ln.get_marker() == "|" and np.allclose(ln.get_ydata(), 100 * np.mean([m["clean"].mean() for m in masks]))]
+    caps = [
+        ln
+        for ln in ax.lines
+        if ln.get_marker() == "|" and np.allclose(ln.get_ydata(), 100 * np.mean([m["clean"].mean() for m in masks]))
+    ]
     # the horizontal error bar's caps sit at mean ± the t-interval half-width
     xs = sorted(float(v) for ln in caps for v in ln.get_xdata())
     assert xs[0] == pytest.approx(np.mean(x) - _ci(x)) and xs[-1] == pytest.approx(np.mean(x) + _ci(x))
@@ -344,7 +486,9 @@ def test_robustness_curves_have_every_attack_and_a_band_over_seeds(store):
     assert titles == {"Gaussian noise", "L2 AutoAttack", "L2 PGD", "L∞ AutoAttack", "L∞ PGD"}
     line = _by_gid(fig, "curve:fashion_mnist:l2:autoattack:adam")
     masks = [outcomes("adam", s) for s in SEEDS]
-    expected = [np.mean([m["clean"].mean() for m in masks])] + [np.mean([m["attacks"]["l2"][k].mean() for m in masks]) for k in range(3)]
+    expected = [np.mean([m["clean"].mean() for m in masks])] + [
+        np.mean([m["attacks"]["l2"][k].mean() for m in masks]) for k in range(3)
+    ]
     assert list(line.get_xdata()) == [0.0] + EPS["l2"] and np.allclose(line.get_ydata(), 100 * np.array(expected))
     band = _by_gid(fig, "curve-interval:fashion_mnist:l2:autoattack:adam")
     l2 = [100 * m["attacks"]["l2"][2].mean() for m in masks]
@@ -354,6 +498,7 @@ def test_robustness_curves_have_every_attack_and_a_band_over_seeds(store):
 
 
 # -- band noise and the Fourier heat maps --------------------------------------------------------------------
+
 
 def test_fourier_heatmap_shows_error_minus_clean_error():
     import matplotlib.pyplot as plt
@@ -365,9 +510,26 @@ def test_fourier_heatmap_shows_error_minus_clean_error():
     for opt, (clean_error, err) in spec.items():
         for seed in (0, 1):
             e = (np.asarray(err) + 0.01 * seed).tolist()
-            res = {"error": e, "rows": rows, "cols": cols, "clean_error": clean_error + 0.01 * seed, "eps": 4.0, "stride": 2, "n": 100}
-            runs.append(Run(Path(f"/x/{opt}{seed}"), "cifar10", opt, seed, _config(opt, seed, "cifar10"),
-                                   {"test_accuracy": 0.5, "eval": {"fourier_heatmap": res}}, "completed"))
+            res = {
+                "error": e,
+                "rows": rows,
+                "cols": cols,
+                "clean_error": clean_error + 0.01 * seed,
+                "eps": 4.0,
+                "stride": 2,
+                "n": 100,
+            }
+            runs.append(
+                Run(
+                    Path(f"/x/{opt}{seed}"),
+                    "cifar10",
+                    opt,
+                    seed,
+                    _config(opt, seed, "cifar10"),
+                    {"test_accuracy": 0.5, "eval": {"fourier_heatmap": res}},
+                    "completed",
+                )
+            )
     sweep = Sweep([Path("/x")], runs)
     fig = band_noise.fourier_heatmap_figure(sweep)
     for opt, (clean_error, err) in spec.items():
@@ -376,7 +538,9 @@ def test_fourier_heatmap_shows_error_minus_clean_error():
     assert any("clean error" in ax.get_ylabel() for ax in fig.axes)  # the colour bar says what is shown
     plt.close(fig)
     text = band_noise.fourier_heatmap_caption(sweep)
-    assert "SGD: clean error 20.5%, increase 5.7 on average and 10.0 at most" in text  # (0.05 + 0.02 + 0.10) / 3, 0.30 - 0.20
+    assert (
+        "SGD: clean error 20.5%, increase 5.7 on average and 10.0 at most" in text
+    )  # (0.05 + 0.02 + 0.10) / 3, 0.30 - 0.20
     assert "Adam: clean error 5.5%, increase 17.0 on average and 35.0 at most" in text
 
 
@@ -396,9 +560,20 @@ def test_band_noise_bands_are_95_percent_intervals(store):
 
 # -- Figure 2 ---------------------------------------------------------------------------------------------------
 
+
 def _irr_rows(accs: dict, dataset: str = "fashion_mnist") -> list[dict]:
-    return [{"dataset": dataset, "filter": name, "removed_percent": round(100 * (1 - keep)), "optimizer": "sgd", "seed": s,
-             "test_accuracy": a} for (name, keep), per in accs.items() for s, a in enumerate(per)]
+    return [
+        {
+            "dataset": dataset,
+            "filter": name,
+            "removed_percent": round(100 * (1 - keep)),
+            "optimizer": "sgd",
+            "seed": s,
+            "test_accuracy": a,
+        }
+        for (name, keep), per in accs.items()
+        for s, a in enumerate(per)
+    ]
 
 
 @pytest.mark.parametrize("dataset, chance", [("fashion_mnist", 10.0), ("cifar100", 1.0)])
@@ -420,6 +595,7 @@ def test_figure2_y_range_includes_chance_level(dataset, chance):
 
 # -- captions are computed from the numbers --------------------------------------------------------------------
 
+
 def test_captions_change_with_the_numbers(tmp_path):
     other = {o: dict(p) for o, p in PROFILE.items()}
     other["adam"].update(high=0.4)
@@ -440,7 +616,11 @@ def test_captions_change_with_the_numbers(tmp_path):
     rows = _irr_rows(IRR_ACC)
     text = figure2.caption(rows)
     base = [100 * v for v in IRR_ACC[("none", 1.0)]]
-    assert f"unfiltered {np.mean(base):.1f} ± {_ci(base):.1f}%" in text and "2 seeds" in text and "chance level 10%" in text
+    assert (
+        f"unfiltered {np.mean(base):.1f} ± {_ci(base):.1f}%" in text
+        and "2 seeds" in text
+        and "chance level 10%" in text
+    )
     assert "90% removed 71.0 ± 12.7 (-19.5)" in text  # (0.70, 0.72): t(1) * 1.414 / sqrt(2) = 12.7
     worse = {**IRR_ACC, ("none", 1.0): [0.80, 0.81]}
     assert figure2.caption(_irr_rows(worse)) != text and "unfiltered 80.5" in figure2.caption(_irr_rows(worse))
@@ -450,7 +630,9 @@ def test_linear_theory_captions_follow_the_numbers(tmp_path):
     good = linear_theory.captions(write_linear_theory(tmp_path / "good"))
     slow = linear_theory.captions(write_linear_theory(tmp_path / "slow", adam_standard=0.01, gd_final=100.0))
     assert set(good) == {"weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap"}
-    assert "every method is below it" in good["risks_population"] and "0.001 of it is 0.00025" in good["risks_population"]
+    assert (
+        "every method is below it" in good["risks_population"] and "0.001 of it is 0.00025" in good["risks_population"]
+    )
     assert "not below it: Adam" in slow["risks_population"] and "Adam 0.01" in slow["risks_population"]
     assert "GD ends 0.08% from it (converged)" in good["risks_population"]
     assert "GD ends 20% from it (not converged" in slow["risks_population"]
@@ -467,21 +649,44 @@ def test_linear_theory_captions_follow_the_numbers(tmp_path):
     paths = linear_theory.make_figures(small, tmp_path / "figs")
     names = {p.stem for p in paths}
     assert "risk_ratio_heatmap" in names and "risk_ratio_surface" not in names
-    assert "risk_ratio_surface" not in {p.stem for p in linear_theory.make_figures(tmp_path / "good", tmp_path / "figs_good")}
+    assert "risk_ratio_surface" not in {
+        p.stem for p in linear_theory.make_figures(tmp_path / "good", tmp_path / "figs_good")
+    }
     md = (tmp_path / "figs" / "linear_theory.md").read_text()
     assert "3-D" not in md and "All methods reach about zero" not in md
 
 
 # -- the report --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_report_with_every_part(store, tmp_path):
     out = tmp_path / "report"
-    assert report.main(["--sweep", str(store["sweep"]), "--irrelevant-freq", str(store["irr"]),
-                        "--linear-theory", str(store["lt"]), "--out", str(out)]) == 0
+    assert (
+        report.main(
+            [
+                "--sweep",
+                str(store["sweep"]),
+                "--irrelevant-freq",
+                str(store["irr"]),
+                "--linear-theory",
+                str(store["lt"]),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = (out / "report.md").read_text()
     assert "PARTIAL" not in text and "## Missing results" not in text and "## Verdicts" in text
-    for name in ("figure1", "robustness_curves", "figure2", "band_noise", "fourier_heatmaps", "linear_theory/risks_population"):
+    for name in (
+        "figure1",
+        "robustness_curves",
+        "figure2",
+        "band_noise",
+        "fourier_heatmaps",
+        "linear_theory/risks_population",
+    ):
         assert f"figures/{name}.png" in text and (out / "figures" / f"{name}.png").exists()
     # our mean ± 95% interval (on the same images) beside the paper's value
     g = [100 * outcomes("sgd", s)["gauss"][-1].mean() for s in SEEDS]
@@ -505,7 +710,7 @@ def test_report_with_a_missing_part_writes_nothing_unless_partial(store, tmp_pat
     head = (out / "report.md").read_text().splitlines()[:4]
     assert any("PARTIAL" in line for line in head), head
     text = (out / "report.md").read_text()
-    assert "## Missing results" in text and "Linear theory" in text[text.index("## Missing results"):]
+    assert "## Missing results" in text and "Linear theory" in text[text.index("## Missing results") :]
     assert (out / "figures" / "figure1.png").exists()
 
 
@@ -536,8 +741,11 @@ def test_missing_results_name_the_piece_and_the_command(store, tmp_path, capsys)
     assert "L-inf eps 0.5 is not stored" in capsys.readouterr().err
 
     only_base = tmp_path / "irr"
-    write_run(only_base / "none-keep1.0" / "default", _config("sgd", 0, data_filter={"name": None, "keep_fraction": 1.0}),
-              {"test_accuracy": 0.9})
+    write_run(
+        only_base / "none-keep1.0" / "default",
+        _config("sgd", 0, data_filter={"name": None, "keep_fraction": 1.0}),
+        {"test_accuracy": 0.9},
+    )
     assert figure2.main([str(only_base)]) == 2
     assert "only the baseline is complete" in capsys.readouterr().err
 
@@ -562,12 +770,26 @@ def test_no_script_edits_sys_path_and_the_package_is_installed():
 @pytest.mark.slow
 def test_scripts_run_by_path_and_as_modules(store, tmp_path):
     """``python paper_figures/x.py`` (scripts/reproduce.sh, the README) and ``python -m paper_figures.x``, from any folder."""
-    env = clean_env(MPLBACKEND="Agg")  # paper_figures comes from the installed package (pip install -e .), not from sys.path edits
-    by_path = subprocess.run([sys.executable, str(REPO / "paper_figures" / "figure2.py"), str(store["irr"]), "--out", str(tmp_path / "a")],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = clean_env(
+        MPLBACKEND="Agg"
+    )  # paper_figures comes from the installed package (pip install -e .), not from sys.path edits
+    by_path = subprocess.run(
+        [sys.executable, str(REPO / "paper_figures" / "figure2.py"), str(store["irr"]), "--out", str(tmp_path / "a")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert by_path.returncode == 0, by_path.stderr[-2000:]
-    as_module = subprocess.run([sys.executable, "-m", "paper_figures.report", "--help"], cwd=tmp_path, env=env,
-                               capture_output=True, text=True, timeout=300)
+    as_module = subprocess.run(
+        [sys.executable, "-m", "paper_figures.report", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert as_module.returncode == 0 and "--allow-partial" in as_module.stdout
     assert (tmp_path / "a" / "figure2.png").exists()
 
@@ -601,12 +823,16 @@ def test_style_gives_one_colour_and_marker_per_optimizer_and_the_papers_dataset_
     colours = [style.color(o) for o in ("sgd", "adam", "rmsprop", "adamw", "adagrad", "signsgd")]
     assert len(set(colours)) == len(colours) and style.color("SGD") == style.color("sgd")
     assert (style.marker("sgd"), style.marker("adam"), style.marker("rmsprop")) == ("*", "o", "D")  # the blog post
-    assert style.dataset_color("cifar10") == "#2ca02c" and len(set(style.DATASET_COLORS.values())) == len(style.DATASET_COLORS)
+    assert style.dataset_color("cifar10") == "#2ca02c" and len(set(style.DATASET_COLORS.values())) == len(
+        style.DATASET_COLORS
+    )
 
 
 @pytest.mark.slow
 def test_reproduce_script_rejects_unknown_target():
-    res = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh"), "nope"], capture_output=True, text=True, timeout=30)
+    res = subprocess.run(
+        ["bash", str(REPO / "scripts" / "reproduce.sh"), "nope"], capture_output=True, text=True, timeout=30
+    )
     assert res.returncode == 2 and "usage: scripts/reproduce.sh quick|fashion-mnist|paper" in res.stderr
 
 
@@ -614,13 +840,34 @@ def test_reproduce_script_rejects_unknown_target():
 def test_report_on_a_really_trained_store(tmp_path):
     """Train SGD and Adam for one epoch on the synthetic set, run every evaluation, then draw the report."""
     env = clean_env(ROBUSTOPT_OUTPUT_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    args = ["-m", "dataset=synthetic", "epochs=1", "optimizer=sgd,adam", "seed=0", "logger=none", "progress=false",
-            "scheduler=constant", "experiment_name=pf", "evaluations=[clean,robust_accuracy,gaussian_noise,band_noise,fourier_heatmap]",
-            "eval.robust_accuracy.n_samples=32", "eval.robust_accuracy.attacks=[{name: fgsm, norm: linf},{name: fgsm, norm: l2}]",
-            "eval.robust_accuracy.sanity=false", "eval.band_noise.n_samples=64", "eval.band_noise.n_bands=4",
-            "eval.fourier_heatmap.n_samples=32", "eval.fourier_heatmap.stride=8", "hydra.sweep.subdir=${optimizer.name}"]
-    res = subprocess.run([sys.executable, str(REPO / "experiments" / "train.py"), *args], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=600)
+    args = [
+        "-m",
+        "dataset=synthetic",
+        "epochs=1",
+        "optimizer=sgd,adam",
+        "seed=0",
+        "logger=none",
+        "progress=false",
+        "scheduler=constant",
+        "experiment_name=pf",
+        "evaluations=[clean,robust_accuracy,gaussian_noise,band_noise,fourier_heatmap]",
+        "eval.robust_accuracy.n_samples=32",
+        "eval.robust_accuracy.attacks=[{name: fgsm, norm: linf},{name: fgsm, norm: l2}]",
+        "eval.robust_accuracy.sanity=false",
+        "eval.band_noise.n_samples=64",
+        "eval.band_noise.n_bands=4",
+        "eval.fourier_heatmap.n_samples=32",
+        "eval.fourier_heatmap.stride=8",
+        "hydra.sweep.subdir=${optimizer.name}",
+    ]
+    res = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "train.py"), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     sweep = tmp_path / "multiruns" / "pf"
     path, missing, written, claims = report.build_report([str(sweep)], tmp_path / "report", allow_partial=True)
@@ -642,9 +889,18 @@ def test_runs_still_training_are_read_under_the_matched_protocol_only(tmp_path):
     root = tmp_path / "in_progress"
     for opt in ("sgd", "adam"):
         done = _summary(opt, 0)
-        summary = {"epochs_done": 85, "matched": {"epoch": 40 if opt == "sgd" else 4, "target_accuracy": 0.88,
-                                                  "test_accuracy_at_epoch": done["test_accuracy"], "run_status": "running",
-                                                  "epochs_done": 85, "epochs": 200, "eval": done["eval"]}}
+        summary = {
+            "epochs_done": 85,
+            "matched": {
+                "epoch": 40 if opt == "sgd" else 4,
+                "target_accuracy": 0.88,
+                "test_accuracy_at_epoch": done["test_accuracy"],
+                "run_status": "running",
+                "epochs_done": 85,
+                "epochs": 200,
+                "eval": done["eval"],
+            },
+        }
         write_run(root / f"optimizer-{opt}_seed-0", _config(opt, 0), summary, status="running")
     with pytest.raises(MissingResultsError, match="no completed run"):
         load_sweep(root)
@@ -664,5 +920,8 @@ def test_band_noise_title_names_the_band_definition_stored(store):
     sweep = load_sweep(store["sweep"])
     assert band_noise.band_definition(sweep) == "bands of equal numbers of coefficients by radius"
     for run in sweep.runs:
-        run.summary = {**run.summary, "eval": {**run.summary["eval"], "band_noise": {**run.summary["eval"]["band_noise"], "edges": "paper"}}}
+        run.summary = {
+            **run.summary,
+            "eval": {**run.summary["eval"], "band_noise": {**run.summary["eval"]["band_noise"], "edges": "paper"}},
+        }
     assert "authors' 10 bands" in band_noise.band_definition(sweep)

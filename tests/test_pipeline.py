@@ -166,7 +166,15 @@ def test_wandb_offline_log_reads_back(out_dir):
     target = out_dir / "wb"
     res = run_entry(
         "train.py",
-        [*SYN, "epochs=2", "logger=wandb", "optimizer=rmsprop", "seed=1", f"paths.output_dir={out_dir}", f"hydra.run.dir={target}"],
+        [
+            *SYN,
+            "epochs=2",
+            "logger=wandb",
+            "optimizer=rmsprop",
+            "seed=1",
+            f"paths.output_dir={out_dir}",
+            f"hydra.run.dir={target}",
+        ],
         env={"WANDB_MODE": "offline"},
     )
     assert res.returncode == 0, res.stderr[-2000:]
@@ -195,7 +203,10 @@ def test_multirun_and_evaluate_entry_point(out_dir):
         "dataset-synthetic_epochs-1_optimizer-rmsprop_scheduler-constant",
         "dataset-synthetic_epochs-1_optimizer-sgd_scheduler-constant",
     ]
-    ev = run_entry("evaluate.py", [f"run_dir={sweep}", "evaluations=[clean]", "logger=none", "progress=false", f"paths.output_dir={out_dir}"])
+    ev = run_entry(
+        "evaluate.py",
+        [f"run_dir={sweep}", "evaluations=[clean]", "logger=none", "progress=false", f"paths.output_dir={out_dir}"],
+    )
     assert ev.returncode == 0, ev.stderr[-2000:]
     rows = load_runs(sweep)
     assert len(rows) == 3
@@ -208,13 +219,20 @@ def test_multirun_and_evaluate_entry_point(out_dir):
 @pytest.mark.slow
 def test_evaluate_uses_each_runs_own_options_unless_overridden(out_dir):
     """A run trained with eval.gaussian_noise.variances=[0.02] is evaluated with them; the command line still wins."""
-    res = run_entry("train.py", [*SYN, "epochs=1", "eval.gaussian_noise.variances=[0.02]", f"paths.output_dir={out_dir}"])
+    res = run_entry(
+        "train.py", [*SYN, "epochs=1", "eval.gaussian_noise.variances=[0.02]", f"paths.output_dir={out_dir}"]
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = find_runs(out_dir / "runs")
     common = ["evaluations=[gaussian_noise]", "logger=none", "progress=false", f"paths.output_dir={out_dir}"]
     assert run_entry("evaluate.py", [f"run_dir={run.path}", *common]).returncode == 0
     assert run.summary()["eval"]["gaussian_noise"]["variances"] == [0.02]
-    assert run_entry("evaluate.py", [f"run_dir={run.path}", "eval.gaussian_noise.variances=[0.05,0.1]", *common]).returncode == 0
+    assert (
+        run_entry(
+            "evaluate.py", [f"run_dir={run.path}", "eval.gaussian_noise.variances=[0.05,0.1]", *common]
+        ).returncode
+        == 0
+    )
     assert run.summary()["eval"]["gaussian_noise"]["variances"] == [0.05, 0.1]
 
 
@@ -300,13 +318,18 @@ def test_data_filter_is_applied_to_every_training_batch(tmp_path):
     from robustopt.train.pipeline import build_training, train_run
 
     plain = build_training(_cfg(tmp_path), torch.device("cpu")).batches
-    filtered = build_training(_cfg(tmp_path, "data_filter.name=high_frequency", "data_filter.keep_fraction=0.2"), torch.device("cpu")).batches
+    filtered = build_training(
+        _cfg(tmp_path, "data_filter.name=high_frequency", "data_filter.keep_fraction=0.2"), torch.device("cpu")
+    ).batches
     for (xa, ya), (xb, yb) in zip(plain.epoch(0), filtered.epoch(0)):
         assert torch.equal(ya, yb)
         assert torch.allclose(xb, remove_high_frequency(xa, 0.2), atol=1e-6)
         assert not torch.allclose(xa, xb, atol=1e-3)
     train_run(_cfg(tmp_path, "epochs=1"), tmp_path / "plain")
-    train_run(_cfg(tmp_path, "epochs=1", "data_filter.name=low_energy", "data_filter.keep_fraction=0.1"), tmp_path / "lowenergy")
+    train_run(
+        _cfg(tmp_path, "epochs=1", "data_filter.name=low_energy", "data_filter.keep_fraction=0.1"),
+        tmp_path / "lowenergy",
+    )
     a, b = _final_weights(tmp_path / "plain"), _final_weights(tmp_path / "lowenergy")
     assert not torch.equal(a["net.conv1.weight"], b["net.conv1.weight"])
 
@@ -325,8 +348,10 @@ def test_snapshots_keep_the_weights_of_the_chosen_epochs(tmp_path):
     assert first["epoch"] == 1
     short = _final_weights(tmp_path / "short")
     assert all(torch.equal(first["model"][k], short[k]) for k in short)
-    assert all(torch.equal(torch.load(snapshot_path(ckpt_dir, 3), weights_only=True)["model"][k], v)
-               for k, v in _final_weights(tmp_path / "run").items())
+    assert all(
+        torch.equal(torch.load(snapshot_path(ckpt_dir, 3), weights_only=True)["model"][k], v)
+        for k, v in _final_weights(tmp_path / "run").items()
+    )
     train_run(_cfg(tmp_path, "snapshot_epochs=all"), tmp_path / "all")
     assert len(list(RunDir(tmp_path / "all").checkpoint_dir.glob("epoch-*.pt"))) == 3
 
@@ -347,8 +372,17 @@ def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_targe
     from robustopt.train.pipeline import train_run
 
     for opt, lr in (("sgd", 0.01), ("adam", 0.01)):
-        train_run(_cfg(tmp_path, f"optimizer={opt}", f"optimizer.lr={lr}", "epochs=4", "snapshot_epochs=all",
-                       "dataset.validation_size=64"), tmp_path / opt)
+        train_run(
+            _cfg(
+                tmp_path,
+                f"optimizer={opt}",
+                f"optimizer.lr={lr}",
+                "epochs=4",
+                "snapshot_epochs=all",
+                "dataset.validation_size=64",
+            ),
+            tmp_path / opt,
+        )
     runs = [RunDir(tmp_path / o) for o in ("sgd", "adam")]
     curves = {r.path.name: [m["test_accuracy"] for m in r.metrics()] for r in runs}
     # the epoch is chosen on the validation split, never on test accuracy
@@ -360,7 +394,9 @@ def test_matched_accuracy_protocol_evaluates_each_run_where_it_reaches_the_targe
     assert all(m.target_accuracy == target for m in plan.values())
 
     evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", shard="1/2")  # the second run only
-    assert [("clean" in (r.summary().get("matched") or {}).get("eval", {})) for r in sorted(runs, key=lambda r: r.path)] == [False, True]
+    assert [
+        ("clean" in (r.summary().get("matched") or {}).get("eval", {})) for r in sorted(runs, key=lambda r: r.path)
+    ] == [False, True]
     evaluate_runs(tmp_path, ["clean"], {}, progress=False, protocol="matched", shard="0/2")
     for run in runs:
         matched = run.summary()["matched"]
@@ -411,15 +447,31 @@ def test_dropout_training_depends_on_the_run_seed_only(tmp_path):
 
     @register_model("mlp_dropout_test")
     def mlp_dropout_test(in_channels, num_classes, image_size):
-        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size**2, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, num_classes))
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_channels * image_size**2, 32),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(32, num_classes),
+        )
 
     try:
         weights = []
         for caller_seed, seed in ((1, 0), (2, 0), (1, 5)):
             torch.manual_seed(caller_seed)
             before = torch.get_rng_state()
-            train_run(_cfg(tmp_path, "epochs=1", "model=mlp", "model.name=mlp_dropout_test", f"seed={seed}", "init_seed=0", "data_seed=0"),
-                      tmp_path / f"run-{caller_seed}-{seed}")
+            train_run(
+                _cfg(
+                    tmp_path,
+                    "epochs=1",
+                    "model=mlp",
+                    "model.name=mlp_dropout_test",
+                    f"seed={seed}",
+                    "init_seed=0",
+                    "data_seed=0",
+                ),
+                tmp_path / f"run-{caller_seed}-{seed}",
+            )
             assert torch.equal(torch.get_rng_state(), before)
             weights.append(_final_weights(tmp_path / f"run-{caller_seed}-{seed}"))
     finally:
@@ -460,11 +512,15 @@ def test_matched_protocol_in_progress_evaluates_a_run_stopped_before_its_end(tmp
         evaluate_runs(tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched", in_progress=True)
     out = evaluate_runs(tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched")
     assert "skipped" in out[str(partial.path)]  # without in_progress an unfinished run is skipped
-    evaluate_runs(tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched", matched_target=target, in_progress=True)
+    evaluate_runs(
+        tmp_path / "partial", ["clean"], {}, progress=False, protocol="matched", matched_target=target, in_progress=True
+    )
     matched = partial.summary()["matched"]
     done = [m["test_accuracy"] for m in RunDir(tmp_path / "done" / "sgd").metrics()]
     done_val = [m["validation_accuracy"] for m in RunDir(tmp_path / "done" / "sgd").metrics()]
     first = next(i + 1 for i, a in enumerate(done_val) if a >= target)
     assert matched["epoch"] == first and matched["run_status"] == partial.status
     assert matched["epochs_done"] == 2 and matched["epochs"] == 4
-    assert matched["eval"]["clean"]["accuracy"] == pytest.approx(done[first - 1], abs=1e-6)  # same weights as the finished run's
+    assert matched["eval"]["clean"]["accuracy"] == pytest.approx(
+        done[first - 1], abs=1e-6
+    )  # same weights as the finished run's

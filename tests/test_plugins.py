@@ -113,13 +113,24 @@ def test_examples_work_from_python(user_folder):
     assert torch.allclose(w.detach(), torch.tensor([0.9, -1.9, 0.4]))
 
     # an evaluation, through the notebook front door: its accuracy is the clean evaluation's
-    res = robustopt.evaluate(model, dataset="synthetic", evaluations=["clean", "confidence"], n_examples=64, root=str(user_folder))
+    res = robustopt.evaluate(
+        model, dataset="synthetic", evaluations=["clean", "confidence"], n_examples=64, root=str(user_folder)
+    )
     assert res["confidence"]["n"] == 64 and res["confidence"]["accuracy"] == pytest.approx(res["clean"]["accuracy"])
 
     # an attack, by name and by import path (_target_): the same random corners, so the same accuracies
-    specs = [{"name": "random_corner", "norm": "linf"}, {"_target_": "my_attacks.RandomCorner", "norm": "linf", "label": "t"}]
-    res = robustopt.evaluate(model, dataset="synthetic", evaluations=["robust_accuracy"], n_examples=64, root=str(user_folder),
-                             options={"robust_accuracy": {"attacks": specs, "eps": {"linf": [0.05, 0.2]}, "sanity": False}})
+    specs = [
+        {"name": "random_corner", "norm": "linf"},
+        {"_target_": "my_attacks.RandomCorner", "norm": "linf", "label": "t"},
+    ]
+    res = robustopt.evaluate(
+        model,
+        dataset="synthetic",
+        evaluations=["robust_accuracy"],
+        n_examples=64,
+        root=str(user_folder),
+        options={"robust_accuracy": {"attacks": specs, "eps": {"linf": [0.05, 0.2]}, "sanity": False}},
+    )
     curves = res["robust_accuracy"]["attacks"]
     assert curves["random_corner-linf"]["robust_accuracy"] == curves["t"]["robust_accuracy"]
 
@@ -133,8 +144,10 @@ def test_target_imports_a_module_from_the_working_directory(user_folder):
     from robustopt.attacks import build_attack
 
     assert str(user_folder) not in sys.path
-    (user_folder / "corner_attacks_cwd.py").write_text("class Nothing:\n    def __init__(self, eps, norm='linf'):\n        self.eps = eps\n"
-                                                      "    def __call__(self, model, x, y):\n        return x\n")
+    (user_folder / "corner_attacks_cwd.py").write_text(
+        "class Nothing:\n    def __init__(self, eps, norm='linf'):\n        self.eps = eps\n"
+        "    def __call__(self, model, x, y):\n        return x\n"
+    )
     attack = build_attack({"_target_": "corner_attacks_cwd.Nothing"}, eps=0.1)
     assert type(attack).__name__ == "Nothing" and attack.eps == 0.1
 
@@ -147,9 +160,17 @@ def test_examples_from_the_command_line(tmp_path):
     from robustopt.rundir import find_runs
 
     write_example_files(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_attacks.py", "my_conf", "my_data.py", "my_evals.py",
-                                                          "my_models.py", "my_optimizers.py"]
-    env = {k: v for k, v in clean_env(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1").items() if not k.startswith("ROBUSTOPT_")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "my_attacks.py",
+        "my_conf",
+        "my_data.py",
+        "my_evals.py",
+        "my_models.py",
+        "my_optimizers.py",
+    ]
+    env = {
+        k: v for k, v in clean_env(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1").items() if not k.startswith("ROBUSTOPT_")
+    }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     outputs = []
     for command in commands():
@@ -158,14 +179,18 @@ def test_examples_from_the_command_line(tmp_path):
         assert res.returncode == 0, f"{command}\n{res.stderr[-3000:]}"
         outputs.append(res.stdout)
     # the attack's table names the attacks that ran (not "FGSM / PGD"), and its rows line up under the header
-    table = outputs[-1][outputs[-1].index("Robust accuracy ("):].split("\n\n")[0].strip().splitlines()
-    assert "FGSM" not in table[0] and "pgd-linf, random_corner-linf" in table[0] and "first 100 test images" in table[0], table[0]
+    table = outputs[-1][outputs[-1].index("Robust accuracy (") :].split("\n\n")[0].strip().splitlines()
+    assert (
+        "FGSM" not in table[0] and "pgd-linf, random_corner-linf" in table[0] and "first 100 test images" in table[0]
+    ), table[0]
     header, rule, *rows = table[1:]
     assert set(rule) == {"-"} and len(rule) == len(header)
     assert all(len(row) == len(header) for row in rows), "\n".join(table)
     assert any(row.startswith("random_corner-linf ") for row in rows)
-    runs = {(r.config()["model"]["name"], r.config()["dataset"]["name"], r.config()["optimizer"]["name"]): r
-            for r in find_runs(tmp_path / "outputs" / "runs")}
+    runs = {
+        (r.config()["model"]["name"], r.config()["dataset"]["name"], r.config()["optimizer"]["name"]): r
+        for r in find_runs(tmp_path / "outputs" / "runs")
+    }
     assert set(runs) == {("tiny_mlp", "synthetic", "sgd"), ("c2", "stripes", "sgd"), ("c2", "synthetic", "my_lion")}
     for run in runs.values():
         assert run.status == "completed"

@@ -16,9 +16,23 @@ from tests.conftest import compose
 def _training(tmp_path: Path, *extra: str, model: str = "mlp"):
     from robustopt.train.pipeline import build_training
 
-    cfg = compose("train", ["dataset=synthetic", f"model={model}", "dataset.train_subset=64", "dataset.test_subset=32",
-                            "batch_size=16", "epochs=2", "scheduler=multistep", "scheduler.milestones=[1]", "logger=none",
-                            "progress=false", f"paths.output_dir={tmp_path}", *extra])
+    cfg = compose(
+        "train",
+        [
+            "dataset=synthetic",
+            f"model={model}",
+            "dataset.train_subset=64",
+            "dataset.test_subset=32",
+            "batch_size=16",
+            "epochs=2",
+            "scheduler=multistep",
+            "scheduler.milestones=[1]",
+            "logger=none",
+            "progress=false",
+            f"paths.output_dir={tmp_path}",
+            *extra,
+        ],
+    )
     return build_training(cfg, torch.device("cpu"))
 
 
@@ -32,8 +46,19 @@ def test_bf16_run_killed_mid_epoch_resumes_bitwise(optimizer, tmp_path):
 
     def run(ckpt, on_step=None):
         t = _training(tmp_path, *extra)
-        return t, fit(t.model, t.optimizer, t.batches, t.test, epochs=2, scheduler=t.scheduler, checkpoint_path=ckpt,
-                      progress=False, on_step=on_step, precision="bf16", channels_last=True)
+        return t, fit(
+            t.model,
+            t.optimizer,
+            t.batches,
+            t.test,
+            epochs=2,
+            scheduler=t.scheduler,
+            checkpoint_path=ckpt,
+            progress=False,
+            on_step=on_step,
+            precision="bf16",
+            channels_last=True,
+        )
 
     ref, ref_result = run(tmp_path / "ref.pt")
 
@@ -63,7 +88,13 @@ def test_bf16_autocasts_the_training_step_and_keeps_weights_and_optimizer_state_
     assert {dtype for training, dtype in seen if not training} == {torch.float32}
     a, b = fp32.model.state_dict(), bf16.model.state_dict()
     assert all(v.dtype == torch.float32 for v in b.values())
-    assert all(v.dtype == torch.float32 for s in bf16.optimizer.state.values() for v in s.values() if torch.is_tensor(v) and v.numel() > 1)
+    assert all(
+        v.dtype == torch.float32
+        for s in bf16.optimizer.state.values()
+        for v in s.values()
+        if torch.is_tensor(v) and v.numel() > 1
+    )
+
     # from the same start on the same batches, bf16 rounding changes the weights, much less than training moved them
     def norm(d):
         return float(torch.sqrt(sum((v.double() ** 2).sum() for v in d.values())))

@@ -16,17 +16,40 @@ from robustopt.rundir import RunDir
 
 def _run(root, opt, seed, prec, metrics=None, robust=None, n=40):
     run = RunDir(root / f"{opt}-{seed}-{prec}")
-    run.write_config({"optimizer": {"name": opt}, "seed": seed, "precision": prec, "dataset": {"name": "fashion_mnist"}, "epochs": 2,
-                      "batch_size": 128})
+    run.write_config(
+        {
+            "optimizer": {"name": opt},
+            "seed": seed,
+            "precision": prec,
+            "dataset": {"name": "fashion_mnist"},
+            "epochs": 2,
+            "batch_size": 128,
+        }
+    )
     run.update_meta(status="completed")
     if metrics:
         run.write_metrics([{"epoch": i + 1, "test_accuracy": a} for i, a in enumerate(metrics)])
     if robust is not None:
         clean, adv = robust
-        run.write_eval("robust_accuracy", {
-            "dataset": "fashion_mnist", "n": n, "clean_accuracy": float(np.mean(clean)), "clean_correct": encode_mask(np.array(clean, bool)),
-            "attacks": {"pgd-linf": {"name": "pgd", "norm": "linf", "options": {}, "eps": [0.03],
-                                     "robust_accuracy": [float(np.mean(adv))], "correct": [encode_mask(np.array(adv, bool))]}}})
+        run.write_eval(
+            "robust_accuracy",
+            {
+                "dataset": "fashion_mnist",
+                "n": n,
+                "clean_accuracy": float(np.mean(clean)),
+                "clean_correct": encode_mask(np.array(clean, bool)),
+                "attacks": {
+                    "pgd-linf": {
+                        "name": "pgd",
+                        "norm": "linf",
+                        "options": {},
+                        "eps": [0.03],
+                        "robust_accuracy": [float(np.mean(adv))],
+                        "correct": [encode_mask(np.array(adv, bool))],
+                    }
+                },
+            },
+        )
     return run
 
 
@@ -57,13 +80,22 @@ def test_short_schedule_pairs_seeds_on_the_same_images_with_a_t_interval(tmp_pat
     assert (row["low"], row["high"]) == pytest.approx((np.mean(diffs) - half, np.mean(diffs) + half))
     assert row["contains_zero"] == (np.mean(diffs) - half <= 0 <= np.mean(diffs) + half)
     assert row["n_images"] == 40 and row["seeds"] == [0, 1, 2]
-    track = {"adam": {"epochs": 1, "max_abs_diff_points": 0.0, "max_abs_diff_epoch": 1, "mean_abs_diff_points": 0.0,
-                      "mean_diff_points": 0.0}}
+    track = {
+        "adam": {
+            "epochs": 1,
+            "max_abs_diff_points": 0.0,
+            "max_abs_diff_epoch": 1,
+            "mean_abs_diff_points": 0.0,
+            "mean_diff_points": 0.0,
+        }
+    }
     text = precision.report(track, precision.short_schedule(tmp_path))
     assert "pgd-linf eps=0.03" in text and "| 40 |" in text and "cut to 2 epochs (batch 128" in text
 
 
 def test_a_missing_store_is_one_clear_error(tmp_path, capsys):
-    code = precision.main(["--runs", str(tmp_path), "--reference", str(tmp_path), "--short", str(tmp_path), "--out", str(tmp_path / "o")])
+    code = precision.main(
+        ["--runs", str(tmp_path), "--reference", str(tmp_path), "--short", str(tmp_path), "--out", str(tmp_path / "o")]
+    )
     assert code == 2 and "no bf16 run" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

@@ -27,8 +27,15 @@ VAL = {  # optimizer -> per-epoch validation accuracy (seed 0)
 
 def _run(root, name, opt, val, test, seed=0, validation_size=64, lr=None):
     run = RunDir(root / name)
-    run.write_config({"dataset": {"name": "synthetic", "validation_size": validation_size}, "model": {"name": "mlp"},
-                      "seed": seed, "epochs": len(test), "optimizer": {"name": opt, "lr": lr or 0.01}})
+    run.write_config(
+        {
+            "dataset": {"name": "synthetic", "validation_size": validation_size},
+            "model": {"name": "mlp"},
+            "seed": seed,
+            "epochs": len(test),
+            "optimizer": {"name": opt, "lr": lr or 0.01},
+        }
+    )
     rows = []
     for i, t in enumerate(test):
         row = {"epoch": i + 1, "test_accuracy": t, "test_loss": 1 - t}
@@ -73,7 +80,9 @@ def test_the_matched_epoch_is_chosen_on_validation_and_poisoned_test_metrics_cha
 
 def test_a_run_without_a_validation_split_cannot_be_matched(tmp_path):
     runs = [_run(tmp_path, o, o, None, v) for o, v in VAL.items()]
-    with pytest.raises(ConfigError, match=r"records no validation_accuracy.*never on test data.*dataset.validation_size"):
+    with pytest.raises(
+        ConfigError, match=r"records no validation_accuracy.*never on test data.*dataset.validation_size"
+    ):
         matched_epochs(runs)
 
 
@@ -132,13 +141,31 @@ def _zoo_store(root, overshoot):
     for opt, over in overshoot.items():
         for seed in range(3):
             run = RunDir(root / f"{opt}-{seed}")
-            run.write_config({"dataset": {"name": "fashion_mnist"}, "model": {"name": "c2"}, "seed": seed,
-                              "optimizer": {"name": opt, "lr": 0.01}, "epochs": 2})
+            run.write_config(
+                {
+                    "dataset": {"name": "fashion_mnist"},
+                    "model": {"name": "c2"},
+                    "seed": seed,
+                    "optimizer": {"name": opt, "lr": 0.01},
+                    "epochs": 2,
+                }
+            )
             ev = {"clean": {"accuracy": 0.7, "n": 1000}}
-            run.update_summary({"eval": ev, "epochs_done": 2, "test_accuracy": 0.7,
-                                "matched": {"epoch": 1, "target_accuracy": 0.5, "validation_accuracy_at_epoch": 0.5 + over,
-                                            "rule": "each run at the first epoch whose accuracy on the 1,000 validation "
-                                                    "images held out of training reaches X", "eval": ev}})
+            run.update_summary(
+                {
+                    "eval": ev,
+                    "epochs_done": 2,
+                    "test_accuracy": 0.7,
+                    "matched": {
+                        "epoch": 1,
+                        "target_accuracy": 0.5,
+                        "validation_accuracy_at_epoch": 0.5 + over,
+                        "rule": "each run at the first epoch whose accuracy on the 1,000 validation "
+                        "images held out of training reaches X",
+                        "eval": ev,
+                    },
+                }
+            )
             run.set_status("completed")
     return root
 
@@ -177,9 +204,9 @@ def test_the_zoo_is_a_finding_only_at_a_budget_that_can_make_one(tmp_path):
     sweep = load_sweep(_zoo_store(tmp_path / "small", {"sgd": 0.0, "adam": 0.0}))  # 70 % accuracy, no attack
     assert zoo.heading(sweep).startswith("a demonstration of the pipeline, not a finding (2 epochs")
     for run in sweep.runs:
-        run.summary["eval"] = {"clean": {"accuracy": 0.9, "n": 1000},
-                               "robust_accuracy": {"n": 500, "attacks": {}}}
-    assert zoo.heading(sweep) == ("2 epochs, standard accuracy 90.0-90.0 % (optimizer means on 1,000 test images), "
-                                  "attacks on 500 images")
+        run.summary["eval"] = {"clean": {"accuracy": 0.9, "n": 1000}, "robust_accuracy": {"n": 500, "attacks": {}}}
+    assert zoo.heading(sweep) == (
+        "2 epochs, standard accuracy 90.0-90.0 % (optimizer means on 1,000 test images), attacks on 500 images"
+    )
     sweep.runs[0].summary["eval"]["robust_accuracy"]["n"] = 25
     assert "not a finding" in zoo.heading(sweep)

@@ -26,10 +26,21 @@ TINY_TRAIN = ["dataset=synthetic", "epochs=1", "logger=none", "progress=false", 
 TINY = {
     "experiments/train.py": TINY_TRAIN,
     "experiments/irrelevant_freq.py": TINY_TRAIN,
-    "experiments/evaluate.py": ["logger=none", "progress=false", "eval.robust_accuracy.eps.linf=[0.03]",
-                                "eval.robust_accuracy.eps.l2=[0.5]", "eval.robust_accuracy.large_eps_steps=1"],
-    "experiments/linear_theory.py": ["n_steps=2001", "gradients=[population]", "surface.n_steps=201", "logger=none",
-                                     "progress=false", "hydra.run.dir=outputs/runs/linear_theory/default"],
+    "experiments/evaluate.py": [
+        "logger=none",
+        "progress=false",
+        "eval.robust_accuracy.eps.linf=[0.03]",
+        "eval.robust_accuracy.eps.l2=[0.5]",
+        "eval.robust_accuracy.large_eps_steps=1",
+    ],
+    "experiments/linear_theory.py": [
+        "n_steps=2001",
+        "gradients=[population]",
+        "surface.n_steps=201",
+        "logger=none",
+        "progress=false",
+        "hydra.run.dir=outputs/runs/linear_theory/default",
+    ],
 }
 
 
@@ -63,8 +74,14 @@ def run(clone: Path, command: str, *extra: str) -> subprocess.CompletedProcess:
     tiny = [] if any(a.startswith("summarize=") for a in argv) else list(TINY.get(script, []))
     if script == "experiments/train.py" and any(a.startswith("experiment=paper_") for a in argv):
         tiny.append("model=c2")  # the paper presets' ResNet is minutes per job on a CPU; c2 shows the same wiring
-    return subprocess.run([sys.executable, *argv[1:], *tiny, *extra], cwd=clone, capture_output=True, text=True,
-                          env=clean_env(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1"), timeout=1800)
+    return subprocess.run(
+        [sys.executable, *argv[1:], *tiny, *extra],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=clean_env(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1"),
+        timeout=1800,
+    )
 
 
 def test_the_readme_marks_its_command_blocks():
@@ -84,9 +101,21 @@ def test_training_commands(clone):
 
 def test_evaluating_commands(clone):
     # what `make demo` leaves behind (outputs/multiruns/reproduce_quick), made small: not a README command
-    setup = subprocess.run([sys.executable, "experiments/train.py", "-m", "experiment_name=reproduce_quick",
-                            "optimizer=sgd,adam", *TINY_TRAIN], cwd=clone, capture_output=True, text=True,
-                           env=clean_env(PYTHONPATH=str(REPO)), timeout=900)
+    setup = subprocess.run(
+        [
+            sys.executable,
+            "experiments/train.py",
+            "-m",
+            "experiment_name=reproduce_quick",
+            "optimizer=sgd,adam",
+            *TINY_TRAIN,
+        ],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=clean_env(PYTHONPATH=str(REPO)),
+        timeout=900,
+    )
     assert setup.returncode == 0, setup.stderr[-3000:]
     for command in readme_blocks()["evaluate"]:
         res = run(clone, command)

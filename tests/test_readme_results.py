@@ -34,9 +34,12 @@ def test_check_fails_when_a_number_in_the_readme_is_changed(tmp_path, capsys):
 
 #: Words that state a finding (a comparison, a verdict, an effect size); the Results section may use them only inside
 #: its generated blocks, where each follows from the shipped numbers through the tested rule.
-FINDING = re.compile(r"\b(more|less|as) robust\b|\blos(e|es|ing)\b|does not change|\bas in the paper\b|too short|"
-                     r"significant|\bholds?\b|contradict|inconclusive|no difference|\bthe science\b|\d\s?%|\d points?\b|"
-                     r"\bbetter\b|\bworse\b|spot check", re.I)
+FINDING = re.compile(
+    r"\b(more|less|as) robust\b|\blos(e|es|ing)\b|does not change|\bas in the paper\b|too short|"
+    r"significant|\bholds?\b|contradict|inconclusive|no difference|\bthe science\b|\d\s?%|\d points?\b|"
+    r"\bbetter\b|\bworse\b|spot check",
+    re.I,
+)
 
 
 def test_the_results_section_states_findings_only_in_its_generated_blocks():
@@ -45,10 +48,10 @@ def test_the_results_section_states_findings_only_in_its_generated_blocks():
     said "the evidence that this does not change the science is below" and "the shipped run is far too short to say
     anything about the optimizers")."""
     text = (REPO / "README.md").read_text()
-    section = text[text.index("\n## Results\n"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("\n## Results\n") :]
+    section = section[: section.index("\n## ", 1)]
     hand = readme_tables.MARKER.sub("", section)
-    found = [hand[max(0, m.start() - 50):m.end() + 30].replace("\n", " ") for m in FINDING.finditer(hand)]
+    found = [hand[max(0, m.start() - 50) : m.end() + 30].replace("\n", " ") for m in FINDING.finditer(hand)]
     assert not found, found
     generated = readme_tables.readme_blocks(section)["fashion_mnist"]
     assert "tests/test_claims.py" in generated and "tests/test_precision_report.py" in generated  # each names its test

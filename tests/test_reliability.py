@@ -15,6 +15,7 @@ from robustopt.io import atomic_torch_save, atomic_write_json, atomic_write_text
 
 # -- files follow the umask --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("umask", [0o022, 0o002])
 def test_atomic_writes_follow_the_umask(tmp_path, umask):
     old = os.umask(umask)
@@ -79,6 +80,7 @@ def test_a_second_train_command_on_a_locked_run_refuses_in_one_line(tmp_path):
 
 # -- Ctrl-C: one line, status interrupted, the same command resumes -------------------------------------------------
 
+
 @pytest.mark.slow
 def test_ctrl_c_is_one_line_status_interrupted_and_the_same_command_resumes(tmp_path):
     import subprocess
@@ -89,11 +91,21 @@ def test_ctrl_c_is_one_line_status_interrupted_and_the_same_command_resumes(tmp_
 
     out = tmp_path / "out"
     args = [*SYN, "epochs=2", f"paths.output_dir={out}"]
-    res = subprocess.run([sys.executable, str(REPO / "tests" / "kill_at_step.py"), "12", *args], cwd=REPO,
-                         env=clean_env(PYTHONUNBUFFERED="1", KILL_SIGNAL="SIGINT"), capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "kill_at_step.py"), "12", *args],
+        cwd=REPO,
+        env=clean_env(PYTHONUNBUFFERED="1", KILL_SIGNAL="SIGINT"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 130 and len(lines) == 1, res.stderr
-    assert lines[0].startswith("interrupted:") and "in epoch 2 of 2" in lines[0] and "run the same command again" in lines[0]
+    assert (
+        lines[0].startswith("interrupted:")
+        and "in epoch 2 of 2" in lines[0]
+        and "run the same command again" in lines[0]
+    )
     run = RunDir(_run_folder(out, args))
     assert run.status == "interrupted" and "error" not in run.meta() and len(run.metrics()) == 1
     res = run_entry("train.py", args)
@@ -102,6 +114,7 @@ def test_ctrl_c_is_one_line_status_interrupted_and_the_same_command_resumes(tmp_
 
 
 # -- exit statuses: a diverged run is 3, in a single run and in a multirun -------------------------------------------
+
 
 @pytest.mark.slow
 def test_a_diverged_run_exits_3_single_and_multirun(tmp_path):
@@ -117,6 +130,7 @@ def test_a_diverged_run_exits_3_single_and_multirun(tmp_path):
 
 
 # -- evaluate on a folder that holds more than training runs ---------------------------------------------------------
+
 
 def _trained(folder: Path, out: Path) -> Path:
     from robustopt.train.pipeline import train_run
@@ -147,7 +161,9 @@ def _mixed_folder(root: Path, one_run: Path) -> dict:
     return paths
 
 
-def test_evaluate_on_a_mixed_folder_says_what_it_found_skips_the_rest_and_touches_nothing_else(tmp_path, one_run, caplog):
+def test_evaluate_on_a_mixed_folder_says_what_it_found_skips_the_rest_and_touches_nothing_else(
+    tmp_path, one_run, caplog
+):
     import logging
 
     from robustopt.evaluation.pipeline import evaluate_runs
@@ -181,7 +197,9 @@ def test_a_run_dir_that_is_no_run_nor_sweep_is_refused_naming_the_sweep_folders_
     with pytest.raises(ConfigError) as err:
         evaluate_runs(tmp_path, ["clean"], {})
     msg = str(err.value)
-    assert "\n" not in msg and "no run directories of training runs" in msg and str(tmp_path / "a" / "b" / "sweep") in msg
+    assert (
+        "\n" not in msg and "no run directories of training runs" in msg and str(tmp_path / "a" / "b" / "sweep") in msg
+    )
     with pytest.raises(ConfigError, match="is a run folder but not a training run"):
         scan_run_dir(tmp_path / "a" / "b" / "theory")
 
@@ -225,6 +243,7 @@ def test_evaluate_skips_a_run_that_is_being_trained(tmp_path, one_run):
 
 # -- an output folder that cannot be written: one line, before Hydra makes anything -----------------------------------
 
+
 def _check(argv, config="train"):
     from robustopt.cli import CONF_DIR
     from robustopt.cli.app import to_plain
@@ -239,17 +258,26 @@ def test_an_unwritable_output_folder_is_one_line_naming_it(tmp_path):
 
     from robustopt.errors import ConfigError
 
-    for argv in ([*SYN, "paths.output_dir=/proc/robustopt"], ["-m", *SYN, "seed=0,1", "paths.output_dir=/proc/robustopt"]):
+    for argv in (
+        [*SYN, "paths.output_dir=/proc/robustopt"],
+        ["-m", *SYN, "seed=0,1", "paths.output_dir=/proc/robustopt"],
+    ):
         with pytest.raises(ConfigError) as err:
             _check(argv)
         msg = str(err.value)
-        assert "\n" not in msg and msg.startswith("cannot write the output folder /proc/robustopt/") and "/proc accepts no new files" in msg
+        assert (
+            "\n" not in msg
+            and msg.startswith("cannot write the output folder /proc/robustopt/")
+            and "/proc accepts no new files" in msg
+        )
     locked = tmp_path / "locked"
     locked.mkdir()
     if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
         pytest.skip("chattr +i is not permitted here")
     try:
-        with pytest.raises(ConfigError, match=f"cannot write the output folder {locked}/runs/.*{locked} accepts no new files"):
+        with pytest.raises(
+            ConfigError, match=f"cannot write the output folder {locked}/runs/.*{locked} accepts no new files"
+        ):
             _check([*SYN, f"paths.output_dir={locked}"])
     finally:
         subprocess.run(["chattr", "-i", str(locked)])
@@ -262,13 +290,22 @@ def test_an_error_inside_the_job_before_any_work_leaves_no_folders(tmp_path):
 
     (tmp_path / "data").mkdir()
     out = tmp_path / "new" / "outputs"
-    res = run_entry("train.py", ["dataset=cifar10", "epochs=1", "logger=none", f"paths.data_dir={tmp_path / 'data'}",
-                                 f"paths.output_dir={out}"])
+    res = run_entry(
+        "train.py",
+        [
+            "dataset=cifar10",
+            "epochs=1",
+            "logger=none",
+            f"paths.data_dir={tmp_path / 'data'}",
+            f"paths.output_dir={out}",
+        ],
+    )
     assert res.returncode == 2 and res.stderr.strip().startswith("error: cifar10 not found"), res.stderr
     assert not (tmp_path / "new").exists()  # not even an empty outputs/runs/default/
 
 
 # -- launcher=slurm: only with -m, and only when SLURM answers ---------------------------------------------------------
+
 
 def test_a_launcher_without_multirun_is_refused(tmp_path):
     from robustopt.errors import ConfigError
@@ -285,23 +322,30 @@ def test_slurm_that_is_not_reachable_is_one_line_before_any_sweep_folder(tmp_pat
 
     argv = ["-m", *SYN, "launcher=slurm", "seed=0,1", f"paths.output_dir={tmp_path / 'out'}"]
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(ConfigError, match=r"^SLURM is not reachable from this machine \(sbatch is not on PATH\); run the sweep on"):
+    with pytest.raises(
+        ConfigError, match=r"^SLURM is not reachable from this machine \(sbatch is not on PATH\); run the sweep on"
+    ):
         _check(argv)
     fake = tmp_path / "bin"
     fake.mkdir()
     for name in ("sbatch", "sinfo"):
-        (fake / name).write_text("#!/bin/sh\necho 'sinfo: fatal: Could not establish a configuration source' >&2\nexit 1\n")
+        (fake / name).write_text(
+            "#!/bin/sh\necho 'sinfo: fatal: Could not establish a configuration source' >&2\nexit 1\n"
+        )
         (fake / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}:/usr/bin:/bin")
     with pytest.raises(ConfigError) as err:
         _check(argv)
-    assert str(err.value).startswith("SLURM is not reachable from this machine (sinfo: fatal: Could not establish a configuration source)")
+    assert str(err.value).startswith(
+        "SLURM is not reachable from this machine (sinfo: fatal: Could not establish a configuration source)"
+    )
     assert not (tmp_path / "out").exists()
     (fake / "sinfo").write_text("#!/bin/sh\necho debug\n")  # a cluster that answers
     assert _check(argv) == 2
 
 
 # -- the data cache is tied to the raw files it was built from ---------------------------------------------------------
+
 
 def test_the_data_cache_is_rebuilt_when_a_raw_file_changes_and_a_truncated_file_is_refused(tmp_path, caplog):
     import logging
@@ -323,7 +367,10 @@ def test_the_data_cache_is_rebuilt_when_a_raw_file_changes_and_a_truncated_file_
     with caplog.at_level(logging.WARNING):
         x, _ = load_split_uint8("fashion_mnist", tmp_path, "test")
     assert torch.equal(x[:, 0], torch.from_numpy(new))
-    assert "the raw files of fashion_mnist changed since its cache" in caplog.text and "t10k-images-idx3-ubyte" in caplog.text
+    assert (
+        "the raw files of fashion_mnist changed since its cache" in caplog.text
+        and "t10k-images-idx3-ubyte" in caplog.text
+    )
     # a truncated raw file: the old cache is not used, and the reader refuses the file in one sentence
     path = raw / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:1000])
@@ -333,13 +380,27 @@ def test_the_data_cache_is_rebuilt_when_a_raw_file_changes_and_a_truncated_file_
 
 # -- log lines -----------------------------------------------------------------------------------------------------------
 
+
 def test_epoch_log_lines_are_rounded_and_read_as_text():
     from robustopt.train.pipeline import format_epoch
 
-    line = format_epoch({"epoch": 3, "lr": 0.01, "train_loss": 1.38795123, "train_accuracy": 0.25, "images_per_s": 5042.4606,
-                         "epoch_time_s": 0.20308, "test_loss": 1.38276, "test_accuracy": 0.25}, 10)
-    assert line == ("epoch 3/10: train loss 1.3880, train accuracy 0.2500, test loss 1.3828, test accuracy 0.2500, lr 0.01, "
-                    "5042 img/s, 0.20 s")
+    line = format_epoch(
+        {
+            "epoch": 3,
+            "lr": 0.01,
+            "train_loss": 1.38795123,
+            "train_accuracy": 0.25,
+            "images_per_s": 5042.4606,
+            "epoch_time_s": 0.20308,
+            "test_loss": 1.38276,
+            "test_accuracy": 0.25,
+        },
+        10,
+    )
+    assert line == (
+        "epoch 3/10: train loss 1.3880, train accuracy 0.2500, test loss 1.3828, test accuracy 0.2500, lr 0.01, "
+        "5042 img/s, 0.20 s"
+    )
 
 
 def test_evaluation_log_lines_name_the_run(tmp_path, one_run, caplog):
@@ -357,6 +418,7 @@ def test_evaluation_log_lines_name_the_run(tmp_path, one_run, caplog):
 
 # -- the notebook front door: no files made where there are no data, the CLI's thread rule ---------------------------------
 
+
 def test_the_front_door_writes_nothing_where_there_are_no_data_and_says_the_fix(tmp_path, monkeypatch):
     import robustopt
     from robustopt.errors import ConfigError
@@ -366,7 +428,9 @@ def test_the_front_door_writes_nothing_where_there_are_no_data_and_says_the_fix(
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
     with pytest.raises(ConfigError) as err:
         robustopt.evaluate(model, "fashion_mnist", ["clean"], n_examples=10)
-    assert "the data root data does not exist; point root= at the folder holding the data set 'fashion_mnist'" in str(err.value)
+    assert "the data root data does not exist; point root= at the folder holding the data set 'fashion_mnist'" in str(
+        err.value
+    )
     assert list(tmp_path.iterdir()) == []  # no ./data (60 MB of unpacked files and a cache) behind the user's back
 
 
@@ -394,6 +458,7 @@ def test_the_front_door_uses_the_clis_thread_rule(monkeypatch):
 
 
 # -- a finished run is skipped without loading its checkpoint (issue 22) ----------------------------------------------
+
 
 def test_the_job_that_skips_a_finished_run_loads_no_checkpoint(tmp_path, monkeypatch):
     """The entry point decides once whether the run is finished and passes the answer down; deciding it reads the

@@ -16,11 +16,18 @@ BIN = Path(sys.executable).parent
 
 def console(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """A console script (robustopt-train ...) as a user runs it, from ``cwd``, importing this checkout."""
-    return subprocess.run([str(BIN / script), *args], cwd=cwd, env=clean_env(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1"),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(BIN / script), *args],
+        cwd=cwd,
+        env=clean_env(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 # -- --help shows what a user chooses and how to list what is registered ------------------------------------------
+
 
 def test_help_lists_the_users_choices_not_hydras_internals(monkeypatch):
     from robustopt.cli.app import CONF_DIR
@@ -30,7 +37,9 @@ def test_help_lists_the_users_choices_not_hydras_internals(monkeypatch):
     text = help_text(CONF_DIR, "train")
     assert text.startswith("usage: robustopt-train ")
     assert "_schema" not in text and "_defaults" not in text and "theory" not in text and "powered by Hydra" not in text
-    choices = {line.split()[0]: line.split(None, 1)[1] for line in text.split("Choices")[1].split("\n\n")[0].splitlines()[1:]}
+    choices = {
+        line.split()[0]: line.split(None, 1)[1] for line in text.split("Choices")[1].split("\n\n")[0].splitlines()[1:]
+    }
     assert {"dataset", "model", "optimizer", "scheduler", "experiment"} <= set(choices)
     assert "adam, adamax, adamw" in choices["optimizer"] and "synthetic" in choices["dataset"]
     for kind in ("models", "datasets", "optimizers", "attacks", "evaluations"):
@@ -51,18 +60,25 @@ def test_help_and_list_from_the_console_scripts(tmp_path):
     res = console("robustopt-train", "--list", "optimizers", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     head, *names = res.stdout.strip().splitlines()
-    assert head.startswith("optimizers (select with optimizer=<name>") and [n.strip() for n in names] == OPTIMIZERS.names()
+    assert (
+        head.startswith("optimizers (select with optimizer=<name>") and [n.strip() for n in names] == OPTIMIZERS.names()
+    )
     (tmp_path / "my_attacks.py").write_text(
         "from robustopt.attacks import register_attack\n\n@register_attack('noop_corner')\n"
-        "def noop(eps, norm='linf'):\n    return lambda model, x, y: x\n")
+        "def noop(eps, norm='linf'):\n    return lambda model, x, y: x\n"
+    )
     res = console("robustopt-evaluate", "--list", "attacks", "plugins=[my_attacks.py]", cwd=tmp_path)
-    assert res.returncode == 0 and "  noop_corner" in res.stdout.splitlines() and "  pgd" in res.stdout.splitlines(), res.stderr
+    assert res.returncode == 0 and "  noop_corner" in res.stdout.splitlines() and "  pgd" in res.stdout.splitlines(), (
+        res.stderr
+    )
     res = console("robustopt-train", "--list", "optimisers", cwd=tmp_path)
     assert res.returncode == 2 and res.stderr.strip() == (
-        "error: unknown kind 'optimisers'; --list one of: models, datasets, optimizers, schedulers, attacks, evaluations")
+        "error: unknown kind 'optimisers'; --list one of: models, datasets, optimizers, schedulers, attacks, evaluations"
+    )
 
 
 # -- SIGTERM as Ctrl-C: one line, status interrupted, the same command resumes ---------------------------------------
+
 
 @pytest.mark.slow
 def test_sigterm_is_one_line_status_interrupted_and_the_same_command_resumes(tmp_path):
@@ -71,12 +87,29 @@ def test_sigterm_is_one_line_status_interrupted_and_the_same_command_resumes(tmp
     from tests.conftest import run_entry
 
     out = tmp_path / "out"
-    args = ["dataset=synthetic", "logger=none", "progress=false", "scheduler=constant", "epochs=2", f"paths.output_dir={out}"]
-    res = subprocess.run([sys.executable, str(REPO / "tests" / "kill_at_step.py"), "12", *args], cwd=REPO,
-                         env=clean_env(PYTHONUNBUFFERED="1", KILL_SIGNAL="SIGTERM"), capture_output=True, text=True, timeout=600)
+    args = [
+        "dataset=synthetic",
+        "logger=none",
+        "progress=false",
+        "scheduler=constant",
+        "epochs=2",
+        f"paths.output_dir={out}",
+    ]
+    res = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "kill_at_step.py"), "12", *args],
+        cwd=REPO,
+        env=clean_env(PYTHONUNBUFFERED="1", KILL_SIGNAL="SIGTERM"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 143 and len(lines) == 1, (res.returncode, res.stderr)
-    assert lines[0].startswith("interrupted (SIGTERM):") and "in epoch 2 of 2" in lines[0] and "run the same command again" in lines[0]
+    assert (
+        lines[0].startswith("interrupted (SIGTERM):")
+        and "in epoch 2 of 2" in lines[0]
+        and "run the same command again" in lines[0]
+    )
     run = RunDir(out / "runs" / "default" / run_dirname([a for a in args if not a.startswith("paths.")]))
     assert run.status == "interrupted" and "error" not in run.meta() and len(run.metrics()) == 1
     assert not (run.path / ".lock").exists()
@@ -86,6 +119,7 @@ def test_sigterm_is_one_line_status_interrupted_and_the_same_command_resumes(tmp
 
 
 # -- the README's first training command says what it costs ----------------------------------------------------------
+
 
 def test_the_readmes_first_training_command_says_what_it_costs():
     """The first ``python experiments/train.py`` line of the README either trains a few epochs or says, on its line,
@@ -98,15 +132,19 @@ def test_the_readmes_first_training_command_says_what_it_costs():
     first = next(line for line in text.splitlines() if line.startswith("python experiments/train.py"))
     epochs = re.search(r"\bepochs=(\d+)", first)
     assert (epochs and int(epochs.group(1)) <= 5) or re.search(r"#.*\b\d+(\.\d+)?\s*(s|min|h|hours?)\b", first), first
-    times = [json.loads(line)["epoch_time_s"] for path in (REPO / "results/fashion_mnist/fp32_reference").glob("*/metrics.jsonl")
-             for line in path.read_text().splitlines()]
+    times = [
+        json.loads(line)["epoch_time_s"]
+        for path in (REPO / "results/fashion_mnist/fp32_reference").glob("*/metrics.jsonl")
+        for line in path.read_text().splitlines()
+    ]
     assert len(times) > 100
-    cost = " ".join(text[text.index("**What a run costs.**"):][:1200].split())
+    cost = " ".join(text[text.index("**What a run costs.**") :][:1200].split())
     assert f"took {min(times):.0f} s at best and {median(times):.0f} s as the median" in cost, cost
     assert f"about {200 * min(times) / 3600:.1f} hours at best and {200 * median(times) / 3600:.1f} hours" in cost, cost
 
 
 # -- report.py --allow-partial says why no claim was checked, lists every missing part, promises no empty figures/ --
+
 
 def _robust_accuracy_only(root: Path) -> Path:
     """A sweep whose runs hold only clean and robust-accuracy results (evaluate.py evaluations=[clean,robust_accuracy])."""
@@ -127,17 +165,27 @@ def test_report_allow_partial_says_why_no_claim_was_checked_and_lists_every_miss
     out = tmp_path / "report"
     assert report.main(["--sweep", str(sweep), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    parts = ["Figure 1: standard vs perturbed accuracy", "Band-limited noise", "Fourier heat maps", "Table 1: Lipschitz bounds",
-             "Figure 2: irrelevant frequencies", "Linear theory"]
+    parts = [
+        "Figure 1: standard vs perturbed accuracy",
+        "Band-limited noise",
+        "Fourier heat maps",
+        "Table 1: Lipschitz bounds",
+        "Figure 2: irrelevant frequencies",
+        "Linear theory",
+    ]
     assert len(err) == 7 and all(any(line.startswith(f"missing: {p}: ") for line in err[:-1]) for p in parts), err
-    assert err[-1].startswith("error: 6 part(s) of the report are missing (") and all(p in err[-1] for p in parts), err[-1]
+    assert err[-1].startswith("error: 6 part(s) of the report are missing (") and all(p in err[-1] for p in parts), err[
+        -1
+    ]
     assert not out.exists()
 
     assert report.main(["--sweep", str(sweep), "--out", str(out), "--allow-partial"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0] == ("Verdicts: none; no claim could be checked: the runs hold clean, robust_accuracy (9 completed runs); "
-                        "each claim needs a part that is missing (6: see Missing results)"), lines
+    assert lines[0] == (
+        "Verdicts: none; no claim could be checked: the runs hold clean, robust_accuracy (9 completed runs); "
+        "each claim needs a part that is missing (6: see Missing results)"
+    ), lines
     assert lines[1] == f"figures: none (no part of the report has its results; {out / 'figures'} is not made)"
     assert not (out / "figures").exists() and len(captured.err.strip().splitlines()) == 6
     text = (out / "report.md").read_text()

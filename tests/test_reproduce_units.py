@@ -28,11 +28,31 @@ TINY = reproduce.Recipe(
     common_overrides=("dataset=synthetic", "model=mlp", "epochs=2"),
     evaluations=(
         reproduce.Evaluation("clean", ("clean",), minutes=1.0),
-        reproduce.Evaluation("pgd", ("robust_accuracy",), ("eval.robust_accuracy.attacks=[{name:pgd,norm:linf,steps:5,eps:0.03}]",
-                                                            "eval.robust_accuracy.n_samples=32"), 1.0, (("pgd-linf", 0.03),), 32),
+        reproduce.Evaluation(
+            "pgd",
+            ("robust_accuracy",),
+            (
+                "eval.robust_accuracy.attacks=[{name:pgd,norm:linf,steps:5,eps:0.03}]",
+                "eval.robust_accuracy.n_samples=32",
+            ),
+            1.0,
+            (("pgd-linf", 0.03),),
+            32,
+        ),
     ),
-    later=(reproduce.Evaluation("pgd-large", ("robust_accuracy",), ("eval.robust_accuracy.attacks=[{name:pgd,norm:linf,steps:5,eps:0.3}]",
-                                                                     "eval.robust_accuracy.n_samples=32"), 30.0, (("pgd-linf", 0.3),), 32),),
+    later=(
+        reproduce.Evaluation(
+            "pgd-large",
+            ("robust_accuracy",),
+            (
+                "eval.robust_accuracy.attacks=[{name:pgd,norm:linf,steps:5,eps:0.3}]",
+                "eval.robust_accuracy.n_samples=32",
+            ),
+            30.0,
+            (("pgd-linf", 0.3),),
+            32,
+        ),
+    ),
 )
 
 
@@ -41,8 +61,13 @@ def test_ledger_order_and_states(tmp_path):
     ids = [u.id for u in units]
     # the seed-0 runs of all three optimizers and their Figure 1 evaluations come before any seed-1 unit
     first_seed1 = min(i for i, u in enumerate(units) if u.seed == 1)
-    assert {u.id for u in units[:first_seed1]} >= {"train:sgd-seed0", "train:adam-seed0", "train:rmsprop-seed0",
-                                                    "eval:adam-seed0:autoattack-linf-0.01", "eval:rmsprop-seed0:noise-lipschitz"}
+    assert {u.id for u in units[:first_seed1]} >= {
+        "train:sgd-seed0",
+        "train:adam-seed0",
+        "train:rmsprop-seed0",
+        "eval:adam-seed0:autoattack-linf-0.01",
+        "eval:rmsprop-seed0:noise-lipschitz",
+    }
     assert len(units) == 9 * (1 + 4 + 4) and len(set(ids)) == len(ids)
     assert [u.state for u in units if u.kind == "train"] == ["left"] * 9
     assert all(u.state == "waiting" for u in units if u.kind == "evaluate")
@@ -50,7 +75,11 @@ def test_ledger_order_and_states(tmp_path):
 
 
 def test_budget_parsing():
-    assert reproduce.parse_budget("150m") == 150 and reproduce.parse_budget("2.5h") == 150 and reproduce.parse_budget("90") == 90
+    assert (
+        reproduce.parse_budget("150m") == 150
+        and reproduce.parse_budget("2.5h") == 150
+        and reproduce.parse_budget("90") == 90
+    )
     with pytest.raises(ConfigError, match="150m"):
         reproduce.parse_budget("soon")
 
@@ -74,14 +103,20 @@ def test_evaluation_done_needs_every_curve_on_the_same_images():
 def test_units_train_ship_evaluate_and_never_redo(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     results, work = tmp_path / "results" / "tiny", tmp_path / "work"
-    units = reproduce.run_units(TINY, results, work, budget_min=10, jobs=2, precision="bf16", data_dir=tmp_path / "data", poll_s=0.5)
+    units = reproduce.run_units(
+        TINY, results, work, budget_min=10, jobs=2, precision="bf16", data_dir=tmp_path / "data", poll_s=0.5
+    )
     states = {u.id: u.state for u in units}
     # the 30-minute unit does not fit a 10-minute budget; everything else ran and shipped
     assert states.pop("eval:sgd-seed0:pgd-large") == "left" and states.pop("eval:adam-seed0:pgd-large") == "left"
     assert set(states.values()) == {"done"}, states
     runs = sorted((results / "runs").iterdir())
     expected = sorted(reproduce.run_dirname(reproduce.train_overrides(TINY, opt, 0, "bf16")) for opt in TINY.optimizers)
-    assert [r.name for r in runs] == expected and "~" in expected[0] and "optimizer-sgd_precision-bf16_seed-0" in expected[1]
+    assert (
+        [r.name for r in runs] == expected
+        and "~" in expected[0]
+        and "optimizer-sgd_precision-bf16_seed-0" in expected[1]
+    )
     for run in runs:
         assert sorted(p.name for p in run.iterdir()) == sorted(reproduce.SHIPPED_RUN_FILES)  # no checkpoint, no pickle
         meta = json.loads((run / "meta.json").read_text())
@@ -89,7 +124,10 @@ def test_units_train_ship_evaluate_and_never_redo(tmp_path, monkeypatch):
         summary = json.loads((run / "summary.json").read_text())
         assert set(summary["eval"]) == {"clean", "robust_accuracy"}
         assert summary["eval"]["robust_accuracy"]["attacks"]["pgd-linf"]["eps"] == [0.03]
-        assert summary["eval"]["robust_accuracy"]["n"] == 32 and summary["eval"]["robust_accuracy"]["attacks"]["pgd-linf"]["correct"]
+        assert (
+            summary["eval"]["robust_accuracy"]["n"] == 32
+            and summary["eval"]["robust_accuracy"]["attacks"]["pgd-linf"]["correct"]
+        )
         # the shipped weights are the training checkpoint's final weights, bitwise
         trained = load_checkpoint(work / "train" / run.name / "checkpoints" / "last.pt")["model"]
         shipped = load_weights(run / "model.safetensors")
@@ -108,8 +146,12 @@ def test_units_train_ship_evaluate_and_never_redo(tmp_path, monkeypatch):
     # a shipped run is evaluated from its files alone, elsewhere, by the evaluation entry point and the notebook door
     copy = tmp_path / "elsewhere" / sgd.name
     shutil.copytree(sgd, copy)
-    proc = run_entry("evaluate.py", [f"run_dir={copy}", "evaluations=[clean]", "replace=true", "logger=none", "progress=false"],
-                     env={"WANDB_MODE": "disabled"}, cwd=tmp_path)
+    proc = run_entry(
+        "evaluate.py",
+        [f"run_dir={copy}", "evaluations=[clean]", "replace=true", "logger=none", "progress=false"],
+        env={"WANDB_MODE": "disabled"},
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     stored = json.loads((copy / "summary.json").read_text())["eval"]["clean"]
     model = load_run(copy)
@@ -156,22 +198,44 @@ def test_a_fresh_clone_evaluates_a_shipped_run_from_its_files_alone(tmp_path, fa
     copy.mkdir(parents=True)
     for name in reproduce.SHIPPED_RUN_FILES:
         shutil.copy(run.path / name, copy / name)
-    proc = run_entry("evaluate.py", [f"run_dir={copy}", "evaluations=[clean]", f"data_dir={fashion_mnist_root}", "logger=none",
-                                     "progress=false", "num_threads=1"], env={"WANDB_MODE": "disabled"}, cwd=tmp_path)
+    proc = run_entry(
+        "evaluate.py",
+        [
+            f"run_dir={copy}",
+            "evaluations=[clean]",
+            f"data_dir={fashion_mnist_root}",
+            "logger=none",
+            "progress=false",
+            "num_threads=1",
+        ],
+        env={"WANDB_MODE": "disabled"},
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     clean = json.loads((copy / "summary.json").read_text())["eval"]["clean"]
     assert clean["n"] == 10_000
     assert abs(clean["accuracy"] - run.summary()["test_accuracy"]) <= 3e-4  # at most 3 images flip (batching, layout)
-    assert sorted(p.name for p in run.path.iterdir()) == sorted(reproduce.SHIPPED_RUN_FILES)  # the store was not touched
+    assert sorted(p.name for p in run.path.iterdir()) == sorted(
+        reproduce.SHIPPED_RUN_FILES
+    )  # the store was not touched
 
 
 def test_path_overrides_holding_a_tilde_are_quoted_for_hydra():
     from robustopt.cli.app import quote_path_values
 
-    assert quote_path_values(["run_dir=results/fashion_mnist/runs/experiment-paper~fashion~mnist_optimizer-sgd", "evaluations=[clean]",
-                              "run_dir=outputs/runs", "data_dir='a~b'"]) == [
-        "run_dir='results/fashion_mnist/runs/experiment-paper~fashion~mnist_optimizer-sgd'", "evaluations=[clean]",
-        "run_dir=outputs/runs", "data_dir='a~b'"]
+    assert quote_path_values(
+        [
+            "run_dir=results/fashion_mnist/runs/experiment-paper~fashion~mnist_optimizer-sgd",
+            "evaluations=[clean]",
+            "run_dir=outputs/runs",
+            "data_dir='a~b'",
+        ]
+    ) == [
+        "run_dir='results/fashion_mnist/runs/experiment-paper~fashion~mnist_optimizer-sgd'",
+        "evaluations=[clean]",
+        "run_dir=outputs/runs",
+        "data_dir='a~b'",
+    ]
 
 
 @pytest.mark.slow

@@ -65,8 +65,12 @@ def test_linear_model_matches_closed_form():
     model, data, w, b, x, y = linear_problem()
     grids = {"linf": [0.0, 0.02, 0.05, 0.1], "l2": [0.1, 0.3, 0.6]}
     cfg = {
-        "attacks": [{"name": "fgsm", "norm": "linf"}, {"name": "pgd", "norm": "linf", "steps": 10},
-                    {"name": "fgsm", "norm": "l2"}, {"name": "pgd", "norm": "l2", "steps": 10, "random_start": False}],
+        "attacks": [
+            {"name": "fgsm", "norm": "linf"},
+            {"name": "pgd", "norm": "linf", "steps": 10},
+            {"name": "fgsm", "norm": "l2"},
+            {"name": "pgd", "norm": "l2", "steps": 10, "random_start": False},
+        ],
         "eps": grids,
     }
     result = evaluate_robust_accuracy(model, data, cfg, EvalContext(batch_size=32))
@@ -82,7 +86,9 @@ def test_linear_model_matches_closed_form():
         assert len(c["correct"]) == len(c["eps"])
         for e, acc, text in zip(c["eps"], c["robust_accuracy"], c["correct"]):
             mask = decode_mask(text)  # per image, over all n images (clean mistakes are wrong)
-            np.testing.assert_array_equal(mask, closed_form_robust_mask(w, b, x, y, e, c["norm"]), err_msg=f"{label} {e}")
+            np.testing.assert_array_equal(
+                mask, closed_form_robust_mask(w, b, x, y, e, c["norm"]), err_msg=f"{label} {e}"
+            )
             assert mask.mean() == acc and not (mask & ~clean_mask).any()
     assert 0 < result["attacks"]["pgd-linf"]["robust_accuracy"][-1] < result["clean_accuracy"]  # grid is informative
     sanity = result["sanity"]
@@ -94,16 +100,26 @@ def test_linear_model_matches_closed_form():
 def test_paper_grids_are_the_defaults():
     model, data, *_ = linear_problem(n=8)
     data = EvalData(data.x, data.y, "mnist")
-    cfg = {"attacks": [{"name": "fgsm", "norm": "linf"}, {"name": "fgsm", "norm": "l2"}], "eps": {"linf": None, "l2": []}, "sanity": False}
+    cfg = {
+        "attacks": [{"name": "fgsm", "norm": "linf"}, {"name": "fgsm", "norm": "l2"}],
+        "eps": {"linf": None, "l2": []},
+        "sanity": False,
+    }
     result = evaluate_robust_accuracy(model, data, cfg, EvalContext())
     assert result["attacks"]["fgsm-linf"]["eps"] == [0.05, 0.07, 0.1]
     assert result["attacks"]["fgsm-l2"]["eps"] == [0.5, 0.7, 1.0]
     assert default_eps_grid("CIFAR-10", "Linf") == pytest.approx([1 / 255, 2 / 255, 4 / 255])
     assert default_eps_grid("fashion_mnist", "l2") == [0.1, 0.5, 0.7]
     assert default_eps_grid("imagenette", "l2") == [0.5, 1.0, 1.5]
-    assert {"mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "caltech101", "imagenette", "synthetic"} <= set(PAPER_EPS_GRIDS)
-    with pytest.raises(ConfigError, match="no default linf eps grid for data set 'mystery'.*eval.robust_accuracy.eps.linf"):
-        evaluate_robust_accuracy(model, EvalData(data.x, data.y, "mystery"), {"attacks": [{"name": "fgsm"}]}, EvalContext())
+    assert {"mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "caltech101", "imagenette", "synthetic"} <= set(
+        PAPER_EPS_GRIDS
+    )
+    with pytest.raises(
+        ConfigError, match="no default linf eps grid for data set 'mystery'.*eval.robust_accuracy.eps.linf"
+    ):
+        evaluate_robust_accuracy(
+            model, EvalData(data.x, data.y, "mystery"), {"attacks": [{"name": "fgsm"}]}, EvalContext()
+        )
 
 
 class Spy:
@@ -122,7 +138,11 @@ class Spy:
 def test_only_correct_samples_are_attacked_and_target_specs_work():
     model, data, *_ = linear_problem(n=50)
     Spy.calls = []
-    cfg = {"attacks": [{"_target_": f"{__name__}.Spy", "norm": "l2", "label": "spy"}], "eps": {"l2": [0.1, 0.2]}, "batch_size": 16}
+    cfg = {
+        "attacks": [{"_target_": f"{__name__}.Spy", "norm": "l2", "label": "spy"}],
+        "eps": {"l2": [0.1, 0.2]},
+        "batch_size": 16,
+    }
     result = evaluate_robust_accuracy(model, data, cfg, EvalContext())
     n_correct = round(result["clean_accuracy"] * 50)
     assert [c[:2] for c in Spy.calls][:: len(Spy.calls) // 2] == [(0.1, "l2"), (0.2, "l2")]
@@ -176,12 +196,19 @@ def test_autoattack_above_pgd_is_flagged():
     curves = {
         "pgd-l2": {"name": "pgd", "norm": "l2", "eps": [0.1, 0.2, 0.3], "robust_accuracy": [0.6, 0.4, 0.2]},
         "autoattack-l2": {"name": "autoattack", "norm": "l2", "eps": [0.1, 0.3], "robust_accuracy": [0.55, 0.25]},
-        "autoattack-linf": {"name": "autoattack", "norm": "linf", "eps": [0.1], "robust_accuracy": [0.9]},  # no PGD-linf
+        "autoattack-linf": {
+            "name": "autoattack",
+            "norm": "linf",
+            "eps": [0.1],
+            "robust_accuracy": [0.9],
+        },  # no PGD-linf
     }
     s = _sanity(curves, {}, 0.02)
     assert s["autoattack_not_weaker_than_pgd"] is False and s["pgd_not_weaker_than_fgsm"] is None  # no FGSM ran
     assert not s["ok"] and s["monotone_in_eps"]
-    assert s["warnings"] == ["autoattack-l2 is weaker than pgd-l2 at eps=0.3 (0.2500 > 0.2000; possible gradient masking)"]
+    assert s["warnings"] == [
+        "autoattack-l2 is weaker than pgd-l2 at eps=0.3 (0.2500 > 0.2000; possible gradient masking)"
+    ]
     curves["autoattack-l2"]["robust_accuracy"] = [0.6, 0.2]  # equal is fine
     assert _sanity(curves, {}, 0.02)["ok"]
 
@@ -199,8 +226,11 @@ def test_a_comparison_flag_is_none_when_an_attack_did_not_run():
     s = _sanity(aa_only, {}, 0.02)
     assert s["autoattack_not_weaker_than_pgd"] is None and s["pgd_not_weaker_than_fgsm"] is None
     # both ran, but at different eps or norms: still nothing compared
-    apart = {**pgd_only, "autoattack-linf": {"name": "autoattack", "norm": "linf", "eps": [0.03], "robust_accuracy": [0.5]},
-             "autoattack-l2": {"name": "autoattack", "norm": "l2", "eps": [0.01], "robust_accuracy": [0.9]}}
+    apart = {
+        **pgd_only,
+        "autoattack-linf": {"name": "autoattack", "norm": "linf", "eps": [0.03], "robust_accuracy": [0.5]},
+        "autoattack-l2": {"name": "autoattack", "norm": "l2", "eps": [0.01], "robust_accuracy": [0.9]},
+    }
     assert _sanity(apart, {}, 0.02)["autoattack_not_weaker_than_pgd"] is None
     json.dumps(s)
 
@@ -209,8 +239,9 @@ def direct_apgd_ce(model, x, y, norm, eps, seed):
     """pyautoattack called directly (custom version: APGD-CE only) on all images: per-image correctness."""
     from pyautoattack import AutoAttack as PackageAutoAttack
 
-    adversary = PackageAutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, version="custom",
-                                  attacks=["apgd-ce"], seed=seed)
+    adversary = PackageAutoAttack(
+        model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, version="custom", attacks=["apgd-ce"], seed=seed
+    )
     adversary.verbose = False
     with torch.random.fork_rng():
         _, y_adv = adversary.run_standard_evaluation(x, y, batch_size=x.shape[0])
@@ -225,8 +256,11 @@ def test_autoattack_through_the_evaluation_equals_the_package():
     model, data, w, b, x, y = linear_problem(n=60)
     grids = {"linf": [0.02, 0.05], "l2": [0.3]}
     aa = {"name": "autoattack", "version": "custom", "attacks": ["apgd-ce"]}
-    cfg = {"attacks": [{"name": "pgd", "norm": "linf", "steps": 10}, {**aa, "norm": "linf"}, {**aa, "norm": "l2"}],
-           "eps": grids, "large_eps_steps": 3}
+    cfg = {
+        "attacks": [{"name": "pgd", "norm": "linf", "steps": 10}, {**aa, "norm": "linf"}, {**aa, "norm": "l2"}],
+        "eps": grids,
+        "large_eps_steps": 3,
+    }
     result = evaluate_robust_accuracy(model, data, cfg, EvalContext(seed=7))
     clean = decode_mask(result["clean_correct"])
     assert 0 < clean.sum() < 60  # some images are wrong before any attack
@@ -282,15 +316,24 @@ def test_c2_end_to_end_with_tracker_and_determinism():
         y = model(x).argmax(1)
     y[:4] = (y[:4] + 1) % 10  # a few wrong ones
     data = EvalData(x, y, "mnist")
-    cfg = {"n_samples": 20, "attacks": [{"name": "fgsm", "norm": "linf"}, {"name": "pgd", "norm": "linf", "steps": 3},
-                                        {"name": "pgd", "norm": "l2", "steps": 3}], "large_eps_steps": 3}
+    cfg = {
+        "n_samples": 20,
+        "attacks": [
+            {"name": "fgsm", "norm": "linf"},
+            {"name": "pgd", "norm": "linf", "steps": 3},
+            {"name": "pgd", "norm": "l2", "steps": 3},
+        ],
+        "large_eps_steps": 3,
+    }
     tracker = FakeTracker()
     rng = torch.get_rng_state()
     first = evaluate_robust_accuracy(model, data, cfg, EvalContext(batch_size=8, tracker=tracker))
     second = evaluate_robust_accuracy(model, data, cfg, EvalContext(batch_size=8))
     assert torch.equal(torch.get_rng_state(), rng)
     assert first["n"] == 20 and first["clean_accuracy"] == pytest.approx(16 / 20)
-    assert {k: v["robust_accuracy"] for k, v in first["attacks"].items()} == {k: v["robust_accuracy"] for k, v in second["attacks"].items()}
+    assert {k: v["robust_accuracy"] for k, v in first["attacks"].items()} == {
+        k: v["robust_accuracy"] for k, v in second["attacks"].items()
+    }
     assert first["attacks"]["pgd-l2"]["eps"] == [0.5, 0.7, 1.0]
     [(key, columns, rows)] = tracker.tables
     assert key == "robust_accuracy/table" and columns[:5] == ["attack", "name", "norm", "eps", "robust_accuracy"]
@@ -304,9 +347,13 @@ def test_c2_end_to_end_with_tracker_and_determinism():
 
 def test_single_attack_option_and_bad_options():
     model, data, *_ = linear_problem(n=10)
-    result = evaluate_robust_accuracy(model, data, {"attack": {"name": "fgsm", "norm": "l2"}, "eps": {"l2": [0.1]}, "sanity": False}, EvalContext())
+    result = evaluate_robust_accuracy(
+        model, data, {"attack": {"name": "fgsm", "norm": "l2"}, "eps": {"l2": [0.1]}, "sanity": False}, EvalContext()
+    )
     assert list(result["attacks"]) == ["fgsm-l2"]
-    with pytest.raises(ConfigError, match="evaluation 'robust_accuracy' has no option\\(s\\) epz; its options are: n_samples"):
+    with pytest.raises(
+        ConfigError, match="evaluation 'robust_accuracy' has no option\\(s\\) epz; its options are: n_samples"
+    ):
         evaluate_robust_accuracy(model, data, {"epz": 1}, EvalContext())
     with pytest.raises(ConfigError, match="unknown attack 'pgdd'"):
         evaluate_robust_accuracy(model, data, {"attacks": [{"name": "pgdd"}]}, EvalContext())
@@ -340,11 +387,19 @@ def test_shipped_configs_are_valid():
     assert ra["n_samples"] == 1000
     assert {(s["name"], s["norm"], s.get("steps")) for s in ra["attacks"]} >= {("pgd", "linf", 100), ("pgd", "l2", 100)}
     model, data, *_ = linear_problem(n=6)
-    small = {**ra, "attacks": [{**s, "steps": 2} if s["name"] == "pgd" else s for s in ra["attacks"]], "large_eps_steps": 2}
+    small = {
+        **ra,
+        "attacks": [{**s, "steps": 2} if s["name"] == "pgd" else s for s in ra["attacks"]],
+        "large_eps_steps": 2,
+    }
     result = evaluate_robust_accuracy(model, data, small, EvalContext())
     assert set(result["attacks"]) == {"fgsm-linf", "pgd-linf", "fgsm-l2", "pgd-l2"}
-    shipped = subprocess.run(["git", "ls-files", "conf/attack"], cwd=REPO, capture_output=True, text=True).stdout.split()
-    paths = [REPO / p for p in shipped] or sorted((REPO / "conf/attack").glob("*.yaml"))  # a user's own files are not shipped
+    shipped = subprocess.run(
+        ["git", "ls-files", "conf/attack"], cwd=REPO, capture_output=True, text=True
+    ).stdout.split()
+    paths = [REPO / p for p in shipped] or sorted(
+        (REPO / "conf/attack").glob("*.yaml")
+    )  # a user's own files are not shipped
     for path in paths:
         assert path.read_text().startswith("# @package eval.robust_accuracy.attack"), path.name
         spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
@@ -365,7 +420,9 @@ def test_hydra_attack_group_composes():
     assert cfg["eval"]["robust_accuracy"]["n_samples"] == 1000
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "caltech101", "imagenette"])
+@pytest.mark.parametrize(
+    "dataset", ["mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "caltech101", "imagenette"]
+)
 def test_paper_presets_evaluate_autoattack_next_to_pgd(dataset):
     """Every paper_* preset runs robust_accuracy with standard AutoAttack and PGD-100 for both norms on the first
     1000 test images, over the paper's grid (eps left to the data set's default)."""

@@ -30,7 +30,12 @@ def tiny_convnet() -> nn.Module:
     """Conv -> BatchNorm -> softplus -> max-pool -> linear; BatchNorm with non-trivial running statistics."""
     torch.manual_seed(1)
     net = nn.Sequential(
-        nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.Softplus(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 2 * 2, 3)
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.BatchNorm2d(2),
+        nn.Softplus(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * 2 * 2, 3),
     ).double()
     with torch.no_grad():
         net[1].running_mean.copy_(torch.tensor([0.1, -0.2]))
@@ -143,15 +148,27 @@ def test_sam_sharpness_matches_the_closed_form_on_a_linear_softmax_model():
 @pytest.mark.parametrize(
     "call, error, words",
     [
-        (lambda m, x, y: hessian_eigenvalues(m, x, y, k=0), ConfigError, "k (how many Hessian eigenvalues) must be an integer >= 1"),
+        (
+            lambda m, x, y: hessian_eigenvalues(m, x, y, k=0),
+            ConfigError,
+            "k (how many Hessian eigenvalues) must be an integer >= 1",
+        ),
         (lambda m, x, y: hessian_eigenvalues(m, x, y, k=500), ConfigError, "use k < "),
         (lambda m, x, y: hessian_eigenvalues(m, x[:0], y[:0]), DataError, "no images given"),
         (lambda m, x, y: hessian_eigenvalues(m, x, y + 1), DataError, "labels must lie in [0, 2]"),
         (lambda m, x, y: hessian_eigenvalues(m, x, y[:-1]), DataError, "one label per image"),
-        (lambda m, x, y: hessian_trace(m, x.index_fill(0, torch.tensor([3]), float("nan")), y), DataError, "NaN or inf"),
+        (
+            lambda m, x, y: hessian_trace(m, x.index_fill(0, torch.tensor([3]), float("nan")), y),
+            DataError,
+            "NaN or inf",
+        ),
         (lambda m, x, y: hessian_trace(m, (x * 255).to(torch.uint8), y), DataError, "divide uint8 images by 255"),
         (lambda m, x, y: hessian_trace(m, x, y, n_samples=1), ConfigError, "n_samples >= 2"),
-        (lambda m, x, y: hessian_eigenvalues(m, x, y, batch_size=0), ConfigError, "batch_size must be a positive integer"),
+        (
+            lambda m, x, y: hessian_eigenvalues(m, x, y, batch_size=0),
+            ConfigError,
+            "batch_size must be a positive integer",
+        ),
         (lambda m, x, y: sam_sharpness(m, x, y, rho=-1.0), ConfigError, "rho"),
     ],
 )
@@ -203,8 +220,14 @@ def test_front_door_runs_the_sharpness_evaluation():
 
     model, (x, y) = tiny_mlp().float(), data(20)
     state = torch.get_rng_state()
-    out = robustopt.evaluate(model, dataset=(x.float(), y), evaluations=["sharpness"], device="cpu", seed=1,
-                             options={"sharpness": {"k": 2, "trace_probes": 4, "batch_size": 6}})
+    out = robustopt.evaluate(
+        model,
+        dataset=(x.float(), y),
+        evaluations=["sharpness"],
+        device="cpu",
+        seed=1,
+        options={"sharpness": {"k": 2, "trace_probes": 4, "batch_size": 6}},
+    )
     assert torch.equal(torch.get_rng_state(), state)
     res = out["sharpness"]
     json.dumps(res, allow_nan=False)

@@ -51,7 +51,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Environment variables for a running local cluster (started here, stopped after the module)."""
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the cluster extra: pip install 'robustopt[cluster]'")
+    pytest.importorskip(
+        "hydra_plugins.hydra_submitit_launcher", reason="needs the cluster extra: pip install 'robustopt[cluster]'"
+    )
     reason = _why_no_slurm()
     if reason:
         pytest.skip(reason)
@@ -90,7 +92,9 @@ def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | Non
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the sweep ended (rc {proc.returncode}) before {what}:\n{log.read_text()[-3000:] if log else ''}")
+            pytest.fail(
+                f"the sweep ended (rc {proc.returncode}) before {what}:\n{log.read_text()[-3000:] if log else ''}"
+            )
         time.sleep(0.05)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}:\n{log.read_text()[-3000:] if log else ''}")
 
@@ -107,23 +111,41 @@ def test_slurm_sweep_requeued_jobs_resume_and_match_local_runs(cluster, tmp_path
     sweep = out / "multiruns" / "default"
     log = tmp_path / "sweep.log"
     args = [  # W&B offline, as on compute nodes without internet
-        "-m", "launcher=slurm", *SYN, "logger=wandb", f"epochs={EPOCHS}", "optimizer=sgd,adam", f"paths.output_dir={out}",
-        "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10",
+        "-m",
+        "launcher=slurm",
+        *SYN,
+        "logger=wandb",
+        f"epochs={EPOCHS}",
+        "optimizer=sgd,adam",
+        f"paths.output_dir={out}",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.timeout_min=10",
     ]
-    runs = {opt: sweep / f"batch_size-32_dataset-synthetic_epochs-{EPOCHS}_optimizer-{opt}_scheduler-constant" for opt in ("sgd", "adam")}
+    runs = {
+        opt: sweep / f"batch_size-32_dataset-synthetic_epochs-{EPOCHS}_optimizer-{opt}_scheduler-constant"
+        for opt in ("sgd", "adam")
+    }
     interrupt = {"adam": ["scontrol", "requeue"], "sgd": ["scancel", "--signal=USR2"]}
     job_ids, at_epoch = {}, {}
     t0 = time.perf_counter()
     with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, str(REPO / "experiments" / "train.py"), *args], cwd=REPO,
-                                env={**env, "WANDB_MODE": "offline"},
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(REPO / "experiments" / "train.py"), *args],
+            cwd=REPO,
+            env={**env, "WANDB_MODE": "offline"},
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         for opt in ("adam", "sgd"):  # interrupt each job while it trains, once it has checkpointed two epochs
             run = RunDir(runs[opt])
             _wait_for(lambda run=run: len(run.metrics()) >= 2, 120, f"the {opt} job's second epoch", proc, log)
             job_ids[opt] = run.meta()["slurm_job_id"]
-            assert job_ids[opt] and "_" in job_ids[opt], f"meta.json should name the SLURM array task, got {job_ids[opt]!r}"
+            assert job_ids[opt] and "_" in job_ids[opt], (
+                f"meta.json should name the SLURM array task, got {job_ids[opt]!r}"
+            )
             res = subprocess.run([*interrupt[opt], job_ids[opt]], env=env, capture_output=True, text=True, timeout=30)
             assert res.returncode == 0, res.stderr
             at_epoch[opt] = len(run.metrics())
@@ -131,8 +153,17 @@ def test_slurm_sweep_requeued_jobs_resume_and_match_local_runs(cluster, tmp_path
 
         # meanwhile, the same overrides run locally (same paths.output_dir, so the same shared initial weights)
         for opt in ("adam", "sgd"):
-            ref = run_entry("train.py", [*SYN, f"epochs={EPOCHS}", f"optimizer={opt}", f"paths.output_dir={out}",
-                                         f"hydra.run.dir={tmp_path / 'local' / opt}"], timeout=300)
+            ref = run_entry(
+                "train.py",
+                [
+                    *SYN,
+                    f"epochs={EPOCHS}",
+                    f"optimizer={opt}",
+                    f"paths.output_dir={out}",
+                    f"hydra.run.dir={tmp_path / 'local' / opt}",
+                ],
+                timeout=300,
+            )
             assert ref.returncode == 0, ref.stderr[-2000:]
 
         proc.wait(timeout=150)
@@ -167,21 +198,34 @@ def test_slurm_sweep_requeued_jobs_resume_and_match_local_runs(cluster, tmp_path
         assert {f.parent.name.rsplit("-", 1)[-1] for f in files} == {run.meta()["wandb_id"]}  # offline-run-TIME-ID
         second = read_offline_run(files[1])  # (the first may be cut off by the requeue's SIGTERM)
         assert second["run"]["id"] == run.meta()["wandb_id"]
-        assert second["run"]["group"] == "default" and second["run"]["job_type"] == "train" and second["run"]["name"] == f"{opt}-seed0"
-        assert second["config"]["job"]["overrides"]["optimizer"] == opt and second["config"]["job"]["job_id"] == job_ids[opt]
+        assert (
+            second["run"]["group"] == "default"
+            and second["run"]["job_type"] == "train"
+            and second["run"]["name"] == f"{opt}-seed0"
+        )
+        assert (
+            second["config"]["job"]["overrides"]["optimizer"] == opt
+            and second["config"]["job"]["job_id"] == job_ids[opt]
+        )
         assert second["exit_code"] == 0
         logged = [h["epoch"] for h in second["history"] if "test_loss" in h]
         assert logged == list(range(run.summary()["resumed_from_epoch"] + 1, EPOCHS + 1))
 
-    job_log = {opt: "".join(p.read_text() for p in (sweep / ".submitit" / job_ids[opt]).glob("*_log.*")) for opt in runs}
+    job_log = {
+        opt: "".join(p.read_text() for p in (sweep / ".submitit" / job_ids[opt]).glob("*_log.*")) for opt in runs
+    }
     assert "DUE TO JOB REQUEUE" in job_log["adam"], "SLURM itself must have requeued the adam job"
-    assert "Caught signal SIGUSR2" in job_log["sgd"] and f"Requeued job {job_ids['sgd']}" in job_log["sgd"], "submitit must have requeued sgd"
+    assert "Caught signal SIGUSR2" in job_log["sgd"] and f"Requeued job {job_ids['sgd']}" in job_log["sgd"], (
+        "submitit must have requeued sgd"
+    )
 
     # the on_multirun_end callback gathered both jobs into one table next to multirun.yaml
     table = json.loads((sweep / "sweep_results.json").read_text())
     assert table["counts"] == {"completed": 2} and table["unfinished"] == []
     by_opt = {j["record"]["config.optimizer.name"]: j for j in table["jobs"]}
     assert by_opt["adam"]["record"]["meta.starts"] == 2
-    assert by_opt["adam"]["record"]["summary.test_loss"] == RunDir(tmp_path / "local" / "adam").metrics()[-1]["test_loss"]
+    assert (
+        by_opt["adam"]["record"]["summary.test_loss"] == RunDir(tmp_path / "local" / "adam").metrics()[-1]["test_loss"]
+    )
     assert (sweep / "sweep_results.csv").read_text().count("\n") == 3  # header + 2 jobs
     assert "Mean ± std over seeds" in output

@@ -64,10 +64,13 @@ def test_pure_noise_gives_holds_no_more_often_than_the_nominal_rate():
     trials = 4000
     single = sum(decide(rng.normal(0, 1, 3)).label == HOLDS for _ in range(trials)) / trials
     assert single < 0.035
-    both = sum(
-        combine({"adam": decide(rng.normal(0, 1, 3)), "rmsprop": decide(rng.normal(0, 1, 3))}).label == HOLDS
-        for _ in range(trials)
-    ) / trials
+    both = (
+        sum(
+            combine({"adam": decide(rng.normal(0, 1, 3)), "rmsprop": decide(rng.normal(0, 1, 3))}).label == HOLDS
+            for _ in range(trials)
+        )
+        / trials
+    )
     assert both < 0.005
 
 
@@ -124,12 +127,13 @@ def test_mcnemar_exact_p_value_by_hand():
 
 # -- issue 20: the images' own error, log-scale intervals, the family-wise rate of a combined claim ----------------
 
+
 def _pair(n: int, only_a: int, only_b: int) -> tuple[np.ndarray, np.ndarray]:
     """Masks of two classifiers on ``n`` images: ``only_a`` images only a gets right, ``only_b`` only b, half the rest both."""
     a = np.zeros(n, bool)
     b = np.zeros(n, bool)
     a[:only_a] = True
-    b[only_a:only_a + only_b] = True
+    b[only_a : only_a + only_b] = True
     both = np.arange(only_a + only_b, n)[::2]
     a[both] = b[both] = True
     return a, b
@@ -146,7 +150,9 @@ def test_a_zero_width_seed_interval_never_decides_on_few_images():
     diffs = [a.astype(float) - b, a.astype(float) - b]
     v = decide([effect, effect], outcomes=diffs)
     assert v.label == INCONCLUSIVE and "25 images" in v.reason, v.reason
-    assert mean_interval([effect, effect], outcomes=diffs).low < 0 < mean_interval([effect, effect], outcomes=diffs).high
+    assert (
+        mean_interval([effect, effect], outcomes=diffs).low < 0 < mean_interval([effect, effect], outcomes=diffs).high
+    )
     assert mcnemar(a, b).p_value > 0.05
     # the same effect on 10,000 images is far beyond the images' error: it holds
     a, b = _pair(10_000, 1200, 0)
@@ -188,9 +194,13 @@ def test_the_image_interval_averages_seeds_per_image():
     d = (d0 + d1) / 2
     from scipy.stats import t as student_t
 
-    half = student_t.ppf(0.975, 7) * math.sqrt(np.mean(d ** 2)) / math.sqrt(8) + 1 / 16
-    assert (iv.mean, iv.low, iv.high, iv.n_images) == (pytest.approx(d.mean()), pytest.approx(d.mean() - half),
-                                                       pytest.approx(d.mean() + half), 8)
+    half = student_t.ppf(0.975, 7) * math.sqrt(np.mean(d**2)) / math.sqrt(8) + 1 / 16
+    assert (iv.mean, iv.low, iv.high, iv.n_images) == (
+        pytest.approx(d.mean()),
+        pytest.approx(d.mean() - half),
+        pytest.approx(d.mean() + half),
+        8,
+    )
     with pytest.raises(ValueError):
         image_interval([d0, d1[:-1]])
 
@@ -214,9 +224,12 @@ def test_positive_skewed_values_get_a_log_scale_interval_that_stays_above_zero()
     logs = np.log(values)
     half = student_t.ppf(0.975, 2) * np.std(logs, ddof=1) / math.sqrt(3)
     assert iv.mean == pytest.approx(gmean(values))
-    assert (iv.low, iv.high) == (pytest.approx(math.exp(logs.mean() - half)), pytest.approx(math.exp(logs.mean() + half)))
+    assert (iv.low, iv.high) == (
+        pytest.approx(math.exp(logs.mean() - half)),
+        pytest.approx(math.exp(logs.mean() + half)),
+    )
     assert 0 < iv.low < iv.mean < iv.high and iv.log
-    assert iv.low * iv.high == pytest.approx(iv.mean ** 2)  # multiplicative: gm / f, gm * f
+    assert iv.low * iv.high == pytest.approx(iv.mean**2)  # multiplicative: gm / f, gm * f
     assert not log_interval([5.0]).defined
     with pytest.raises(ValueError):
         log_interval([1.0, 0.0])
@@ -258,7 +271,9 @@ def test_combine_still_finds_a_clear_contradiction_and_opens_up_nested_parts():
     found = 0
     for _ in range(300):
         inner = {"adam": decide(rng.normal(-10, 1, 5)), "rmsprop": decide(rng.normal(3, 1, 5))}
-        outer = combine({"gaussian": combine(inner), "l2": decide(rng.normal(3, 1, 5)), "linf": decide(rng.normal(3, 1, 5))})
+        outer = combine(
+            {"gaussian": combine(inner), "l2": decide(rng.normal(3, 1, 5)), "linf": decide(rng.normal(3, 1, 5))}
+        )
         found += outer.label == CONTRADICTED
     assert found / 300 > 0.9
     assert "Bonferroni over 4 parts" in outer.reason and "gaussian / adam" in outer.reason

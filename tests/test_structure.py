@@ -23,8 +23,23 @@ PACKAGE = REPO / "robustopt"
 #: the same layer (without cycles) or below.  "robustopt" is the package's own __init__ (the front door).
 LAYERS: dict[str, int] = {
     # base: errors, registries, atomic files, run-directory files, the logger interface, the paper's constants
-    **dict.fromkeys(("errors", "registry", "io", "bits", "stats", "checkpoint", "devices", "metrics", "logger",
-                     "meta", "rundir", "paper"), 0),
+    **dict.fromkeys(
+        (
+            "errors",
+            "registry",
+            "io",
+            "bits",
+            "stats",
+            "checkpoint",
+            "devices",
+            "metrics",
+            "logger",
+            "meta",
+            "rundir",
+            "paper",
+        ),
+        0,
+    ),
     # building blocks
     **dict.fromkeys(("data", "models", "optim", "attacks", "frequency", "lipschitz", "theory", "sharpness"), 1),
     # a config's identity and model; training; evaluation
@@ -69,7 +84,9 @@ def imports(path: Path, source: str | None = None) -> list[tuple[str, int, bool]
                 base = ".".join([*anchor, base] if base else anchor)
             for alias in node.names:
                 full = f"{base}.{alias.name}"
-                is_module = (REPO / Path(*full.split("."))).is_dir() or (REPO / Path(*full.split("."))).with_suffix(".py").exists()
+                is_module = (REPO / Path(*full.split("."))).is_dir() or (REPO / Path(*full.split("."))).with_suffix(
+                    ".py"
+                ).exists()
                 out.append((full if is_module else base, node.lineno, nested))
     return out
 
@@ -105,7 +122,7 @@ def find_cycle(graph: dict[str, dict]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, {})):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -129,7 +146,9 @@ def test_the_cycle_finder_finds_cycles():
 
 def test_every_unit_has_a_layer():
     units = {unit(module_name(p)) for p in python_files("robustopt")}
-    assert units <= set(LAYERS), f"assign a layer to {sorted(units - set(LAYERS))} in tests/test_structure.py (and docs)"
+    assert units <= set(LAYERS), (
+        f"assign a layer to {sorted(units - set(LAYERS))} in tests/test_structure.py (and docs)"
+    )
 
 
 def test_no_cycle_between_subpackages():
@@ -145,7 +164,9 @@ def test_imports_point_down_the_layers():
     for src, targets in dependency_graph().items():
         for dst, where in targets.items():
             if LAYERS[dst] > LAYERS[src]:
-                wrong.append(f"{src} ({LAYER_NAMES[LAYERS[src]]}) imports {dst} ({LAYER_NAMES[LAYERS[dst]]}) at {where[0]}")
+                wrong.append(
+                    f"{src} ({LAYER_NAMES[LAYERS[src]]}) imports {dst} ({LAYER_NAMES[LAYERS[dst]]}) at {where[0]}"
+                )
     assert not wrong, "imports pointing up the layer order:\n" + "\n".join(wrong)
 
 
@@ -162,8 +183,12 @@ def test_nothing_imports_the_front_door_or_the_entry_points():
 def test_no_robustopt_import_inside_a_function():
     """A robustopt import inside a function is how a cycle hides; only the front door's lazy attributes may."""
     allowed = {("robustopt/__init__.py", "robustopt.evaluation.api"), ("robustopt/__init__.py", "robustopt.runs")}
-    nested = [(str(p.relative_to(REPO)), m, line) for p in python_files("robustopt") for m, line, inner in imports(p)
-              if inner and unit(m) is not None]
+    nested = [
+        (str(p.relative_to(REPO)), m, line)
+        for p in python_files("robustopt")
+        for m, line, inner in imports(p)
+        if inner and unit(m) is not None
+    ]
     assert [(f, m) for f, m, _ in nested if (f, m) not in allowed] == [], nested
 
 
@@ -171,7 +196,11 @@ def test_the_checks_see_imports_inside_functions():
     """The parser counts function-level and relative imports (it would otherwise miss exactly the hidden cycles)."""
     path = REPO / "robustopt" / "frequency" / "heatmap.py"
     source = "import torch\ndef f():\n    from robustopt.evaluation import registry\n    from ..metrics import accuracy_and_loss\n"
-    assert imports(path, source) == [("torch", 1, False), ("robustopt.evaluation.registry", 3, True), ("robustopt.metrics", 4, True)]
+    assert imports(path, source) == [
+        ("torch", 1, False),
+        ("robustopt.evaluation.registry", 3, True),
+        ("robustopt.metrics", 4, True),
+    ]
 
 
 # -- one Hydra boundary ---------------------------------------------------------------------------------------
@@ -189,8 +218,12 @@ def test_hydra_and_omegaconf_only_in_the_cli():
 
 
 def test_no_private_hydra_api():
-    wrong = [f"{p.relative_to(REPO)}:{line} imports {m}" for p in python_files("robustopt", "experiments", "scripts", "paper_figures", "tests")
-             for m, line, _ in imports(p) if m.startswith("hydra._internal")]
+    wrong = [
+        f"{p.relative_to(REPO)}:{line} imports {m}"
+        for p in python_files("robustopt", "experiments", "scripts", "paper_figures", "tests")
+        for m, line, _ in imports(p)
+        if m.startswith("hydra._internal")
+    ]
     for path in python_files("robustopt", "experiments", "scripts", "paper_figures"):
         if "hydra._internal" in path.read_text():
             wrong.append(f"{path.relative_to(REPO)} names hydra._internal")
@@ -214,8 +247,13 @@ def test_every_target_in_conf_imports():
 
 # -- evaluations carry their own rules (issue 22) -------------------------------------------------------------
 #: The modules that run, merge and check every evaluation alike: none may name a particular one.
-GENERIC_EVALUATION_MODULES = ("robustopt/evaluation/pipeline.py", "robustopt/evaluation/merge.py",
-                              "robustopt/evaluation/registry.py", "robustopt/cli/validate.py", "robustopt/cli/check.py")
+GENERIC_EVALUATION_MODULES = (
+    "robustopt/evaluation/pipeline.py",
+    "robustopt/evaluation/merge.py",
+    "robustopt/evaluation/registry.py",
+    "robustopt/cli/validate.py",
+    "robustopt/cli/check.py",
+)
 
 
 def builtin_evaluation_names() -> set[str]:
@@ -223,7 +261,10 @@ def builtin_evaluation_names() -> set[str]:
     names = set()
     for path in python_files("robustopt/evaluation"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "register_evaluation":
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "register_evaluation"
+            ):
                 if node.args and isinstance(node.args[0], ast.Constant):
                     names.add(node.args[0].value)
     return names
@@ -233,9 +274,14 @@ def code_words(path: Path) -> set[str]:
     """Every word of ``path``'s code -- names, attributes, imported modules, string values -- but not of its
     docstrings and comments."""
     tree = ast.parse(path.read_text())
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
     words: set[str] = set()
     for node in ast.walk(tree):
         texts = []
@@ -272,8 +318,11 @@ def test_no_module_imports_another_modules_private_names():
     for path in python_files("robustopt"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("robustopt")):
-                wrong += [f"{path.relative_to(REPO)}:{node.lineno} imports {a.name} from {node.module}" for a in node.names
-                          if a.name.startswith("_") and not a.name.startswith("__")]
+                wrong += [
+                    f"{path.relative_to(REPO)}:{node.lineno} imports {a.name} from {node.module}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -285,6 +334,11 @@ def test_evaluations_share_one_options_helper_and_one_forward_pass():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and node.name == "_options":
                 wrong.append(f"{path.relative_to(REPO)}:{node.lineno} defines its own _options")
-            if isinstance(node, (ast.Attribute, ast.Name)) and getattr(node, "attr", getattr(node, "id", "")) == "cross_entropy":
-                wrong.append(f"{path.relative_to(REPO)}:{node.lineno} computes a loss itself (use robustopt.metrics.forward_outcomes)")
+            if (
+                isinstance(node, (ast.Attribute, ast.Name))
+                and getattr(node, "attr", getattr(node, "id", "")) == "cross_entropy"
+            ):
+                wrong.append(
+                    f"{path.relative_to(REPO)}:{node.lineno} computes a loss itself (use robustopt.metrics.forward_outcomes)"
+                )
     assert not wrong, "\n".join(wrong)

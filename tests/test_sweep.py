@@ -26,9 +26,16 @@ SYN = ["dataset=synthetic", "logger=none", "progress=false", "scheduler=constant
 
 def _write_multirun_yaml(sweep: Path, task: list[str], params: dict | None = None) -> None:
     sweep.mkdir(parents=True, exist_ok=True)
-    cfg = {"hydra": {"sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-                                 "max_batch_size": None, "params": params},
-                     "overrides": {"task": task, "hydra": []}}}
+    cfg = {
+        "hydra": {
+            "sweeper": {
+                "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                "max_batch_size": None,
+                "params": params,
+            },
+            "overrides": {"task": task, "hydra": []},
+        }
+    }
     (sweep / "multirun.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
@@ -42,8 +49,15 @@ def _fake_job(sweep: Path, subdir: str, overrides: list[str], status: str | None
         return d
     ov = dict(o.split("=", 1) for o in overrides)
     run = RunDir(d)
-    run.write_config({"optimizer": {"name": ov["optimizer"], "lr": 0.1}, "seed": int(ov["seed"]), "epochs": 2,
-                      "dataset": {"name": "synthetic"}, "model": {"name": "c2"}})
+    run.write_config(
+        {
+            "optimizer": {"name": ov["optimizer"], "lr": 0.1},
+            "seed": int(ov["seed"]),
+            "epochs": 2,
+            "dataset": {"name": "synthetic"},
+            "model": {"name": "c2"},
+        }
+    )
     run.update_meta(status=status, starts=1, **({"error": "RuntimeError: out of memory"} if status == "failed" else {}))
     if status in ("completed", "diverged"):
         run.update_summary({"test_accuracy": acc, "test_loss": 1 - acc, "epochs_done": 2, **summary})
@@ -53,10 +67,16 @@ def _fake_job(sweep: Path, subdir: str, overrides: list[str], status: str | None
 def test_expected_jobs_match_hydras_cartesian_product(tmp_path):
     _write_multirun_yaml(tmp_path, ["optimizer=sgd,adam,rmsprop", "seed=0,1", "epochs=3"])
     jobs = expected_jobs(tmp_path)
-    want = [[f"optimizer={o}", f"seed={s}", "epochs=3"] for o, s in itertools.product(["sgd", "adam", "rmsprop"], [0, 1])]
+    want = [
+        [f"optimizer={o}", f"seed={s}", "epochs=3"] for o, s in itertools.product(["sgd", "adam", "rmsprop"], [0, 1])
+    ]
     assert jobs == want
     # hydra.sweeper.params (irrelevant_freq's style) come first, then the command line
-    _write_multirun_yaml(tmp_path / "p", ["seed=0,1"], {"optimizer": "sgd", "data_filter": "{name:null,keep_fraction:1.0},{name:low_energy,keep_fraction:0.5}"})
+    _write_multirun_yaml(
+        tmp_path / "p",
+        ["seed=0,1"],
+        {"optimizer": "sgd", "data_filter": "{name:null,keep_fraction:1.0},{name:low_energy,keep_fraction:0.5}"},
+    )
     jobs = expected_jobs(tmp_path / "p")
     assert len(jobs) == 4
     assert jobs[0] == ["optimizer=sgd", "data_filter={name:null,keep_fraction:1.0}", "seed=0"]
@@ -67,10 +87,15 @@ def test_collect_partial_sweep_table_failures_and_mean_std(tmp_path):
     sweep = tmp_path / "sweep"
     _write_multirun_yaml(sweep, ["optimizer=sgd,adam", "seed=0,1,2"])
     accs = {("sgd", 0): 0.91, ("sgd", 1): 0.87, ("sgd", 2): 0.80, ("adam", 0): 0.95, ("adam", 1): 0.90}
-    robust = {"attacks": {"pgd-linf": {"norm": "linf", "eps": [0.01, 0.03], "robust_accuracy": [0.5, 0.25]}}, "clean_accuracy": 0.9}
+    robust = {
+        "attacks": {"pgd-linf": {"norm": "linf", "eps": [0.01, 0.03], "robust_accuracy": [0.5, 0.25]}},
+        "clean_accuracy": 0.9,
+    }
     for (opt, seed), acc in accs.items():
         extra = {"eval": {"robust_accuracy": robust}} if (opt, seed) == ("sgd", 0) else {}
-        _fake_job(sweep, f"optimizer-{opt}_seed-{seed}", [f"optimizer={opt}", f"seed={seed}"], "completed", acc, **extra)
+        _fake_job(
+            sweep, f"optimizer-{opt}_seed-{seed}", [f"optimizer={opt}", f"seed={seed}"], "completed", acc, **extra
+        )
     # a failed job of an earlier sweep into the same folder, in a nested layout: found by its overrides
     failed = _fake_job(sweep, "nested/x", ["optimizer=sgd", "seed=9"], "failed")
     (sweep / "optimizer-adam_seed-2").mkdir()  # adam seed 2: no .hydra at all -> missing
@@ -103,7 +128,10 @@ def test_collect_partial_sweep_table_failures_and_mean_std(tmp_path):
     assert "config.optimizer.name" in row and "config.seed" in row
     doc = json.loads(result.json_path.read_text())
     assert doc["counts"] == {"completed": 5, "failed": 1, "missing": 1}
-    assert {(" ".join(u["overrides"]), u["status"]) for u in doc["unfinished"]} == {("optimizer=adam seed=2", "missing"), ("optimizer=sgd seed=9", "failed")}
+    assert {(" ".join(u["overrides"]), u["status"]) for u in doc["unfinished"]} == {
+        ("optimizer=adam seed=2", "missing"),
+        ("optimizer=sgd seed=9", "failed"),
+    }
     assert next(u for u in doc["unfinished"] if u["status"] == "failed")["error"] == "RuntimeError: out of memory"
 
     report = format_report(result)
@@ -134,14 +162,28 @@ def test_failed_job_does_not_stop_the_sweep_and_the_command_lists_it(out_dir, ca
     on_multirun_end, and scripts/collect_sweep.py lists the failed job by its overrides."""
     empty = out_dir.parent / "no_data"
     empty.mkdir(exist_ok=True)
-    res = run_entry("train.py", ["-m", "dataset=synthetic,mnist", *SYN[1:], "epochs=1", "optimizer=sgd",
-                                 f"paths.data_dir={empty}", f"paths.output_dir={out_dir}"])
+    res = run_entry(
+        "train.py",
+        [
+            "-m",
+            "dataset=synthetic,mnist",
+            *SYN[1:],
+            "epochs=1",
+            "optimizer=sgd",
+            f"paths.data_dir={empty}",
+            f"paths.output_dir={out_dir}",
+        ],
+    )
     assert res.returncode != 0
     sweep = out_dir / "multiruns" / "default"
     assert RunDir(sweep / "dataset-synthetic_epochs-1_optimizer-sgd_scheduler-constant").status == "completed"
     assert not (sweep / "sweep_results.json").exists(), "Hydra runs on_multirun_end only when every job succeeded"
-    cmd = subprocess.run([sys.executable, str(REPO / "scripts" / "collect_sweep.py"), str(sweep)],
-                         capture_output=True, text=True, timeout=120)
+    cmd = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "collect_sweep.py"), str(sweep)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cmd.returncode == 1, cmd.stderr
     listed = [line for line in cmd.stdout.splitlines() if line.strip().startswith("[no_result]")]
     assert len(listed) == 1 and " dataset=mnist " in listed[0] and "optimizer=sgd" in listed[0]
@@ -156,8 +198,18 @@ def test_failed_job_does_not_stop_the_sweep_and_the_command_lists_it(out_dir, ca
     # joblib runs both jobs in one reused process (n_jobs=1): the second job must not inherit anything from
     # the first, so its weights equal the same job run first in a fresh process (above)
     out2 = out_dir.parent / "joblib"
-    res = run_entry("train.py", ["-m", "launcher=joblib", "hydra.launcher.n_jobs=1", *SYN, "epochs=1", "optimizer=adam,sgd",
-                                 f"paths.output_dir={out2}"])
+    res = run_entry(
+        "train.py",
+        [
+            "-m",
+            "launcher=joblib",
+            "hydra.launcher.n_jobs=1",
+            *SYN,
+            "epochs=1",
+            "optimizer=adam,sgd",
+            f"paths.output_dir={out2}",
+        ],
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     sweep2 = out2 / "multiruns" / "default"
     name = "dataset-synthetic_epochs-1_optimizer-sgd_scheduler-constant"
@@ -177,15 +229,28 @@ def test_joblib_gpu_launcher_runs_jobs_at_once_with_their_share_of_threads(tmp_p
     from robustopt.devices import available_cpus
 
     env = {"ROBUSTOPT_N_JOBS": "2"}
-    res = run_entry("train.py", ["-m", "launcher=joblib_gpu", *SYN[:-1], "epochs=1", "optimizer=sgd,adam", "device=cpu",
-                                 f"paths.output_dir={tmp_path}"], env=env)
+    res = run_entry(
+        "train.py",
+        [
+            "-m",
+            "launcher=joblib_gpu",
+            *SYN[:-1],
+            "epochs=1",
+            "optimizer=sgd,adam",
+            "device=cpu",
+            f"paths.output_dir={tmp_path}",
+        ],
+        env=env,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "n_jobs=2" in res.stderr + res.stdout
     runs = [RunDir(p.parent) for p in (tmp_path / "multiruns").rglob("meta.json")]
     assert len(runs) == 2
     for run in runs:
         assert run.config()["channels_last"] is True
-        assert 1 <= run.meta()["cpu_threads"] <= max(1, available_cpus() // 2)  # its share of the machine, never all of it
+        assert (
+            1 <= run.meta()["cpu_threads"] <= max(1, available_cpus() // 2)
+        )  # its share of the machine, never all of it
 
 
 def test_sweep_tables_read_a_wrapper_optimizers_lr_from_its_base():
@@ -195,6 +260,8 @@ def test_sweep_tables_read_a_wrapper_optimizers_lr_from_its_base():
 
     learning_rate = compare.learning_rate
     assert learning_rate({"name": "adam", "lr": 0.001}) == 0.001
-    assert learning_rate({"name": "lookahead", "k": 5, "base": {"name": "sam", "base": {"name": "sgd", "lr": 0.1}}}) == 0.1
+    assert (
+        learning_rate({"name": "lookahead", "k": 5, "base": {"name": "sam", "base": {"name": "sgd", "lr": 0.1}}}) == 0.1
+    )
     with pytest.raises(ConfigError, match="no learning rate"):
         learning_rate({"name": "lookahead", "base": "adam"})

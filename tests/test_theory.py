@@ -147,7 +147,9 @@ def test_gd_on_population_loss_equals_closed_form_every_step():
     np.testing.assert_allclose(to_frequency(traj), closed, rtol=0, atol=1e-10)
     # the closed form keeps the irrelevant frequencies exactly; the pixel-space iteration to rounding
     assert np.all(closed[:, [1, 4]] == w0_tilde[[1, 4]])
-    np.testing.assert_allclose(to_frequency(traj)[:, [1, 4]], np.broadcast_to(w0_tilde[[1, 4]], (n_steps + 1, 2)), atol=1e-13)
+    np.testing.assert_allclose(
+        to_frequency(traj)[:, [1, 4]], np.broadcast_to(w0_tilde[[1, 4]], (n_steps + 1, 2)), atol=1e-13
+    )
     # relevant frequencies converge; the limit keeps w0 on the irrelevant ones
     np.testing.assert_allclose(closed[-1], gd_limit(w0_tilde, model.w_star_tilde, model.sigma_tilde, lr), atol=1e-8)
 
@@ -339,7 +341,10 @@ def test_entry_point_writes_the_results_store_and_figures_draw_from_it(tmp_path)
     from robustopt.rundir import RunDir, find_runs
     from tests.conftest import run_entry
 
-    proc = run_entry("linear_theory.py", ["theory=quick", "logger=none", "progress=false", "n_steps=301", f"paths.output_dir={tmp_path}"])
+    proc = run_entry(
+        "linear_theory.py",
+        ["theory=quick", "logger=none", "progress=false", "n_steps=301", f"paths.output_dir={tmp_path}"],
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run,) = find_runs(tmp_path)
     assert run.meta()["status"] == "completed"
@@ -364,7 +369,9 @@ def test_entry_point_writes_the_results_store_and_figures_draw_from_it(tmp_path)
     names = {p.name for p in paths}
     for stem in ("weight_error_population", "risks_population", "weight_norms", "risk_ratio_heatmap"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
-    assert not any("surface" in n for n in names)  # the risk ratio over categorical variances: a heat map, no 3-D surface
+    assert not any(
+        "surface" in n for n in names
+    )  # the risk ratio over categorical variances: a heat map, no 3-D surface
     assert all(p.stat().st_size > 1000 for p in paths)
     assert "risk_ratio_heatmap" in (tmp_path / "figs" / "linear_theory.md").read_text()
 
@@ -373,6 +380,8 @@ def test_entry_point_writes_the_results_store_and_figures_draw_from_it(tmp_path)
 def test_entry_point_user_mistake_prints_one_line(tmp_path):
     from tests.conftest import run_entry
 
-    proc = run_entry("linear_theory.py", ["theory=quick", "logger=none", "+optimizers.adamm={}", f"paths.output_dir={tmp_path}"])
+    proc = run_entry(
+        "linear_theory.py", ["theory=quick", "logger=none", "+optimizers.adamm={}", f"paths.output_dir={tmp_path}"]
+    )
     assert proc.returncode != 0
     assert "unknown theory optimizer 'adamm'" in proc.stderr and "Traceback" not in proc.stderr

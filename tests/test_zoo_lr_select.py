@@ -26,7 +26,10 @@ def test_grid_labels_and_overrides():
     assert lr_grid(1e-3) == [0.000333, 0.001, 0.003]
     assert lr_grid(0.01, (0.5, 2)) == [0.005, 0.02]
     assert optimizer_label(ADAM) == "adam" and optimizer_label(LOOKAHEAD) == "lookahead(sgd)"
-    assert optimizer_label({"name": "lookahead", "base": {"name": "sam", "base": {"name": "sgd", "lr": 1}}}) == "lookahead(sam(sgd))"
+    assert (
+        optimizer_label({"name": "lookahead", "base": {"name": "sam", "base": {"name": "sgd", "lr": 1}}})
+        == "lookahead(sam(sgd))"
+    )
     assert learning_rate(ADAM) == 1e-3 and learning_rate(LOOKAHEAD) == 0.01
     assert lr_override(ADAM, 0.003) == "optimizer.lr=0.003"
     assert lr_override(LOOKAHEAD, 0.03) == "optimizer.base={name:sgd,lr:0.03}"
@@ -50,8 +53,15 @@ def test_select_prefers_the_best_then_the_smaller_lr():
 
 def _run(root, name, opt, accs, status="completed", seed=0, epochs=None):
     run = RunDir(root / name)
-    run.write_config({"dataset": {"name": "synthetic", "validation_size": 64}, "seed": seed, "epochs": epochs or len(accs),
-                      "optimizer": opt, "device": "cpu"})
+    run.write_config(
+        {
+            "dataset": {"name": "synthetic", "validation_size": 64},
+            "seed": seed,
+            "epochs": epochs or len(accs),
+            "optimizer": opt,
+            "device": "cpu",
+        }
+    )
     run.write_metrics([{"epoch": i + 1, "validation_accuracy": a, "test_accuracy": 1 - a} for i, a in enumerate(accs)])
     run.set_status(status)
     return run

@@ -18,8 +18,26 @@ from robustopt.train.fit import fit
 from tests.conftest import REPO, compose
 
 CONF_OPTIMIZERS = sorted(p.stem for p in (REPO / "conf" / "optimizer").glob("*.yaml"))
-ZOO = ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "nadam", "adamax", "radam",
-       "signsgd", "lamb", "lion", "shampoo", "scalable_shampoo", "lookahead", "sam"]
+ZOO = [
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "adadelta",
+    "rmsprop",
+    "adam",
+    "adamw",
+    "nadam",
+    "adamax",
+    "radam",
+    "signsgd",
+    "lamb",
+    "lion",
+    "shampoo",
+    "scalable_shampoo",
+    "lookahead",
+    "sam",
+]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -70,32 +88,79 @@ def test_each_optimizer_config_composes_builds_and_steps(name):
 
 def test_existing_optimizer_defaults_are_unchanged():
     """The running 200-epoch sweep relies on these (robustopt/cli/schema.py before the zoo)."""
-    assert _opt_cfg("sgd") == {"name": "sgd", "lr": 0.01, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0}
+    assert _opt_cfg("sgd") == {
+        "name": "sgd",
+        "lr": 0.01,
+        "momentum": 0.0,
+        "dampening": 0.0,
+        "nesterov": False,
+        "weight_decay": 0.0,
+    }
     # fused (torch's one-pass kernel, same update) was added off: an old run's config without it resumes unchanged
-    assert _opt_cfg("adam") == {"name": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False,
-                                "fused": False}
+    assert _opt_cfg("adam") == {
+        "name": "adam",
+        "lr": 1e-3,
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "amsgrad": False,
+        "fused": False,
+    }
     assert _opt_cfg("adamw")["weight_decay"] == 0.01 and _opt_cfg("adamw")["lr"] == 1e-3
-    assert _opt_cfg("rmsprop") == {"name": "rmsprop", "lr": 1e-3, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False}
-    assert _opt_cfg("adagrad") == {"name": "adagrad", "lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10}
+    assert _opt_cfg("rmsprop") == {
+        "name": "rmsprop",
+        "lr": 1e-3,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+    }
+    assert _opt_cfg("adagrad") == {
+        "name": "adagrad",
+        "lr": 1e-2,
+        "lr_decay": 0.0,
+        "weight_decay": 0.0,
+        "initial_accumulator_value": 0.0,
+        "eps": 1e-10,
+    }
     assert _opt_cfg("signsgd") == {"name": "signsgd", "lr": 1e-4, "momentum": 0.0, "weight_decay": 0.0}
 
 
 # -- the package-backed entries against the package's classes, constructed here with literal arguments -----------
 PACKAGE_DIRECT = {
-    "lamb": lambda p: po.Lamb(p, lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0, weight_decouple=True, fixed_decay=False,
-                              rectify=False, degenerated_to_sgd=False, n_sma_threshold=5, grad_averaging=True,
-                              max_grad_norm=1.0, adam=False, pre_norm=False, eps=1e-6),
+    "lamb": lambda p: po.Lamb(
+        p,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        weight_decay=0.0,
+        weight_decouple=True,
+        fixed_decay=False,
+        rectify=False,
+        degenerated_to_sgd=False,
+        n_sma_threshold=5,
+        grad_averaging=True,
+        max_grad_norm=1.0,
+        adam=False,
+        pre_norm=False,
+        eps=1e-6,
+    ),
     "lion": lambda p: po.Lion(p, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, weight_decouple=True, fixed_decay=False),
-    "shampoo": lambda p: po.Shampoo(p, lr=1e-3, momentum=0.0, weight_decay=0.0, preconditioning_compute_steps=1,
-                                    matrix_eps=1e-6),
-    "scalable_shampoo": lambda p: po.ScalableShampoo(p, lr=1e-3, start_preconditioning_step=2,
-                                                     preconditioning_compute_steps=2, block_size=4),
+    "shampoo": lambda p: po.Shampoo(
+        p, lr=1e-3, momentum=0.0, weight_decay=0.0, preconditioning_compute_steps=1, matrix_eps=1e-6
+    ),
+    "scalable_shampoo": lambda p: po.ScalableShampoo(
+        p, lr=1e-3, start_preconditioning_step=2, preconditioning_compute_steps=2, block_size=4
+    ),
     "lookahead": lambda p: po.Lookahead(torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8), k=2, alpha=0.5),
     "sam": lambda p: po.SAM(p, torch.optim.SGD, rho=0.05, lr=0.01),
 }
 ZOO_OVERRIDES = {
-    "scalable_shampoo": ["optimizer.start_preconditioning_step=2", "optimizer.preconditioning_compute_steps=2",
-                         "optimizer.block_size=4"],
+    "scalable_shampoo": [
+        "optimizer.start_preconditioning_step=2",
+        "optimizer.preconditioning_compute_steps=2",
+        "optimizer.block_size=4",
+    ],
     "lookahead": ["optimizer.k=2"],
 }
 
@@ -109,11 +174,13 @@ def test_package_backed_entries_step_like_the_package_called_directly(name):
     for _ in range(5):  # several steps: Lookahead's slow-weight pull, Shampoo's preconditioner refresh
         _step(model, ours, x, y)
         if name == "sam":
+
             def closure():
                 direct.zero_grad()
                 loss = F.cross_entropy(ref(x), y)
                 loss.backward()
                 return loss
+
             closure()
             direct.step(closure)
         else:
@@ -157,7 +224,7 @@ class _Batches:
 
     def epoch(self, epoch):
         for i in range(len(self)):
-            yield self.x[i * self.bs:(i + 1) * self.bs], self.y[i * self.bs:(i + 1) * self.bs]
+            yield self.x[i * self.bs : (i + 1) * self.bs], self.y[i * self.bs : (i + 1) * self.bs]
 
 
 def test_fit_closure_path_is_the_packages_documented_sam_loop():
@@ -169,7 +236,7 @@ def test_fit_closure_path_is_the_packages_documented_sam_loop():
     losses = []
     for _ in range(2):
         for i in range(4):
-            xb, yb = x[i * 4:(i + 1) * 4], y[i * 4:(i + 1) * 4]
+            xb, yb = x[i * 4 : (i + 1) * 4], y[i * 4 : (i + 1) * 4]
             direct.zero_grad()
 
             def closure(xb=xb, yb=yb):
@@ -211,8 +278,11 @@ class _Killed(Exception):
 
 
 RESUME_OVERRIDES = {
-    "scalable_shampoo": ["optimizer.start_preconditioning_step=2", "optimizer.preconditioning_compute_steps=3",
-                         "optimizer.block_size=8"],
+    "scalable_shampoo": [
+        "optimizer.start_preconditioning_step=2",
+        "optimizer.preconditioning_compute_steps=3",
+        "optimizer.block_size=8",
+    ],
     "lookahead": ["optimizer.k=3"],  # slow weights at the epoch-1 checkpoint (step 4) differ from the fast ones
     "sam": ["optimizer.base={name:sgd,momentum:0.9}"],
     "adam": ["optimizer.amsgrad=true"],
@@ -222,10 +292,25 @@ RESUME_OVERRIDES = {
 def _training(name: str, tmp_path: Path):
     from robustopt.train.pipeline import build_training
 
-    cfg = compose("train", ["dataset=synthetic", "model=mlp", "+model.options.hidden=[16]", "dataset.train_subset=64",
-                            "dataset.test_subset=32", "batch_size=16", "epochs=2", "scheduler=multistep",
-                            "scheduler.milestones=[1]", "logger=none", "progress=false", f"optimizer={name}",
-                            f"paths.output_dir={tmp_path}", *RESUME_OVERRIDES.get(name, [])])
+    cfg = compose(
+        "train",
+        [
+            "dataset=synthetic",
+            "model=mlp",
+            "+model.options.hidden=[16]",
+            "dataset.train_subset=64",
+            "dataset.test_subset=32",
+            "batch_size=16",
+            "epochs=2",
+            "scheduler=multistep",
+            "scheduler.milestones=[1]",
+            "logger=none",
+            "progress=false",
+            f"optimizer={name}",
+            f"paths.output_dir={tmp_path}",
+            *RESUME_OVERRIDES.get(name, []),
+        ],
+    )
     return build_training(cfg, torch.device("cpu"))
 
 

@@ -25,24 +25,49 @@ def _store(root, sign=-1, sharpness=True):
     for label, (opt, robust, eig) in OPTS.items():
         for seed in range(3):
             run = RunDir(root / f"{label}-{seed}")
-            run.write_config({"dataset": {"name": "fashion_mnist"}, "model": {"name": "c2"}, "seed": seed,
-                              "optimizer": opt, "epochs": 2})
+            run.write_config(
+                {
+                    "dataset": {"name": "fashion_mnist"},
+                    "model": {"name": "c2"},
+                    "seed": seed,
+                    "optimizer": opt,
+                    "epochs": 2,
+                }
+            )
             rob = robust + 0.01 * seed
             top = eig * (1 + 0.1 * seed) if sign < 0 else 1000 * rob
             ev = {
                 "clean": {"accuracy": 0.9 + 0.001 * seed},
-                "robust_accuracy": {"attacks": {
-                    "autoattack-linf": {"name": "autoattack", "norm": "linf", "eps": [0.1], "robust_accuracy": [rob]},
-                    "autoattack-l2": {"name": "autoattack", "norm": "l2", "eps": [1.0], "robust_accuracy": [rob + 0.1]},
-                }},
+                "robust_accuracy": {
+                    "attacks": {
+                        "autoattack-linf": {
+                            "name": "autoattack",
+                            "norm": "linf",
+                            "eps": [0.1],
+                            "robust_accuracy": [rob],
+                        },
+                        "autoattack-l2": {
+                            "name": "autoattack",
+                            "norm": "l2",
+                            "eps": [1.0],
+                            "robust_accuracy": [rob + 0.1],
+                        },
+                    }
+                },
                 "gaussian_noise": {"variances": [0.01, 0.1], "accuracy": [0.8, 0.7 + 0.01 * seed]},
                 "band_noise": {"dct": {"drop": [0.0, 0.0, 0.1, 0.2 + 0.01 * seed]}},
                 "lipschitz": {"paper_bound": 100.0 * top, "certified_upper_bound": 10.0},
             }
             if sharpness:
                 ev["sharpness"] = {"top_eigenvalue": top, "trace": 10 * top, "trace_stderr": 1.0}
-            run.update_summary({"eval": ev, "epochs_done": 2, "test_accuracy": 0.9,
-                                "matched": {"epoch": 1, "eval": {k: v for k, v in ev.items() if k != "lipschitz"}}})
+            run.update_summary(
+                {
+                    "eval": ev,
+                    "epochs_done": 2,
+                    "test_accuracy": 0.9,
+                    "matched": {"epoch": 1, "eval": {k: v for k, v in ev.items() if k != "lipschitz"}},
+                }
+            )
             run.set_status("completed")
     return root
 
@@ -67,7 +92,10 @@ def test_table_cells_are_means_with_t_intervals_and_dashes_when_missing(tmp_path
     iv = log_interval(vals)
     assert by["sgd"]["Lipschitz: paper_bound (geometric mean)"] == f"{gmean(vals):.3g} [{iv.low:.3g}, {iv.high:.3g}]"
     verdict = zoo.verdict_sharper_less_robust(
-        zoo.correlation(sweep.runs, *[c for c in zoo.columns(sweep, "fashion_mnist") if c.key in ("top_eigenvalue", "robust_linf")]))
+        zoo.correlation(
+            sweep.runs, *[c for c in zoo.columns(sweep, "fashion_mnist") if c.key in ("top_eigenvalue", "robust_linf")]
+        )
+    )
     assert verdict.label == INCONCLUSIVE and "sharpness evaluation" in verdict.reason
 
 
@@ -102,6 +130,7 @@ def test_verdict_and_report_under_both_protocols(tmp_path, sign, expected):
 
 # -- issue 20 ----------------------------------------------------------------------------------------------------------
 
+
 def test_a_cell_never_shows_a_zero_width_interval_from_few_images():
     """The shipped zoo had "60.00 ± 0.00": three seeds with the same accuracy on 25 images.  The cell now carries the
     images' own error (Wilson's interval, checked against scipy), and keeps the seed interval where that is wider."""
@@ -115,8 +144,11 @@ def test_a_cell_never_shows_a_zero_width_interval_from_few_images():
     shown = zoo.cell(skewed, log=True, digits=3)
     gm, low, high = (float(v) for v in shown.replace("[", "").replace("]", "").replace(",", "").split())
     iv = log_interval(skewed)
-    assert (gm, low, high) == (pytest.approx(gmean(skewed), rel=5e-3), pytest.approx(iv.low, rel=5e-3),
-                               pytest.approx(iv.high, rel=5e-3))
+    assert (gm, low, high) == (
+        pytest.approx(gmean(skewed), rel=5e-3),
+        pytest.approx(iv.low, rel=5e-3),
+        pytest.approx(iv.high, rel=5e-3),
+    )
     assert 0 < low < gm < high
     assert zoo.cell(skewed).split(" ± ")[0] == "35.00" and float(zoo.cell(skewed).split(" ± ")[1]) > 35  # below 0
 

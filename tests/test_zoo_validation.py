@@ -64,7 +64,11 @@ def test_without_validation_the_training_data_are_unchanged(tmp_path):
     training = build_training(cfg, torch.device("cpu"))
     x, y = load_configured_split(cfg["dataset"], "train")
     assert training.validation is None
-    stored = training.batches.x if training.batches.x.dtype == torch.uint8 else (training.batches.x * 255).round().to(torch.uint8)
+    stored = (
+        training.batches.x
+        if training.batches.x.dtype == torch.uint8
+        else (training.batches.x * 255).round().to(torch.uint8)
+    )
     assert torch.equal(stored, x) and torch.equal(training.batches.y, y)
 
 
@@ -74,8 +78,18 @@ def test_run_records_validation_accuracy_of_the_held_out_images(tmp_path):
     from robustopt.runs import load_run_model
     from robustopt.train.pipeline import build_training, train_run
 
-    cfg = compose("train", ["dataset=synthetic", "dataset.validation_size=96", "epochs=2", "logger=none",
-                            "progress=false", "scheduler=constant", f"paths.output_dir={tmp_path}"])
+    cfg = compose(
+        "train",
+        [
+            "dataset=synthetic",
+            "dataset.validation_size=96",
+            "epochs=2",
+            "logger=none",
+            "progress=false",
+            "scheduler=constant",
+            f"paths.output_dir={tmp_path}",
+        ],
+    )
     training = build_training(cfg, torch.device("cpu"))
     x, y = load_configured_split(cfg["dataset"], "train")
     assert len(training.validation[1]) == 96 and len(training.batches.y) == len(y) - 96

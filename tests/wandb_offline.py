@@ -53,7 +53,14 @@ def read_offline_run(path: str | Path) -> dict:
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             r = rec.run
-            out["run"] = {"id": r.run_id, "project": r.project, "group": r.run_group, "job_type": r.job_type, "name": r.display_name, "tags": list(r.tags)}
+            out["run"] = {
+                "id": r.run_id,
+                "project": r.project,
+                "group": r.run_group,
+                "job_type": r.job_type,
+                "name": r.display_name,
+                "tags": list(r.tags),
+            }
             for item in r.config.update:
                 out["config"][item.key] = json.loads(item.value_json)
         elif kind == "config":

@@ -115,7 +115,12 @@ class AutoAttack(Attack):
 
     def _run_package(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
         adversary = self._module.AutoAttack(
-            model, norm=_NORM_NAMES[self.norm], eps=eps, version=self.version, seed=self.seed, device=x.device,
+            model,
+            norm=_NORM_NAMES[self.norm],
+            eps=eps,
+            version=self.version,
+            seed=self.seed,
+            device=x.device,
             attacks=self.attacks,
         )
         adversary.verbose = False  # the package logs to logging.getLogger('auto-attack') when verbose

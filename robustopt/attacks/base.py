@@ -87,7 +87,9 @@ def check_eps(eps, n: int | None = None) -> None:
     """Raise ConfigError unless ``eps`` is a number >= 0 or a tensor of ``n`` values >= 0."""
     if isinstance(eps, torch.Tensor):
         if eps.dim() > 1 or (n is not None and eps.dim() == 1 and eps.numel() != n):
-            raise ConfigError(f"a per-sample eps must be a 1-D tensor with one value per image ({n}), got shape {tuple(eps.shape)}")
+            raise ConfigError(
+                f"a per-sample eps must be a 1-D tensor with one value per image ({n}), got shape {tuple(eps.shape)}"
+            )
         if torch.isnan(eps).any() or (eps < 0).any():
             raise ConfigError(f"eps must be >= 0 for every sample, got min {eps.min().item()}")
         return
@@ -162,11 +164,15 @@ class Attack(ABC):
         if x.dim() < 2:
             raise DataError(f"{type(self).__name__} needs a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
         if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
-            raise DataError(f"labels must be a 1-D tensor with one label per image ({x.shape[0]}), got {getattr(y, 'shape', y)}")
+            raise DataError(
+                f"labels must be a 1-D tensor with one label per image ({x.shape[0]}), got {getattr(y, 'shape', y)}"
+            )
         if x.numel() and not torch.isfinite(x.detach()).all():
             bad = int((~torch.isfinite(x.detach())).sum())
-            raise DataError(f"{type(self).__name__}: the images hold {bad} NaN or infinite pixel values; "
-                            "attack finite images in [0, 1] (check how they were loaded or preprocessed)")
+            raise DataError(
+                f"{type(self).__name__}: the images hold {bad} NaN or infinite pixel values; "
+                "attack finite images in [0, 1] (check how they were loaded or preprocessed)"
+            )
         if y.numel() and y.dtype.is_floating_point:
             raise DataError(f"labels must be integer class indices, got dtype {y.dtype}")
         if y.numel() and int(y.min()) < 0:
@@ -207,8 +213,10 @@ def _check_label_range(model: nn.Module, x: torch.Tensor, y: torch.Tensor, who: 
         num_classes = int(model(x[:1]).shape[-1])
     top = int(y.max())
     if top >= num_classes:
-        raise DataError(f"{who}: label {top} is out of range: the model has {num_classes} classes, so labels must be in "
-                        f"0..{num_classes - 1}; check that the labels belong to this model's data set")
+        raise DataError(
+            f"{who}: label {top} is out of range: the model has {num_classes} classes, so labels must be in "
+            f"0..{num_classes - 1}; check that the labels belong to this model's data set"
+        )
 
 
 class GradientAttack(Attack):
@@ -272,7 +280,9 @@ class GradientAttack(Attack):
 
     def run(self, model, x, y, eps, *, target, generator):
         if self.targeted and target is None:
-            raise ConfigError(f"{type(self).__name__} was built with targeted=True; pass target=<labels> when calling it")
+            raise ConfigError(
+                f"{type(self).__name__} was built with targeted=True; pass target=<labels> when calling it"
+            )
         labels = target.detach().to(device=x.device, dtype=torch.long) if self.targeted else y
         alpha: Eps = self.alpha if self.alpha is not None else self.rel_alpha * eps
         if self.restarts == 1:

@@ -30,7 +30,17 @@ class FGSM(GradientAttack):
         >>> x_adv = FGSM(eps=8 / 255)(model, x, y)
     """
 
-    def __init__(self, eps: Eps, *, norm: str = "linf", loss: str = "ce", targeted: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, eps: Eps, *, norm: str = "linf", loss: str = "ce", targeted: bool = False, seed: int = 0
+    ) -> None:
         super().__init__(
-            eps, steps=1, norm=norm, random_start=False, restarts=1, loss=loss, targeted=targeted, seed=seed, rel_alpha=1.0
+            eps,
+            steps=1,
+            norm=norm,
+            random_start=False,
+            restarts=1,
+            loss=loss,
+            targeted=targeted,
+            seed=seed,
+            rel_alpha=1.0,
         )

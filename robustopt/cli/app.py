@@ -46,7 +46,9 @@ def _conf_dir() -> str:
 CONF_DIR = _conf_dir()
 # Exit statuses of the entry points (README, "Exit statuses"): the same for a single run and a multirun.
 EXIT_OK = 0  # every run completed (or was already complete), every evaluation stored
-EXIT_FAILED = 1  # a run or a job crashed (its meta.json says why: status failed); in a multirun, after the other jobs ran
+EXIT_FAILED = (
+    1  # a run or a job crashed (its meta.json says why: status failed); in a multirun, after the other jobs ran
+)
 EXIT_USER_ERROR = 2  # refused before any work: one line on stderr, nothing created
 EXIT_DIVERGED = 3  # training ran, but a run diverged (status diverged: a result, not a trained model)
 EXIT_INTERRUPTED = 130  # Ctrl-C: the run is recorded as interrupted; the same command resumes it
@@ -102,7 +104,9 @@ def run_dirname(overrides, *also_excluded: str) -> str:
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("or_default"):
         # ${or_default:${data_filter.name},none}: a value, or a default when it is null or empty
-        OmegaConf.register_new_resolver("or_default", lambda value, default: value if value not in (None, "") else default)
+        OmegaConf.register_new_resolver(
+            "or_default", lambda value, default: value if value not in (None, "") else default
+        )
     if not OmegaConf.has_resolver("jobs_threads"):
         # ${jobs_threads:N}: the CPU threads of one of N jobs running at once on this machine
         OmegaConf.register_new_resolver("jobs_threads", lambda n: default_num_threads(int(n)))
@@ -167,7 +171,9 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signatu
     raise Terminated()
 
 
-def interrupted(message: str = "stopped by Ctrl-C; results stored so far are kept, run the same command again to go on") -> None:
+def interrupted(
+    message: str = "stopped by Ctrl-C; results stored so far are kept, run the same command again to go on",
+) -> None:
     """Ctrl-C: one line on stderr (no traceback) and exit status 130; SIGTERM the same, saying so, exit status 143."""
     terminated = isinstance(sys.exc_info()[1], Terminated)
     if terminated:
@@ -207,8 +213,11 @@ def remove_stub_run_dir() -> None:
         return
     shutil.rmtree(path, ignore_errors=True)
     parent = path.absolute().parent
-    while _EXISTED_BEFORE and parent not in _EXISTED_BEFORE and parent != parent.parent and any(
-        e in parent.parents for e in _EXISTED_BEFORE
+    while (
+        _EXISTED_BEFORE
+        and parent not in _EXISTED_BEFORE
+        and parent != parent.parent
+        and any(e in parent.parents for e in _EXISTED_BEFORE)
     ):
         try:
             parent.rmdir()  # only an empty folder this command made
@@ -243,7 +252,15 @@ def entry_point(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
 
 #: Override keys whose value is a path: a run folder's name holds ``~`` (run_dirname), which Hydra's override grammar
 #: rejects in a bare value, so ``run_dir=results/fashion_mnist/runs/experiment-paper~fashion~mnist_...`` is quoted.
-PATH_KEYS = ("run_dir", "data_dir", "hydra.run.dir", "hydra.sweep.dir", "paths.output_dir", "paths.data_dir", "dataset.root")
+PATH_KEYS = (
+    "run_dir",
+    "data_dir",
+    "hydra.run.dir",
+    "hydra.sweep.dir",
+    "paths.output_dir",
+    "paths.data_dir",
+    "dataset.root",
+)
 _BARE_VALUE = re.compile(r"[A-Za-z0-9_./\\:+@$%-]*")
 
 
@@ -259,7 +276,9 @@ def quote_path_values(argv: list[str]) -> list[str]:
     return out
 
 
-def launch(task: Callable[[DictConfig], Any], config_name: str, validate: Optional[Callable[[dict], None]] = None) -> None:
+def launch(
+    task: Callable[[DictConfig], Any], config_name: str, validate: Optional[Callable[[dict], None]] = None
+) -> None:
     """Run ``task`` as the Hydra app of ``conf/<config_name>.yaml`` on this process's command line.
 
     The command line is checked first (:func:`robustopt.cli.check.check_command_line`: every job's config
@@ -283,8 +302,9 @@ def launch(task: Callable[[DictConfig], Any], config_name: str, validate: Option
             user_error(str(exc))
     output_dirs: list[Path] = []
     try:
-        check_command_line(CONF_DIR, config_name, sys.argv[1:], validate=validate, to_plain=to_plain,
-                           output_dirs=output_dirs)
+        check_command_line(
+            CONF_DIR, config_name, sys.argv[1:], validate=validate, to_plain=to_plain, output_dirs=output_dirs
+        )
         _EXISTED_BEFORE[:] = [_nearest_existing(d) for d in output_dirs]
     except RobustOptError as exc:
         user_error(str(exc))

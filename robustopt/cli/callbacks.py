@@ -40,8 +40,13 @@ class CollectSweep(Callback):
         try:
             result = collect(sweep_dir)
         except Exception as exc:  # noqa: BLE001 - the jobs are done; a table we cannot write is only a warning
-            log.warning("could not collect the sweep %s (%s: %s); run scripts/collect_sweep.py %s",
-                        sweep_dir, type(exc).__name__, exc, sweep_dir)
+            log.warning(
+                "could not collect the sweep %s (%s: %s); run scripts/collect_sweep.py %s",
+                sweep_dir,
+                type(exc).__name__,
+                exc,
+                sweep_dir,
+            )
             return
         for job in result.with_status("diverged"):  # jobs of other processes (joblib, SLURM): the exit status is 3
             record_run_status(job.status)

@@ -37,9 +37,30 @@ HIDDEN_SUFFIXES = ("_schema", "_defaults")
 #: At most this many of a multirun's jobs are composed one by one; beyond it, each value of each swept key once.
 MAX_COMPOSED_JOBS = 64
 #: Hydra flags after which the command line is left to Hydra (help, printing the config, shell completion ...).
-_PASS_THROUGH_FLAGS = ("--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i", "--shell-completion",
-                       "-sc", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--resolve", "-p",
-                       "--package", "--run", "-r", "--experimental-rerun")
+_PASS_THROUGH_FLAGS = (
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--version",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--resolve",
+    "-p",
+    "--package",
+    "--run",
+    "-r",
+    "--experimental-rerun",
+)
 
 
 def group_choices(conf_dir: str | Path, group: str) -> list[str]:
@@ -96,7 +117,9 @@ def _choice_error(conf_dir: str, exc: MissingConfigException, overrides: Sequenc
         return ConfigError(str(exc).splitlines()[0])
     given = next((o for o in overrides if split_override(o)[0] == group), f"{group}={name}")
     choices = group_choices(conf_dir, group)
-    return ConfigError(f"{given}: no config '{name}' in group '{group}'; valid choices: {', '.join(choices)} (conf/{group}/)")
+    return ConfigError(
+        f"{given}: no config '{name}' in group '{group}'; valid choices: {', '.join(choices)} (conf/{group}/)"
+    )
 
 
 def _find_omegaconf_error(exc: BaseException) -> Optional[OmegaConfBaseException]:
@@ -129,7 +152,11 @@ def _value_error(conf_dir: str, config_name: str, exc: BaseException, overrides:
         key = match.group(1) if match else ""
     given = next((o for o in overrides if split_override(o)[0] == key), key)
     text = str(inner if inner is not None else exc).splitlines()[0]
-    if inner is not None and type(inner).__name__ in ("ConfigAttributeError", "ConfigKeyError") or "Could not override" in str(exc):
+    if (
+        inner is not None
+        and type(inner).__name__ in ("ConfigAttributeError", "ConfigKeyError")
+        or "Could not override" in str(exc)
+    ):
         keys = _keys_at(conf_dir, config_name, overrides, key)
         where = key.rpartition(".")[0] or "the top level"
         hint = f"; the keys of {where} are: {', '.join(keys)}" if keys else ""
@@ -164,7 +191,9 @@ def check_command_line(
         key, value = split_override(item)
         if value.endswith(HIDDEN_SUFFIXES) and _is_group(conf_dir, key):
             choices = group_choices(conf_dir, key)
-            raise ConfigError(f"{item}: '{value}' is a schema, not a choice of group '{key}'; valid choices: {', '.join(choices)}")
+            raise ConfigError(
+                f"{item}: '{value}' is a schema, not a choice of group '{key}'; valid choices: {', '.join(choices)}"
+            )
     if not sweep:
         # a config may itself be a multirun (hydra.mode: MULTIRUN, e.g. irrelevant_freq.yaml): its sweeps need no -m
         sweep = _is_multirun(conf_dir, config_name, [o for o in overrides if "," not in o])
@@ -254,8 +283,14 @@ def check_output_dir(folder: str | Path) -> None:
     try:
         check_writable(folder)
     except OSError as exc:
-        where = Path(exc.filename).parent if exc.filename and ".robustopt-write-check." in str(exc.filename) else exc.filename
-        reason = f"{where} accepts no new files: {exc.strerror}" if where and exc.strerror else (exc.strerror or str(exc))
+        where = (
+            Path(exc.filename).parent
+            if exc.filename and ".robustopt-write-check." in str(exc.filename)
+            else exc.filename
+        )
+        reason = (
+            f"{where} accepts no new files: {exc.strerror}" if where and exc.strerror else (exc.strerror or str(exc))
+        )
         raise ConfigError(
             f"cannot write the output folder {folder} ({reason}); make it writable, or choose another with "
             f"paths.output_dir=<a folder you can write>"

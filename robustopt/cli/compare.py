@@ -21,9 +21,13 @@ def compare_runs(sweep_dir: str | Path) -> str:
     """The side-by-side tables of the runs under ``sweep_dir``; ConfigError when there are none."""
     path = Path(sweep_dir)
     if not path.exists():
-        raise ConfigError(f"{sweep_dir} does not exist; pass a sweep folder of trained runs (e.g. outputs/multiruns/reproduce_quick)")
+        raise ConfigError(
+            f"{sweep_dir} does not exist; pass a sweep folder of trained runs (e.g. outputs/multiruns/reproduce_quick)"
+        )
     if not find_runs(path):
-        raise ConfigError(f"no run directories (config.yaml + meta.json) under {sweep_dir}; train first (robustopt-train -m ...)")
+        raise ConfigError(
+            f"no run directories (config.yaml + meta.json) under {sweep_dir}; train first (robustopt-train -m ...)"
+        )
     return sweep_report(path)
 
 

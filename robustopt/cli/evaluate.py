@@ -24,17 +24,33 @@ def evaluate_job(cfg: DictConfig) -> None:
     def make_logger(run, run_cfg):
         name = f"{run_cfg['optimizer']['name']}-seed{run_cfg['seed']}"
         return build_logger(
-            config["logger"], name=name, group=run_cfg.get("experiment_name"), job_type="evaluate",
-            config={**run_cfg, "evaluate": {k: config[k] for k in ("evaluations", "eval", "seed")}}, dir=run.path,
+            config["logger"],
+            name=name,
+            group=run_cfg.get("experiment_name"),
+            job_type="evaluate",
+            config={**run_cfg, "evaluate": {k: config[k] for k in ("evaluations", "eval", "seed")}},
+            dir=run.path,
         )
 
     explicit = overridden(cfg, "eval", groups={"attack": "eval.robust_accuracy.attack"})
     results = evaluate_runs(
-        config["run_dir"], config["evaluations"], explicit, options_from_run=True, device=config["device"],
-        batch_size=config["batch_size"], seed=config["seed"], progress=config["progress"],
-        data_dir=config.get("data_dir"), make_logger=make_logger, plugins=config.get("plugins"),
-        protocol=config["protocol"], matched_target=config["matched_target"], prune_snapshots=config["prune_snapshots"],
-        shard=config.get("shard"), num_threads=config.get("num_threads"), in_progress=config.get("in_progress", False),
+        config["run_dir"],
+        config["evaluations"],
+        explicit,
+        options_from_run=True,
+        device=config["device"],
+        batch_size=config["batch_size"],
+        seed=config["seed"],
+        progress=config["progress"],
+        data_dir=config.get("data_dir"),
+        make_logger=make_logger,
+        plugins=config.get("plugins"),
+        protocol=config["protocol"],
+        matched_target=config["matched_target"],
+        prune_snapshots=config["prune_snapshots"],
+        shard=config.get("shard"),
+        num_threads=config.get("num_threads"),
+        in_progress=config.get("in_progress", False),
         replace=bool(config.get("replace")),
     )
     for path, res in results.items():

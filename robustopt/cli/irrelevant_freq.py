@@ -28,8 +28,10 @@ def summarize(sweep_dir: str | Path) -> list[dict]:
     A folder that does not exist or holds no runs is a ConfigError (nothing is written)."""
     path = Path(sweep_dir)
     if not path.is_dir():
-        raise ConfigError(f"summarize={sweep_dir}: no such folder; pass the irrelevant-frequency sweep's folder "
-                          f"(outputs/multiruns/irrelevant_freq by default)")
+        raise ConfigError(
+            f"summarize={sweep_dir}: no such folder; pass the irrelevant-frequency sweep's folder "
+            f"(outputs/multiruns/irrelevant_freq by default)"
+        )
     if not find_runs(path):
         raise ConfigError(f"summarize={sweep_dir}: no run directories there; run experiments/irrelevant_freq.py first")
     rows = irrelevant_freq_rows(path)
@@ -52,5 +54,10 @@ def main() -> None:
         table = summarize(args[0].split("=", 1)[1])
     except RobustOptError as exc:
         user_error(str(exc))
-    print(format_table(table, ["filter", "removed_percent", "seed", "test_accuracy", "status"],
-                       ["filter", "% removed", "seed", "test accuracy", "status"]))
+    print(
+        format_table(
+            table,
+            ["filter", "removed_percent", "seed", "test_accuracy", "status"],
+            ["filter", "% removed", "seed", "test accuracy", "status"],
+        )
+    )

@@ -17,8 +17,13 @@ def linear_theory_job(cfg: DictConfig) -> None:
     config = to_plain(cfg)
     run_dir = output_dir()
     logger = build_logger(
-        config["logger"], name=config["experiment_name"], group=config["experiment_name"], job_type="theory",
-        config=config, dir=run_dir, run_id=RunDir(run_dir).meta().get("wandb_id"),
+        config["logger"],
+        name=config["experiment_name"],
+        group=config["experiment_name"],
+        job_type="theory",
+        config=config,
+        dir=run_dir,
+        run_id=RunDir(run_dir).meta().get("wandb_id"),
     )
     try:
         summary = run_linear_theory(config, run_dir, logger)

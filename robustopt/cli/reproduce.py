@@ -63,7 +63,9 @@ class Evaluation:
         ra = stored.get("robust_accuracy") or {}
         attacks = ra.get("attacks") or {}
         return ra.get("n") == self.n and all(
-            any(abs(float(e) - eps) < 1e-12 for e in (attacks.get(label) or {}).get("eps", [])) for label, eps in self.curves)
+            any(abs(float(e) - eps) < 1e-12 for e in (attacks.get(label) or {}).get("eps", []))
+            for label, eps in self.curves
+        )
 
 
 @dataclass(frozen=True)
@@ -84,18 +86,33 @@ class Recipe:
 def _autoattack(norm: str, eps: float, n: int = 1000, minutes: float = 50.0) -> Evaluation:
     """The standard AutoAttack (the authors' batch size 100) at one eps on the first ``n`` test images."""
     spec = f"{{name:autoattack,norm:{norm},version:standard,batch_size:100,eps:{eps}}}"
-    return Evaluation(f"autoattack-{norm}-{eps:g}", ("robust_accuracy",),
-                      (f"eval.robust_accuracy.attacks=[{spec}]", f"eval.robust_accuracy.n_samples={n}"),
-                      minutes, ((f"autoattack-{norm}", float(eps)),), n)
+    return Evaluation(
+        f"autoattack-{norm}-{eps:g}",
+        ("robust_accuracy",),
+        (f"eval.robust_accuracy.attacks=[{spec}]", f"eval.robust_accuracy.n_samples={n}"),
+        minutes,
+        ((f"autoattack-{norm}", float(eps)),),
+        n,
+    )
 
 
 def _fgsm_pgd(dataset: str, n: int = 1000, minutes: float = 20.0) -> Evaluation:
     """FGSM and PGD-100, L-inf and L2, over the paper's eps grid, on the first ``n`` test images."""
     grid = {norm: default_eps_grid(dataset, norm) for norm in ("linf", "l2")}
-    specs = ",".join(f"{{name:{a},norm:{norm}{',steps:100' if a == 'pgd' else ''}}}" for norm in ("linf", "l2") for a in ("fgsm", "pgd"))
+    specs = ",".join(
+        f"{{name:{a},norm:{norm}{',steps:100' if a == 'pgd' else ''}}}"
+        for norm in ("linf", "l2")
+        for a in ("fgsm", "pgd")
+    )
     curves = tuple((f"{a}-{norm}", float(e)) for norm in ("linf", "l2") for a in ("fgsm", "pgd") for e in grid[norm])
-    return Evaluation("fgsm-pgd", ("robust_accuracy",), (f"eval.robust_accuracy.attacks=[{specs}]", f"eval.robust_accuracy.n_samples={n}"),
-                      minutes, curves, n)
+    return Evaluation(
+        "fgsm-pgd",
+        ("robust_accuracy",),
+        (f"eval.robust_accuracy.attacks=[{specs}]", f"eval.robust_accuracy.n_samples={n}"),
+        minutes,
+        curves,
+        n,
+    )
 
 
 #: The paper's Fashion-MNIST recipe (conf/experiment/paper_fashion_mnist.yaml): SGD, Adam, RMSprop x 3 seeds, c2,
@@ -109,7 +126,9 @@ FASHION_MNIST = Recipe(
     train_minutes=100.0,  # measured: 75-105 min for SGD-Adam with two units at once on this 2-core CPU (bf16)
     train_overrides={"adam": ("optimizer.fused=true",)},
     evaluations=(
-        Evaluation("noise-lipschitz", ("clean", "gaussian_noise", "band_noise", "fourier_heatmap", "lipschitz"), minutes=5.0),  # measured 2 min
+        Evaluation(
+            "noise-lipschitz", ("clean", "gaussian_noise", "band_noise", "fourier_heatmap", "lipschitz"), minutes=5.0
+        ),  # measured 2 min
         _autoattack("linf", 0.01),
         _autoattack("l2", 0.1),
         _fgsm_pgd("fashion_mnist"),
@@ -144,8 +163,13 @@ class Unit:
 
 def train_overrides(recipe: Recipe, optimizer: str, seed: int, precision: str) -> list[str]:
     """The training command's overrides that make the run what it is (they name its folder)."""
-    out = [f"experiment={recipe.experiment}", f"optimizer={optimizer}", f"seed={seed}",
-           *recipe.train_overrides.get(optimizer, ()), *recipe.common_overrides]
+    out = [
+        f"experiment={recipe.experiment}",
+        f"optimizer={optimizer}",
+        f"seed={seed}",
+        *recipe.train_overrides.get(optimizer, ()),
+        *recipe.common_overrides,
+    ]
     if precision != "fp32":
         out.append(f"precision={precision}")
     return out
@@ -215,12 +239,16 @@ def ledger_table(units: list[Unit]) -> str:
     counts = {s: sum(u.state == s for u in units) for s in ("done", "running", "left", "waiting")}
     left = sum(u.minutes for u in units if u.state != "done")
     lines.append("")
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {len(units)} units; about {left / 60:.1f} core-hours left")
+    lines.append(
+        ", ".join(f"{n} {s}" for s, n in counts.items())
+        + f" of {len(units)} units; about {left / 60:.1f} core-hours left"
+    )
     return "\n".join(lines)
 
 
 def ledger_summary(units: list[Unit]) -> str:
     """One sentence: what the ledger holds (training runs, Figure 1 evaluations, later units) and what is left."""
+
     def done(group: list[Unit]) -> str:
         return f"{sum(u.state == 'done' for u in group)} of {len(group)}"
 
@@ -228,9 +256,11 @@ def ledger_summary(units: list[Unit]) -> str:
     main = [u for u in units if u.kind == "evaluate" and not u.later]
     later = [u for u in units if u.later]
     left = sum(u.minutes for u in units if u.state != "done" and not u.later)
-    return (f"Ledger: {done(train)} training runs, {done(main)} of their main evaluation units (noise, Lipschitz, "
-            f"AutoAttack at the smallest eps, FGSM/PGD) and {done(later)} later units (AutoAttack at the other eps) shipped; "
-            f"about {left / 60:.0f} core-hours left before the later units.")
+    return (
+        f"Ledger: {done(train)} training runs, {done(main)} of their main evaluation units (noise, Lipschitz, "
+        f"AutoAttack at the smallest eps, FGSM/PGD) and {done(later)} later units (AutoAttack at the other eps) shipped; "
+        f"about {left / 60:.0f} core-hours left before the later units."
+    )
 
 
 # -- shipping ---------------------------------------------------------------------------------------------------
@@ -287,15 +317,26 @@ def _quoted(path: Path) -> str:
     return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _start(unit: Unit, recipe: Recipe, results: Path, work: Path, *, precision: str, device: str, data_dir: Path) -> Started:
+def _start(
+    unit: Unit, recipe: Recipe, results: Path, work: Path, *, precision: str, device: str, data_dir: Path
+) -> Started:
     common = ["logger=none", "progress=false", "num_threads=1", f"device={device}"]
     log_dir = work / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     if unit.kind == "train":
         identity = train_overrides(recipe, unit.optimizer, unit.seed, precision)
         folder = work / "train" / run_dirname(identity)
-        cmd = [_python(), str(REPO / "experiments" / "train.py"), *identity, *common, "channels_last=true", "evaluations=[]",
-               f"paths.data_dir={_quoted(data_dir)}", f"paths.output_dir={_quoted(work)}", f"hydra.run.dir={_quoted(folder)}"]
+        cmd = [
+            _python(),
+            str(REPO / "experiments" / "train.py"),
+            *identity,
+            *common,
+            "channels_last=true",
+            "evaluations=[]",
+            f"paths.data_dir={_quoted(data_dir)}",
+            f"paths.output_dir={_quoted(work)}",
+            f"hydra.run.dir={_quoted(folder)}",
+        ]
     else:
         shipped = results / "runs" / unit.run
         folder = work / "evaluate" / unit.slug / unit.run
@@ -305,9 +346,17 @@ def _start(unit: Unit, recipe: Recipe, results: Path, work: Path, *, precision: 
         for name in SHIPPED_RUN_FILES:
             _copy(shipped / name, folder / name)
         ev = unit.evaluation
-        cmd = [_python(), str(REPO / "experiments" / "evaluate.py"), f"run_dir={_quoted(folder)}",
-               f"evaluations=[{','.join(ev.evaluations)}]", *ev.overrides, *common, f"data_dir={data_dir}",
-               f"paths.output_dir={work}", f"hydra.run.dir={work / 'evaluate' / unit.slug / 'hydra'}"]
+        cmd = [
+            _python(),
+            str(REPO / "experiments" / "evaluate.py"),
+            f"run_dir={_quoted(folder)}",
+            f"evaluations=[{','.join(ev.evaluations)}]",
+            *ev.overrides,
+            *common,
+            f"data_dir={data_dir}",
+            f"paths.output_dir={work}",
+            f"hydra.run.dir={work / 'evaluate' / unit.slug / 'hydra'}",
+        ]
     log_path = log_dir / f"{unit.slug}.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
     with open(log_path, "a") as log:
@@ -337,7 +386,9 @@ def _commit(repo: Path, paths: list[str], message: str) -> None:
     for attempt in range(10):
         add = subprocess.run(["git", "-C", str(repo), "add", "--", *paths], capture_output=True, text=True)
         if add.returncode == 0:
-            done = subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", message, "--", *paths], capture_output=True, text=True)
+            done = subprocess.run(
+                ["git", "-C", str(repo), "commit", "-q", "-m", message, "--", *paths], capture_output=True, text=True
+            )
             if done.returncode == 0:
                 return
             err = done.stderr
@@ -358,9 +409,20 @@ def parse_budget(text: str) -> float:
     return value * 60 if m.group(2) == "h" else value
 
 
-def run_units(recipe: Recipe, results: Path, work: Path, *, budget_min: float, jobs: int, precision: str = "bf16",
-              device: str = "cpu", data_dir: Path = Path("data"), commit: bool = False, only: Optional[str] = None,
-              poll_s: float = 20.0) -> list[Unit]:
+def run_units(
+    recipe: Recipe,
+    results: Path,
+    work: Path,
+    *,
+    budget_min: float,
+    jobs: int,
+    precision: str = "bf16",
+    device: str = "cpu",
+    data_dir: Path = Path("data"),
+    commit: bool = False,
+    only: Optional[str] = None,
+    poll_s: float = 20.0,
+) -> list[Unit]:
     """Start the next units (in ledger order, ``jobs`` at a time) that fit in what is left of ``budget_min``,
     ship each as it finishes (and commit it with ``commit``), until nothing more fits; returns the final ledger."""
     t0 = time.time()
@@ -377,7 +439,10 @@ def run_units(recipe: Recipe, results: Path, work: Path, *, budget_min: float, j
             minutes = (time.time() - s.start) / 60
             if code != 0:
                 failed.add(s.unit.id)
-                print(f"[reproduce] {s.unit.id} FAILED (exit {code}) after {minutes:.1f} min; see {work / 'logs' / (s.unit.slug + '.log')}", flush=True)
+                print(
+                    f"[reproduce] {s.unit.id} FAILED (exit {code}) after {minutes:.1f} min; see {work / 'logs' / (s.unit.slug + '.log')}",
+                    flush=True,
+                )
                 continue
             try:
                 path = _finish(s, results)
@@ -391,20 +456,36 @@ def run_units(recipe: Recipe, results: Path, work: Path, *, budget_min: float, j
             if readme is not None:
                 paths.append(str(readme))
             if commit:
-                _commit(_repo_of(results), paths,
-                        f"results/{recipe.name}: {s.unit.id} ({minutes:.0f} min on one core), shipped by robustopt-reproduce")
+                _commit(
+                    _repo_of(results),
+                    paths,
+                    f"results/{recipe.name}: {s.unit.id} ({minutes:.0f} min on one core), shipped by robustopt-reproduce",
+                )
         units = ledger(results, recipe, work)
         busy = {s.unit.id for s in running}
         left_min = budget_min - (time.time() - t0) / 60
         while len(running) < jobs:
-            nxt = next((u for u in units if u.state == "left" and u.id not in busy and u.id not in failed
-                        and (only is None or re.search(only, u.id)) and u.minutes <= left_min), None)
+            nxt = next(
+                (
+                    u
+                    for u in units
+                    if u.state == "left"
+                    and u.id not in busy
+                    and u.id not in failed
+                    and (only is None or re.search(only, u.id))
+                    and u.minutes <= left_min
+                ),
+                None,
+            )
             if nxt is None:
                 break
             s = _start(nxt, recipe, results, work, precision=precision, device=device, data_dir=data_dir)
             running.append(s)
             busy.add(nxt.id)
-            print(f"[reproduce] started {nxt.id} (about {nxt.minutes:.0f} min; {left_min:.0f} min of budget left), pid {s.proc.pid}", flush=True)
+            print(
+                f"[reproduce] started {nxt.id} (about {nxt.minutes:.0f} min; {left_min:.0f} min of budget left), pid {s.proc.pid}",
+                flush=True,
+            )
         if not running:
             return ledger(results, recipe, work)
         time.sleep(poll_s)
@@ -416,9 +497,22 @@ def refresh_readme(results: Path, recipe: Recipe) -> Optional[Path]:
     (``tests/test_readme_results.py``).  The tables are drawn by ``paper_figures/readme_tables.py``, a layer above
     this one, so it runs as a command; returns the README's path, or None when there is none to refresh."""
     readme = results.parent.parent / "README.md"
-    if results.parent.name != "results" or not readme.is_file() or f"<!-- results:{recipe.name} -->" not in readme.read_text():
+    if (
+        results.parent.name != "results"
+        or not readme.is_file()
+        or f"<!-- results:{recipe.name} -->" not in readme.read_text()
+    ):
         return None
-    cmd = [_python(), "-m", "paper_figures.readme_tables", "--write", "--readme", str(readme), "--results", str(results.parent)]
+    cmd = [
+        _python(),
+        "-m",
+        "paper_figures.readme_tables",
+        "--write",
+        "--readme",
+        str(readme),
+        "--results",
+        str(results.parent),
+    ]
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": pythonpath})
     if done.returncode != 0:
@@ -437,26 +531,39 @@ def write_provenance(results: Path, recipe: Recipe) -> Path:
     """``results/<name>/PROVENANCE.md``: the hardware, commits, precision and package versions of the shipped runs,
     and the ledger (what is shipped, what is left), regenerated from the store."""
     runs = shipped_runs(results, recipe)
-    lines = [f"# results/{recipe.name}: provenance and ledger", "",
-             f"Regenerated {time.strftime('%Y-%m-%d %H:%M %Z')} by `robustopt-reproduce` from the files in this folder.",
-             "", f"The paper's full recipe (`experiment={recipe.experiment}`) as units: one training run each, then one "
-             "evaluation of one finished run each, at the final epoch. Each finished run ships its config, meta, "
-             "per-epoch metrics, evaluations (with per-image outcomes) and final weights (`model.safetensors`).", "",
-             "## Shipped runs", "",
-             "| run | precision | device | threads | git commit | CPU | started | ended | epochs | test acc. (10,000 images) |",
-             "|---|---|---|---:|---|---|---|---|---:|---:|"]
-    for (opt, seed), run in sorted(runs.items(), key=lambda kv: (kv[0][1], recipe.optimizers.index(kv[0][0]) if kv[0][0] in recipe.optimizers else 99)):
+    lines = [
+        f"# results/{recipe.name}: provenance and ledger",
+        "",
+        f"Regenerated {time.strftime('%Y-%m-%d %H:%M %Z')} by `robustopt-reproduce` from the files in this folder.",
+        "",
+        f"The paper's full recipe (`experiment={recipe.experiment}`) as units: one training run each, then one "
+        "evaluation of one finished run each, at the final epoch. Each finished run ships its config, meta, "
+        "per-epoch metrics, evaluations (with per-image outcomes) and final weights (`model.safetensors`).",
+        "",
+        "## Shipped runs",
+        "",
+        "| run | precision | device | threads | git commit | CPU | started | ended | epochs | test acc. (10,000 images) |",
+        "|---|---|---|---:|---|---|---|---|---:|---:|",
+    ]
+    for (opt, seed), run in sorted(
+        runs.items(),
+        key=lambda kv: (kv[0][1], recipe.optimizers.index(kv[0][0]) if kv[0][0] in recipe.optimizers else 99),
+    ):
         m, summ = run.meta(), run.summary()
         commit = (m.get("git") or {}).get("commit", "?")[:10] + ("+dirty" if (m.get("git") or {}).get("dirty") else "")
-        lines.append(f"| {run.path.name} | {m.get('precision', 'fp32')} | {m.get('device')} | {m.get('cpu_threads')} | {commit} | "
-                     f"{m.get('cpu_model') or '? (not recorded)'} | {m.get('first_start_time', m.get('start_time'))} | {m.get('end_time', '–')} | "
-                     f"{summ.get('epochs_done')} | {summ.get('test_accuracy')} |")
+        lines.append(
+            f"| {run.path.name} | {m.get('precision', 'fp32')} | {m.get('device')} | {m.get('cpu_threads')} | {commit} | "
+            f"{m.get('cpu_model') or '? (not recorded)'} | {m.get('first_start_time', m.get('start_time'))} | {m.get('end_time', '–')} | "
+            f"{summ.get('epochs_done')} | {summ.get('test_accuracy')} |"
+        )
     versions = next((r.meta().get("versions") for r in runs.values() if r.meta().get("versions")), None)
     if versions:
         lines += ["", "Package versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))]
-    others = {"fp32_reference": "per-epoch metrics of two unfinished fp32 runs, the reference for the bf16 evidence (its README.md)",
-              "precision": "the bf16-against-fp32 evidence (`paper_figures/precision.py`; report.md)",
-              "linear_theory": "the paper's linear least-squares instance (`experiments/linear_theory.py`; its meta.json says where it ran)"}
+    others = {
+        "fp32_reference": "per-epoch metrics of two unfinished fp32 runs, the reference for the bf16 evidence (its README.md)",
+        "precision": "the bf16-against-fp32 evidence (`paper_figures/precision.py`; report.md)",
+        "linear_theory": "the paper's linear least-squares instance (`experiments/linear_theory.py`; its meta.json says where it ran)",
+    }
     present = [f"- `{name}/`: {text}" for name, text in others.items() if (results / name).exists()]
     if present:
         lines += ["", "## Other folders", "", *present]
@@ -468,15 +575,20 @@ def write_provenance(results: Path, recipe: Recipe) -> Path:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="robustopt-reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("recipe", choices=sorted(RECIPES))
-    parser.add_argument("action", choices=("status", "run", "ship", "provenance"),
-                        help="status: print the ledger; run: start the next units; ship RUN_DIR: ship a finished "
-                             "training run trained by hand; provenance: rewrite PROVENANCE.md")
+    parser.add_argument(
+        "action",
+        choices=("status", "run", "ship", "provenance"),
+        help="status: print the ledger; run: start the next units; ship RUN_DIR: ship a finished "
+        "training run trained by hand; provenance: rewrite PROVENANCE.md",
+    )
     parser.add_argument("run_dir", nargs="?", type=Path, help="ship: the finished run folder")
     parser.add_argument("--results", type=Path, help="the results store (default: results/<recipe> of this clone)")
     parser.add_argument("--work", type=Path, default=Path("outputs/units"), help="scratch folder of units in progress")
     parser.add_argument("--budget", default="150m", help="start no unit that would end after this (e.g. 150m, 2.5h)")
     parser.add_argument("--jobs", type=int, default=None, help="units at once (default: the cores available)")
-    parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"), help="training precision (bf16 on a CPU)")
+    parser.add_argument(
+        "--precision", default="bf16", choices=("fp32", "bf16"), help="training precision (bf16 on a CPU)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--only", default=None, help="a regular expression: start only units whose id matches")
@@ -496,9 +608,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             write_provenance(results, recipe)
             refresh_readme(results, recipe)
         else:
-            units = run_units(recipe, results, args.work.resolve(), budget_min=parse_budget(args.budget),
-                              jobs=args.jobs or available_cpus(), precision=args.precision, device=args.device,
-                              data_dir=args.data_dir.resolve(), commit=args.commit, only=args.only)
+            units = run_units(
+                recipe,
+                results,
+                args.work.resolve(),
+                budget_min=parse_budget(args.budget),
+                jobs=args.jobs or available_cpus(),
+                precision=args.precision,
+                device=args.device,
+                data_dir=args.data_dir.resolve(),
+                commit=args.commit,
+                only=args.only,
+            )
             print(ledger_table(units))
     except RobustOptError as exc:
         print(f"error: {exc}", file=sys.stderr)

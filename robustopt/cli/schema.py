@@ -25,7 +25,9 @@ class PathsConfig:
     data_dir: str = "${oc.env:ROBUSTOPT_DATA_DIR,data}"
     output_dir: str = "${oc.env:ROBUSTOPT_OUTPUT_DIR,outputs}"
     init_dir: str = "${paths.output_dir}/inits"
-    create_data_dir: bool = False  # true: a data_dir that does not exist is created (else it is an error: a typo'd path)
+    create_data_dir: bool = (
+        False  # true: a data_dir that does not exist is created (else it is an error: a typo'd path)
+    )
 
 
 @dataclass
@@ -314,7 +316,9 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast for each training step; weights, optimizer, evaluations stay fp32)
     channels_last: bool = False
     grad_clip: Optional[float] = None
-    num_threads: Any = "auto"  # torch CPU threads per run: auto (the cores this process really has) | N | null (torch's default)
+    num_threads: Any = (
+        "auto"  # torch CPU threads per run: auto (the cores this process really has) | N | null (torch's default)
+    )
     progress: bool = True
     snapshot_epochs: Any = None  # null | "all" | [epochs]: keep those epochs' weights (matched-accuracy protocol)
     experiment_name: str = "default"
@@ -390,9 +394,14 @@ class LinearTheoryConfig:
     gradients: List[str] = field(default_factory=lambda: ["population", "sampled"])
     batch_size: int = 5000
     sampler: str = "wishart"  # wishart | explicit
-    optimizers: Dict[str, Any] = field(default_factory=lambda: {  # name -> hyper-parameters besides lr (torch's defaults)
-        "gd": {}, "signgd": {}, "adam": {"betas": [0.9, 0.999], "eps": 1e-8}, "rmsprop": {"alpha": 0.99, "eps": 1e-8},
-    })
+    optimizers: Dict[str, Any] = field(
+        default_factory=lambda: {  # name -> hyper-parameters besides lr (torch's defaults)
+            "gd": {},
+            "signgd": {},
+            "adam": {"betas": [0.9, 0.999], "eps": 1e-8},
+            "rmsprop": {"alpha": 0.99, "eps": 1e-8},
+        }
+    )
     eps: List[float] = field(default_factory=lambda: [0.5, 1.0, math.sqrt(2.0), 2.0])
     record: RecordConfig = field(default_factory=RecordConfig)
     surface: SurfaceConfig = field(default_factory=SurfaceConfig)
@@ -438,9 +447,13 @@ def expand_optimizer(opt: Any) -> Any:
     try:
         node = OmegaConf.merge(OmegaConf.structured(OPTIMIZER_SCHEMAS[given["name"]]), given)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"optimizer '{opt['name']}': its base {given} is invalid: {str(exc).splitlines()[0]}; "
-                          f"the options of '{given['name']}' are: {', '.join(OPTIMIZER_SCHEMAS[given['name']].__dataclass_fields__)}") from None
+        raise ConfigError(
+            f"optimizer '{opt['name']}': its base {given} is invalid: {str(exc).splitlines()[0]}; "
+            f"the options of '{given['name']}' are: {', '.join(OPTIMIZER_SCHEMAS[given['name']].__dataclass_fields__)}"
+        ) from None
     return {**opt, "base": expand_optimizer(OmegaConf.to_container(node, resolve=True))}
+
+
 SCHEDULER_SCHEMAS = {
     "constant": ConstantSchedule,
     "step": StepSchedule,

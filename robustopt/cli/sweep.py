@@ -28,8 +28,10 @@ def expand_overrides(overrides: Sequence[str]) -> list[list[str]]:
         key = override.get_key_element()
         if override.is_sweep_override():
             if not override.is_discrete_sweep():
-                raise ConfigError(f"the sweep '{override.input_line}' is not a list of choices; "
-                                  f"Hydra's basic sweeper (and so this table) only takes choices like a,b,c")
+                raise ConfigError(
+                    f"the sweep '{override.input_line}' is not a list of choices; "
+                    f"Hydra's basic sweeper (and so this table) only takes choices like a,b,c"
+                )
             choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
         else:
             choices[key] = [f"{key}={override.get_value_element_as_str()}"]

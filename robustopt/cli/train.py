@@ -55,8 +55,15 @@ def _train_and_evaluate(cfg: dict, run_dir: str | Path, logger: Optional[NullLog
             with torch_threads(cfg.get("num_threads")):
                 device = resolve_device(cfg.get("device", "auto"))
                 evaluate_model(
-                    load_run_model(run, device), cfg, run, evaluations, cfg.get("eval") or {}, device=device,
-                    logger=logger, batch_size=int(cfg.get("eval_batch_size", 1024)), seed=int(cfg["seed"]),
+                    load_run_model(run, device),
+                    cfg,
+                    run,
+                    evaluations,
+                    cfg.get("eval") or {},
+                    device=device,
+                    logger=logger,
+                    batch_size=int(cfg.get("eval_batch_size", 1024)),
+                    seed=int(cfg["seed"]),
                     progress=bool(cfg.get("progress", True)),
                 )
         except KeyboardInterrupt:
@@ -74,7 +81,11 @@ def _job_info() -> dict:
     hc = HydraConfig.get()
     info = {"overrides": dict(split_override(item) for item in hc.overrides.task)}
     if hc.mode == RunMode.MULTIRUN:
-        info.update(sweep_dir=str(hc.sweep.dir), job_num=hc.job.num, job_id=OmegaConf.select(hc, "job.id", default=None, throw_on_missing=False))
+        info.update(
+            sweep_dir=str(hc.sweep.dir),
+            job_num=hc.job.num,
+            job_id=OmegaConf.select(hc, "job.id", default=None, throw_on_missing=False),
+        )
     return info
 
 
@@ -107,8 +118,13 @@ def _train_locked(config: dict, run_dir: Path, name: str) -> None:
         logger = NullLogger()
     else:
         logger = build_logger(
-            config["logger"], name=name, group=config["experiment_name"], job_type="train",
-            config={**config, "job": _job_info()}, dir=run_dir, run_id=run.meta().get("wandb_id"),
+            config["logger"],
+            name=name,
+            group=config["experiment_name"],
+            job_type="train",
+            config={**config, "job": _job_info()},
+            dir=run_dir,
+            run_id=run.meta().get("wandb_id"),
         )
     try:
         result = _train_and_evaluate(config, run_dir, logger, finished)

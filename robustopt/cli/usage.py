@@ -27,7 +27,11 @@ LISTS = {
     "optimizers": ("robustopt.optim", "OPTIMIZERS", "optimizer=<name> (its options: conf/optimizer/<name>.yaml)"),
     "schedulers": ("robustopt.optim.schedules", "SCHEDULERS", "scheduler=<name>"),
     "attacks": ("robustopt.attacks", "ATTACKS", "'eval.robust_accuracy.attacks=[{name: <name>, norm: linf}]'"),
-    "evaluations": ("robustopt.evaluation", "EVALUATIONS", "evaluations=[<name>,...] (options: eval.<name>.<option>=...)"),
+    "evaluations": (
+        "robustopt.evaluation",
+        "EVALUATIONS",
+        "evaluations=[<name>,...] (options: eval.<name>.<option>=...)",
+    ),
 }
 #: Config groups that are not a user's choice in --help: one fixed file, the per-evaluation options (shown as
 #: eval.<name>.<option>), the git-ignored local overrides.
@@ -57,7 +61,12 @@ def _groups(conf_dir: str | Path, name: str, seen: set | None = None) -> list[st
                 group = re.sub(r"^(optional|override)\s+", "", str(key)).strip("/ ")
                 if group not in out:
                     out.append(group)
-        elif isinstance(entry, str) and entry != "_self_" and entry not in seen and (Path(conf_dir) / f"{entry}.yaml").is_file():
+        elif (
+            isinstance(entry, str)
+            and entry != "_self_"
+            and entry not in seen
+            and (Path(conf_dir) / f"{entry}.yaml").is_file()
+        ):
             seen.add(entry)
             out += [g for g in _groups(conf_dir, entry, seen) if g not in out]
     return out

@@ -39,7 +39,9 @@ def check_train_config(cfg: dict) -> None:
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "fp32" and cfg.get("amp"):
-        raise ConfigError(f"precision={precision} and amp=true both set the training precision; pick one (amp is CUDA's fp16)")
+        raise ConfigError(
+            f"precision={precision} and amp=true both set the training precision; pick one (amp is CUDA's fp16)"
+        )
     ds = cfg["dataset"]
     get_spec(ds["name"])
     with torch.device("meta"):  # the model's options are checked without allocating its weights
@@ -59,8 +61,12 @@ def check_train_config(cfg: dict) -> None:
         if not 0 < float(filt.get("keep_fraction", 1.0)) <= 1:
             raise ConfigError(f"data_filter.keep_fraction must be in (0, 1], got {filt.get('keep_fraction')}")
     check_evaluations(cfg.get("evaluations") or [], cfg.get("eval") or {}, ds["name"])  # names, options and values
-    check_data_root(ds["root"], ds["name"], download=bool(ds.get("download")),
-                    create=bool((cfg.get("paths") or {}).get("create_data_dir")))
+    check_data_root(
+        ds["root"],
+        ds["name"],
+        download=bool(ds.get("download")),
+        create=bool((cfg.get("paths") or {}).get("create_data_dir")),
+    )
 
 
 #: Digests of the training configs checked in this process (:func:`check_train_config_once`).

@@ -53,7 +53,9 @@ def extend(sweep_dir: str) -> str:
     lines = []
     for label, c in select_from_runs(sweep_dir).items():
         if c["edge"] and not c["all_diverged"]:
-            lines.append(f"optimizer={c['optimizer']['name']} {lr_override(c['optimizer'], next_lr(c['scores'], c['edge']))}")
+            lines.append(
+                f"optimizer={c['optimizer']['name']} {lr_override(c['optimizer'], next_lr(c['scores'], c['edge']))}"
+            )
     return "\n".join(lines)
 
 

@@ -47,7 +47,9 @@ class TensorBatches:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if epoch_size is not None and int(epoch_size) < 1:
-            raise ConfigError(f"epoch_size must be a positive number of images or null (one pass over the data), got {epoch_size}")
+            raise ConfigError(
+                f"epoch_size must be a positive number of images or null (one pass over the data), got {epoch_size}"
+            )
         if random_resized_crop is not None:
             if int(random_resized_crop) < 1 or int(random_resized_crop) > min(x.shape[-2:]):
                 raise ConfigError(

@@ -80,18 +80,28 @@ def load_split_uint8(
         except Exception as exc:  # a damaged cache is derived data: rebuild it
             log.warning("cache file %s is unreadable (%s); rebuilding it from the raw files", path, exc)
         else:
-            changed = (changed_raw_files(root, recorded) if recorded is not None
-                       else ["it records no raw files: built by an older robustopt"])
+            changed = (
+                changed_raw_files(root, recorded)
+                if recorded is not None
+                else ["it records no raw files: built by an older robustopt"]
+            )
             if not changed:
                 return x, y
             more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-            log.warning("the raw files of %s changed since its cache %s was built (%s%s); rebuilding it from them",
-                        name, path, changed[0], more)
+            log.warning(
+                "the raw files of %s changed since its cache %s was built (%s%s); rebuilding it from them",
+                name,
+                path,
+                changed[0],
+                more,
+            )
     x, y = spec.reader(root, split, download) if size is None else spec.reader(root, split, download, size=int(size))
     x = _check_images(name, x)
     y = torch.as_tensor(y, dtype=torch.long).contiguous()
     if x.shape[0] != y.shape[0]:
-        raise DataError(f"data set '{name}' ({split}): {x.shape[0]} images but {y.shape[0]} labels; the files are inconsistent")
+        raise DataError(
+            f"data set '{name}' ({split}): {x.shape[0]} images but {y.shape[0]} labels; the files are inconsistent"
+        )
     if use_cache and spec.cacheable:
         try:
             atomic_torch_save(path, {"x": x, "y": y, "raw_files": raw_files(root)})
@@ -114,7 +124,12 @@ def load_configured_split(ds: dict, split: str, root: str | Path | None = None):
 
 
 def check_data_root(
-    root: str | Path, dataset: str, *, download: bool = False, create: bool = False, option: str = "paths.data_dir",
+    root: str | Path,
+    dataset: str,
+    *,
+    download: bool = False,
+    create: bool = False,
+    option: str = "paths.data_dir",
     create_hint: str = "create it with paths.create_data_dir=true (or dataset.download=true to download into it)",
 ) -> None:
     """A data root that does not exist is a mistake (a typo'd path) unless the user asked for it to be made
@@ -145,5 +160,7 @@ def crop_source_size(name: str) -> int:
 
 def _check_images(name: str, x: torch.Tensor) -> torch.Tensor:
     if x.dtype != torch.uint8 or x.dim() != 4:
-        raise DataError(f"the reader of '{name}' returned {x.dtype} {tuple(x.shape)}; readers must return uint8 (N, C, H, W)")
+        raise DataError(
+            f"the reader of '{name}' returned {x.dtype} {tuple(x.shape)}; readers must return uint8 (N, C, H, W)"
+        )
     return x.contiguous()

@@ -18,8 +18,10 @@ def split_validation(x: torch.Tensor, y: torch.Tensor, size: int, seed: int):
     n = int(y.shape[0])
     size = int(size)
     if not 0 < size < n:
-        raise ConfigError(f"dataset.validation_size must be between 1 and the number of training images - 1 ({n - 1}), "
-                          f"got {size}; lower it, or set it to null for no validation split")
+        raise ConfigError(
+            f"dataset.validation_size must be between 1 and the number of training images - 1 ({n - 1}), "
+            f"got {size}; lower it, or set it to null for no validation split"
+        )
     gen = torch.Generator().manual_seed(int(seed))
     classes, counts = torch.unique(y, return_counts=True)
     exact = counts.double() * size / n

@@ -19,5 +19,13 @@ from robustopt.evaluation.registry import (
     register_evaluation,
 )
 
-__all__ = ["EVALUATIONS", "EvalContext", "EvalData", "evaluate", "evaluation_defaults", "evaluation_options",
-           "evaluation_rules", "register_evaluation"]
+__all__ = [
+    "EVALUATIONS",
+    "EvalContext",
+    "EvalData",
+    "evaluate",
+    "evaluation_defaults",
+    "evaluation_options",
+    "evaluation_rules",
+    "register_evaluation",
+]

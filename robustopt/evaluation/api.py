@@ -37,11 +37,15 @@ def check_eval_data(model: nn.Module, data: EvalData) -> None:
     if x.is_floating_point():
         finite = torch.isfinite(x)
         if not finite.all():
-            raise DataError(f"the test images hold {int((~finite).sum())} NaN or infinite pixel values; evaluate finite "
-                            "images in [0, 1] (check how they were loaded or preprocessed)")
+            raise DataError(
+                f"the test images hold {int((~finite).sum())} NaN or infinite pixel values; evaluate finite "
+                "images in [0, 1] (check how they were loaded or preprocessed)"
+            )
         lo, hi = float(x.min()), float(x.max())
         if lo < 0 or hi > 1:
-            raise DataError(f"the test images must be in [0, 1] (normalisation belongs inside the model), got values in [{lo:.3g}, {hi:.3g}]")
+            raise DataError(
+                f"the test images must be in [0, 1] (normalisation belongs inside the model), got values in [{lo:.3g}, {hi:.3g}]"
+            )
     if y.is_floating_point():
         raise DataError(f"labels must be integer class indices, got dtype {y.dtype}")
     param = next(model.parameters(), None)
@@ -51,8 +55,10 @@ def check_eval_data(model: nn.Module, data: EvalData) -> None:
     lo, hi = int(y.min()), int(y.max())
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
-        raise DataError(f"label {bad} is out of range: the model has {num_classes} classes, so labels must be in "
-                        f"0..{num_classes - 1}; check that the labels belong to this model's data set")
+        raise DataError(
+            f"label {bad} is out of range: the model has {num_classes} classes, so labels must be in "
+            f"0..{num_classes - 1}; check that the labels belong to this model's data set"
+        )
 
 
 def run_evaluations(
@@ -102,8 +108,14 @@ def _data(dataset, root: Optional[str], n_examples: Optional[int]) -> EvalData:
         data = dataset
     elif isinstance(dataset, str):
         root = root or default_data_root()
-        check_data_root(root, dataset, option="root=", create_hint=(
-            "create that folder first (the data set's files and cache are then written there, as by the CLI)"))
+        check_data_root(
+            root,
+            dataset,
+            option="root=",
+            create_hint=(
+                "create that folder first (the data set's files and cache are then written there, as by the CLI)"
+            ),
+        )
         x, y = load_split_uint8(dataset, root, "test")
         n = x.shape[0] if n_examples is None else min(int(n_examples), x.shape[0])
         return EvalData(x[:n].float().div_(255), y[:n], dataset)
@@ -111,7 +123,9 @@ def _data(dataset, root: Optional[str], n_examples: Optional[int]) -> EvalData:
         x, y = dataset
         data = EvalData(x.float().div(255) if x.dtype == torch.uint8 else x, y)
     else:
-        raise ConfigError(f"dataset must be a data-set name (e.g. 'fashion_mnist'), an (images, labels) pair or EvalData, got {type(dataset).__name__}")
+        raise ConfigError(
+            f"dataset must be a data-set name (e.g. 'fashion_mnist'), an (images, labels) pair or EvalData, got {type(dataset).__name__}"
+        )
     return data.subset(n_examples)
 
 
@@ -155,7 +169,9 @@ def evaluate(
     evaluations = list(evaluations)
     stray = sorted(set(options or {}) - set(evaluations))
     if stray:
-        raise ConfigError(f"options given for evaluation(s) {', '.join(stray)} that are not run; the evaluations are: {', '.join(evaluations)}")
+        raise ConfigError(
+            f"options given for evaluation(s) {', '.join(stray)} that are not run; the evaluations are: {', '.join(evaluations)}"
+        )
     for name in evaluations:  # unknown names fail before the data are read
         EVALUATIONS.get(name)
     dev = resolve_device(device)

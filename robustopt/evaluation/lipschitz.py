@@ -147,7 +147,16 @@ def evaluate_lipschitz(model, data: EvalData, cfg: dict, ctx: EvalContext) -> di
     if ctx.tracker is not None:
         names = list(layers)
         columns = ["layer", "type", "operator_norm", "certified_upper_bound", "paper_sigma"]
-        rows = [[n, layers[n]["type"], layers[n]["operator_norm"], layers[n]["certified_upper_bound"], layers[n].get("paper_sigma")] for n in names]
+        rows = [
+            [
+                n,
+                layers[n]["type"],
+                layers[n]["operator_norm"],
+                layers[n]["certified_upper_bound"],
+                layers[n].get("paper_sigma"),
+            ]
+            for n in names
+        ]
         ctx.tracker.log_table("lipschitz/layers", columns, rows)
         if opts["plot"] and names:
             ctx.tracker.log_figure("lipschitz/layers", _layer_figure(names, layers))

@@ -75,12 +75,18 @@ def _curve(run) -> list[tuple[int, float]]:
 
 
 def _test_accuracy(run, epoch: int) -> Optional[float]:
-    return next((float(m["test_accuracy"]) for m in run.metrics()
-                 if int(m["epoch"]) == epoch and m.get("test_accuracy") is not None), None)
+    return next(
+        (
+            float(m["test_accuracy"])
+            for m in run.metrics()
+            if int(m["epoch"]) == epoch and m.get("test_accuracy") is not None
+        ),
+        None,
+    )
 
 
 def _images(run) -> str:
-    size = ((run.config().get("dataset") or {}).get("validation_size"))
+    size = (run.config().get("dataset") or {}).get("validation_size")
     return f"{int(size):,} " if size else ""
 
 
@@ -104,12 +110,16 @@ def matched_epochs(runs: Sequence, target: str | float = RULE_LOWEST_FINAL) -> d
         by_path = {str(r.path): r for r in members}
         for path, curve in curves.items():
             if not curve:
-                raise ConfigError(f"run {path} has no per-epoch {SELECTION_METRIC} in metrics.jsonl; it cannot be matched")
+                raise ConfigError(
+                    f"run {path} has no per-epoch {SELECTION_METRIC} in metrics.jsonl; it cannot be matched"
+                )
         held_out = _images(members[0])
         if isinstance(target, str):
             goal = min(curve[-1][1] for curve in curves.values())
-            rule = (f"each run at the first epoch whose accuracy on the {held_out}validation images held out of training "
-                    f"reaches the lowest final validation accuracy among the optimizers of its seed")
+            rule = (
+                f"each run at the first epoch whose accuracy on the {held_out}validation images held out of training "
+                f"reaches the lowest final validation accuracy among the optimizers of its seed"
+            )
         else:
             goal = float(target)
             rule = f"each run at the first epoch whose accuracy on the {held_out}validation images held out of training reaches {goal:g}"
@@ -122,6 +132,14 @@ def matched_epochs(runs: Sequence, target: str | float = RULE_LOWEST_FINAL) -> d
                     f"(best {max(a for _, a in curve):.4f}); "
                     f"choose a lower target"
                 )
-            out[path] = MatchedEpoch(path, goal, hit[0], hit[1], curve[-1][0], names, rule,
-                                     test_accuracy_at_epoch=_test_accuracy(by_path[path], hit[0]))
+            out[path] = MatchedEpoch(
+                path,
+                goal,
+                hit[0],
+                hit[1],
+                curve[-1][0],
+                names,
+                rule,
+                test_accuracy_at_epoch=_test_accuracy(by_path[path], hit[0]),
+            )
     return out

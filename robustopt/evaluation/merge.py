@@ -43,13 +43,18 @@ def keep_replaced(name: str, old: dict, new: dict) -> tuple[dict, Optional[dict]
     return new, old, f"the stored {name} result differs from the new one; it is kept in eval_replaced.{name}"
 
 
-def merge_result(name: str, old: Optional[dict], new: dict, *, replace: bool = False,
-                 options: Optional[dict] = None) -> tuple[dict, Optional[dict], str]:
+def merge_result(
+    name: str, old: Optional[dict], new: dict, *, replace: bool = False, options: Optional[dict] = None
+) -> tuple[dict, Optional[dict], str]:
     """``(to_store, replaced, note)`` for evaluation ``name``: the result to store, the stored result it drops
     (to keep under ``eval_replaced``; None when nothing is lost) and a log note ('' when there is nothing to say).
     ``options`` are the evaluation's options of this call (``eval.<name>``, as given), handed to its ``merge``."""
     if not old or replace:
-        return new, None, ("replace=true: dropped the stored result" if old and replace and not same_result(old, new) else "")
+        return (
+            new,
+            None,
+            ("replace=true: dropped the stored result" if old and replace and not same_result(old, new) else ""),
+        )
     merge = evaluation_rules(name).merge if name in EVALUATIONS else None  # a result of an unloaded plugin: the default
     if merge is not None:
         return merge(old, new, options)

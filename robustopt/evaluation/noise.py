@@ -340,12 +340,33 @@ def evaluate_band_noise(model, data: EvalData, cfg: dict, ctx: EvalContext) -> d
         }
         rb = result[basis]
         for k in range(n_bands):
-            rows.append([basis, k, rb["r_low"][k], rb["r_high"][k], rb["counts"][k], clean.accuracy,
-                         rb["noisy_accuracy"][k], rb["drop"][k], rb["drop_stderr"][k]])
+            rows.append(
+                [
+                    basis,
+                    k,
+                    rb["r_low"][k],
+                    rb["r_high"][k],
+                    rb["counts"][k],
+                    clean.accuracy,
+                    rb["noisy_accuracy"][k],
+                    rb["drop"][k],
+                    rb["drop_stderr"][k],
+                ]
+            )
     if ctx.tracker is not None:
         ctx.tracker.log_table(
             "band_noise",
-            ["basis", "band", "r_low", "r_high", "coefficients", "clean_accuracy", "noisy_accuracy", "drop", "drop_stderr"],
+            [
+                "basis",
+                "band",
+                "r_low",
+                "r_high",
+                "coefficients",
+                "clean_accuracy",
+                "noisy_accuracy",
+                "drop",
+                "drop_stderr",
+            ],
             rows,
         )
         ctx.tracker.log_figure("band_noise", _band_noise_figure(result, bases))
@@ -390,8 +411,15 @@ def evaluate_fourier_heatmap(model, data: EvalData, cfg: dict, ctx: EvalContext)
     opts = evaluation_options("fourier_heatmap", cfg, data.dataset)
     data = data.subset(opts["n_samples"])
     res = fourier_heatmap(
-        model, data.x, data.y, eps=float(opts["eps"]), stride=int(opts["stride"]), batch_size=ctx.batch_size,
-        device=ctx.device, generator=ctx.generator(0), clamp=bool(opts["clamp"]),
+        model,
+        data.x,
+        data.y,
+        eps=float(opts["eps"]),
+        stride=int(opts["stride"]),
+        batch_size=ctx.batch_size,
+        device=ctx.device,
+        generator=ctx.generator(0),
+        clamp=bool(opts["clamp"]),
     )
     result = {
         "error": res["error"].tolist(),
@@ -403,6 +431,10 @@ def evaluate_fourier_heatmap(model, data: EvalData, cfg: dict, ctx: EvalContext)
         "n": len(data),
     }
     if ctx.tracker is not None:
-        ctx.tracker.log_figure("fourier_heatmap", heatmap_figure(res["error"], res["rows"], res["cols"],
-                                                                 title=f"Fourier heat map, eps={float(opts['eps']):g}"))
+        ctx.tracker.log_figure(
+            "fourier_heatmap",
+            heatmap_figure(
+                res["error"], res["rows"], res["cols"], title=f"Fourier heat map, eps={float(opts['eps']):g}"
+            ),
+        )
     return result

@@ -99,12 +99,15 @@ def evaluate_model(
     data = data if data is not None else load_test_split(cfg, data_dir)
     data = EvalData(data.x.to(device), data.y.to(device), data.dataset)
     logger = logger or NullLogger()
-    ctx = EvalContext(device=device, batch_size=batch_size, seed=seed, progress=progress, tracker=logger, run_dir=str(run.path))
+    ctx = EvalContext(
+        device=device, batch_size=batch_size, seed=seed, progress=progress, tracker=logger, run_dir=str(run.path)
+    )
     prefix = "eval" if protocol == "final" else f"{protocol}/eval"
 
     def store(name: str, result: dict) -> None:
-        merged, replaced, note = merge_result(name, run.stored_eval(name, protocol), result, replace=replace,
-                                              options=options.get(name))
+        merged, replaced, note = merge_result(
+            name, run.stored_eval(name, protocol), result, replace=replace, options=options.get(name)
+        )
         if note:
             log.info("%s %s: %s", run.path, name, note)
         run.write_eval(name, merged, protocol, replaced=replaced)
@@ -116,7 +119,9 @@ def evaluate_model(
     return run_evaluations(model, data, evaluations, options, ctx, on_result=store)
 
 
-def check_runs_can_be_evaluated(runs: list[RunDir], data_dir: Optional[str] = None, epochs: Optional[dict] = None) -> None:
+def check_runs_can_be_evaluated(
+    runs: list[RunDir], data_dir: Optional[str] = None, epochs: Optional[dict] = None
+) -> None:
     """Before any work: every run to evaluate has its weights (those of ``epochs[str(run.path)]`` under the matched
     protocol), a folder this process can write its results into, and its data root; otherwise one error naming the
     first problem (and how many runs have one), so that an evaluation never stops half-way with some runs rewritten
@@ -126,25 +131,49 @@ def check_runs_can_be_evaluated(runs: list[RunDir], data_dir: Optional[str] = No
         cfg = run.config()
         load_plugins(cfg.get("plugins"))
         epoch = (epochs or {}).get(str(run.path))
-        if epoch is not None and not snapshot_path(run.checkpoint_dir, epoch).exists() and int(epoch) != len(run.metrics()):
-            problems.append((CheckpointError, f"{run.path} kept no weights of epoch {epoch} ({snapshot_path(run.checkpoint_dir, epoch).name} "
-                                              f"is missing); train it with snapshot_epochs=all (or a list holding {epoch}) to evaluate it at that epoch"))
+        if (
+            epoch is not None
+            and not snapshot_path(run.checkpoint_dir, epoch).exists()
+            and int(epoch) != len(run.metrics())
+        ):
+            problems.append(
+                (
+                    CheckpointError,
+                    f"{run.path} kept no weights of epoch {epoch} ({snapshot_path(run.checkpoint_dir, epoch).name} "
+                    f"is missing); train it with snapshot_epochs=all (or a list holding {epoch}) to evaluate it at that epoch",
+                )
+            )
             continue
         if not run.checkpoint_path.exists() and not run.weights_path.exists():
-            problems.append((CheckpointError, f"{run.path} has no weights ({run.checkpoint_path.name} or {run.weights_path.name}); "
-                                              f"train it again with the same command, or move it out of run_dir"))
+            problems.append(
+                (
+                    CheckpointError,
+                    f"{run.path} has no weights ({run.checkpoint_path.name} or {run.weights_path.name}); "
+                    f"train it again with the same command, or move it out of run_dir",
+                )
+            )
             continue
         try:
             check_writable(run.path)
         except OSError as exc:
-            problems.append((ConfigError, f"cannot write the results into {run.path} ({exc.strerror or exc}); make it "
-                                          f"writable, or evaluate a copy of it"))
+            problems.append(
+                (
+                    ConfigError,
+                    f"cannot write the results into {run.path} ({exc.strerror or exc}); make it "
+                    f"writable, or evaluate a copy of it",
+                )
+            )
             continue
         ds = cfg.get("dataset") or {}
         root = Path(str(data_dir or ds.get("root") or "")).expanduser()
         if get_spec(ds["name"]).cacheable and not root.is_dir():
-            problems.append((DataError, f"the data root {root} of {run.path} does not exist; pass data_dir=<the folder "
-                                        f"holding {ds['name']}>"))
+            problems.append(
+                (
+                    DataError,
+                    f"the data root {root} of {run.path} does not exist; pass data_dir=<the folder "
+                    f"holding {ds['name']}>",
+                )
+            )
     if problems:
         kind, first = problems[0]
         more = f" (and {len(problems) - 1} more of the {len(runs)} runs)" if len(problems) > 1 else ""
@@ -195,11 +224,19 @@ def check_protocol(protocol: str, matched_target: str | float = RULE_LOWEST_FINA
             "only the first epoch reaching a fixed accuracy is final before training ends"
         )
     if protocol not in ("final", "matched"):
-        raise ConfigError(f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}")
+        raise ConfigError(
+            f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}"
+        )
 
 
-def select_runs(runs: list[RunDir], *, protocol: str = "final", matched_target: str | float = RULE_LOWEST_FINAL,
-                in_progress: bool = False, shard: str | None = None) -> RunSelection:
+def select_runs(
+    runs: list[RunDir],
+    *,
+    protocol: str = "final",
+    matched_target: str | float = RULE_LOWEST_FINAL,
+    in_progress: bool = False,
+    shard: str | None = None,
+) -> RunSelection:
     """The runs of ``runs`` to evaluate: completed ones (with ``in_progress``, also those being trained or
     interrupted, not diverged ones), every n-th from the i-th with ``shard="i/n"``; the matched epochs are planned
     from all eligible runs, whatever the shard.  A run of the shard that is not eligible is logged and skipped."""
@@ -274,13 +311,30 @@ def evaluate_runs(
     for folder, why in scan.skipped:
         log.info("skipping %s: %s", folder, why)
     dev = resolve_device(device)
-    selection = select_runs(scan.runs, protocol=protocol, matched_target=matched_target, in_progress=in_progress, shard=shard)
+    selection = select_runs(
+        scan.runs, protocol=protocol, matched_target=matched_target, in_progress=in_progress, shard=shard
+    )
     out = dict(selection.skipped)
     check_runs_can_be_evaluated(selection.runs, data_dir, selection.epochs())
-    log.info("evaluating %s on %d run%s", ", ".join(evaluations), len(selection.runs), "s" if len(selection.runs) != 1 else "")
-    job = EvaluationJob(list(evaluations), options, batch_size=batch_size, seed=seed, progress=progress, data_dir=data_dir,
-                        make_logger=make_logger, protocol=protocol, options_from_run=options_from_run,
-                        prune_snapshots=prune_snapshots, replace=replace)
+    log.info(
+        "evaluating %s on %d run%s",
+        ", ".join(evaluations),
+        len(selection.runs),
+        "s" if len(selection.runs) != 1 else "",
+    )
+    job = EvaluationJob(
+        list(evaluations),
+        options,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+        data_dir=data_dir,
+        make_logger=make_logger,
+        protocol=protocol,
+        options_from_run=options_from_run,
+        prune_snapshots=prune_snapshots,
+        replace=replace,
+    )
     with torch_threads(num_threads):  # this call's threads only; the caller's are restored afterwards
         for run in selection.runs:
             out[str(run.path)] = _evaluate_locked(run, selection.plan, job, dev)
@@ -318,14 +372,30 @@ def _evaluate_one(run: RunDir, plan: dict, status: str, job: EvaluationJob, devi
         if status != "completed":
             matched.update(run_status=status, epochs_done=where.final_epoch, epochs=int(cfg["epochs"]))
         run.set_matched(matched)
-        log.info("%s: matched validation accuracy %.4f reached at epoch %d of %d", run.path, where.target_accuracy, epoch, where.final_epoch)
+        log.info(
+            "%s: matched validation accuracy %.4f reached at epoch %d of %d",
+            run.path,
+            where.target_accuracy,
+            epoch,
+            where.final_epoch,
+        )
     model = load_trained_model(run, device, epoch)
     logger = job.make_logger(run, cfg) if job.make_logger else NullLogger()
     try:
         result = evaluate_model(
-            model, cfg, run, job.evaluations, job.options_for(cfg), device=device, logger=logger,
-            batch_size=job.batch_size, seed=job.seed, progress=job.progress, data_dir=job.data_dir,
-            protocol=job.protocol, replace=job.replace,
+            model,
+            cfg,
+            run,
+            job.evaluations,
+            job.options_for(cfg),
+            device=device,
+            logger=logger,
+            batch_size=job.batch_size,
+            seed=job.seed,
+            progress=job.progress,
+            data_dir=job.data_dir,
+            protocol=job.protocol,
+            replace=job.replace,
         )
     except BaseException:
         logger.finish(exit_code=1)

@@ -98,9 +98,16 @@ EVALUATIONS: Registry[Evaluation] = Registry("evaluation")
 _RULES: dict[str, EvaluationRules] = {}
 
 
-def register_evaluation(name: str, fn: Evaluation | None = None, *, defaults: Optional[dict] = None,
-                        check: Optional[OptionCheck] = None, merge: Optional[ResultMerge] = None,
-                        null_means_default: bool = False, overwrite: bool = False):
+def register_evaluation(
+    name: str,
+    fn: Evaluation | None = None,
+    *,
+    defaults: Optional[dict] = None,
+    check: Optional[OptionCheck] = None,
+    merge: Optional[ResultMerge] = None,
+    null_means_default: bool = False,
+    overwrite: bool = False,
+):
     """Register evaluation ``fn`` under ``name`` (used bare, or as a decorator) with its rules: ``defaults`` (its
     options and their default values, plain JSON-like values), ``check(options, dataset)`` (refuses bad values),
     ``merge(old, new, options)`` (joins a re-evaluation with the stored result) and ``null_means_default``."""

@@ -154,7 +154,9 @@ def check_robust_accuracy_options(opts: dict, dataset: str) -> None:
 
 def _check_ball(label: str, norm: str, eps: float, x: torch.Tensor, x_adv: torch.Tensor) -> None:
     if x_adv.shape != x.shape:
-        raise ConfigError(f"attack '{label}' returned shape {tuple(x_adv.shape)} for inputs {tuple(x.shape)}; it must return one image per input")
+        raise ConfigError(
+            f"attack '{label}' returned shape {tuple(x_adv.shape)} for inputs {tuple(x.shape)}; it must return one image per input"
+        )
     dist = get_threat_model(norm).distance(x_adv.float(), x.float())
     worst = dist.max().item() if dist.numel() else 0.0
     if worst > eps * (1 + _BALL_RTOL) + _BALL_ATOL or not math.isfinite(worst):
@@ -187,8 +189,17 @@ class _Images:
             yield idx, xb, self.y[idx].to(self.device, non_blocking=True)
 
 
-def _robust_mask(model, attack, images: _Images, *, label: str, norm: str, eps: float,
-                 generator: Optional[torch.Generator] = None, bar=None) -> torch.Tensor:
+def _robust_mask(
+    model,
+    attack,
+    images: _Images,
+    *,
+    label: str,
+    norm: str,
+    eps: float,
+    generator: Optional[torch.Generator] = None,
+    bar=None,
+) -> torch.Tensor:
     """Which images stay correctly classified under ``attack`` at ``eps`` (only correct ones are attacked);
     every adversarial batch is checked against its eps-ball and [0, 1]."""
     robust = images.correct.clone()
@@ -255,7 +266,10 @@ def _sanity(curves: dict, large: dict, max_acc: float) -> dict:
                     f"{label}: robust accuracy rises from {accs[i - 1]:.4f} at eps={c['eps'][i - 1]:g} to {accs[i]:.4f} "
                     f"at eps={c['eps'][i]:g} (possible gradient masking)"
                 )
-    order = {f"{strong}_not_weaker_than_{weak}": _not_weaker(curves, weak, strong, warn_list) for weak, strong in STRENGTH_ORDER}
+    order = {
+        f"{strong}_not_weaker_than_{weak}": _not_weaker(curves, weak, strong, warn_list)
+        for weak, strong in STRENGTH_ORDER
+    }
     zero_ok = True
     for norm, r in large.items():
         if r["robust_accuracy"] > max_acc:
@@ -352,8 +366,10 @@ def merge_robust_accuracy(old: dict, new: dict, max_accuracy: Optional[float] = 
     """``(merged, note)``: ``new`` with ``old``'s curves and eps points that it does not hold itself (same images
     only; else ``new`` as it is).  ``note`` says what happened, for the log ('' when nothing was kept)."""
     if (old.get("dataset"), old.get("n")) != (new.get("dataset"), new.get("n")):
-        return new, (f"replacing the stored robust_accuracy (n={old.get('n')} images of {old.get('dataset')!r}) by one on "
-                     f"other images (n={new.get('n')} of {new.get('dataset')!r}); accuracies over different images are not merged")
+        return new, (
+            f"replacing the stored robust_accuracy (n={old.get('n')} images of {old.get('dataset')!r}) by one on "
+            f"other images (n={new.get('n')} of {new.get('dataset')!r}); accuracies over different images are not merged"
+        )
     curves = {label: copy.deepcopy(c) for label, c in (old.get("attacks") or {}).items()}
     kept, replaced = [label for label in curves if label not in new.get("attacks", {})], []
     for label, curve in (new.get("attacks") or {}).items():
@@ -365,7 +381,10 @@ def merge_robust_accuracy(old: dict, new: dict, max_accuracy: Optional[float] = 
             curves[label] = copy.deepcopy(curve)
     merged = {**new, "attacks": curves}
     if "sanity" in new or "sanity" in old:
-        large = {**((old.get("sanity") or {}).get("large_eps") or {}), **((new.get("sanity") or {}).get("large_eps") or {})}
+        large = {
+            **((old.get("sanity") or {}).get("large_eps") or {}),
+            **((new.get("sanity") or {}).get("large_eps") or {}),
+        }
         limit = DEFAULTS["large_eps_max_accuracy"] if max_accuracy is None else float(max_accuracy)
         merged["sanity"] = _sanity(curves, large, limit)
     merged["seconds"] = float(old.get("seconds") or 0) + float(new.get("seconds") or 0)
@@ -377,7 +396,9 @@ def merge_robust_accuracy(old: dict, new: dict, max_accuracy: Optional[float] = 
     return merged, "; ".join(notes)
 
 
-def merge_robust_accuracy_result(old: dict, new: dict, options: Optional[dict] = None) -> tuple[dict, Optional[dict], str]:
+def merge_robust_accuracy_result(
+    old: dict, new: dict, options: Optional[dict] = None
+) -> tuple[dict, Optional[dict], str]:
     """The registered merge of ``robust_accuracy`` (:func:`robustopt.evaluation.merge.merge_result`): on the same
     images (same ``dataset`` and ``n``) curves are merged by label, and within a curve eps points by value (the new
     value wins at an eps both hold; the per-image masks stay aligned with ``eps``); a curve whose attack changed
@@ -389,11 +410,20 @@ def merge_robust_accuracy_result(old: dict, new: dict, options: Optional[dict] =
         return keep_replaced("robust_accuracy", old, new)
     merged, note = merge_robust_accuracy(old, new, (options or {}).get("large_eps_max_accuracy"))
     other_images = (old.get("dataset"), old.get("n")) != (new.get("dataset"), new.get("n"))
-    return merged, (old if other_images else None), note + ("; the stored one is kept in eval_replaced.robust_accuracy" if other_images else "")
+    return (
+        merged,
+        (old if other_images else None),
+        note + ("; the stored one is kept in eval_replaced.robust_accuracy" if other_images else ""),
+    )
 
 
-@register_evaluation("robust_accuracy", defaults=DEFAULTS, check=check_robust_accuracy_options,
-                     merge=merge_robust_accuracy_result, null_means_default=True)
+@register_evaluation(
+    "robust_accuracy",
+    defaults=DEFAULTS,
+    check=check_robust_accuracy_options,
+    merge=merge_robust_accuracy_result,
+    null_means_default=True,
+)
 def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: EvalContext) -> dict:
     """Robust accuracy under each configured attack over an eps grid (see the module docstring)."""
     opts = evaluation_options("robust_accuracy", cfg, data.dataset)  # also imports its plugins
@@ -407,8 +437,9 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
     t0 = time.perf_counter()
 
     # the clean pass, in the model's own mode as the attacks (the pipeline puts it in eval mode)
-    correct = images.correct = forward_outcomes(model, data.x, data.y, batch_size=batch_size, device=device,
-                                                eval_mode=False).correct
+    correct = images.correct = forward_outcomes(
+        model, data.x, data.y, batch_size=batch_size, device=device, eval_mode=False
+    ).correct
     clean_acc = int(correct.sum()) / n if n else 0.0
     per_eps_batches = math.ceil(int(correct.sum()) / batch_size)
     total = per_eps_batches * sum(len(s["eps"]) for s in specs)
@@ -424,7 +455,9 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
                 attack = build_attack(spec, **extra)
                 bar.set_postfix_str(f"{spec['label']} eps={eps:g}")
                 gen = torch.Generator().manual_seed(attack_seed(seed, si, ei))
-                robust = _robust_mask(model, attack, images, label=spec["label"], norm=spec["norm"], eps=eps, generator=gen, bar=bar)
+                robust = _robust_mask(
+                    model, attack, images, label=spec["label"], norm=spec["norm"], eps=eps, generator=gen, bar=bar
+                )
                 accs.append(int(robust.sum()) / n if n else 0.0)
                 masks.append(encode_mask(robust))
             options = {k: v for k, v in spec.items() if k not in ("label", "eps", "norm", "name")}
@@ -441,11 +474,20 @@ def evaluate_robust_accuracy(model: nn.Module, data: EvalData, cfg: dict, ctx: E
         large: dict[str, dict] = {}
         if opts["sanity"] and n:
             for norm in sorted({c["norm"] for c in curves.values()}):
-                pgd_spec = {"name": "pgd", "norm": norm, "label": f"pgd-{norm}-large-eps", "steps": int(opts["large_eps_steps"])}
+                pgd_spec = {
+                    "name": "pgd",
+                    "norm": norm,
+                    "label": f"pgd-{norm}-large-eps",
+                    "steps": int(opts["large_eps_steps"]),
+                }
                 eps = _large_eps(norm, data.x)
                 attack = build_attack(pgd_spec, eps=eps, seed=seed)
                 robust = _robust_mask(model, attack, images, label=pgd_spec["label"], norm=norm, eps=eps)
-                large[norm] = {"eps": eps, "steps": int(opts["large_eps_steps"]), "robust_accuracy": int(robust.sum()) / n}
+                large[norm] = {
+                    "eps": eps,
+                    "steps": int(opts["large_eps_steps"]),
+                    "robust_accuracy": int(robust.sum()) / n,
+                }
 
     result = {
         "dataset": data.dataset,

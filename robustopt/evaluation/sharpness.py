@@ -44,8 +44,12 @@ def check_sharpness_options(opts: dict, dataset: str) -> None:
             raise ConfigError(f"eval.sharpness.{key} must be an integer, got {value!r}")
     if opts["trace_probes"] == 1 or opts["trace_probes"] < 0:
         raise ConfigError(f"eval.sharpness.trace_probes must be 0 (no trace) or >= 2, got {opts['trace_probes']}")
-    if opts["n_samples"] is not None and (isinstance(opts["n_samples"], bool) or not isinstance(opts["n_samples"], int) or opts["n_samples"] < 1):
-        raise ConfigError(f"eval.sharpness.n_samples must be a positive integer or null (all images), got {opts['n_samples']!r}")
+    if opts["n_samples"] is not None and (
+        isinstance(opts["n_samples"], bool) or not isinstance(opts["n_samples"], int) or opts["n_samples"] < 1
+    ):
+        raise ConfigError(
+            f"eval.sharpness.n_samples must be a positive integer or null (all images), got {opts['n_samples']!r}"
+        )
 
 
 @register_evaluation("sharpness", defaults=DEFAULTS, check=check_sharpness_options)
@@ -65,12 +69,15 @@ def evaluate_sharpness(model, data: EvalData, cfg: dict, ctx: EvalContext) -> di
     common = {"batch_size": opts["batch_size"]}
     info: dict = {}
     t0 = time.perf_counter()
-    eigenvalues = hessian_eigenvalues(model, x, sub.y, k=opts["k"], seed=seed, tol=float(opts["tol"]), info=info, **common)
+    eigenvalues = hessian_eigenvalues(
+        model, x, sub.y, k=opts["k"], seed=seed, tol=float(opts["tol"]), info=info, **common
+    )
     t1 = time.perf_counter()
     trace = None
     if opts["trace_probes"]:
-        trace = hessian_trace(model, x, sub.y, n_samples=opts["trace_probes"], seed=seed + 1,
-                              probe_batch=opts["probe_batch"], **common)
+        trace = hessian_trace(
+            model, x, sub.y, n_samples=opts["trace_probes"], seed=seed + 1, probe_batch=opts["probe_batch"], **common
+        )
     t2 = time.perf_counter()
     sam = sam_sharpness(model, x, sub.y, rho=float(opts["sam_rho"]), **common) if opts["sam_rho"] is not None else None
     return {

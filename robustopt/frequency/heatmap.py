@@ -88,7 +88,9 @@ def fourier_heatmap(
             out = xb + (2 * signs - 1).to(xb.dtype) * perturbation
             return out.clamp_(0, 1) if clamp else out
 
-        res = accuracy_and_loss(model, x, y, batch_size=batch_size, device=device, transform=add if perturbation is not None else None)
+        res = accuracy_and_loss(
+            model, x, y, batch_size=batch_size, device=device, transform=add if perturbation is not None else None
+        )
         return 1.0 - res["accuracy"]
 
     clean_error = run(None)

@@ -157,7 +157,9 @@ def paper_bands(height: int, width: int | None = None, basis: str = "dct") -> Ba
     """
     width = height if width is None else width
     if check_basis(basis) != "dct":
-        raise ConfigError("the authors' band radii are for the DCT basis only; use basis 'dct' or equal-size bands (band_masks)")
+        raise ConfigError(
+            "the authors' band radii are for the DCT basis only; use basis 'dct' or equal-size bands (band_masks)"
+        )
     if int(height) != int(width) or int(height) not in PAPER_DCT_RADII:
         sizes = ", ".join(f"{s}x{s}" for s in PAPER_DCT_RADII)
         raise ConfigError(
@@ -167,7 +169,9 @@ def paper_bands(height: int, width: int | None = None, basis: str = "dct") -> Ba
     return bands_from_edges(height, width, PAPER_DCT_RADII[int(height)], "dct", closed="lower")
 
 
-def radial_mask(height: int, width: int, r_min: float = -1.0, r_max: float = float("inf"), basis: str = "dct") -> torch.Tensor:
+def radial_mask(
+    height: int, width: int, r_min: float = -1.0, r_max: float = float("inf"), basis: str = "dct"
+) -> torch.Tensor:
     """Mask of the frequencies with ``r_min < radius <= r_max``."""
     r = squared_radius(int(height), int(width), check_basis(basis)).double().sqrt()
     return (r > r_min) & (r <= r_max)

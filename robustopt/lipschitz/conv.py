@@ -243,7 +243,9 @@ def gram_iteration_bound(mats: torch.Tensor, rtol: float = 1e-4, max_iter: int =
     return gram_iteration(mats, rtol=rtol, max_iter=max_iter)[0]
 
 
-def gram_iteration(mats: torch.Tensor, rtol: float = 1e-4, max_iter: int = 40) -> tuple[float, int, torch.Tensor | None]:
+def gram_iteration(
+    mats: torch.Tensor, rtol: float = 1e-4, max_iter: int = 40
+) -> tuple[float, int, torch.Tensor | None]:
     """Gram iteration on a batch of matrices: ``(upper bound on max_b ||mats[b]||_2, argmax b, its top right singular vector)``.
 
     Delattre, Barthélemy, Araujo & Allauzen, "Efficient bound of Lipschitz constant for convolutional
@@ -359,7 +361,8 @@ def _torus_bound(
     torus = (math.ceil(hc / sh) * sh, math.ceil(wc / sw) * sw)
     blocks = _torus_blocks(weight, geometry, torus, (0, 0), full=False)
     pad_factor = math.sqrt(
-        padding_multiplicity(h, t, b, geometry.padding_mode) * padding_multiplicity(w, left, right, geometry.padding_mode)
+        padding_multiplicity(h, t, b, geometry.padding_mode)
+        * padding_multiplicity(w, left, right, geometry.padding_mode)
     )
     bound, index, vec = max_block_norm(blocks, rtol=rtol, how=how)
     start = None
@@ -370,7 +373,12 @@ def _torus_bound(
         fh, fw = divmod(rest, half)
         cin_g = weight.shape[1]
         phase = torch.exp(
-            2j * math.pi * (fh * torch.arange(mh, dtype=torch.float64)[:, None] / mh + fw * torch.arange(mw, dtype=torch.float64)[None, :] / mw)
+            2j
+            * math.pi
+            * (
+                fh * torch.arange(mh, dtype=torch.float64)[:, None] / mh
+                + fw * torch.arange(mw, dtype=torch.float64)[None, :] / mw
+            )
         )
         poly = (vec.conj().reshape(cin_g, sh, sw, 1, 1) * phase).real  # (c, r_h, r_w, b_h, b_w)
         wave = poly.permute(0, 3, 1, 4, 2).reshape(cin_g, torus[0], torus[1])

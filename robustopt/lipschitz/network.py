@@ -272,7 +272,9 @@ class _BoundWalk:
             elif node.op == "output":
                 out = node.args[0]
                 if not isinstance(out, fx.Node):
-                    raise ConfigError("the model returns several tensors; Lipschitz bounds need a model with one output")
+                    raise ConfigError(
+                        "the model returns several tensors; Lipschitz bounds need a model with one output"
+                    )
                 result = self.bounds[out]
         if result is None:  # pragma: no cover - fx graphs always end in an output node
             raise ConfigError("the traced model has no output")
@@ -401,7 +403,9 @@ def lower_bound(
             with torch.enable_grad():
                 out = model(xr)
                 if out.dim() != 2:
-                    raise ConfigError(f"lower_bound needs (N, classes) logits, the model returns shape {tuple(out.shape)}")
+                    raise ConfigError(
+                        f"lower_bound needs (N, classes) logits, the model returns shape {tuple(out.shape)}"
+                    )
                 rows = [
                     torch.autograd.grad(out[:, k].sum(), xr, retain_graph=k < out.shape[1] - 1)[0].flatten(1)
                     for k in range(out.shape[1])

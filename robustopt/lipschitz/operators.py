@@ -134,9 +134,7 @@ def lanczos_norm(
     return float(np.sqrt(max(float(np.max(theta)), 0.0)))
 
 
-def power_iteration_norm(
-    op: TensorOperator, n_iter: int = 500, rtol: float = 1e-6, seed: int = 0
-) -> tuple[float, int]:
+def power_iteration_norm(op: TensorOperator, n_iter: int = 500, rtol: float = 1e-6, seed: int = 0) -> tuple[float, int]:
     """``||A||_2`` by power iteration on ``A^T A``; returns ``(estimate, iterations used)``.
 
     The estimate ``||A v||`` (``||v|| = 1``) is always at most the norm.  It stops when the estimate

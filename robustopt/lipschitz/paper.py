@@ -91,10 +91,17 @@ def _is_preact_resnet18(net: nn.Module) -> bool:
             shortcut = getattr(block, "shortcut", None)
             if not (isinstance(conv1, nn.Conv2d) and isinstance(conv2, nn.Conv2d)):
                 return False
-            if (conv1.in_channels, conv1.out_channels, conv2.in_channels, conv2.out_channels) != (in_planes, planes, planes, planes):
+            if (conv1.in_channels, conv1.out_channels, conv2.in_channels, conv2.out_channels) != (
+                in_planes,
+                planes,
+                planes,
+                planes,
+            ):
                 return False
             projection = j == 0 and i > 0
-            if projection != isinstance(shortcut, nn.Conv2d) or (not projection and not isinstance(shortcut, nn.Identity)):
+            if projection != isinstance(shortcut, nn.Conv2d) or (
+                not projection and not isinstance(shortcut, nn.Identity)
+            ):
                 return False
             in_planes = planes
     return net.linear.in_features == _RESNET_WIDTHS[-1]
@@ -175,7 +182,11 @@ def _preact_resnet18(net: nn.Module, prefix: str) -> PaperBound:
     sig[prefix + "linear"] = torch.linalg.svd(net.linear.weight.detach().cpu())[1].max()
     value *= sig[prefix + "linear"]
     return PaperBound(
-        float(value), "preact_resnet18", SUPPORTED_MODELS["preact_resnet18"], {k: float(v) for k, v in sig.items()}, rows
+        float(value),
+        "preact_resnet18",
+        SUPPORTED_MODELS["preact_resnet18"],
+        {k: float(v) for k, v in sig.items()},
+        rows,
     )
 
 

@@ -289,7 +289,12 @@ def max_pool_rule(module: nn.MaxPool2d, ctx: RuleContext) -> LayerBound:
     in_hw = tuple(ctx.input_shape[-2:])
     out_hw = _out_hw(module, ctx.input_shape)
     m = _max_pool_multiplicity(
-        in_hw, out_hw, _pair(module.kernel_size), _pair(module.stride or module.kernel_size), _pair(module.padding), _pair(module.dilation)
+        in_hw,
+        out_hw,
+        _pair(module.kernel_size),
+        _pair(module.stride or module.kernel_size),
+        _pair(module.padding),
+        _pair(module.dilation),
     )
     return LayerBound.constant(math.sqrt(m))
 
@@ -311,7 +316,9 @@ def adaptive_max_pool_rule(module: nn.AdaptiveMaxPool2d, ctx: RuleContext) -> La
     return LayerBound.constant(math.sqrt(m))
 
 
-def channelwise_linear_bound(fn: Callable[[torch.Tensor], torch.Tensor], shape: Sequence[int], ctx: RuleContext, nonnegative: bool) -> LayerBound:
+def channelwise_linear_bound(
+    fn: Callable[[torch.Tensor], torch.Tensor], shape: Sequence[int], ctx: RuleContext, nonnegative: bool
+) -> LayerBound:
     """Bound of a linear map applied to each channel alike (e.g. average pooling) on ``(C, H, W)`` inputs.
 
     The map is block diagonal over channels, so its norm is that of the one-channel map: computed by
@@ -375,7 +382,18 @@ def _scalar_arg(call: OpCall) -> float | None:
     return None
 
 
-@register_function_rule("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_", "operator.sub", "operator.isub", "torch.sub", "Tensor.sub", "Tensor.sub_")
+@register_function_rule(
+    "operator.add",
+    "operator.iadd",
+    "torch.add",
+    "Tensor.add",
+    "Tensor.add_",
+    "operator.sub",
+    "operator.isub",
+    "torch.sub",
+    "Tensor.sub",
+    "Tensor.sub_",
+)
 def add_function(call: OpCall) -> LayerBound:
     """Sums (residual connections): ``L(a + b) <= L(a) + L(b)`` (``alpha`` scales the second term)."""
     alpha = abs(float(call.kwargs.get("alpha", 1.0)))
@@ -385,13 +403,24 @@ def add_function(call: OpCall) -> LayerBound:
     return total
 
 
-@register_function_rule("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_", "operator.truediv", "torch.div", "Tensor.div")
+@register_function_rule(
+    "operator.mul",
+    "operator.imul",
+    "torch.mul",
+    "Tensor.mul",
+    "Tensor.mul_",
+    "operator.truediv",
+    "torch.div",
+    "Tensor.div",
+)
 def scale_function(call: OpCall) -> LayerBound:
     """Multiplication / division of a tensor by a Python number (products of two tensors have no rule)."""
     c = _scalar_arg(call)
     live = [b for b in call.inputs if b.upper > 0]
     if c is None or len(live) > 1 or len(call.inputs) != 1:
-        raise ConfigError(f"no Lipschitz rule for '{call.name}' of two tensors; register one with @register_function_rule('{call.name}')")
+        raise ConfigError(
+            f"no Lipschitz rule for '{call.name}' of two tensors; register one with @register_function_rule('{call.name}')"
+        )
     if call.name in ("operator.truediv", "torch.div", "Tensor.div"):
         c = 1.0 / c
     return call.inputs[0] * abs(c)
@@ -421,7 +450,13 @@ def _functional_module_rule(factory: Callable[..., nn.Module], arg_names: Sequen
         options.pop("return_indices", None)
         module = factory(**options)
         ctx = RuleContext(
-            call.shapes[0], call.ctx.name, call.ctx.method, call.ctx.rtol, call.ctx.gram_rtol, call.ctx.seed, call.ctx.certified
+            call.shapes[0],
+            call.ctx.name,
+            call.ctx.method,
+            call.ctx.rtol,
+            call.ctx.gram_rtol,
+            call.ctx.seed,
+            call.ctx.certified,
         )
         own = MODULE_RULES.get(type_key(type(module)))(module, ctx)
         if call.record is not None:
@@ -438,7 +473,9 @@ register_function_rule("torch.nn.functional.avg_pool2d")(
 register_function_rule("torch.nn.functional.max_pool2d")(
     _functional_module_rule(nn.MaxPool2d, _POOL_ARGS + ("dilation", "ceil_mode", "return_indices"))
 )
-register_function_rule("torch.nn.functional.adaptive_avg_pool2d")(_functional_module_rule(nn.AdaptiveAvgPool2d, ("output_size",)))
+register_function_rule("torch.nn.functional.adaptive_avg_pool2d")(
+    _functional_module_rule(nn.AdaptiveAvgPool2d, ("output_size",))
+)
 register_function_rule("torch.nn.functional.adaptive_max_pool2d")(
     _functional_module_rule(nn.AdaptiveMaxPool2d, ("output_size", "return_indices"))
 )

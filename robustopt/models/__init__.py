@@ -46,7 +46,9 @@ def build_model(
     builder = MODELS.get(name)
     params = inspect.signature(builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        check_options(f"model '{name}'", kwargs, [p for p in params if p not in ("in_channels", "num_classes", "image_size")])
+        check_options(
+            f"model '{name}'", kwargs, [p for p in params if p not in ("in_channels", "num_classes", "image_size")]
+        )
     net = builder(in_channels=in_channels, num_classes=num_classes, image_size=image_size, **kwargs)
     if normalize is not None:
         mean, std = normalize
@@ -60,7 +62,9 @@ def build_model(
     return nn.Sequential(OrderedDict(normalize=first, net=net))
 
 
-def init_model(init_seed: int, name: str, in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Sequential:
+def init_model(
+    init_seed: int, name: str, in_channels: int, num_classes: int, image_size: int, **kwargs: Any
+) -> nn.Sequential:
     """Build a model whose initial weights depend only on its arguments and ``init_seed``.
 
     The global RNG is forked, so the caller's random state is left untouched.

@@ -56,8 +56,10 @@ def lookahead(params, base: Any = "adam", k: int = 5, alpha: float = 0.5, pullba
     try:
         opt = Lookahead(inner, k=int(k), alpha=float(alpha), pullback_momentum=str(pullback_momentum))
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"optimizer 'lookahead' rejected its options (k={k}, alpha={alpha}, "
-                          f"pullback_momentum={pullback_momentum}): {exc}") from None
+        raise ConfigError(
+            f"optimizer 'lookahead' rejected its options (k={k}, alpha={alpha}, "
+            f"pullback_momentum={pullback_momentum}): {exc}"
+        ) from None
     opt.requires_closure = needs_closure(inner)
     return opt
 
@@ -71,8 +73,10 @@ def sam(params, base: Any = "sgd", rho: float = 0.05, adaptive: bool = False):
 
     name, options = _split_spec(base, "sam's base")
     if name in WRAPPERS:
-        raise ConfigError(f"sam's base must be a plain optimizer, not the wrapper '{name}'; "
-                          f"wrap sam in lookahead instead (optimizer=lookahead optimizer.base=...)")
+        raise ConfigError(
+            f"sam's base must be a plain optimizer, not the wrapper '{name}'; "
+            f"wrap sam in lookahead instead (optimizer=lookahead optimizer.base=...)"
+        )
     cls = OPTIMIZERS.get(name)
     options = _checked(name, options)
     try:
@@ -87,8 +91,12 @@ def _load_package_optimizers() -> None:
     """The entries backed by pytorch-optimizer (importing it takes about a second, so only on first lookup)."""
     import pytorch_optimizer as po
 
-    for name, cls in (("lamb", po.Lamb), ("lion", po.Lion), ("shampoo", po.Shampoo),
-                      ("scalable_shampoo", scalable_shampoo_class())):
+    for name, cls in (
+        ("lamb", po.Lamb),
+        ("lion", po.Lion),
+        ("shampoo", po.Shampoo),
+        ("scalable_shampoo", scalable_shampoo_class()),
+    ):
         OPTIMIZERS.register(name, cls)
 
 
@@ -113,9 +121,13 @@ register_optimizer = OPTIMIZERS.register
 def optimizer_options(name: str) -> list[str]:
     """The hyper-parameters optimizer ``name`` accepts."""
     sig = inspect.signature(OPTIMIZERS.get(name))
-    return [p.name for p in sig.parameters.values()
-            if p.name not in _HIDDEN and p.name not in ("self", "defaults")
-            and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    return [
+        p.name
+        for p in sig.parameters.values()
+        if p.name not in _HIDDEN
+        and p.name not in ("self", "defaults")
+        and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    ]
 
 
 def needs_closure(optimizer: torch.optim.Optimizer) -> bool:

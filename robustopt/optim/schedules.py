@@ -40,7 +40,13 @@ def _exponential(optimizer, epochs: int, gamma: float = 0.95):
 
 
 def build_scheduler(
-    name: str, optimizer: torch.optim.Optimizer, epochs: int, *, warmup_epochs: int = 0, warmup_start_factor: float = 0.1, **options: Any
+    name: str,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    *,
+    warmup_epochs: int = 0,
+    warmup_start_factor: float = 0.1,
+    **options: Any,
 ) -> lr_scheduler.LRScheduler:
     """Schedule ``name`` for ``epochs`` epochs, after ``warmup_epochs`` of linear warm-up.
 

@@ -14,8 +14,11 @@ _OBJECTS = ("pre_conditioner", "graft")
 
 
 def _tensor_attributes(obj) -> dict:
-    return {k: v for k, v in vars(obj).items()
-            if isinstance(v, torch.Tensor) or (isinstance(v, list) and v and all(isinstance(t, torch.Tensor) for t in v))}
+    return {
+        k: v
+        for k, v in vars(obj).items()
+        if isinstance(v, torch.Tensor) or (isinstance(v, list) and v and all(isinstance(t, torch.Tensor) for t in v))
+    }
 
 
 @functools.cache
@@ -47,9 +50,13 @@ def scalable_shampoo_class() -> type:
             return {**sd, "state": state}
 
         def load_state_dict(self, state_dict: dict) -> None:
-            saved = {key: {name: entry[name] for name in _OBJECTS if name in entry}
-                     for key, entry in state_dict["state"].items()}
-            plain = {key: {k: v for k, v in entry.items() if k not in _OBJECTS} for key, entry in state_dict["state"].items()}
+            saved = {
+                key: {name: entry[name] for name in _OBJECTS if name in entry}
+                for key, entry in state_dict["state"].items()
+            }
+            plain = {
+                key: {k: v for k, v in entry.items() if k not in _OBJECTS} for key, entry in state_dict["state"].items()
+            }
             super().load_state_dict({**state_dict, "state": plain})
             index = 0
             for group in self.param_groups:
@@ -61,13 +68,23 @@ def scalable_shampoo_class() -> type:
                         continue
                     state = self.state[p]
                     if "pre_conditioner" in objects:
-                        pre = PreConditioner(p, beta2, self.inverse_exponent_override, self.block_size,
-                                             self.skip_preconditioning_rank_lt, self.no_preconditioning_for_layers_with_dim_gt,
-                                             self.shape_interpretation, self.pre_conditioner_type, self.matrix_eps, self.use_svd)
+                        pre = PreConditioner(
+                            p,
+                            beta2,
+                            self.inverse_exponent_override,
+                            self.block_size,
+                            self.skip_preconditioning_rank_lt,
+                            self.no_preconditioning_for_layers_with_dim_gt,
+                            self.shape_interpretation,
+                            self.pre_conditioner_type,
+                            self.matrix_eps,
+                            self.use_svd,
+                        )
                         state["pre_conditioner"] = _restore(pre, objects["pre_conditioner"], p.device)
                     if "graft" in objects:
-                        state["graft"] = _restore(build_graft(p, self.graft_type, self.diagonal_eps), objects["graft"], p.device)
-
+                        state["graft"] = _restore(
+                            build_graft(p, self.graft_type, self.diagonal_eps), objects["graft"], p.device
+                        )
 
     ScalableShampoo.__module__ = __name__
     return ScalableShampoo

@@ -73,7 +73,9 @@ class _Problem:
 
 def _problem(cfg: dict) -> _Problem:
     data = cfg["data"]
-    model = FrequencyLinearModel(np.asarray(data["sigma_tilde"]), np.asarray(data["w_star_tilde"]), float(data.get("noise_std", 0.0)))
+    model = FrequencyLinearModel(
+        np.asarray(data["sigma_tilde"]), np.asarray(data["w_star_tilde"]), float(data.get("noise_std", 0.0))
+    )
     w0_tilde = np.asarray(cfg["w0_tilde"], dtype=np.float64)
     n_steps, lr = int(cfg["n_steps"]), float(cfg["lr"])
     eps_list = [float(e) for e in cfg["eps"]]
@@ -104,7 +106,11 @@ def run_linear_theory(
     say = echo if cfg.get("progress", True) else (lambda _msg: None)
     problem = _problem(cfg)
     run.write_config(cfg)
-    run.update_meta(**run_meta(torch.device("cpu"), seed=int(cfg["seed"])), status="running", wandb_id=getattr(logger, "run_id", None))
+    run.update_meta(
+        **run_meta(torch.device("cpu"), seed=int(cfg["seed"])),
+        status="running",
+        wandb_id=getattr(logger, "run_id", None),
+    )
     try:
         results = _simulate_all(problem, cfg, run, say)
         rows = _metric_rows(results, problem.eps_list)
@@ -112,7 +118,12 @@ def run_linear_theory(
         for row in rows:
             logger.log_metrics(row, step=row["step"])
         summary = _risk_summary(problem, results)
-        diverged = [f"{mode}/{name}" for mode, res in results.items() for name in res.optimizers if not np.all(np.isfinite(res.weights_tilde[name][-1]))]
+        diverged = [
+            f"{mode}/{name}"
+            for mode, res in results.items()
+            for name in res.optimizers
+            if not np.all(np.isfinite(res.weights_tilde[name][-1]))
+        ]
         sc = cfg.get("surface") or {}
         if sc.get("enabled", False):
             summary["surface"] = _surface(problem, cfg, sc, run, logger, say)
@@ -135,9 +146,17 @@ def _simulate_all(problem: _Problem, cfg: dict, run: RunDir, say: Callable[[str]
     for mode in problem.gradients:
         say(f"[{mode}] {problem.n_steps} steps, lr {problem.lr}: " + ", ".join(problem.optimizers))
         results[mode] = simulate(
-            problem.model, problem.w0_tilde, optimizers=problem.optimizers, lr=problem.lr, n_steps=problem.n_steps,
-            gradient=mode, batch_size=int(cfg["batch_size"]), seed=int(cfg["seed"]), sampler=cfg["sampler"],
-            record_at=problem.steps, progress=lambda name, sec, mode=mode: say(f"  [{mode}] {name}: {sec:.1f}s"),
+            problem.model,
+            problem.w0_tilde,
+            optimizers=problem.optimizers,
+            lr=problem.lr,
+            n_steps=problem.n_steps,
+            gradient=mode,
+            batch_size=int(cfg["batch_size"]),
+            seed=int(cfg["seed"]),
+            sampler=cfg["sampler"],
+            record_at=problem.steps,
+            progress=lambda name, sec, mode=mode: say(f"  [{mode}] {name}: {sec:.1f}s"),
         )
         atomic_write_json(run.path / f"trajectories_{mode}.json", results[mode].to_dict(problem.eps_list))
     return results
@@ -157,7 +176,9 @@ def _risk_summary(problem: _Problem, results: dict[str, SimulationResult]) -> di
         "gd_closed_form": {
             "w_tilde": closed,
             "standard_risk": standard_risk(closed, m.w_star_tilde, m.sigma_tilde, m.noise_std),
-            "adversarial_risk": {eps_key(e): adversarial_risk(closed, m.w_star_tilde, m.sigma_tilde, e, m.noise_std) for e in eps_list},
+            "adversarial_risk": {
+                eps_key(e): adversarial_risk(closed, m.w_star_tilde, m.sigma_tilde, e, m.noise_std) for e in eps_list
+            },
             "weight_norm": float(np.linalg.norm(closed)),
         },
     }
@@ -165,7 +186,9 @@ def _risk_summary(problem: _Problem, results: dict[str, SimulationResult]) -> di
         limit = gd_limit(w0, m.w_star_tilde, m.sigma_tilde, lr)
         summary["gd_limit"] = {
             "w_tilde": limit,
-            "adversarial_risk": {eps_key(e): adversarial_risk(limit, m.w_star_tilde, m.sigma_tilde, e, m.noise_std) for e in eps_list},
+            "adversarial_risk": {
+                eps_key(e): adversarial_risk(limit, m.w_star_tilde, m.sigma_tilde, e, m.noise_std) for e in eps_list
+            },
             "weight_norm": float(np.linalg.norm(limit)),
         }
     except ConfigError:
@@ -178,19 +201,37 @@ def _surface(problem: _Problem, cfg: dict, sc: dict, run: RunDir, logger, say: C
     tables; its range per adaptive optimizer (the summary's ``surface``)."""
     adaptive = {name: problem.optimizers.get(name, {}) for name in sc["adaptive"]}
     sn = int(sc.get("n_steps") or problem.n_steps)
-    say(f"[surface] variances {sc['variances']} x {len(sc['eps'])} eps, {sn} steps: {', '.join(adaptive)} vs {sc['reference']}")
+    say(
+        f"[surface] variances {sc['variances']} x {len(sc['eps'])} eps, {sn} steps: {', '.join(adaptive)} vs {sc['reference']}"
+    )
     start = time.perf_counter()
     surface = risk_ratio_surface(
-        problem.model, problem.w0_tilde, irrelevant_index=int(sc["irrelevant_index"]), variances=sc["variances"], eps=sc["eps"],
-        adaptive=adaptive, reference=sc["reference"], lr=problem.lr, n_steps=sn, gradient=sc["gradient"],
-        batch_size=int(cfg["batch_size"]), seed=int(cfg["seed"]), sampler=cfg["sampler"],
+        problem.model,
+        problem.w0_tilde,
+        irrelevant_index=int(sc["irrelevant_index"]),
+        variances=sc["variances"],
+        eps=sc["eps"],
+        adaptive=adaptive,
+        reference=sc["reference"],
+        lr=problem.lr,
+        n_steps=sn,
+        gradient=sc["gradient"],
+        batch_size=int(cfg["batch_size"]),
+        seed=int(cfg["seed"]),
+        sampler=cfg["sampler"],
         progress=lambda msg: say(f"  [surface] {msg}"),
     )
     surface["seconds"] = time.perf_counter() - start
     atomic_write_json(run.path / "surface.json", surface)
-    ranges = {name: {"min_ratio": float(np.min(r)), "max_ratio": float(np.max(r))} for name, r in surface["ratio"].items()}
+    ranges = {
+        name: {"min_ratio": float(np.min(r)), "max_ratio": float(np.max(r))} for name, r in surface["ratio"].items()
+    }
     for name, ratio in surface["ratio"].items():
-        table = [[v, float(e), float(ratio[i, j])] for i, v in enumerate(surface["variances"]) for j, e in enumerate(surface["eps"])]
+        table = [
+            [v, float(e), float(ratio[i, j])]
+            for i, v in enumerate(surface["variances"])
+            for j, e in enumerate(surface["eps"])
+        ]
         logger.log_table(f"surface/{name}", ["irrelevant_variance", "eps", "adversarial_risk_ratio"], table)
     return ranges
 
@@ -214,8 +255,12 @@ def headline(summary: dict, eps: float = math.sqrt(2.0)) -> str:
     for mode, per_opt in summary.get("final", {}).items():
         for name, row in per_opt.items():
             adv = row["adversarial_risk"].get(key, float("nan"))
-            lines.append(f"{mode:>10} {name:>8}: standard risk {row['standard_risk']:.3e}, adversarial risk@{key} {adv:.3f}, ||w|| {row['weight_norm']:.4f}")
+            lines.append(
+                f"{mode:>10} {name:>8}: standard risk {row['standard_risk']:.3e}, adversarial risk@{key} {adv:.3f}, ||w|| {row['weight_norm']:.4f}"
+            )
     cf = summary.get("gd_closed_form")
     if cf and key in cf["adversarial_risk"]:
-        lines.append(f"GD closed form at {summary['n_steps']} steps: adversarial risk@{key} {cf['adversarial_risk'][key]:.4f}")
+        lines.append(
+            f"GD closed form at {summary['n_steps']} steps: adversarial risk@{key} {cf['adversarial_risk'][key]:.4f}"
+        )
     return "\n".join(lines)

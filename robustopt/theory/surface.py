@@ -51,7 +51,14 @@ def risk_ratio_surface(
     for v in variances:
         m = model.with_sigma(irrelevant_index, np.sqrt(v))
         res = simulate(
-            m, w0_tilde, optimizers=optimizers, lr=lr, n_steps=n_steps, gradient=gradient, record_at=[0, n_steps], **simulate_kwargs
+            m,
+            w0_tilde,
+            optimizers=optimizers,
+            lr=lr,
+            n_steps=n_steps,
+            gradient=gradient,
+            record_at=[0, n_steps],
+            **simulate_kwargs,
         )
         for name in optimizers:
             finals[name].append(res.weights_tilde[name][-1])

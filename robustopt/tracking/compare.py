@@ -26,7 +26,10 @@ def _runs_by_label(sweep_dir: str | Path) -> dict:
     """Completed runs keyed by ``optimizer`` (one seed) or ``optimizer/sSEED`` (several)."""
     runs = _completed_runs(sweep_dir)
     several = len({cfg.get("seed") for _, cfg in runs}) > 1
-    return {(f"{cfg['optimizer']['name']}/s{cfg['seed']}" if several else cfg["optimizer"]["name"]): run for run, cfg in runs}
+    return {
+        (f"{cfg['optimizer']['name']}/s{cfg['seed']}" if several else cfg["optimizer"]["name"]): run
+        for run, cfg in runs
+    }
 
 
 def clean_table(sweep_dir: str | Path) -> str:
@@ -39,21 +42,26 @@ def clean_table(sweep_dir: str | Path) -> str:
         acc = [s["test_accuracy"] for _, s in items]
         loss = [s["test_loss"] for _, s in items]
         cell = lambda v: f"{mean_interval(v).mean:.4f}" + (f" ± {mean_interval(v).sd:.4f}" if len(v) > 1 else "")  # noqa: E731
-        rows.append({
-            "optimizer": name,
-            "lr": learning_rate(items[0][0]["optimizer"]),
-            "epochs": items[0][0]["epochs"],
-            "seeds": len(items),
-            "test accuracy": cell(acc),
-            "test loss": cell(loss),
-        })
+        rows.append(
+            {
+                "optimizer": name,
+                "lr": learning_rate(items[0][0]["optimizer"]),
+                "epochs": items[0][0]["epochs"],
+                "seeds": len(items),
+                "test accuracy": cell(acc),
+                "test loss": cell(loss),
+            }
+        )
     cols = ["optimizer", "lr", "epochs", "seeds", "test accuracy", "test loss"]
     return format_table(rows, cols, floatfmt="{:g}")
 
 
 def _grid(labels: list[str], rows: list[tuple[str, dict]], first: str, fmt: str = "{:.4f}") -> str:
     """Rows of (row name, {run label: value}) as a table with one column per run."""
-    table = [{first: name, **{lab: (fmt.format(v) if v is not None else None) for lab, v in vals.items()}} for name, vals in rows]
+    table = [
+        {first: name, **{lab: (fmt.format(v) if v is not None else None) for lab, v in vals.items()}}
+        for name, vals in rows
+    ]
     return format_table(table, [first, *labels])
 
 
@@ -72,14 +80,26 @@ def band_noise_table(results: dict) -> str:
     rows = []
     for basis in [b for b in ("dct", "fft") if b in first]:
         for k in range(len(first[basis]["drop"])):
-            rows.append((f"{basis} band {k + 1} (r {first[basis]['r_low'][k]:.1f}-{first[basis]['r_high'][k]:.1f})",
-                         {lab: r[basis]["drop"][k] for lab, r in results.items()}))
+            rows.append(
+                (
+                    f"{basis} band {k + 1} (r {first[basis]['r_low'][k]:.1f}-{first[basis]['r_high'][k]:.1f})",
+                    {lab: r[basis]["drop"][k] for lab, r in results.items()},
+                )
+            )
     return _grid(labels, rows, "drop (clean - noisy)")
 
 
 def lipschitz_table(results: dict) -> str:
     labels = list(results)
-    names = ("paper_bound", "operator_norm_product", "certified_upper_bound", "empirical_lower_bound", "upper_bound", "lower_bound", "gap")
+    names = (
+        "paper_bound",
+        "operator_norm_product",
+        "certified_upper_bound",
+        "empirical_lower_bound",
+        "upper_bound",
+        "lower_bound",
+        "gap",
+    )
     keys = [k for k in names if k in next(iter(results.values()))]  # upper_bound / lower_bound: older summaries
     rows = [(k.replace("_", " "), {lab: r.get(k) for lab, r in results.items()}) for k in keys]
     return _grid(labels, rows, "Lipschitz", fmt="{:.4g}")
@@ -104,9 +124,19 @@ def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
     if "robust_accuracy" in results:
         out.append((robust_accuracy_title(results["robust_accuracy"]), side_by_side(results["robust_accuracy"])))
     if "gaussian_noise" in results:
-        out.append(("Accuracy under Gaussian noise clamp(x + sqrt(var) N(0,1), 0, 1)", gaussian_noise_table(results["gaussian_noise"])))
+        out.append(
+            (
+                "Accuracy under Gaussian noise clamp(x + sqrt(var) N(0,1), 0, 1)",
+                gaussian_noise_table(results["gaussian_noise"]),
+            )
+        )
     if "band_noise" in results:
-        out.append(("Accuracy drop under band-limited Gaussian noise (band 1 = lowest frequencies; equal-size radial bands)", band_noise_table(results["band_noise"])))
+        out.append(
+            (
+                "Accuracy drop under band-limited Gaussian noise (band 1 = lowest frequencies; equal-size radial bands)",
+                band_noise_table(results["band_noise"]),
+            )
+        )
     if "lipschitz" in results:
         out.append(("Lipschitz bounds (the paper's Table 1)", lipschitz_table(results["lipschitz"])))
     return out
@@ -120,16 +150,18 @@ def irrelevant_freq_rows(sweep_dir: str | Path) -> list[dict]:
         cfg, summary = run.config(), run.summary()
         filt = cfg.get("data_filter") or {}
         keep = float(filt.get("keep_fraction", 1.0)) if filt.get("name") else 1.0
-        rows.append({
-            "dataset": str((cfg.get("dataset") or {}).get("name", "unknown")),
-            "filter": filt.get("name") or "none",
-            "removed_percent": round(100 * (1 - keep)),
-            "optimizer": (cfg.get("optimizer") or {}).get("name"),
-            "seed": cfg.get("seed"),
-            "test_accuracy": summary.get("test_accuracy"),
-            "status": run.status,
-            "run_dir": str(run.path),
-        })
+        rows.append(
+            {
+                "dataset": str((cfg.get("dataset") or {}).get("name", "unknown")),
+                "filter": filt.get("name") or "none",
+                "removed_percent": round(100 * (1 - keep)),
+                "optimizer": (cfg.get("optimizer") or {}).get("name"),
+                "seed": cfg.get("seed"),
+                "test_accuracy": summary.get("test_accuracy"),
+                "status": run.status,
+                "run_dir": str(run.path),
+            }
+        )
     rows.sort(key=lambda r: (r["dataset"], r["filter"] != "none", r["filter"], r["removed_percent"], str(r["seed"])))
     return rows
 

@@ -45,12 +45,16 @@ class WandbLogger(NullLogger):
         try:
             import wandb
         except ImportError:  # pragma: no cover - wandb is a core dependency
-            raise DependencyError("logger=wandb needs the 'wandb' package: pip install wandb (or use logger=none)") from None
+            raise DependencyError(
+                "logger=wandb needs the 'wandb' package: pip install wandb (or use logger=none)"
+            ) from None
         if mode not in ("offline", "online", "disabled"):
             raise ConfigError(f"logger.mode must be offline, online or disabled, got '{mode}'")
         mode = os.environ.get("WANDB_MODE", mode)  # the environment wins (tests set disabled/offline)
         if mode == "online" and not (os.environ.get("WANDB_API_KEY") or _has_netrc_login()):
-            raise ConfigError("logger.mode=online needs a W&B login: run 'wandb login' first, or use logger.mode=offline and 'wandb sync' later")
+            raise ConfigError(
+                "logger.mode=online needs a W&B login: run 'wandb login' first, or use logger.mode=offline and 'wandb sync' later"
+            )
         Path(dir).mkdir(parents=True, exist_ok=True)
         self._wandb = wandb
         self.run = wandb.init(
@@ -85,8 +89,13 @@ class WandbLogger(NullLogger):
             fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any W&B failure; the run directory keeps everything
             self._broken = True
-            log.warning("W&B %s failed (%s: %s); W&B logging is off for the rest of this run, the run "
-                        "directory still records everything", what, type(exc).__name__, exc)
+            log.warning(
+                "W&B %s failed (%s: %s); W&B logging is off for the rest of this run, the run "
+                "directory still records everything",
+                what,
+                type(exc).__name__,
+                exc,
+            )
 
     def log_metrics(self, metrics: dict, step: Optional[int] = None) -> None:
         self._safely("log", self.run.log, dict(metrics), step=step)
@@ -95,7 +104,9 @@ class WandbLogger(NullLogger):
         self._safely("summary", self.run.summary.update, dict(values))
 
     def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        self._safely("log", lambda: self.run.log({key: self._wandb.Table(columns=list(columns), data=[list(r) for r in rows])}))
+        self._safely(
+            "log", lambda: self.run.log({key: self._wandb.Table(columns=list(columns), data=[list(r) for r in rows])})
+        )
 
     def log_figure(self, key: str, figure) -> None:
         """Log a matplotlib figure (pyplot or a bare ``matplotlib.figure.Figure``) as an image."""
@@ -121,7 +132,16 @@ def _has_netrc_login() -> bool:
         return False
 
 
-def build_logger(cfg: dict, *, name: str, group: Optional[str], job_type: str, config: dict, dir: str | Path, run_id: Optional[str] = None) -> NullLogger:
+def build_logger(
+    cfg: dict,
+    *,
+    name: str,
+    group: Optional[str],
+    job_type: str,
+    config: dict,
+    dir: str | Path,
+    run_id: Optional[str] = None,
+) -> NullLogger:
     """The logger that ``cfg`` (the ``logger`` config group) asks for."""
     kind = (cfg or {}).get("name", "none")
     if kind in (None, "none"):

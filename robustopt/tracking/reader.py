@@ -34,7 +34,9 @@ def load_runs(root: str | Path) -> list[dict]:
     return [run_record(r) for r in find_runs(root)]
 
 
-def format_table(rows: Iterable[dict], columns: list[str], headers: list[str] | None = None, floatfmt: str = "{:.4f}") -> str:
+def format_table(
+    rows: Iterable[dict], columns: list[str], headers: list[str] | None = None, floatfmt: str = "{:.4f}"
+) -> str:
     """A plain-text table of ``columns`` (missing values shown as '-')."""
     rows = list(rows)
     headers = headers or columns

@@ -40,7 +40,6 @@ def py(script: str, *args: str) -> str:
     return " ".join(["python", script, *(shlex.quote(a) if any(c in a for c in " '\"") else a for a in args)])
 
 
-
 def order_key(name: str, order: Sequence[str] = OPTIMIZER_ORDER) -> tuple:
     """Sort key putting known names in ``order`` first, others alphabetically after them."""
     return (order.index(name) if name in order else len(order), name)
@@ -122,7 +121,11 @@ class Sweep:
         return sorted(names, key=order_key)
 
     def select(self, dataset: str | None = None, optimizer: str | None = None) -> list[Run]:
-        return [r for r in self.runs if (dataset is None or r.dataset == dataset) and (optimizer is None or r.optimizer == optimizer)]
+        return [
+            r
+            for r in self.runs
+            if (dataset is None or r.dataset == dataset) and (optimizer is None or r.optimizer == optimizer)
+        ]
 
     def with_eval(self, name: str) -> list[Run]:
         return [r for r in self.runs if name in r.evals]
@@ -179,7 +182,9 @@ def train_command(root: Path) -> str:
     return py("experiments/train.py", "-m", f"experiment={preset}", "optimizer=sgd,adam,rmsprop", "seed=0,1,2")
 
 
-def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final", require_completed: bool = True) -> Sweep:
+def load_sweep(
+    roots: str | Path | Iterable[str | Path], protocol: str = "final", require_completed: bool = True
+) -> Sweep:
     """Every completed run under ``roots`` (sweep folders or run directories), read under ``protocol``
     (``final``: the last epoch, the paper's; ``matched``: each run at its matched-accuracy epoch).
 
@@ -192,14 +197,18 @@ def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final"
     """
     roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
     if not roots:
-        raise MissingResultsError("no sweep folder given; pass the folder of training runs (e.g. outputs/multiruns/reproduce_quick)")
+        raise MissingResultsError(
+            "no sweep folder given; pass the folder of training runs (e.g. outputs/multiruns/reproduce_quick)"
+        )
     runs, incomplete, in_progress = [], [], []
     for root in roots:
         if not root.exists():
             raise MissingResultsError(f"sweep folder {root} does not exist; train it with `{train_command(root)}`")
         found = find_runs(root)
         if not found:
-            raise MissingResultsError(f"no run directories (config.yaml + meta.json) under {root}; train them with `{train_command(root)}`")
+            raise MissingResultsError(
+                f"no run directories (config.yaml + meta.json) under {root}; train them with `{train_command(root)}`"
+            )
         for rd in found:
             status = rd.status
             summary = rd.summary()
@@ -209,15 +218,17 @@ def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final"
                 incomplete.append((rd.path, status))
                 continue
             cfg = rd.config()
-            (in_progress if unfinished_but_matched else runs).append(Run(
-                path=rd.path,
-                dataset=str((cfg.get("dataset") or {}).get("name", "unknown")),
-                optimizer=str((cfg.get("optimizer") or {}).get("name", "unknown")),
-                seed=cfg.get("seed"),
-                config=cfg,
-                summary=summary,
-                status=status,
-            ))
+            (in_progress if unfinished_but_matched else runs).append(
+                Run(
+                    path=rd.path,
+                    dataset=str((cfg.get("dataset") or {}).get("name", "unknown")),
+                    optimizer=str((cfg.get("optimizer") or {}).get("name", "unknown")),
+                    seed=cfg.get("seed"),
+                    config=cfg,
+                    summary=summary,
+                    status=status,
+                )
+            )
     if not runs and not (in_progress and (protocol == "matched" or not require_completed)):
         states = ", ".join(sorted({str(s) for _, s in incomplete}))
         raise MissingResultsError(
@@ -231,6 +242,7 @@ def load_sweep(roots: str | Path | Iterable[str | Path], protocol: str = "final"
 
 
 # -- per-seed summaries -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Stat:
@@ -287,6 +299,7 @@ def per_optimizer(runs: Sequence[Run], value: Callable[[Run], float | None]) -> 
 
 # -- the irrelevant-frequency sweep (Figure 2) ------------------------------------------------------
 
+
 def load_irrelevant_freq(root: str | Path) -> list[dict]:
     """Rows ``{dataset, filter, removed_percent, seed, test_accuracy}`` of the completed runs of an
     irrelevant-frequency sweep (``experiments/irrelevant_freq.py``); raises when the baseline or every
@@ -301,15 +314,22 @@ def load_irrelevant_freq(root: str | Path) -> list[dict]:
         if r["status"] == "completed" and r["test_accuracy"] is not None
     ]
     if not rows:
-        raise MissingResultsError(f"no completed run under {root}; produce the irrelevant-frequency sweep with `{command}")
+        raise MissingResultsError(
+            f"no completed run under {root}; produce the irrelevant-frequency sweep with `{command}"
+        )
     if not any(r["filter"] == "none" for r in rows):
-        raise MissingResultsError(f"the unfiltered baseline run is missing under {root}; finish the sweep with `{command}, re-running resumes")
+        raise MissingResultsError(
+            f"the unfiltered baseline run is missing under {root}; finish the sweep with `{command}, re-running resumes"
+        )
     if all(r["filter"] == "none" for r in rows):
-        raise MissingResultsError(f"only the baseline is complete under {root}; finish the filtered runs with `{command}, re-running resumes")
+        raise MissingResultsError(
+            f"only the baseline is complete under {root}; finish the filtered runs with `{command}, re-running resumes"
+        )
     return rows
 
 
 # -- the linear-theory run ---------------------------------------------------------------------------
+
 
 def load_linear_theory(run_dir: str | Path) -> dict:
     """The summary of a linear-theory run (``experiments/linear_theory.py``)."""

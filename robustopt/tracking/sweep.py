@@ -250,10 +250,23 @@ def table_rows(result: SweepResult) -> tuple[list[str], list[dict]]:
         rows.append(row)
     config_cols = sorted({k for r in rows for k in r if k.startswith("config.")})
     present = [r for r in rows if r["status"] not in ("missing", "no_result")]
-    varying = [c for c in config_cols  # keys every job has (not e.g. momentum of SGD only) with more than one value
-               if all(c in r for r in present) and len({repr(r[c]) for r in present}) > 1]
-    keep_config = [c for c in ("config.dataset.name", "config.model.name", "config.optimizer.name", "config.optimizer.lr",
-                               "config.seed", "config.epochs") if c in config_cols]
+    varying = [
+        c
+        for c in config_cols  # keys every job has (not e.g. momentum of SGD only) with more than one value
+        if all(c in r for r in present) and len({repr(r[c]) for r in present}) > 1
+    ]
+    keep_config = [
+        c
+        for c in (
+            "config.dataset.name",
+            "config.model.name",
+            "config.optimizer.name",
+            "config.optimizer.lr",
+            "config.seed",
+            "config.epochs",
+        )
+        if c in config_cols
+    ]
     keep_config += [c for c in varying if c not in keep_config]
     results = sorted({k for r in rows for k in r if k.startswith("summary.") or k.startswith("robust.")})
     columns = fixed + keep_config + results
@@ -273,11 +286,25 @@ def write_tables(result: SweepResult) -> tuple[Path, Path]:
         "collected_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "expected_jobs": result.expected,
         "counts": _counts(result),
-        "unfinished": [{"overrides": j.overrides, "status": j.status, "run_dir": str(j.run_dir) if j.run_dir else None,
-                        "error": j.error} for j in result.unfinished],
+        "unfinished": [
+            {
+                "overrides": j.overrides,
+                "status": j.status,
+                "run_dir": str(j.run_dir) if j.run_dir else None,
+                "error": j.error,
+            }
+            for j in result.unfinished
+        ],
         "summary": result.summary,
-        "jobs": [{"overrides": j.overrides, "status": j.status, "run_dir": str(j.run_dir) if j.run_dir else None,
-                  "record": {k: v for k, v in j.record.items()}} for j in result.jobs],
+        "jobs": [
+            {
+                "overrides": j.overrides,
+                "status": j.status,
+                "run_dir": str(j.run_dir) if j.run_dir else None,
+                "record": {k: v for k, v in j.record.items()},
+            }
+            for j in result.jobs
+        ],
     }
     json_path = atomic_write_json(result.sweep_dir / JSON_NAME, doc)
     return csv_path, json_path
@@ -305,13 +332,20 @@ def format_report(result: SweepResult) -> str:
         metrics = [k for k in result.summary[0] if k not in ("group", "runs")]
         headers = ["group", "runs"] + [m.removeprefix("summary.").removeprefix("robust.") for m in metrics]
         table = [{"group": r["group"], "runs": r["runs"], **{m: _pm(r[m]) for m in metrics}} for r in result.summary]
-        lines += ["", "Mean ± std over seeds (finished jobs)", format_table(table, ["group", "runs", *metrics], headers)]
+        lines += [
+            "",
+            "Mean ± std over seeds (finished jobs)",
+            format_table(table, ["group", "runs", *metrics], headers),
+        ]
     diverged = result.with_status("diverged")
     if diverged:
         lines += ["", f"Diverged ({len(diverged)}):"] + [f"  {' '.join(j.overrides)}" for j in diverged]
     if result.unfinished:
-        lines += ["", f"Failed or missing ({len(result.unfinished)}); re-run the same multirun command to finish them "
-                      f"(finished jobs are skipped):"]
+        lines += [
+            "",
+            f"Failed or missing ({len(result.unfinished)}); re-run the same multirun command to finish them "
+            f"(finished jobs are skipped):",
+        ]
         for job in result.unfinished:
             why = f" — {job.error}" if job.error else ""
             lines.append(f"  [{job.status}] {' '.join(job.overrides)}{why}")
@@ -320,5 +354,13 @@ def format_report(result: SweepResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SweepJob", "SweepResult", "collect_sweep", "format_report", "mean_std", "summarize", "table_rows",
-           "write_tables"]
+__all__ = [
+    "SweepJob",
+    "SweepResult",
+    "collect_sweep",
+    "format_report",
+    "mean_std",
+    "summarize",
+    "table_rows",
+    "write_tables",
+]

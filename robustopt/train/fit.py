@@ -122,8 +122,9 @@ class _Loop:
     history: list = field(default_factory=list)
 
     @classmethod
-    def start(cls, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, options: FitOptions,
-              steps_per_epoch: int) -> "_Loop":
+    def start(
+        cls, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, options: FitOptions, steps_per_epoch: int
+    ) -> "_Loop":
         """Check the options against each other and the optimizer, and put the model on its device."""
         keep_snapshot = _snapshot_rule(options.snapshot_epochs)
         if keep_snapshot is not None and options.snapshot_dir is None:
@@ -134,7 +135,9 @@ class _Loop:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if precision == "bf16" and use_amp:
-            raise ConfigError("precision=bf16 and amp=true both set the training precision; pick one (amp is CUDA's fp16)")
+            raise ConfigError(
+                "precision=bf16 and amp=true both set the training precision; pick one (amp is CUDA's fp16)"
+            )
         closure_step = needs_closure(optimizer)
         if closure_step and use_amp:
             raise ConfigError(
@@ -143,10 +146,23 @@ class _Loop:
             )
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         model.to(device)
-        if options.channels_last:  # NHWC convolutions: faster on CUDA and, for the paper's c2, on the CPU too (scripts/bench/)
+        if (
+            options.channels_last
+        ):  # NHWC convolutions: faster on CUDA and, for the paper's c2, on the CPU too (scripts/bench/)
             model.to(memory_format=torch.channels_last)
-        return cls(model, optimizer, scheduler, options, device, use_amp, torch.bfloat16 if precision == "bf16" else None,
-                   closure_step, scaler, keep_snapshot, steps_per_epoch)
+        return cls(
+            model,
+            optimizer,
+            scheduler,
+            options,
+            device,
+            use_amp,
+            torch.bfloat16 if precision == "bf16" else None,
+            closure_step,
+            scaler,
+            keep_snapshot,
+            steps_per_epoch,
+        )
 
 
 def _resume(loop: _Loop) -> FitResult:
@@ -209,7 +225,11 @@ def _train_epoch(loop: _Loop, train: TensorBatches, epoch: int, result: FitResul
                 break
             if bar is not None:
                 elapsed = time.perf_counter() - t0
-                bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.4f}", img_s=f"{seen / max(elapsed, 1e-9):.0f}")
+                bar.set_postfix(
+                    loss=f"{mean_loss:.4f}",
+                    acc=f"{correct.item() / seen:.4f}",
+                    img_s=f"{seen / max(elapsed, 1e-9):.0f}",
+                )
         if opts.on_step is not None:
             opts.on_step(epoch * steps_per_epoch + step + 1)
     if bar is not None:
@@ -227,21 +247,33 @@ def _train_epoch(loop: _Loop, train: TensorBatches, epoch: int, result: FitResul
     }
 
 
-def _end_epoch(loop: _Loop, test: Optional[tuple[torch.Tensor, torch.Tensor]], epoch: int, metrics: dict,
-               result: FitResult) -> bool:
+def _end_epoch(
+    loop: _Loop, test: Optional[tuple[torch.Tensor, torch.Tensor]], epoch: int, metrics: dict, result: FitResult
+) -> bool:
     """After an epoch's steps: the schedule's step, the test and validation passes, the checkpoint, the snapshot and
     ``on_epoch_end``.  False when the test loss is non-finite (``result`` says so; nothing is checkpointed)."""
     model, opts = loop.model, loop.options
     if loop.scheduler is not None:
         loop.scheduler.step()
-    evaluate = partial(accuracy_and_loss, model, batch_size=opts.eval_batch_size, device=loop.device, amp=loop.use_amp,
-                       channels_last=opts.channels_last)
+    evaluate = partial(
+        accuracy_and_loss,
+        model,
+        batch_size=opts.eval_batch_size,
+        device=loop.device,
+        amp=loop.use_amp,
+        channels_last=opts.channels_last,
+    )
     if test is not None:
         ev = evaluate(test[0], test[1])
         metrics.update(test_loss=ev["loss"], test_accuracy=ev["accuracy"])
         if not math.isfinite(ev["loss"]):
             result.status = "diverged"
-            result.diverged_at = {"epoch": epoch + 1, "step": loop.steps_per_epoch, "loss": str(ev["loss"]), "where": "test"}
+            result.diverged_at = {
+                "epoch": epoch + 1,
+                "step": loop.steps_per_epoch,
+                "loss": str(ev["loss"]),
+                "where": "test",
+            }
             return False
     if opts.validation is not None:
         ev = evaluate(opts.validation[0], opts.validation[1])
@@ -261,7 +293,9 @@ def _end_epoch(loop: _Loop, test: Optional[tuple[torch.Tensor, torch.Tensor]], e
             },
         )
     if loop.keep_snapshot is not None and loop.keep_snapshot(epoch + 1):
-        atomic_torch_save(snapshot_path(opts.snapshot_dir, epoch + 1), {"epoch": epoch + 1, "model": model.state_dict()})
+        atomic_torch_save(
+            snapshot_path(opts.snapshot_dir, epoch + 1), {"epoch": epoch + 1, "model": model.state_dict()}
+        )
     if opts.on_epoch_end is not None:
         opts.on_epoch_end(loop.history)
     return True
@@ -278,8 +312,14 @@ def _autocast(device: torch.device, fp16_amp: bool, dtype: Optional[torch.dtype]
     return torch.autocast(device.type, enabled=fp16_amp)
 
 
-def _closure_step(model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-                  grad_clip: Optional[float], autocast_dtype: Optional[torch.dtype] = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _closure_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    grad_clip: Optional[float],
+    autocast_dtype: Optional[torch.dtype] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of an optimizer that needs a closure (SAM: :func:`robustopt.optim.needs_closure`): the gradient at
     the current weights, then ``optimizer.step(closure)`` where the closure recomputes loss and gradient (at SAM's
     perturbed weights).  ``grad_clip`` clips each of the two gradients (SAM's perturbation uses only the first one's

@@ -55,8 +55,10 @@ def lr_override(opt: Mapping, lr: float) -> str:
     base = opt.get("base")
     if isinstance(base, Mapping) and "lr" in base:
         return f"optimizer.base={{name:{base['name']},lr:{lr:g}}}"
-    raise ConfigError(f"cannot set the learning rate of optimizer {optimizer_label(opt)}: only a plain optimizer or a "
-                      f"wrapper around one has a learning rate to sweep")
+    raise ConfigError(
+        f"cannot set the learning rate of optimizer {optimizer_label(opt)}: only a plain optimizer or a "
+        f"wrapper around one has a learning rate to sweep"
+    )
 
 
 def score(history: Sequence[Mapping], metric: str = "validation_accuracy", rule: str = "final") -> float:
@@ -74,8 +76,10 @@ def score(history: Sequence[Mapping], metric: str = "validation_accuracy", rule:
 def check_selection_metric(metric: str) -> None:
     """Refuse to choose anything on test data: the selection metric must be a validation (or training) one."""
     if str(metric).startswith("test"):
-        raise ConfigError(f"cannot choose on {metric!r}: a choice made on the test split biases every number measured "
-                          f"on it; choose on validation_accuracy (train with dataset.validation_size=N)")
+        raise ConfigError(
+            f"cannot choose on {metric!r}: a choice made on the test split biases every number measured "
+            f"on it; choose on validation_accuracy (train with dataset.validation_size=N)"
+        )
 
 
 def edge_of_grid(scores: Mapping[float, float], chosen: float) -> str | None:
@@ -103,8 +107,9 @@ def select_lr(scores: Mapping[float, float]) -> float:
     return min(scores, key=lambda lr: (-scores[lr], lr))
 
 
-def select_from_runs(runs: str | Path | Iterable[RunDir], metric: str = "validation_accuracy",
-                     rule: str = "final") -> dict[str, dict]:
+def select_from_runs(
+    runs: str | Path | Iterable[RunDir], metric: str = "validation_accuracy", rule: str = "final"
+) -> dict[str, dict]:
     """For each optimizer (:func:`optimizer_label`) among ``runs`` (run directories, or a folder holding them):
     ``{"lr": chosen, "scores": {lr: score}, "optimizer": the chosen run's optimizer config, "override": the Hydra
     override of the chosen lr, "edge": "low"/"high" when the choice is the smallest/largest lr tried, else None,
@@ -138,14 +143,23 @@ def select_from_runs(runs: str | Path | Iterable[RunDir], metric: str = "validat
             budgets.add(_budget_key(cfg))
             seeds.add(cfg.get("seed"))
         if len(budgets) > 1:
-            raise ConfigError(f"the runs of {label} differ in more than their learning rate (data, model, seed or "
-                              f"budget); select among runs of one sweep")
+            raise ConfigError(
+                f"the runs of {label} differ in more than their learning rate (data, model, seed or "
+                f"budget); select among runs of one sweep"
+            )
         chosen = select_lr(scores)
         opt = configs[chosen][1]
-        out[label] = {"lr": chosen, "scores": {lr: scores[lr] for lr in sorted(scores)}, "optimizer": opt,
-                      "override": lr_override(opt, chosen), "all_diverged": all(math.isinf(s) for s in scores.values()),
-                      "edge": edge_of_grid(scores, chosen), "seed": seeds.pop() if len(seeds) == 1 else None,
-                      "metric": metric, "rule": rule}
+        out[label] = {
+            "lr": chosen,
+            "scores": {lr: scores[lr] for lr in sorted(scores)},
+            "optimizer": opt,
+            "override": lr_override(opt, chosen),
+            "all_diverged": all(math.isinf(s) for s in scores.values()),
+            "edge": edge_of_grid(scores, chosen),
+            "seed": seeds.pop() if len(seeds) == 1 else None,
+            "metric": metric,
+            "rule": rule,
+        }
     return out
 
 

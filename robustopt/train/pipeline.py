@@ -101,7 +101,9 @@ def build_training(cfg: dict, device: torch.device) -> Training:
     x_test, y_test = load_configured_split(ds, "test")
     validation = None
     if ds.get("validation_size"):
-        (x_train, y_train), validation = split_validation(x_train, y_train, int(ds["validation_size"]), int(cfg["data_seed"]))
+        (x_train, y_train), validation = split_validation(
+            x_train, y_train, int(ds["validation_size"]), int(cfg["data_seed"])
+        )
         validation = (validation[0].to(device), validation[1].to(device))
     batch_transform = None
     filt = cfg.get("data_filter") or {}
@@ -177,8 +179,13 @@ def _retrain_completed(run: RunDir, cfg: dict) -> None:
         return
     if problem == "unreadable":
         run.checkpoint_path.replace(run.checkpoint_path.with_name(run.checkpoint_path.name + ".corrupted"))
-    log.warning("run %s is completed but its checkpoint %s is %s; training it again from scratch%s", run.path,
-                run.checkpoint_path, problem, " (the unreadable file is kept as last.pt.corrupted)" if problem == "unreadable" else "")
+    log.warning(
+        "run %s is completed but its checkpoint %s is %s; training it again from scratch%s",
+        run.path,
+        run.checkpoint_path,
+        problem,
+        " (the unreadable file is kept as last.pt.corrupted)" if problem == "unreadable" else "",
+    )
     retrained = list(run.meta().get("retrained") or [])
     retrained.append({"reason": f"checkpoint {problem}", "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     run.update_meta(retrained=retrained)
@@ -224,8 +231,14 @@ def _slurm_job_id() -> Optional[str]:
     return f"{array_id}_{task}" if array_id and task else os.environ.get("SLURM_JOB_ID")
 
 
-def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = None, *, mark_finished: bool = True,
-              finished: Optional[bool] = None) -> FitResult:
+def train_run(
+    cfg: dict,
+    run_dir: str | Path,
+    logger: Optional[NullLogger] = None,
+    *,
+    mark_finished: bool = True,
+    finished: Optional[bool] = None,
+) -> FitResult:
     """Train (or resume, or skip when already complete or diverged) the run described by ``cfg`` in ``run_dir``.
 
     ``cfg`` is trusted: the entry point checked it (:func:`robustopt.cli.validate.check_train_config`).
@@ -240,8 +253,9 @@ def train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger] = Non
         return _train_run(cfg, run_dir, logger, mark_finished, finished)
 
 
-def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger], mark_finished: bool,
-               finished: Optional[bool]) -> FitResult:
+def _train_run(
+    cfg: dict, run_dir: str | Path, logger: Optional[NullLogger], mark_finished: bool, finished: Optional[bool]
+) -> FitResult:
     run = RunDir(run_dir)
     logger = logger or NullLogger()
     check_resumable(run, cfg)
@@ -250,8 +264,12 @@ def _train_run(cfg: dict, run_dir: str | Path, logger: Optional[NullLogger], mar
     if finished:
         summary = run.summary()
         log.info("run %s is already %s; nothing to train", run.path, run.status)
-        return FitResult(status=run.status, history=run.metrics(), resumed_from_epoch=int(summary.get("epochs_done") or 0),
-                         diverged_at=summary.get("diverged_at"))
+        return FitResult(
+            status=run.status,
+            history=run.metrics(),
+            resumed_from_epoch=int(summary.get("epochs_done") or 0),
+            diverged_at=summary.get("diverged_at"),
+        )
     _retrain_completed(run, cfg)
     device = resolve_device(cfg.get("device", "auto"))
     with run_rng(int(cfg["seed"]), device):
@@ -264,7 +282,9 @@ def _train(cfg: dict, run: RunDir, logger: NullLogger, device: torch.device, mar
     model = training.model
     run.write_config(cfg)
     previous = run.meta()
-    this_start = run_meta(device, seed=int(cfg["seed"]), init_seed=int(cfg["init_seed"]), data_seed=int(cfg["data_seed"]))
+    this_start = run_meta(
+        device, seed=int(cfg["seed"]), init_seed=int(cfg["init_seed"]), data_seed=int(cfg["data_seed"])
+    )
     run.update_meta(
         **this_start,
         status="running",

@@ -74,8 +74,16 @@ def autoattack_timing(args, device: torch.device) -> dict:
     x, y = x.to(device), y.to(device)
     with torch.no_grad():
         correct = model(x).argmax(1) == y
-    out = {"bench": "autoattack_standard", "model": what, "dataset": dataset, "n_images": int(x.shape[0]),
-           "clean_correct": int(correct.sum()), "device": str(device), "threads": torch.get_num_threads(), "norms": {}}
+    out = {
+        "bench": "autoattack_standard",
+        "model": what,
+        "dataset": dataset,
+        "n_images": int(x.shape[0]),
+        "clean_correct": int(correct.sum()),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "norms": {},
+    }
     for norm in ("linf", "l2"):
         eps = getattr(args, f"eps_{norm}") or default_eps_grid(dataset, norm)[0]
         attack = build_attack({"name": "autoattack", "norm": norm, "version": "standard"}, eps=eps, seed=0)
@@ -86,9 +94,14 @@ def autoattack_timing(args, device: torch.device) -> dict:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         with torch.no_grad():
             robust = int((model(x_adv).argmax(1) == y[correct]).sum())
-        out["norms"][norm] = {"eps": eps, "robust": robust, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                              "wall_s_per_image": round(wall / max(int(x.shape[0]), 1), 3),
-                              "cpu_s_per_image": round(cpu / max(int(x.shape[0]), 1), 3)}
+        out["norms"][norm] = {
+            "eps": eps,
+            "robust": robust,
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "wall_s_per_image": round(wall / max(int(x.shape[0]), 1), 3),
+            "cpu_s_per_image": round(cpu / max(int(x.shape[0]), 1), 3),
+        }
     return out
 
 
@@ -100,10 +113,16 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--autoattack", type=int, default=0, metavar="N", help="time standard AutoAttack on N images instead")
+    parser.add_argument(
+        "--autoattack", type=int, default=0, metavar="N", help="time standard AutoAttack on N images instead"
+    )
     parser.add_argument("--run-dir", default=None, help="with --autoattack: a trained run (its model and test set)")
-    parser.add_argument("--data-dir", default=None, help="with --run-dir: where the data set lives (default: the run's)")
-    parser.add_argument("--eps-linf", type=float, default=None, help="with --autoattack (default: the paper's smallest)")
+    parser.add_argument(
+        "--data-dir", default=None, help="with --run-dir: where the data set lives (default: the run's)"
+    )
+    parser.add_argument(
+        "--eps-linf", type=float, default=None, help="with --autoattack (default: the paper's smallest)"
+    )
     parser.add_argument("--eps-l2", type=float, default=None, help="with --autoattack (default: the paper's smallest)")
     args = parser.parse_args()
     if args.threads:

@@ -55,7 +55,9 @@ def natural_image() -> torch.Tensor:
 
         path = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "sample_data", "grace_hopper.jpg")
         img = Image.open(path).convert("RGB")
-        img = TF.center_crop(TF.resize(img, [256], interpolation=InterpolationMode.BILINEAR, antialias=True), [256, 256])
+        img = TF.center_crop(
+            TF.resize(img, [256], interpolation=InterpolationMode.BILINEAR, antialias=True), [256, 256]
+        )
         return TF.pil_to_tensor(img).float() / 255
     except (OSError, ImportError):
         g = torch.Generator().manual_seed(0)
@@ -154,7 +156,9 @@ def main() -> None:
     out = {
         "augment_over_step": round(paired["augment"], 4),
         "rrc_over_step": round(paired["rrc"], 4),
-        "torchvision_loop_over_rrc": round(statistics.median(a / b for a, b in zip(times["torchvision_loop"], times["rrc"])), 3),
+        "torchvision_loop_over_rrc": round(
+            statistics.median(a / b for a, b in zip(times["torchvision_loop"], times["rrc"])), 3
+        ),
         **accuracy(),
         "train_step_s": round(min(times["step"]), 4),
         "augment_s": round(min(times["augment"]), 4),

@@ -37,14 +37,34 @@ def _job(model: str, steps: int, device: str, threads: int, channels_last: bool)
     y = torch.randint(0, 10, (steps * 128,), generator=gen)
     net = init_model(0, model, c, 10, s)
     opt = build_optimizer("sgd", net.parameters(), lr=0.01)
-    fit(net, opt, TensorBatches(x, y, 128, device=dev), None, epochs=1, device=dev, progress=False, channels_last=channels_last)
+    fit(
+        net,
+        opt,
+        TensorBatches(x, y, 128, device=dev),
+        None,
+        epochs=1,
+        device=dev,
+        progress=False,
+        channels_last=channels_last,
+    )
     if dev.type == "cuda":
         torch.cuda.synchronize()
 
 
 def _spawn(args) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, "--job", "--model", args.model, "--steps", str(args.steps), "--device", args.device,
-           "--threads", str(args.threads)] + (["--channels-last"] if args.channels_last else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--job",
+        "--model",
+        args.model,
+        "--steps",
+        str(args.steps),
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+    ] + (["--channels-last"] if args.channels_last else [])
     return subprocess.Popen(cmd)
 
 
@@ -75,19 +95,23 @@ def main() -> None:
     _wait([_spawn(args) for _ in range(args.jobs)])
     concurrent = time.perf_counter() - t0
     images = args.jobs * args.steps * 128
-    print(json.dumps({
-        "speedup": round(sequential / concurrent, 3),
-        "jobs": args.jobs,
-        "sequential_s": round(sequential, 2),
-        "concurrent_s": round(concurrent, 2),
-        "sequential_img_s": round(images / sequential, 1),
-        "concurrent_img_s": round(images / concurrent, 1),
-        "model": args.model,
-        "device": args.device,
-        "threads_per_job": args.threads,
-        "steps_per_job": args.steps,
-        "note": "each job is a fresh process (start-up included), as the jobs of a multirun are",
-    }))
+    print(
+        json.dumps(
+            {
+                "speedup": round(sequential / concurrent, 3),
+                "jobs": args.jobs,
+                "sequential_s": round(sequential, 2),
+                "concurrent_s": round(concurrent, 2),
+                "sequential_img_s": round(images / sequential, 1),
+                "concurrent_img_s": round(images / concurrent, 1),
+                "model": args.model,
+                "device": args.device,
+                "threads_per_job": args.threads,
+                "steps_per_job": args.steps,
+                "note": "each job is a fresh process (start-up included), as the jobs of a multirun are",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

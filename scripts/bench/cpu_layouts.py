@@ -26,7 +26,10 @@ import torch.nn.functional as F
 
 def _batches(steps: int, batch: int = 128):
     gen = torch.Generator().manual_seed(0)
-    return [(torch.rand(batch, 1, 28, 28, generator=gen), torch.randint(0, 10, (batch,), generator=gen)) for _ in range(steps)]
+    return [
+        (torch.rand(batch, 1, 28, 28, generator=gen), torch.randint(0, 10, (batch,), generator=gen))
+        for _ in range(steps)
+    ]
 
 
 def _train(variant: str, batches) -> tuple[float, torch.Tensor]:
@@ -49,7 +52,9 @@ def _train(variant: str, batches) -> tuple[float, torch.Tensor]:
     for x, y in batches[1:]:
         step(x, y)
     seconds = time.perf_counter() - t0
-    return (len(batches) - 1) * batches[0][0].shape[0] / seconds, torch.cat([p.detach().flatten() for p in model.parameters()])
+    return (len(batches) - 1) * batches[0][0].shape[0] / seconds, torch.cat(
+        [p.detach().flatten() for p in model.parameters()]
+    )
 
 
 def main() -> None:
@@ -72,15 +77,19 @@ def main() -> None:
     deterministic = {v: all(torch.equal(weights[v][0], w) for w in weights[v][1:]) for v in variants}
     reference = weights["eager"][0] if "eager" in weights else None
     out = {f"{v}_vs_eager": round(best[v] / best["eager"], 3) for v in variants if v != "eager" and "eager" in best}
-    out.update({
-        "img_s": {v: round(s, 1) for v, s in best.items()},
-        "deterministic": deterministic,
-        "max_abs_diff_vs_eager": {v: float((weights[v][0] - reference).abs().max()) for v in variants if reference is not None},
-        "threads": args.threads,
-        "steps": args.steps,
-        "model": "c2 (2.17M parameters), fp32, batch 128, SGD",
-        "torch": torch.__version__,
-    })
+    out.update(
+        {
+            "img_s": {v: round(s, 1) for v, s in best.items()},
+            "deterministic": deterministic,
+            "max_abs_diff_vs_eager": {
+                v: float((weights[v][0] - reference).abs().max()) for v in variants if reference is not None
+            },
+            "threads": args.threads,
+            "steps": args.steps,
+            "model": "c2 (2.17M parameters), fp32, batch 128, SGD",
+            "torch": torch.__version__,
+        }
+    )
     print(json.dumps(out))
 
 

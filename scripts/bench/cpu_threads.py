@@ -73,15 +73,19 @@ def main() -> None:
     busy = _measure(args.steps, args.rounds, {"auto": auto, "one": 1, "all": cpus})
     stop.set()
     spinner.join(timeout=5)
-    print(json.dumps({
-        "auto_vs_one": round(busy["auto"] / busy["one"], 3),
-        "auto_vs_all": round(busy["auto"] / busy["all"], 3),
-        "busy": {**busy, "auto_threads": auto, "load_average": round(busy_cpus(), 2)},
-        "idle": idle,
-        "cpus": cpus,
-        "torch_default_threads": torch_default,
-        "model": "c2 (2.17M parameters), batch 128, SGD step",
-    }))
+    print(
+        json.dumps(
+            {
+                "auto_vs_one": round(busy["auto"] / busy["one"], 3),
+                "auto_vs_all": round(busy["auto"] / busy["all"], 3),
+                "busy": {**busy, "auto_threads": auto, "load_average": round(busy_cpus(), 2)},
+                "idle": idle,
+                "cpus": cpus,
+                "torch_default_threads": torch_default,
+                "model": "c2 (2.17M parameters), batch 128, SGD step",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

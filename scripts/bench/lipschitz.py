@@ -88,7 +88,9 @@ def paper_time(name: str, in_channels: int, image_size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (the target machine has 2 cores)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch intra-op threads (the target machine has 2 cores)"
+    )
     parser.add_argument("--skip-networks", action="store_true")
     parser.add_argument("--only-paper", action="store_true", help="time paper_bound only")
     args = parser.parse_args()
@@ -118,7 +120,9 @@ def main() -> None:
         print(f"# {name}: paper_bound {res['value']:.6g} ({res['s']:.2f}s, cpu {res['cpu_s']:.2f}s)")
         out[f"paper_{name}_s"] = res["s"]
         out[f"paper_{name}_cpu_s"] = res["cpu_s"]
-    print(json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) and math.isfinite(v) else v) for k, v in out.items()}))
+    print(
+        json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) and math.isfinite(v) else v) for k, v in out.items()})
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,10 @@ TRAIN_IMAGES, TEST_IMAGES, EPOCHS = 60_000, 10_000, 200
 
 def _batches(steps: int):
     gen = torch.Generator().manual_seed(0)
-    return [(torch.rand(BATCH, 1, 28, 28, generator=gen), torch.randint(0, 10, (BATCH,), generator=gen)) for _ in range(steps)]
+    return [
+        (torch.rand(BATCH, 1, 28, 28, generator=gen), torch.randint(0, 10, (BATCH,), generator=gen))
+        for _ in range(steps)
+    ]
 
 
 def _model():
@@ -67,7 +70,7 @@ def _eval_speed(batches) -> float:
         model(x[:BATCH].contiguous(memory_format=torch.channels_last))
         t0 = time.perf_counter()
         for i in range(0, len(x), 1024):
-            model(x[i:i + 1024].contiguous(memory_format=torch.channels_last))
+            model(x[i : i + 1024].contiguous(memory_format=torch.channels_last))
     return len(x) / (time.perf_counter() - t0)
 
 
@@ -88,7 +91,7 @@ def _matmul_peak(dtype: torch.dtype, n: int = 1024) -> float:
         t0 = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 def main() -> None:
@@ -108,20 +111,24 @@ def main() -> None:
     peak = {"fp32": _matmul_peak(torch.float32), "bf16": _matmul_peak(torch.bfloat16)}
     gflop_s = {d: best[d] * flops_per_image / 1e9 for d in best}
     unit_min = {d: (EPOCHS * TRAIN_IMAGES / best[d] + EPOCHS * TEST_IMAGES / eval_img_s) / 60 for d in best}
-    print(json.dumps({
-        "bf16_vs_fp32": round(best["bf16"] / best["fp32"], 3),
-        "img_s": {d: round(v, 1) for d, v in best.items()},
-        "gflop_s": {d: round(v, 1) for d, v in gflop_s.items()},
-        "matmul_peak_gflop_s": {d: round(v, 1) for d, v in peak.items()},
-        "fraction_of_peak": {d: round(gflop_s[d] / peak[d], 3) for d in best},
-        "unit_minutes": {d: round(v, 1) for d, v in unit_min.items()},
-        "fp32_test_pass_img_s": round(eval_img_s, 1),
-        "gflop_per_image_train_step": round(flops_per_image / 1e9, 5),
-        "threads": args.threads,
-        "steps": args.steps,
-        "model": "c2 (2.17M parameters), batch 128, Adam, channels_last",
-        "torch": torch.__version__,
-    }))
+    print(
+        json.dumps(
+            {
+                "bf16_vs_fp32": round(best["bf16"] / best["fp32"], 3),
+                "img_s": {d: round(v, 1) for d, v in best.items()},
+                "gflop_s": {d: round(v, 1) for d, v in gflop_s.items()},
+                "matmul_peak_gflop_s": {d: round(v, 1) for d, v in peak.items()},
+                "fraction_of_peak": {d: round(gflop_s[d] / peak[d], 3) for d in best},
+                "unit_minutes": {d: round(v, 1) for d, v in unit_min.items()},
+                "fp32_test_pass_img_s": round(eval_img_s, 1),
+                "gflop_per_image_train_step": round(flops_per_image / 1e9, 5),
+                "threads": args.threads,
+                "steps": args.steps,
+                "model": "c2 (2.17M parameters), batch 128, Adam, channels_last",
+                "torch": torch.__version__,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def main() -> None:
     from robustopt.sharpness import hessian_eigenvalues, hessian_trace
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default="data", help="data root holding FashionMNIST (filled from the Debian package if needed)")
+    parser.add_argument(
+        "--root", default="data", help="data root holding FashionMNIST (filled from the Debian package if needed)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--n", type=int, default=1000, help="images the Hessian is taken on")
     parser.add_argument("--batch-size", type=int, default=250, help="images per chunk of each Hessian-vector product")
@@ -58,7 +60,9 @@ def main() -> None:
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--train-steps", type=int, default=300, help="timed training steps (the epoch is extrapolated)")
     parser.add_argument("--epoch-images", type=int, default=60000)
-    parser.add_argument("--trace-probes", type=int, default=0, help="also time hessian_trace with this many probes (0: no)")
+    parser.add_argument(
+        "--trace-probes", type=int, default=0, help="also time hessian_trace with this many probes (0: no)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
@@ -108,10 +112,18 @@ def main() -> None:
     if args.trace_probes:
         t0 = time.perf_counter()
         tr = hessian_trace(model, xe, ye, n_samples=args.trace_probes, batch_size=args.batch_size)
-        out.update(trace=round(tr.trace, 4), trace_stderr=round(tr.stderr, 4), trace_probes=args.trace_probes,
-                   trace_s=round(time.perf_counter() - t0, 2))
-    out.update(threads=torch.get_num_threads(), loadavg_before=[round(v, 2) for v in load_before],
-               loadavg_after=[round(v, 2) for v in os.getloadavg()], cpus=os.cpu_count())
+        out.update(
+            trace=round(tr.trace, 4),
+            trace_stderr=round(tr.stderr, 4),
+            trace_probes=args.trace_probes,
+            trace_s=round(time.perf_counter() - t0, 2),
+        )
+    out.update(
+        threads=torch.get_num_threads(),
+        loadavg_before=[round(v, 2) for v in load_before],
+        loadavg_after=[round(v, 2) for v in os.getloadavg()],
+        cpus=os.cpu_count(),
+    )
     print(json.dumps(out))
 
 

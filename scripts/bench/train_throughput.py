@@ -29,7 +29,9 @@ def _make(model_seed: int, device):
     from robustopt.models import init_model
     from robustopt.optim import build_optimizer
 
-    model = init_model(model_seed, MODEL["name"], in_channels=MODEL["in_channels"], num_classes=10, image_size=MODEL["image_size"]).to(device)
+    model = init_model(
+        model_seed, MODEL["name"], in_channels=MODEL["in_channels"], num_classes=10, image_size=MODEL["image_size"]
+    ).to(device)
     return model, build_optimizer("sgd", model.parameters(), lr=0.01)
 
 
@@ -75,7 +77,14 @@ def bench_dataloader(root, n, batch_size, device, workers) -> float:
 
     model, opt = _make(0, device)
     ds = Subset(datasets.FashionMNIST(root, train=True, download=False, transform=transforms.ToTensor()), range(n))
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers, generator=torch.Generator().manual_seed(0), pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(0),
+        pin_memory=device.type == "cuda",
+    )
     _sync(device)
     t0 = time.perf_counter()
     model.train()
@@ -94,7 +103,9 @@ def main() -> None:
     from robustopt.devices import resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default="data", help="data root holding FashionMNIST/raw (filled from the Debian package if needed)")
+    parser.add_argument(
+        "--root", default="data", help="data root holding FashionMNIST/raw (filled from the Debian package if needed)"
+    )
     parser.add_argument("--n", type=int, default=20000, help="training images per epoch")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
@@ -102,8 +113,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--model", default="c2", choices=["c2", "preact_resnet18"],
-                        help="c2 on Fashion-MNIST, or preact_resnet18 on random 3x32x32 images (no DataLoader baseline)")
+    parser.add_argument(
+        "--model",
+        default="c2",
+        choices=["c2", "preact_resnet18"],
+        help="c2 on Fashion-MNIST, or preact_resnet18 on random 3x32x32 images (no DataLoader baseline)",
+    )
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -123,24 +138,28 @@ def main() -> None:
         if args.model == "c2":
             results["dataloader"].append(bench_dataloader(args.root, args.n, args.batch_size, device, args.workers))
     best = {k: max(v) if v else None for k, v in results.items()}
-    print(json.dumps({
-        "benchmark": "train_throughput",
-        "vs_plain": round(best["ours"] / best["plain"], 3),
-        "vs_dataloader": round(best["ours"] / best["dataloader"], 3) if best["dataloader"] else None,
-        "ours_img_s": round(best["ours"], 1),
-        "plain_img_s": round(best["plain"], 1),
-        "dataloader_img_s": round(best["dataloader"], 1) if best["dataloader"] else None,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "n_images": args.n,
-        "batch_size": args.batch_size,
-        "rounds": args.rounds,
-        "dataloader_workers": args.workers,
-        "model": args.model,
-        "dataset": "fashion_mnist" if args.model == "c2" else "random 3x32x32",
-        "channels_last": args.channels_last,
-        "amp": args.amp,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_throughput",
+                "vs_plain": round(best["ours"] / best["plain"], 3),
+                "vs_dataloader": round(best["ours"] / best["dataloader"], 3) if best["dataloader"] else None,
+                "ours_img_s": round(best["ours"], 1),
+                "plain_img_s": round(best["plain"], 1),
+                "dataloader_img_s": round(best["dataloader"], 1) if best["dataloader"] else None,
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "n_images": args.n,
+                "batch_size": args.batch_size,
+                "rounds": args.rounds,
+                "dataloader_workers": args.workers,
+                "model": args.model,
+                "dataset": "fashion_mnist" if args.model == "c2" else "random 3x32x32",
+                "channels_last": args.channels_last,
+                "amp": args.amp,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
