@@ -79,9 +79,9 @@ def verdicts(sweep, settings) -> list[str]:
     found = []
     for ds in sweep.datasets:
         for name, check in (
-            ("robust_accuracy", lambda sw: claim_main(sw, ds, settings[ds])),
-            ("band_noise", lambda sw: claim_band_noise(sw, ds)),
-            ("lipschitz", lambda sw: claim_lipschitz(sw, ds)),
+            ("robust_accuracy", lambda sw, ds=ds: claim_main(sw, ds, settings[ds])),
+            ("band_noise", lambda sw, ds=ds: claim_band_noise(sw, ds)),
+            ("lipschitz", lambda sw, ds=ds: claim_lipschitz(sw, ds)),
         ):
             try:
                 found += check(sweep.require(name, allow_partial=True))

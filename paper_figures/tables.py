@@ -74,7 +74,7 @@ def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
         setting, ref = settings[ds], reference.get(ds) or {}
         values = figure1_values(sweep, ds, setting)
 
-        def cells(q: str, with_paper: bool) -> str:
+        def cells(q: str, with_paper: bool, ref: dict = ref, values: dict = values) -> str:
             out = []
             for n in names:
                 paper = (ref.get(q) or {}).get(n) if with_paper else None

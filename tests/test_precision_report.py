@@ -3,8 +3,6 @@ independent computation (numpy/scipy)."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from scipy import stats as st

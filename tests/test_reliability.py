@@ -12,7 +12,6 @@ import torch
 
 from robustopt.io import atomic_torch_save, atomic_write_json, atomic_write_text
 
-
 # -- files follow the umask --------------------------------------------------------------------------------------
 
 

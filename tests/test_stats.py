@@ -216,7 +216,8 @@ def test_wilson_interval_matches_scipy():
 
 
 def test_positive_skewed_values_get_a_log_scale_interval_that_stays_above_zero():
-    from scipy.stats import gmean, t as student_t
+    from scipy.stats import gmean
+    from scipy.stats import t as student_t
 
     values = [12.0, 30.0, 290.0]  # like the zoo's Hessian eigenvalues: symmetric t-interval goes below 0
     assert mean_interval(values).low < 0

@@ -227,7 +227,7 @@ def test_sharpness_that_only_follows_standard_accuracy_is_not_called_less_robust
     runs = []
     for k in range(17):
         acc = rng.uniform(0.5, 0.8)
-        for s in range(3):
+        for _ in range(3):
             a = acc + 0.01 * rng.normal()
             runs.append(_R(100 * (1 - a) + rng.normal(), a - 0.2 + 0.01 * rng.normal(), a, f"opt{k}"))
     corr = zoo.correlation(runs, _CX, _CY, z=_CZ, samples=500)

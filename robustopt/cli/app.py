@@ -32,8 +32,8 @@ from robustopt.cli import schema, usage
 from robustopt.cli.check import check_command_line, split_override
 from robustopt.devices import default_num_threads
 from robustopt.errors import RobustOptError
-from robustopt.runs import RUN_DIRNAME_EXCLUDED
 from robustopt.evaluation import EVALUATIONS, evaluation_defaults
+from robustopt.runs import RUN_DIRNAME_EXCLUDED
 
 
 def _conf_dir() -> str:

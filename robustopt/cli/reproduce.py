@@ -31,11 +31,11 @@ from typing import Optional
 
 import yaml
 
+from robustopt.attacks import default_eps_grid
 from robustopt.cli.app import run_dirname
 from robustopt.devices import available_cpus
 from robustopt.errors import ConfigError, RobustOptError
 from robustopt.evaluation.merge import merge_result
-from robustopt.attacks import default_eps_grid
 from robustopt.io import atomic_write_bytes, atomic_write_text
 from robustopt.rundir import RunDir, find_runs
 from robustopt.runs import export_run_weights
@@ -545,7 +545,7 @@ def write_provenance(results: Path, recipe: Recipe) -> Path:
         "| run | precision | device | threads | git commit | CPU | started | ended | epochs | test acc. (10,000 images) |",
         "|---|---|---|---:|---|---|---|---|---:|---:|",
     ]
-    for (opt, seed), run in sorted(
+    for _key, run in sorted(
         runs.items(),
         key=lambda kv: (kv[0][1], recipe.optimizers.index(kv[0][0]) if kv[0][0] in recipe.optimizers else 99),
     ):

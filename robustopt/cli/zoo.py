@@ -51,7 +51,7 @@ def select(sweep_dir: str) -> str:
 
 def extend(sweep_dir: str) -> str:
     lines = []
-    for label, c in select_from_runs(sweep_dir).items():
+    for c in select_from_runs(sweep_dir).values():
         if c["edge"] and not c["all_diverged"]:
             lines.append(
                 f"optimizer={c['optimizer']['name']} {lr_override(c['optimizer'], next_lr(c['scores'], c['edge']))}"
