@@ -38,8 +38,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated, garbage, or pickled objects that are not plain data
         raise CheckpointError(
-            f"checkpoint {path} is corrupted or not a robustopt checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-            f"delete it to restart that run from scratch, or restore it from a backup"
+            f"checkpoint {path} is corrupted or not a robustopt checkpoint ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}); delete it to restart that run from scratch, or restore it from a "
+            "backup"
         ) from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"checkpoint {path} has no model weights; delete it to restart that run from scratch")

@@ -30,7 +30,8 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
 
 
 def available_cpus() -> int:
-    """CPU cores this process may use: its CPU affinity, capped by a cgroup (v2 ``cpu.max`` / v1 ``cfs_quota``) quota."""
+    """CPU cores this process may use: its CPU affinity, capped by a cgroup (v2 ``cpu.max`` / v1 ``cfs_quota``)
+    quota."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -78,7 +79,8 @@ def default_num_threads(jobs_at_once: int = 1) -> int:
 
 
 def resolve_num_threads(num_threads, jobs_at_once: int = 1) -> int | None:
-    """``num_threads`` from a config: a positive int, ``auto`` (:func:`default_num_threads`), or None (torch's default)."""
+    """``num_threads`` from a config: a positive int, ``auto`` (:func:`default_num_threads`), or None (torch's
+    default)."""
     if num_threads is None:
         return None
     if isinstance(num_threads, str):

@@ -297,7 +297,10 @@ class RunScan:
         skipped = (
             f"; {len(self.skipped)} other folder{'s' if len(self.skipped) != 1 else ''} skipped" if self.skipped else ""
         )
-        return f"found {len(self.runs)} training run{'s' if len(self.runs) != 1 else ''} under {self.root}: {where}{skipped}"
+        return (
+            f"found {len(self.runs)} training run{'s' if len(self.runs) != 1 else ''} under {self.root}: "
+            f"{where}{skipped}"
+        )
 
 
 def _subfolders(path: Path) -> list[Path]:
@@ -315,7 +318,8 @@ def scan_run_dir(root: str | Path) -> RunScan:
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(
-            f"run_dir {root} does not exist (or is not a folder); pass a run directory (or a sweep folder) written by experiments/train.py"
+            f"run_dir {root} does not exist (or is not a folder); pass a run directory (or a sweep folder) written "
+            "by experiments/train.py"
         )
     scan = RunScan(root)
     if is_run_folder(root):

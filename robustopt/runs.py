@@ -127,14 +127,16 @@ def snapshot_path(checkpoint_dir: str | Path, epoch: int) -> Path:
 
 def load_run_model(run, device: torch.device | str = "cpu", epoch: Optional[int] = None) -> torch.nn.Module:
     """The model of a trained run (a :class:`robustopt.rundir.RunDir`), in eval mode on ``device``: its final
-    weights, or those of ``epoch`` (kept by ``snapshot_epochs``; the final epoch may also come from the last checkpoint).
+    weights, or those of ``epoch`` (kept by ``snapshot_epochs``; the final epoch may also come from the last
+    checkpoint).
 
     The final weights come from the training checkpoint or, in a shipped run that has none
     (``results/<name>/runs/<run>/``), from its ``model.safetensors``."""
     cfg = run.config()
     if not cfg:
         raise CheckpointError(
-            f"{run.path} is not a run directory (no config.yaml); point run_dir at a folder written by experiments/train.py"
+            f"{run.path} is not a run directory (no config.yaml); point run_dir at a folder written by "
+            "experiments/train.py"
         )
     model = build_run_model(cfg)
     path = run.checkpoint_path

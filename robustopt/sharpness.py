@@ -217,8 +217,8 @@ def hessian_eigenvalues(
         dtype: compute in this dtype on a cast copy of the model (``torch.float64`` for tests); None: the model's.
         info: a dict to fill with ``matvecs`` (Hessian-vector products used) and ``loss`` (the mean loss).
 
-    Raises ConfigError (k, batch_size, a model without trainable parameters, no convergence), DataError (no images, labels out of
-    range or of the wrong shape, NaN/inf images) or CheckpointError (non-finite weights or loss).
+    Raises ConfigError (k, batch_size, a model without trainable parameters, no convergence), DataError (no images,
+    labels out of range or of the wrong shape, NaN/inf images) or CheckpointError (non-finite weights or loss).
     """
     from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 

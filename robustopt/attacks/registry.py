@@ -45,7 +45,8 @@ def resolve_factory(spec: Mapping[str, Any]) -> AttackFactory:
         return import_object(str(spec["_target_"]))
     if not spec.get("name"):
         raise ConfigError(
-            f"an attack spec needs 'name' (one of: {', '.join(ATTACKS.names())}) or '_target_' (an import path), got {dict(spec)}"
+            f"an attack spec needs 'name' (one of: {', '.join(ATTACKS.names())}) or '_target_' (an import path), got "
+            f"{dict(spec)}"
         )
     return ATTACKS.get(str(spec["name"]))
 

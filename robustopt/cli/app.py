@@ -84,8 +84,8 @@ def run_dirname(overrides, *also_excluded: str) -> str:
     """A run folder name from a job's command-line overrides: ``optimizer-adam_seed-1``.
 
     Sorted ``key-value`` pairs joined by ``_`` (no ``=`` or ``,``, so the path can be passed back as
-    ``run_dir=...``), leaving out :data:`RUN_DIRNAME_EXCLUDED` and ``also_excluded`` keys and their sub-keys; ``default``
-    when nothing is left; a hash suffix keeps long names short and unique.  The same overrides give the
+    ``run_dir=...``), leaving out :data:`RUN_DIRNAME_EXCLUDED` and ``also_excluded`` keys and their sub-keys;
+    ``default`` when nothing is left; a hash suffix keeps long names short and unique.  The same overrides give the
     same folder, so re-running a command resumes its runs.
     """
     items = []

@@ -233,8 +233,8 @@ def check_launcher(cfg: DictConfig, overrides: Sequence[str], sweep: bool) -> No
     chosen = next((split_override(o)[1] for o in overrides if split_override(o)[0] == "launcher"), None)
     if not sweep and chosen and chosen != "local":
         raise ConfigError(
-            f"launcher={chosen} only applies to a multirun: add -m to run the jobs through it, or drop launcher={chosen} "
-            f"to run this one job here"
+            f"launcher={chosen} only applies to a multirun: add -m to run the jobs through it, or drop "
+            f"launcher={chosen} to run this one job here"
         )
     target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
     if sweep and "slurm" in target.lower():

@@ -65,5 +65,6 @@ def evaluate_job(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """``robustopt-evaluate`` / ``python experiments/evaluate.py``: the command line checked, then :func:`evaluate_job`."""
+    """``robustopt-evaluate`` / ``python experiments/evaluate.py``: the command line checked, then
+    :func:`evaluate_job`."""
     launch(evaluate_job, "evaluate", check_evaluate_config)

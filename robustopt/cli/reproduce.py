@@ -258,8 +258,8 @@ def ledger_summary(units: list[Unit]) -> str:
     left = sum(u.minutes for u in units if u.state != "done" and not u.later)
     return (
         f"Ledger: {done(train)} training runs, {done(main)} of their main evaluation units (noise, Lipschitz, "
-        f"AutoAttack at the smallest eps, FGSM/PGD) and {done(later)} later units (AutoAttack at the other eps) shipped; "
-        f"about {left / 60:.0f} core-hours left before the later units."
+        f"AutoAttack at the smallest eps, FGSM/PGD) and {done(later)} later units (AutoAttack at the other eps) "
+        f"shipped; about {left / 60:.0f} core-hours left before the later units."
     )
 
 
@@ -313,7 +313,8 @@ def _python() -> str:
 
 
 def _quoted(path: Path) -> str:
-    """A path as a quoted Hydra override value (run folder names hold ``~``, which the override grammar rejects bare)."""
+    """A path as a quoted Hydra override value (run folder names hold ``~``, which the override grammar rejects
+    bare)."""
     return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -440,7 +441,8 @@ def run_units(
             if code != 0:
                 failed.add(s.unit.id)
                 print(
-                    f"[reproduce] {s.unit.id} FAILED (exit {code}) after {minutes:.1f} min; see {work / 'logs' / (s.unit.slug + '.log')}",
+                    f"[reproduce] {s.unit.id} FAILED (exit {code}) after {minutes:.1f} min; see "
+                    f"{work / 'logs' / (s.unit.slug + '.log')}",
                     flush=True,
                 )
                 continue
@@ -459,7 +461,8 @@ def run_units(
                 _commit(
                     _repo_of(results),
                     paths,
-                    f"results/{recipe.name}: {s.unit.id} ({minutes:.0f} min on one core), shipped by robustopt-reproduce",
+                    f"results/{recipe.name}: {s.unit.id} ({minutes:.0f} min on one core), shipped by "
+                    "robustopt-reproduce",
                 )
         units = ledger(results, recipe, work)
         busy = {s.unit.id for s in running}
@@ -483,7 +486,8 @@ def run_units(
             running.append(s)
             busy.add(nxt.id)
             print(
-                f"[reproduce] started {nxt.id} (about {nxt.minutes:.0f} min; {left_min:.0f} min of budget left), pid {s.proc.pid}",
+                f"[reproduce] started {nxt.id} (about {nxt.minutes:.0f} min; {left_min:.0f} min of budget left), pid "
+                f"{s.proc.pid}",
                 flush=True,
             )
         if not running:
@@ -542,7 +546,8 @@ def write_provenance(results: Path, recipe: Recipe) -> Path:
         "",
         "## Shipped runs",
         "",
-        "| run | precision | device | threads | git commit | CPU | started | ended | epochs | test acc. (10,000 images) |",
+        "| run | precision | device | threads | git commit | CPU | started | ended | epochs | test acc. (10,000 "
+        "images) |",
         "|---|---|---|---:|---|---|---|---|---:|---:|",
     ]
     for _key, run in sorted(
@@ -552,17 +557,23 @@ def write_provenance(results: Path, recipe: Recipe) -> Path:
         m, summ = run.meta(), run.summary()
         commit = (m.get("git") or {}).get("commit", "?")[:10] + ("+dirty" if (m.get("git") or {}).get("dirty") else "")
         lines.append(
-            f"| {run.path.name} | {m.get('precision', 'fp32')} | {m.get('device')} | {m.get('cpu_threads')} | {commit} | "
-            f"{m.get('cpu_model') or '? (not recorded)'} | {m.get('first_start_time', m.get('start_time'))} | {m.get('end_time', '–')} | "
+            f"| {run.path.name} | {m.get('precision', 'fp32')} | {m.get('device')} | {m.get('cpu_threads')} | "
+            f"{commit} | {m.get('cpu_model') or '? (not recorded)'} | "
+            f"{m.get('first_start_time', m.get('start_time'))} | {m.get('end_time', '–')} | "
             f"{summ.get('epochs_done')} | {summ.get('test_accuracy')} |"
         )
     versions = next((r.meta().get("versions") for r in runs.values() if r.meta().get("versions")), None)
     if versions:
         lines += ["", "Package versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))]
     others = {
-        "fp32_reference": "per-epoch metrics of two unfinished fp32 runs, the reference for the bf16 evidence (its README.md)",
+        "fp32_reference": (
+            "per-epoch metrics of two unfinished fp32 runs, the reference for the bf16 evidence (its README.md)"
+        ),
         "precision": "the bf16-against-fp32 evidence (`paper_figures/precision.py`; report.md)",
-        "linear_theory": "the paper's linear least-squares instance (`experiments/linear_theory.py`; its meta.json says where it ran)",
+        "linear_theory": (
+            "the paper's linear least-squares instance (`experiments/linear_theory.py`; "
+            "its meta.json says where it ran)"
+        ),
     }
     present = [f"- `{name}/`: {text}" for name, text in others.items() if (results / name).exists()]
     if present:

@@ -18,14 +18,13 @@ class TensorBatches:
 
     The order of epoch ``e`` is a permutation drawn from a generator seeded with
     ``(data_seed, e)``, and so are the augmentation draws (with ``epoch_size``, an epoch is that many images
-    of a stream of such passes, so that training can be evaluated and kept more often than once per pass): the batches depend only on
-    ``data_seed`` and the epoch, which makes runs with different optimizers see the same data
-    in the same order and makes resuming at an epoch boundary exact.  Augmentation (random crop
-    with zero padding, or torchvision's RandomResizedCrop to ``random_resized_crop`` pixels; then
-    horizontal flip) and the optional ``batch_transform`` (e.g. a frequency filter) run as batched
-    tensor ops on the device.  Each option draws from the epoch's generator only when it is on, in
-    the order crop, random resized crop, flip, so turning an option off leaves the draws of the
-    others as they were.
+    of a stream of such passes, so that training can be evaluated and kept more often than once per pass): the batches
+    depend only on ``data_seed`` and the epoch, which makes runs with different optimizers see the same data in the
+    same order and makes resuming at an epoch boundary exact.  Augmentation (random crop with zero padding, or
+    torchvision's RandomResizedCrop to ``random_resized_crop`` pixels; then horizontal flip) and the optional
+    ``batch_transform`` (e.g. a frequency filter) run as batched tensor ops on the device.  Each option draws from the
+    epoch's generator only when it is on, in the order crop, random resized crop, flip, so turning an option off
+    leaves the draws of the others as they were.
     """
 
     def __init__(

@@ -65,8 +65,9 @@ def load_split_uint8(
     ``ROOT/robustopt_cache/NAME-SPLIT-v1.pt`` atomically, recording the size and modification time of every file
     under ``ROOT`` (:func:`raw_files`); later calls load that file while those files are unchanged.  A cache whose
     raw files changed (a truncated or replaced file), that records none (an older cache) or that is damaged is
-    rebuilt from the raw data, which are then checked again by the reader.  ``size`` (readers that take a ``size`` keyword, e.g. the
-    image-folder sets) stores the images at ``size`` x ``size`` instead, in ``NAME-SPLIT-<size>px-v1.pt``.
+    rebuilt from the raw data, which are then checked again by the reader.  ``size`` (readers that take a ``size``
+    keyword, e.g. the image-folder sets) stores the images at ``size`` x ``size`` instead, in
+    ``NAME-SPLIT-<size>px-v1.pt``.
     """
     spec = get_spec(name)
     if split not in spec.splits:

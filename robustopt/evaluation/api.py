@@ -44,7 +44,8 @@ def check_eval_data(model: nn.Module, data: EvalData) -> None:
         lo, hi = float(x.min()), float(x.max())
         if lo < 0 or hi > 1:
             raise DataError(
-                f"the test images must be in [0, 1] (normalisation belongs inside the model), got values in [{lo:.3g}, {hi:.3g}]"
+                "the test images must be in [0, 1] (normalisation belongs inside the model), got values in "
+                f"[{lo:.3g}, {hi:.3g}]"
             )
     if y.is_floating_point():
         raise DataError(f"labels must be integer class indices, got dtype {y.dtype}")
@@ -124,7 +125,8 @@ def _data(dataset, root: Optional[str], n_examples: Optional[int]) -> EvalData:
         data = EvalData(x.float().div(255) if x.dtype == torch.uint8 else x, y)
     else:
         raise ConfigError(
-            f"dataset must be a data-set name (e.g. 'fashion_mnist'), an (images, labels) pair or EvalData, got {type(dataset).__name__}"
+            "dataset must be a data-set name (e.g. 'fashion_mnist'), an (images, labels) pair or EvalData, got "
+            f"{type(dataset).__name__}"
         )
     return data.subset(n_examples)
 
@@ -170,7 +172,8 @@ def evaluate(
     stray = sorted(set(options or {}) - set(evaluations))
     if stray:
         raise ConfigError(
-            f"options given for evaluation(s) {', '.join(stray)} that are not run; the evaluations are: {', '.join(evaluations)}"
+            f"options given for evaluation(s) {', '.join(stray)} that are not run; the evaluations are: "
+            f"{', '.join(evaluations)}"
         )
     for name in evaluations:  # unknown names fail before the data are read
         EVALUATIONS.get(name)

@@ -67,9 +67,9 @@ def _curve(run) -> list[tuple[int, float]]:
     curve = [(int(m["epoch"]), float(m[SELECTION_METRIC])) for m in metrics if m.get(SELECTION_METRIC) is not None]
     if metrics and not curve:
         raise ConfigError(
-            f"run {run.path} records no {SELECTION_METRIC}: the matched-accuracy protocol chooses each run's epoch on a "
-            f"validation split held out of the training set, never on test data; train the runs with "
-            f"dataset.validation_size=N (e.g. 2000) to hold one out"
+            f"run {run.path} records no {SELECTION_METRIC}: the matched-accuracy protocol chooses each run's epoch "
+            "on a validation split held out of the training set, never on test data; train the runs with "
+            "dataset.validation_size=N (e.g. 2000) to hold one out"
         )
     return curve
 
@@ -122,7 +122,10 @@ def matched_epochs(runs: Sequence, target: str | float = RULE_LOWEST_FINAL) -> d
             )
         else:
             goal = float(target)
-            rule = f"each run at the first epoch whose accuracy on the {held_out}validation images held out of training reaches {goal:g}"
+            rule = (
+                f"each run at the first epoch whose accuracy on the {held_out}validation images held out of training "
+                f"reaches {goal:g}"
+            )
         names = tuple(sorted(curves))
         for path, curve in curves.items():
             hit = next(((e, a) for e, a in curve if a >= goal), None)

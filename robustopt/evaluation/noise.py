@@ -52,7 +52,8 @@ def _default_for(table: dict, dataset: str, evaluation: str, option: str) -> Any
     key = canonical_dataset_name(dataset)
     if key not in table:
         raise ConfigError(
-            f"eval.{evaluation}.{option} has no default for data set '{dataset}'; set eval.{evaluation}.{option} in the config"
+            f"eval.{evaluation}.{option} has no default for data set '{dataset}'; set eval.{evaluation}.{option} in "
+            "the config"
         )
     return table[key]
 
@@ -94,7 +95,8 @@ def _outcomes(model, data: EvalData, ctx: EvalContext, transform: Optional[Calla
 
 
 def _noisy_outcomes(model, data: EvalData, ctx: EvalContext, seed: int, sample: Callable, clamp: bool) -> Outcomes:
-    """One pass over ``data`` adding ``sample(shape, generator, dtype)`` to each batch (generator seeded with ``seed``)."""
+    """One pass over ``data`` adding ``sample(shape, generator, dtype)`` to each batch (generator seeded with
+    ``seed``)."""
     gen = torch.Generator(device=ctx.device)
     gen.manual_seed(seed)
 

@@ -140,7 +140,8 @@ def check_runs_can_be_evaluated(
                 (
                     CheckpointError,
                     f"{run.path} kept no weights of epoch {epoch} ({snapshot_path(run.checkpoint_dir, epoch).name} "
-                    f"is missing); train it with snapshot_epochs=all (or a list holding {epoch}) to evaluate it at that epoch",
+                    f"is missing); train it with snapshot_epochs=all (or a list holding {epoch}) to evaluate it at "
+                    "that epoch",
                 )
             )
             continue
@@ -225,7 +226,8 @@ def check_protocol(protocol: str, matched_target: str | float = RULE_LOWEST_FINA
         )
     if protocol not in ("final", "matched"):
         raise ConfigError(
-            f"protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got {protocol!r}"
+            "protocol must be 'final' (the paper's: the last epoch) or 'matched' (equal standard accuracy), got "
+            f"{protocol!r}"
         )
 
 
@@ -407,7 +409,8 @@ def _evaluate_one(run: RunDir, plan: dict, status: str, job: EvaluationJob, devi
 
 
 def _prune_snapshots(run: RunDir, epoch: int) -> None:
-    """Delete the run's kept epoch weights except those of ``epoch`` (the final ones stay in ``checkpoints/last.pt``)."""
+    """Delete the run's kept epoch weights except those of ``epoch`` (the final ones stay in
+    ``checkpoints/last.pt``)."""
     keep = snapshot_path(run.checkpoint_dir, epoch)
     for path in run.checkpoint_dir.glob("epoch-*.pt"):
         if path != keep:

@@ -36,7 +36,8 @@ Result (``summary["eval"]["robust_accuracy"]``):
   weaker than PGD at the same eps and norm (``autoattack_not_weaker_than_pgd``; a stronger attack
   must not do worse on the same images), a huge eps driving accuracy to ~0 (``large_eps_to_zero``).
   A comparison flag is ``None`` (JSON null) when nothing was compared -- one of its two attacks did not run,
-  or they share no eps and norm -- never ``true`` about an attack that did not run.  Violations are listed in ``sanity["warnings"]`` and emitted with :func:`warnings.warn`.
+  or they share no eps and norm -- never ``true`` about an attack that did not run.  Violations are listed in
+  ``sanity["warnings"]`` and emitted with :func:`warnings.warn`.
 
 The masks make paired comparisons possible (McNemar's test between two runs or two attacks on the
 same images) and keep every accuracy of a figure on the same images.
@@ -155,7 +156,8 @@ def check_robust_accuracy_options(opts: dict, dataset: str) -> None:
 def _check_ball(label: str, norm: str, eps: float, x: torch.Tensor, x_adv: torch.Tensor) -> None:
     if x_adv.shape != x.shape:
         raise ConfigError(
-            f"attack '{label}' returned shape {tuple(x_adv.shape)} for inputs {tuple(x.shape)}; it must return one image per input"
+            f"attack '{label}' returned shape {tuple(x_adv.shape)} for inputs {tuple(x.shape)}; it must return one "
+            "image per input"
         )
     dist = get_threat_model(norm).distance(x_adv.float(), x.float())
     worst = dist.max().item() if dist.numel() else 0.0
@@ -249,7 +251,8 @@ def _not_weaker(curves: dict, weak: str, strong: str, warn_list: list[str]) -> b
                 if e in weak_at and acc > weak_at[e]:
                     ok = False
                     warn_list.append(
-                        f"{label} is weaker than {other_label} at eps={e:g} ({acc:.4f} > {weak_at[e]:.4f}; possible gradient masking)"
+                        f"{label} is weaker than {other_label} at eps={e:g} ({acc:.4f} > {weak_at[e]:.4f}; possible "
+                        "gradient masking)"
                     )
     return ok if compared else None
 
@@ -263,8 +266,8 @@ def _sanity(curves: dict, large: dict, max_acc: float) -> dict:
             if accs[i] > accs[i - 1]:
                 monotone = False
                 warn_list.append(
-                    f"{label}: robust accuracy rises from {accs[i - 1]:.4f} at eps={c['eps'][i - 1]:g} to {accs[i]:.4f} "
-                    f"at eps={c['eps'][i]:g} (possible gradient masking)"
+                    f"{label}: robust accuracy rises from {accs[i - 1]:.4f} at eps={c['eps'][i - 1]:g} to "
+                    f"{accs[i]:.4f} at eps={c['eps'][i]:g} (possible gradient masking)"
                 )
     order = {
         f"{strong}_not_weaker_than_{weak}": _not_weaker(curves, weak, strong, warn_list)
@@ -275,8 +278,8 @@ def _sanity(curves: dict, large: dict, max_acc: float) -> dict:
         if r["robust_accuracy"] > max_acc:
             zero_ok = False
             warn_list.append(
-                f"PGD-{norm} with a huge eps={r['eps']:g} leaves robust accuracy {r['robust_accuracy']:.4f} > {max_acc:g} "
-                "(possible gradient masking)"
+                f"PGD-{norm} with a huge eps={r['eps']:g} leaves robust accuracy {r['robust_accuracy']:.4f} > "
+                f"{max_acc:g} (possible gradient masking)"
             )
     return {
         "ok": not warn_list,
@@ -368,7 +371,8 @@ def merge_robust_accuracy(old: dict, new: dict, max_accuracy: Optional[float] = 
     if (old.get("dataset"), old.get("n")) != (new.get("dataset"), new.get("n")):
         return new, (
             f"replacing the stored robust_accuracy (n={old.get('n')} images of {old.get('dataset')!r}) by one on "
-            f"other images (n={new.get('n')} of {new.get('dataset')!r}); accuracies over different images are not merged"
+            f"other images (n={new.get('n')} of {new.get('dataset')!r}); accuracies over different images are not "
+            "merged"
         )
     curves = {label: copy.deepcopy(c) for label, c in (old.get("attacks") or {}).items()}
     kept, replaced = [label for label in curves if label not in new.get("attacks", {})], []

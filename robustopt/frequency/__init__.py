@@ -1,7 +1,8 @@
 """Frequency analysis of images and models (Ma, Pan & Farahmand, TMLR 2023, arXiv:2308.06703).
 
 * :mod:`~robustopt.frequency.bases` -- centred FFT and orthonormal DCT, radii of frequencies.
-* :mod:`~robustopt.frequency.masks` -- equal-count radial bands, the authors' bands, bands from radii, low/high-pass masks.
+* :mod:`~robustopt.frequency.masks` -- equal-count radial bands, the authors' bands, bands from radii,
+  low/high-pass masks.
 * :mod:`~robustopt.frequency.noise` -- band-limited Gaussian noise.
 * :mod:`~robustopt.frequency.filters` -- remove high-frequency / low-energy content from training data.
 * :mod:`~robustopt.frequency.heatmap` -- Fourier heat maps (Yin et al., 2019).

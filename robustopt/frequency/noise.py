@@ -39,7 +39,8 @@ def resolve_band(band: int | torch.Tensor, height: int, width: int, basis: str, 
 
 
 def project_onto_band(z: torch.Tensor, mask: torch.Tensor, basis: str = "dct") -> torch.Tensor:
-    """Orthogonal projection of real images ``z`` (..., H, W) onto the frequencies in ``mask`` (centred layout for fft)."""
+    """Orthogonal projection of real images ``z`` (..., H, W) onto the frequencies in ``mask`` (centred layout for
+    fft)."""
     check_basis(basis)
     mask = mask.to(z.device)
     if basis == "dct":
@@ -50,7 +51,8 @@ def project_onto_band(z: torch.Tensor, mask: torch.Tensor, basis: str = "dct") -
 
 
 def band_noise_sampler(mask: torch.Tensor, basis: str = "dct", device: torch.device | str | None = None):
-    """A function ``sample(shape, generator, dtype=float32) -> noise``: unit-variance white noise projected onto ``mask``.
+    """A function ``sample(shape, generator, dtype=float32) -> noise``: unit-variance white noise projected onto
+    ``mask``.
 
     Draws only the band's coefficients of a white draw (about ``|band| / (H W)`` of the random numbers
     a full draw needs) and transforms them back once:

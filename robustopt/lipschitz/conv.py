@@ -246,7 +246,8 @@ def gram_iteration_bound(mats: torch.Tensor, rtol: float = 1e-4, max_iter: int =
 def gram_iteration(
     mats: torch.Tensor, rtol: float = 1e-4, max_iter: int = 40
 ) -> tuple[float, int, torch.Tensor | None]:
-    """Gram iteration on a batch of matrices: ``(upper bound on max_b ||mats[b]||_2, argmax b, its top right singular vector)``.
+    """Gram iteration on a batch of matrices: ``(upper bound on max_b ||mats[b]||_2, argmax b, its top right singular
+    vector)``.
 
     Delattre, Barthélemy, Araujo & Allauzen, "Efficient bound of Lipschitz constant for convolutional
     layers by Gram iteration" (ICML 2023).  With ``M_0 = M`` and ``M_{t+1} = M_t^H M_t``,

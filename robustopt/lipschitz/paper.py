@@ -108,7 +108,8 @@ def _is_preact_resnet18(net: nn.Module) -> bool:
 
 
 def identify(model: nn.Module) -> str | None:
-    """``"c2"`` or ``"preact_resnet18"`` when ``model`` (or its ``net``) is robustopt's network of that name, else None."""
+    """``"c2"`` or ``"preact_resnet18"`` when ``model`` (or its ``net``) is robustopt's network of that name, else
+    None."""
     net, _ = _unwrap(model)
     if _is_c2(net):
         return "c2"

@@ -419,7 +419,8 @@ def scale_function(call: OpCall) -> LayerBound:
     live = [b for b in call.inputs if b.upper > 0]
     if c is None or len(live) > 1 or len(call.inputs) != 1:
         raise ConfigError(
-            f"no Lipschitz rule for '{call.name}' of two tensors; register one with @register_function_rule('{call.name}')"
+            f"no Lipschitz rule for '{call.name}' of two tensors; register one with "
+            f"@register_function_rule('{call.name}')"
         )
     if call.name in ("operator.truediv", "torch.div", "Tensor.div"):
         c = 1.0 / c

@@ -61,7 +61,8 @@ class SampledGradient:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if sampler == "wishart" and batch_size < model.d + 1:
             raise ConfigError(
-                f"the wishart sampler needs batch_size >= d + 1 = {model.d + 1}; use sampler='explicit' for smaller batches"
+                f"the wishart sampler needs batch_size >= d + 1 = {model.d + 1}; use sampler='explicit' for smaller "
+                "batches"
             )
         self.model = model
         self.batch_size = int(batch_size)

@@ -202,7 +202,8 @@ def _surface(problem: _Problem, cfg: dict, sc: dict, run: RunDir, logger, say: C
     adaptive = {name: problem.optimizers.get(name, {}) for name in sc["adaptive"]}
     sn = int(sc.get("n_steps") or problem.n_steps)
     say(
-        f"[surface] variances {sc['variances']} x {len(sc['eps'])} eps, {sn} steps: {', '.join(adaptive)} vs {sc['reference']}"
+        f"[surface] variances {sc['variances']} x {len(sc['eps'])} eps, {sn} steps: {', '.join(adaptive)} vs "
+        f"{sc['reference']}"
     )
     start = time.perf_counter()
     surface = risk_ratio_surface(
@@ -256,7 +257,8 @@ def headline(summary: dict, eps: float = math.sqrt(2.0)) -> str:
         for name, row in per_opt.items():
             adv = row["adversarial_risk"].get(key, float("nan"))
             lines.append(
-                f"{mode:>10} {name:>8}: standard risk {row['standard_risk']:.3e}, adversarial risk@{key} {adv:.3f}, ||w|| {row['weight_norm']:.4f}"
+                f"{mode:>10} {name:>8}: standard risk {row['standard_risk']:.3e}, adversarial risk@{key} {adv:.3f}, "
+                f"||w|| {row['weight_norm']:.4f}"
             )
     cf = summary.get("gd_closed_form")
     if cf and key in cf["adversarial_risk"]:

@@ -29,7 +29,8 @@ def _arrays(w_tilde, w_star_tilde, sigma_tilde) -> tuple[np.ndarray, np.ndarray,
     sigma = np.asarray(sigma_tilde, dtype=np.float64)
     if w.ndim == 0 or w.shape[-1] != w_star.shape[-1] or w.shape[-1] != sigma.shape[-1]:
         raise ConfigError(
-            f"w_tilde {w.shape}, w_star_tilde {w_star.shape} and sigma_tilde {sigma.shape} must all end in the same dimension d"
+            f"w_tilde {w.shape}, w_star_tilde {w_star.shape} and sigma_tilde {sigma.shape} must all end in the same "
+            "dimension d"
         )
     return w, w_star, sigma
 

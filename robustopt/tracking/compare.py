@@ -133,7 +133,8 @@ def evaluation_tables(sweep_dir: str | Path) -> list[tuple[str, str]]:
     if "band_noise" in results:
         out.append(
             (
-                "Accuracy drop under band-limited Gaussian noise (band 1 = lowest frequencies; equal-size radial bands)",
+                "Accuracy drop under band-limited Gaussian noise "
+                "(band 1 = lowest frequencies; equal-size radial bands)",
                 band_noise_table(results["band_noise"]),
             )
         )

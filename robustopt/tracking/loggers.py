@@ -53,7 +53,8 @@ class WandbLogger(NullLogger):
         mode = os.environ.get("WANDB_MODE", mode)  # the environment wins (tests set disabled/offline)
         if mode == "online" and not (os.environ.get("WANDB_API_KEY") or _has_netrc_login()):
             raise ConfigError(
-                "logger.mode=online needs a W&B login: run 'wandb login' first, or use logger.mode=offline and 'wandb sync' later"
+                "logger.mode=online needs a W&B login: run 'wandb login' first, or use logger.mode=offline and "
+                "'wandb sync' later"
             )
         Path(dir).mkdir(parents=True, exist_ok=True)
         self._wandb = wandb

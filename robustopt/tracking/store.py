@@ -152,9 +152,12 @@ class Sweep:
         if protocol == "matched":
             runs = [r for r in runs if r.evals]
             if not runs:
+                command = py(
+                    "experiments/evaluate.py", f"run_dir={self.roots[0]}", "protocol=matched", "evaluations=[...]"
+                )
                 raise MissingResultsError(
                     f"no run under {', '.join(map(str, self.roots))} holds matched-accuracy results; produce them with "
-                    f"`{py('experiments/evaluate.py', f'run_dir={self.roots[0]}', 'protocol=matched', 'evaluations=[...]')}` "
+                    f"`{command}` "
                     "(the runs must have been trained with snapshot_epochs=all)"
                 )
         return Sweep(self.roots, runs, self.incomplete, self.in_progress)
@@ -338,6 +341,7 @@ def load_linear_theory(run_dir: str | Path) -> dict:
     if not summary or "final" not in summary:
         raise MissingResultsError(
             f"no linear-theory results in {run_dir} (summary.json with 'final'); produce them with "
-            f"`{py('experiments/linear_theory.py', 'theory=quick', 'logger=none')}` (the paper's instance: without theory=quick)"
+            f"`{py('experiments/linear_theory.py', 'theory=quick', 'logger=none')}` (the paper's instance: without "
+            "theory=quick)"
         )
     return summary

@@ -44,8 +44,9 @@ MAIN_METRICS = ("summary.test_accuracy", "summary.test_loss")
 class SweepJob:
     """One job of a sweep.
 
-    ``status``: completed | diverged | failed | interrupted (Ctrl-C; the same command resumes it) | running (still running, or killed and not yet resumed) |
-    no_result (its directory exists but training never started, e.g. a config error) | missing (no directory).
+    ``status``: completed | diverged | failed | interrupted (Ctrl-C; the same command resumes it) | running (still
+    running, or killed and not yet resumed) | no_result (its directory exists but training never started, e.g. a
+    config error) | missing (no directory).
     """
 
     overrides: list[str]

@@ -56,8 +56,8 @@ def shared_initial_model(cfg: dict) -> tuple[torch.nn.Module, dict]:
             model.load_state_dict(state)
         except Exception as exc:
             raise CheckpointError(
-                f"the shared initial weights {path} are unreadable or do not fit model '{name}' ({type(exc).__name__}); "
-                f"delete that file so they are drawn again from init_seed={init_seed}"
+                f"the shared initial weights {path} are unreadable or do not fit model '{name}' "
+                f"({type(exc).__name__}); delete that file so they are drawn again from init_seed={init_seed}"
             ) from None
     else:
         atomic_torch_save(path, model.state_dict())
