@@ -87,7 +87,8 @@ def band_noise_figure(sweep: Sweep):
     bases = sorted({b for ds in datasets for b in bases_of(sweep, ds)}, key=["dct", "fft"].index)
     if not bases:
         raise MissingResultsError(
-            "the band_noise results hold neither a 'dct' nor an 'fft' basis; re-run the evaluation with eval.band_noise.bases=[dct,fft]"
+            "the band_noise results hold neither a 'dct' nor an 'fft' basis; re-run the evaluation with "
+            "eval.band_noise.bases=[dct,fft]"
         )
     fig, axes = plt.subplots(
         len(datasets),
@@ -199,8 +200,9 @@ def band_noise_caption(sweep: Sweep) -> str:
                 )
                 per.append(f"{label(opt)} {hi.fmt()} vs {lo.fmt()}")
             bits.append(
-                f"{basis.upper()} basis, {n} bands: mean drop (points) in the upper half (bands {high.start + 1}-{high.stop}) "
-                f"vs the lowest fifth ({'band 1' if len(low) == 1 else f'bands 1-{low.stop}'}): " + ", ".join(per)
+                f"{basis.upper()} basis, {n} bands: mean drop (points) in the upper half (bands "
+                f"{high.start + 1}-{high.stop}) vs the lowest fifth "
+                f"({'band 1' if len(low) == 1 else f'bands 1-{low.stop}'}): " + ", ".join(per)
             )
         var = f"noise variance {variance:g}, " if variance is not None else ""
         parts.append(
@@ -213,9 +215,9 @@ def band_noise_caption(sweep: Sweep) -> str:
     )
     return (
         "Accuracy lost (clean minus noisy accuracy, percentage points) when white Gaussian noise projected onto one "
-        f"frequency band is added to the test images, per band, lowest first; lines: mean over seeds, bands: {interval}. "
-        + ". ".join(parts)
-        + " (mean ± half-width of the 95% interval)."
+        "frequency band is added to the test "
+        "images, per band, lowest first; lines: "
+        f"mean over seeds, bands: {interval}. " + ". ".join(parts) + " (mean ± half-width of the 95% interval)."
     )
 
 

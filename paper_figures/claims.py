@@ -91,7 +91,8 @@ def _p(p: float) -> str:
 
 
 def _standard_caveat(pairs: list[tuple[float, float]], who: str) -> str:
-    """The caveat when the compared models' standard accuracies differ, on average over seeds, by more than the tolerance."""
+    """The caveat when the compared models' standard accuracies differ, on average over seeds, by more than the
+    tolerance."""
     gaps = [abs(a - b) for a, b in pairs if a is not None and b is not None]
     tol = TOLERANCES["standard_accuracy"]
     if gaps and sum(gaps) / len(gaps) > tol:
@@ -194,7 +195,10 @@ def claim_main(sweep: Sweep, ds: str, setting: Figure1Setting) -> list[Claim]:
         scope = f"{scope_base}, {QUANTITY_TEXT[q]} ({_size_text(q, setting)})"
         on = images
         if q == "gaussian_noise" and gauss_n:
-            on = f"every image evaluated under noise ({'/'.join(str(n) for n in sorted(gauss_n))} test images; standard accuracy on the same images)"
+            on = (
+                f"every image evaluated under noise ({'/'.join(str(n) for n in sorted(gauss_n))} test images; "
+                "standard accuracy on the same images)"
+            )
         out.append(Claim(text, scope, sweep.protocol, verdict, f"on {on}: " + "; ".join(evidence)))
         parts.append((QUANTITY_TEXT[q], verdict))
     if len(parts) > 1:
@@ -422,7 +426,8 @@ def claim_irrelevant_frequencies(rows: list[dict], paper_baseline: dict[str, flo
             caveats.append("no paper accuracy to judge the baseline against")
         elif base_mean < ref - TOLERANCES["baseline_gap"]:
             caveats.append(
-                f"undertrained: the unfiltered baseline reaches {_pts(base_mean)}% against the paper's about {_pts(ref)}%"
+                f"undertrained: the unfiltered baseline reaches {_pts(base_mean)}% against the paper's about "
+                f"{_pts(ref)}%"
             )
         for filt in sorted({r["filter"] for r in rs} - {"none"}):
             levels = sorted({r["removed_percent"] for r in rs if r["filter"] == filt})
@@ -464,7 +469,10 @@ def claim_irrelevant_frequencies(rows: list[dict], paper_baseline: dict[str, flo
 def claim_linear_theory(summary: dict, eps: float = math.sqrt(2)) -> list[Claim]:
     """Per gradient mode: every method's final standard risk is small, and each adaptive method's adversarial risk
     at ``eps`` exceeds GD's (both its final value and its limit t -> infinity); GD must be converged."""
-    text = "Linear model: every method reaches a small standard risk, and the adaptive ones a larger adversarial risk than GD (Sec. 4)"
+    text = (
+        "Linear model: every method reaches a small standard risk, and the adaptive ones a larger adversarial risk "
+        "than GD (Sec. 4)"
+    )
     out = []
     limit = (summary.get("gd_limit") or {}).get("adversarial_risk") or {}
     initial = summary.get("initial_standard_risk")
@@ -491,7 +499,8 @@ def claim_linear_theory(summary: dict, eps: float = math.sqrt(2)) -> list[Claim]
             off = abs(gd_final - gd_limit) / gd_limit
             if off > TOLERANCES["gd_limit_fraction"]:
                 caveats.append(
-                    f"GD not converged: its adversarial risk {gd_final:.4g} is {100 * off:.1f}% from its limit {gd_limit:.4g}"
+                    f"GD not converged: its adversarial risk {gd_final:.4g} is {100 * off:.1f}% from its limit "
+                    f"{gd_limit:.4g}"
                 )
         reference = max(gd_final, gd_limit) if gd_limit else gd_final
         parts = []

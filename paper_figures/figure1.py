@@ -9,14 +9,16 @@ per data set, each data set's optimizers joined by a dashed line; SGD a star, Ad
 seed), small dots: single seeds; open markers: the paper's values (``paper_reference.json``; its attack points
 only in a panel of the paper's attack, AutoAttack, never beside PGD or FGSM).  Both coordinates
 of a point come from the same runs and the same test images: in each panel the standard accuracy (y) is measured
-on the images of that panel's perturbation (the noise's, or the attacks'; :func:`paper_figures.figure1_data.figure1_accuracy`,
-``standard@<perturbation>``), so y can differ slightly between panels.
+on the images of that panel's perturbation (the noise's, or the attacks';
+:func:`paper_figures.figure1_data.figure1_accuracy`, ``standard@<perturbation>``), so y can differ slightly between
+panels.
 
 The second figure, ``robustness_curves``, has the whole curves: accuracy against every stored ε of every stored
 attack and norm, and against the Gaussian-noise variance, one line per optimizer with 95% bands over seeds (none,
 and no mention of them, for one seed); ticks at the stored sizes, each labelled (upright or thinned where they crowd).
 
-    python paper_figures/figure1.py outputs/multiruns/reproduce_quick [--out DIR] [--variance V] [--eps-l2 E] [--eps-linf E]
+    python paper_figures/figure1.py outputs/multiruns/reproduce_quick [--out DIR] [--variance V] \\
+        [--eps-l2 E] [--eps-linf E]
 
 Reads ``summary.json`` (evaluations ``clean``, ``gaussian_noise``, ``robust_accuracy``) of every completed run;
 never trains.  Writes ``figure1.{png,pdf}`` and ``robustness_curves.{png,pdf}`` into ``DIR`` (default
@@ -115,14 +117,14 @@ def _axis_text(quantity: str, settings: dict[str, Figure1Setting]) -> str:
     }[quantity]
 
 
-#: The attack of the paper's Figure 1 (``paper_reference.json``, figure1_notes): its attack points are drawn only beside ours
-#: when ours is the same attack.
+#: The attack of the paper's Figure 1 (``paper_reference.json``, figure1_notes): its attack points are drawn only
+#: beside ours when ours is the same attack.
 PAPER_ATTACK = "autoattack"
 
 
 def paper_comparable(quantity: str, setting: Figure1Setting) -> bool:
-    """Whether the paper's value of ``quantity`` belongs in our panel: always for Gaussian noise, for an attack only when
-    ours is the paper's (AutoAttack) -- its AutoAttack points do not go into a panel of PGD or FGSM."""
+    """Whether the paper's value of ``quantity`` belongs in our panel: always for Gaussian noise, for an attack only
+    when ours is the paper's (AutoAttack) -- its AutoAttack points do not go into a panel of PGD or FGSM."""
     if quantity not in ("l2", "linf"):
         return True
     attack = setting.attack_l2 if quantity == "l2" else setting.attack_linf
@@ -148,7 +150,8 @@ def images_text(setting: Figure1Setting) -> str:
 
 
 def figure1(sweep: Sweep, settings: dict | None = None, reference: dict | None = None):
-    """The paper's Figure 1 from ``sweep``: standard accuracy (y, %) against the accuracy under each perturbation (x, %).
+    """The paper's Figure 1 from ``sweep``: standard accuracy (y, %) against the accuracy under each perturbation
+    (x, %).
 
     ``settings``: ``{dataset: Figure1Setting}`` (default :func:`figure1_setting`); ``reference``: the paper's values
     ``{dataset: {quantity: {optimizer: percent}}}`` (default :func:`paper_figure1`; ``{}`` draws none).  Each

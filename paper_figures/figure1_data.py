@@ -3,7 +3,8 @@
 Which perturbation sizes a data set is compared at (:func:`figure1_setting`: the largest stored Gaussian variance, the
 smallest stored eps, under the strongest attack every compared run stores), on which test images (when the per-image
 outcomes are stored, each perturbed accuracy and the standard accuracy beside it on the same first images of the same
-runs: :func:`outcome_mask`, ``standard@<perturbation>``), and the per-optimizer values (:func:`figure1_values`).  The store itself is read by :mod:`robustopt.tracking.store`.
+runs: :func:`outcome_mask`, ``standard@<perturbation>``), and the per-optimizer values (:func:`figure1_values`).  The
+store itself is read by :mod:`robustopt.tracking.store`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def common_attack(runs: Sequence[Run], norm: str) -> str | None:
 
 
 def stored_eps(sweep: Sweep, dataset: str, norm: str) -> list[float]:
-    """The eps values every run of ``dataset`` stores for ``norm`` (under the attack they all store: :func:`common_attack`)."""
+    """The eps values every run of ``dataset`` stores for ``norm`` (under the attack they all store:
+    :func:`common_attack`)."""
     grids = []
     runs = sweep.select(dataset)
     attack = common_attack(runs, norm)
@@ -143,8 +145,8 @@ def figure1_setting(
             return stored[default_index] if stored else None
         if not any(math.isclose(requested, s, rel_tol=1e-6) for s in stored):
             raise MissingResultsError(
-                f"{what} {requested:g} is not stored for {dataset} (stored: {', '.join(f'{s:g}' for s in stored) or 'none'}); "
-                f"produce it with `{command}`"
+                f"{what} {requested:g} is not stored for {dataset} (stored: "
+                f"{', '.join(f'{s:g}' for s in stored) or 'none'}); produce it with `{command}`"
             )
         return requested
 
@@ -290,7 +292,8 @@ def figure1_accuracy(run: Run, quantity: str, setting: Figure1Setting) -> float 
     if mask is not None:
         return float(mask.mean())
     if setting.images(quantity) is not None:
-        return None  # the comparison is on the first n images and this run does not store them: no number from other images
+        # the comparison is on the first n images and this run does not store them: no number from other images
+        return None
     if quantity.startswith("standard@"):
         beside = quantity.split("@", 1)[1]
         return _stored_clean_beside(run, beside) if figure1_accuracy(run, beside, setting) is not None else None

@@ -231,7 +231,8 @@ def _risks_caption(data: dict, mode: str, eps: float) -> str:
     names = [n for n, _ in _ordered(finals)]
     how = MODE_TEXT.get(mode, mode)
     out = [
-        f"Standard risk S/2 and L2 adversarial risk at ε = {_eps_text(eps)} over {summary.get('n_steps', '?'):,} steps, {how}."
+        f"Standard risk S/2 and L2 adversarial risk at ε = {_eps_text(eps)} over {summary.get('n_steps', '?'):,} "
+        f"steps, {how}."
     ]
     out.append(
         "Final standard risk: " + ", ".join(f"{label(n)} {_num(finals[n]['standard_risk'])}" for n in names) + "."
@@ -317,8 +318,8 @@ def _surface_caption(surface: dict) -> str:
     out = [
         f"Ratio of adversarial risks (adaptive / {label(surface['reference'])}) over the L2 radius ε "
         f"({', '.join(f'{e:g}' for e in eps)}) and the variance of frequency {surface['irrelevant_index']} "
-        f"({', '.join(f'{v:g}' for v in variances)}), after {surface['n_steps']:,} steps with the {surface['gradient']} "
-        "gradient (closed-form adversarial risk of the final weights)."
+        f"({', '.join(f'{v:g}' for v in variances)}), after {surface['n_steps']:,} steps with the "
+        f"{surface['gradient']} gradient (closed-form adversarial risk of the final weights)."
     ]
     for n in names:
         r = np.asarray(surface["ratio"][n], dtype=float)
@@ -327,7 +328,8 @@ def _surface_caption(surface: dict) -> str:
         out.append(
             f"{label(n)}: from {r.min():.3g} to {r.max():.3g}, above 1 (less robust than "
             f"{label(surface['reference'])}) in {int((r > 1).sum())} of {r.size} cells; mean over ε {first:.3g} at "
-            f"variance {variances[0]:g} and {last:.3g} at {variances[-1]:g}: the gap {trend} as the frequency gains variance."
+            f"variance {variances[0]:g} and {last:.3g} at {variances[-1]:g}: the gap {trend} as the frequency gains "
+            "variance."
         )
     return " ".join(out)
 

@@ -532,7 +532,8 @@ FAMILIES = {
 OTHER_FAMILY = ("other", ("v", ()))
 #: Colours within a family (tab10 without grey): distinct inside a family; across families the shape tells them apart.
 FAMILY_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
-#: Markers whose centres would lie closer than CLOSE points in both directions are drawn side by side, NUDGE points apart.
+#: Markers whose centres would lie closer than CLOSE points in both directions are drawn side by side, NUDGE points
+#: apart.
 MARKER_AREA = 34.0
 CLOSE = 3.5
 NUDGE = 5.0
@@ -569,7 +570,8 @@ def marker_styles(names: Sequence[str]) -> dict[str, tuple[str, str, str]]:
 
 def nudges(positions: np.ndarray, close: float, step: float) -> list[float]:
     """Per marker (display positions, in order), a horizontal offset: 0, or -- where it would lie within ``close`` of a
-    marker placed before it in both directions -- the first of ``step``, ``-step``, ``2 step``, ... that keeps it clear."""
+    marker placed before it in both directions -- the first of ``step``, ``-step``, ``2 step``, ... that keeps it
+    clear."""
     placed: list[tuple[float, float]] = []
     out = []
     for x, y in positions:
@@ -598,7 +600,8 @@ def _log_ticks(ax, values: Sequence[float]) -> None:
 def scatter_figure(corr: Correlation, xlabel: str, ylabel: str, title: str = ""):
     """Robust accuracy (y, %) against a sharpness or Lipschitz quantity (x, log scale when positive), one hollow
     marker per run: the shape is the optimizer's family, the colour the optimizer within it; points of different
-    optimizers that would coincide are drawn side by side.  Each point set carries the gid ``zoo:<marker>:<optimizer>``."""
+    optimizers that would coincide are drawn side by side.  Each point set carries the gid
+    ``zoo:<marker>:<optimizer>``."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.transforms import offset_copy

@@ -10,7 +10,8 @@ the science (results/fashion_mnist trains its Figure 1 runs with ``precision=bf1
    interval over seeds, widened to cover the images' own sampling error, so that identical per-seed differences never
    give a zero-width interval), with the per-image McNemar counts.  bf16 passes when every interval contains zero.
 
-    python paper_figures/precision.py --runs results/fashion_mnist/runs --reference results/fashion_mnist/fp32_reference \\
+    python paper_figures/precision.py --runs results/fashion_mnist/runs \\
+        --reference results/fashion_mnist/fp32_reference \\
         --short results/fashion_mnist/precision/short --out results/fashion_mnist/precision
 
 Writes ``report.md``, ``precision.json`` and ``tracking.png`` into ``--out``.
@@ -179,7 +180,8 @@ def report(track: dict, short: dict) -> str:
         "Per-epoch test accuracy on all 10,000 test images, bf16 run against the fp32 reference run of the same seed "
         "(same initial weights and batches).",
         "",
-        "| optimizer | epochs compared | largest abs. difference (points, epoch) | mean abs. difference | mean difference bf16 − fp32 |",
+        "| optimizer | epochs compared | largest abs. difference (points, epoch) | mean abs. difference | mean "
+        "difference bf16 − fp32 |",
         "|---|---:|---:|---:|---:|",
     ]
     for opt, t in track.items():
@@ -193,12 +195,13 @@ def report(track: dict, short: dict) -> str:
         "",
         "## 2. Short schedule, 3 seeds: robust accuracy bf16 − fp32",
         "",
-        "Per seed, the bf16 and fp32 runs (same seed: same initial weights and batches) are evaluated on the same first "
-        "test images; the interval is the 95% Student-t interval of the per-seed differences, widened where needed to "
-        "cover the images' own sampling error (`robustopt.stats.mean_interval` with the per-image outcomes). *b01*/*b10*: images "
-        "(pooled over seeds) correct only under bf16 / only under fp32.",
+        "Per seed, the bf16 and fp32 runs (same seed: same initial weights and batches) are evaluated on the same "
+        "first test images; the interval is the 95% Student-t interval of the per-seed differences, widened where "
+        "needed to cover the images' own sampling error (`robustopt.stats.mean_interval` with the per-image "
+        "outcomes). *b01*/*b10*: images (pooled over seeds) correct only under bf16 / only under fp32.",
         "",
-        "| optimizer | quantity | images | seeds | bf16 (%) | fp32 (%) | bf16 − fp32 (points) [95% interval] | contains 0 | b01 / b10 |",
+        "| optimizer | quantity | images | seeds | bf16 (%) | fp32 (%) | bf16 − fp32 (points) [95% interval] | "
+        "contains 0 | b01 / b10 |",
         "|---|---|---:|---|---|---|---|---|---:|",
     ]
     setting = short["setting"]
@@ -218,9 +221,10 @@ def report(track: dict, short: dict) -> str:
             all_zero &= r["contains_zero"]
             lines.append(
                 f"| {label(opt)} | {name} | {r['n_images']} | {','.join(map(str, r['seeds']))} | "
-                f"{' / '.join(f'{100 * v:.1f}' for v in r['bf16'])} | {' / '.join(f'{100 * v:.1f}' for v in r['fp32'])} | "
-                f"{100 * r['mean_diff']:+.2f} [{100 * r['low']:+.2f}, {100 * r['high']:+.2f}] | "
-                f"{'yes' if r['contains_zero'] else '**no**'} | {r['b01']} / {r['b10']} |"
+                f"{' / '.join(f'{100 * v:.1f}' for v in r['bf16'])} | "
+                f"{' / '.join(f'{100 * v:.1f}' for v in r['fp32'])} | {100 * r['mean_diff']:+.2f} "
+                f"[{100 * r['low']:+.2f}, {100 * r['high']:+.2f}] | {'yes' if r['contains_zero'] else '**no**'} | "
+                f"{r['b01']} / {r['b10']} |"
             )
     lines += ["", f"**Every interval contains zero: {'yes' if all_zero else 'no'}.**", ""]
     return "\n".join(lines)

@@ -64,10 +64,10 @@ def fashion_mnist(results: Path = RESULTS / "fashion_mnist") -> str:
         )
         rows = [r for rows in data["short_schedule"]["rows"].values() for r in rows.values()]
         lines += [
-            f"bf16 against fp32 ([precision/report.md](results/fashion_mnist/precision/report.md)): largest per-epoch "
-            f"test-accuracy difference from the fp32 reference runs (seed 0, 10,000 images): {track}; short schedule, "
-            f"3 seeds: {sum(r['contains_zero'] for r in rows)} of {len(rows)} paired bf16 − fp32 intervals contain zero "
-            "(`paper_figures/precision.py`, tested in `tests/test_precision_report.py`).",
+            "bf16 against fp32 ([precision/report.md](results/fashion_mnist/precision/report.md)): largest "
+            f"per-epoch test-accuracy difference from the fp32 reference runs (seed 0, 10,000 images): {track}; "
+            f"short schedule, 3 seeds: {sum(r['contains_zero'] for r in rows)} of {len(rows)} paired bf16 − fp32 "
+            "intervals contain zero (`paper_figures/precision.py`, tested in `tests/test_precision_report.py`).",
             "",
         ]
     return "\n".join(lines)
@@ -159,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.check:
             if new != text:
                 print(
-                    f"error: the tables of {args.readme} differ from results/; run python paper_figures/readme_tables.py --write",
+                    f"error: the tables of {args.readme} differ from results/; run python "
+                    "paper_figures/readme_tables.py --write",
                     file=sys.stderr,
                 )
                 return 1

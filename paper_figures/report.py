@@ -68,21 +68,23 @@ from robustopt.io import atomic_write_bytes, atomic_write_text
 from robustopt.tracking.store import Sweep, load_irrelevant_freq, load_linear_theory, load_sweep
 
 RULE_TEXT = (
-    "**How the verdicts are reached.** Runs of one seed start from the same initial weights and see the same batches, so "
-    "optimizers are compared seed by seed: the effect is one number per seed (e.g. SGD's accuracy minus Adam's on the same "
-    "test images). *holds*: the 95% Student-t interval of the effect over seeds excludes 0 in the paper's direction; "
-    "*contradicted*: it excludes 0 in the other direction; *inconclusive*: otherwise, with the reason. Where the per-image "
-    "outcomes are stored, the interval also carries the images' own sampling error (the union with a conservative "
-    "McNemar-type per-image interval), so identical effects on a few images never decide; where they are not stored, "
+    "**How the verdicts are reached.** Runs of one seed start from the same initial weights and see the same "
+    "batches, so optimizers are compared seed by seed: the effect is one number per seed (e.g. SGD's accuracy minus "
+    "Adam's on the same test images). *holds*: the 95% Student-t interval of the effect over seeds excludes 0 in the "
+    "paper's direction; *contradicted*: it excludes 0 in the other direction; *inconclusive*: otherwise, with the "
+    "reason. Where the per-image outcomes are stored, the interval also carries the images' own sampling error (the "
+    "union with a conservative McNemar-type per-image interval), so identical effects on a few images never decide; "
+    "where they are not stored, "
     'identical effects over seeds (sd = 0, a zero-width interval) never decide. "About the same" '
-    f"holds when the interval lies within ±{100 * TOLERANCES['irrelevant_margin']:g} points. A claim of several parts holds "
-    "when all of them hold, and is contradicted when one of its k parts is contradicted at the Bonferroni-corrected level "
-    "(a 1 − 5%/k interval), so a false *holds* and a false *contradicted* each come at most 2.5% of the time, as for one "
-    "part. The band-noise claim is the interaction (adaptive − SGD extra drop in the high bands) − (the same in the low "
-    f"bands) > 0, with the bands named in its scope. A gap of more than {100 * TOLERANCES['standard_accuracy']:g} points (mean over seeds) in standard accuracy between "
-    "compared models makes a verdict inconclusive (the paper compares models of equal standard accuracy). McNemar's exact "
-    "test over the same images gives one p-value per seed, reported as evidence. The rule: `robustopt.stats.decide`; the "
-    "tolerances: `paper_figures.claims.TOLERANCES`."
+    f"holds when the interval lies within ±{100 * TOLERANCES['irrelevant_margin']:g} points. A claim of several "
+    "parts holds when all of them hold, and is contradicted when one of its k parts is contradicted at the "
+    "Bonferroni-corrected level (a 1 − 5%/k interval), so a false *holds* and a false *contradicted* each come at "
+    "most 2.5% of the time, as for one part. The band-noise claim is the interaction (adaptive − SGD extra drop in "
+    "the high bands) − (the same in the low bands) > 0, with the bands named in its scope. A gap of more than "
+    f"{100 * TOLERANCES['standard_accuracy']:g} points (mean over seeds) in standard accuracy between compared "
+    "models makes a verdict inconclusive (the paper compares models of equal standard accuracy). McNemar's exact "
+    "test over the same images gives one p-value per seed, reported as evidence. The rule: "
+    "`robustopt.stats.decide`; the tolerances: `paper_figures.claims.TOLERANCES`."
 )
 
 
@@ -114,16 +116,16 @@ def figure1_caption(sweep: Sweep, settings: dict) -> str:
     return (
         "Standard accuracy (y) against accuracy under perturbation (x), "
         + "; ".join(parts)
-        + ". Markers: SGD ★, Adam ●, "
-        "RMSprop ◆ (the authors' blog post); error bars: 95% intervals over seeds (none for one seed); open markers: the "
-        "paper's values (read off its Figure 1, ±1 point)"
+        + ". Markers: SGD ★, Adam ●, RMSprop ◆ (the authors' blog post); error bars: 95% intervals over seeds (none "
+        "for one seed); open markers: the paper's values (read off its Figure 1, ±1 point)"
         + (
-            f"; the paper attacked with AutoAttack, so its attack points are not drawn beside our other attack ({', '.join(omitted)}: "
-            "they are in the table below)"
+            "; the paper attacked with AutoAttack, so its attack points are not drawn beside our other attack "
+            f"({', '.join(omitted)}: they are in the table below)"
             if omitted
             else ""
         )
-        + ". The smallest ε and the largest variance are where the authors' released CIFAR-10 log matches their Figure 1."
+        + ". The smallest ε and the largest variance are where the authors' released CIFAR-10 log matches their "
+        "Figure 1."
     )
 
 
@@ -131,7 +133,8 @@ def figure1_caption(sweep: Sweep, settings: dict) -> str:
 
 
 def _paper_baselines(reference: dict) -> dict[str, float]:
-    """The paper's unfiltered accuracy per data set (Figure 2 when recorded, else SGD's standard accuracy in Figure 1)."""
+    """The paper's unfiltered accuracy per data set (Figure 2 when recorded, else SGD's standard accuracy
+    in Figure 1)."""
     out = {}
     fig2 = reference.get("figure2") or {}
     for ds, entry in (reference.get("figure1") or {}).items():
@@ -400,7 +403,8 @@ def _build_report(
         "*Understanding the robustness difference between stochastic gradient descent and adaptive gradient methods* "
         "([arXiv:2308.06703](https://arxiv.org/abs/2308.06703)).",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `paper_figures/report.py` from the results store (never re-trained):",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `paper_figures/report.py` from the results store (never "
+        "re-trained):",
         "",
     ]
     md += [
@@ -431,9 +435,11 @@ def _build_report(
         md += ["Evaluated at matched standard accuracy:", "", setting_table(matched), ""]
     if sweep.in_progress:
         md += [
-            "Runs still training, evaluated at matched accuracy only (`evaluate.py protocol=matched in_progress=true`): "
+            "Runs still training, evaluated at matched accuracy only (`evaluate.py protocol=matched "
+            "in_progress=true`): "
             + ", ".join(
-                f"`{r.path}` (epoch {(r.summary.get('matched') or {}).get('epochs_done')} of {r.config.get('epochs')} done)"
+                f"`{r.path}` (epoch {(r.summary.get('matched') or {}).get('epochs_done')} of "
+                f"{r.config.get('epochs')} done)"
                 for r in sweep.in_progress
             ),
             "",

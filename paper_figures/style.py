@@ -168,7 +168,8 @@ def linestyle(name: str):
 
 
 def figsize(columns: float = 1.0, aspect: float = 0.75) -> tuple[float, float]:
-    """``(width, height)`` in inches: ``columns`` column widths wide (2 = full text width), ``height = aspect * width``."""
+    """``(width, height)`` in inches: ``columns`` column widths wide (2 = full text width),
+    ``height = aspect * width``."""
     width = TEXT_WIDTH if columns >= 2 else COLUMN_WIDTH * columns
     return (width, width * aspect)
 

@@ -37,7 +37,8 @@ from robustopt.tracking.store import Stat, Sweep, load_sweep, per_optimizer
 
 @dataclass(frozen=True)
 class Column:
-    """One quantity: ``key`` names it in the rows, ``header`` in the table, ``keys`` are the result keys tried in order."""
+    """One quantity: ``key`` names it in the rows, ``header`` in the table, ``keys`` are the result keys tried in
+    order."""
 
     key: str
     header: str
@@ -162,8 +163,8 @@ def latex(rows: list[dict]) -> str:
         r"\bottomrule",
         r"\end{tabular}",
         r"\caption{Lipschitz quantities of the trained networks (geometric mean [95\% interval] over seeds, on the "
-        r"log scale). Paper's quantity: the authors' product of reshaped-kernel singular values (not a Lipschitz bound); "
-        r"product of the layers' exact operator norms; certified upper bound; empirical lower bound (largest "
+        r"log scale). Paper's quantity: the authors' product of reshaped-kernel singular values (not a Lipschitz "
+        r"bound); product of the layers' exact operator norms; certified upper bound; empirical lower bound (largest "
         r"input-gradient norm / difference quotient found). Cf.\ Table~1 of Ma, Pan \& Farahmand (2023).}",
         r"\label{tab:lipschitz}",
         r"\end{table}",

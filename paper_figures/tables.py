@@ -85,9 +85,8 @@ def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
 
         shown = {(images_of(sweep, ds, "standard", setting), cells("standard", False))}
         lines.append(
-            f"| {dataset_label(ds)} | standard accuracy (whole test set) | {images_of(sweep, ds, 'standard', setting)} | "
-            + cells("standard", True)
-            + " |"
+            f"| {dataset_label(ds)} | standard accuracy (whole test set) | "
+            f"{images_of(sweep, ds, 'standard', setting)} | " + cells("standard", True) + " |"
         )
         for q in ("gaussian_noise", "l2", "linf"):
             if q not in values:
@@ -118,7 +117,8 @@ def side_by_side_table(sweep: Sweep, settings: dict, reference: dict) -> str:
 
 
 def all_sizes_table(sweep: Sweep, ds: str) -> str:
-    """Markdown: our accuracy (%) at every stored variance and eps, one column per optimizer (each evaluation's own images)."""
+    """Markdown: our accuracy (%) at every stored variance and eps, one column per optimizer (each evaluation's own
+    images)."""
     runs = sweep.select(ds)
     names = sweep.optimizers(ds)
     lines = ["| perturbation | " + " | ".join(label(n) for n in names) + " |", "|---|" + "---:|" * len(names)]
@@ -141,7 +141,8 @@ def all_sizes_table(sweep: Sweep, ds: str) -> str:
 
 
 def setting_table(sweep: Sweep) -> str:
-    """Markdown: what was trained (per data set and optimizer: model, epochs, learning rate, seeds, evaluated epochs)."""
+    """Markdown: what was trained (per data set and optimizer: model, epochs, learning rate, seeds, evaluated
+    epochs)."""
     lines = [
         "| data set | model | optimizer | learning rate | epochs | seeds | evaluated at epoch |",
         "|---|---|---|---:|---:|---|---|",
@@ -163,7 +164,8 @@ def verdict_table(claims: list[Claim]) -> list[str]:
     lines = ["| claim | scope | protocol | verdict | why |", "|---|---|---|---|---|"]
     for c in claims:
         lines.append(
-            f"| {md_cell(c.claim)} | {md_cell(c.scope)} | {md_cell(c.protocol)} | **{c.verdict.label}** | {md_cell(c.verdict.reason)} |"
+            f"| {md_cell(c.claim)} | {md_cell(c.scope)} | {md_cell(c.protocol)} | **{c.verdict.label}** | "
+            f"{md_cell(c.verdict.reason)} |"
         )
     return lines
 
