@@ -6,7 +6,8 @@
 
 Re-running the same command resumes from the last checkpoint (or skips a finished run).  In a multirun a
 job that fails (a bad config, a crash) is recorded as failed and the other jobs go on; the sweep's table
-(scripts/collect_sweep.py) lists it by its overrides.  The job itself: robustopt.cli.train (also installed as the console script robustopt-train).
+(scripts/collect_sweep.py) lists it by its overrides.  The job itself: robustopt.cli.train (also installed as the
+console script robustopt-train).
 """
 
 from robustopt.cli.train import main

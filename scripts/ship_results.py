@@ -6,7 +6,8 @@
 
 Writes ``results/<name>/``:
 
-* ``runs/<run>/`` -- each run's ``config.yaml``, ``meta.json``, ``summary.json`` and ``metrics.jsonl`` (never a checkpoint),
+* ``runs/<run>/`` -- each run's ``config.yaml``, ``meta.json``, ``summary.json`` and ``metrics.jsonl``
+  (never a checkpoint),
   so ``paper_figures/report.py --sweep results/<name>/runs`` redraws everything;
 * ``irrelevant_freq/<run>/`` and ``linear_theory/`` likewise (the theory's trajectories and surface too);
 * ``sweep_results.csv`` / ``.json`` (the sweep table), ``report.md`` and ``figures/*.png`` when ``--report`` is given;

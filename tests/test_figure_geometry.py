@@ -1,10 +1,10 @@
 """Every figure of the shipped reports, checked as a reader would see it, with matplotlib's own geometry.
 
 The Fashion-MNIST report (``results/fashion_mnist/runs`` and ``linear_theory``), its bf16 tracking figure
-(``paper_figures/precision.py``) and the optimizer-zoo report (``results/optimizer_zoo/runs``) are drawn from the shipped
-results into ``tmp_path``, and so is a report of the hand-made store of ``test_paper_figures`` (several seeds, every
-part, Figure 2 included); every figure is laid out
-(``fig.canvas.draw()``) and then, from the window extents of its artists:
+(``paper_figures/precision.py``) and the optimizer-zoo report (``results/optimizer_zoo/runs``) are drawn from the
+shipped results into ``tmp_path``, and so is a report of the hand-made store of ``test_paper_figures`` (several seeds,
+every part, Figure 2 included); every figure is laid out (``fig.canvas.draw()``) and then, from the window extents of
+its artists:
 
 * no text (title, axis label, tick label, annotation, suptitle) overlaps another text, a legend or a colour bar, and
   no legend overlaps another legend or a colour bar;

@@ -152,7 +152,8 @@ def test_refused_starts_print_one_line_and_leave_no_run_folder(tmp_path):
         "epochs=0": "epochs must be >= 1",
         f"paths.data_dir={tmp_path / 'nonexistent'}": "does not exist",
         "evaluations=[nosuch]": "unknown evaluation 'nosuch'",
-        "eval.band_noise.std_of=pixel": "eval.band_noise.std_of must be 'white' or 'band'",  # checked only after training before issue 22
+        # checked only after training before issue 22
+        "eval.band_noise.std_of=pixel": "eval.band_noise.std_of must be 'white' or 'band'",
     }
     for arg, text in cases.items():
         dataset = "dataset=fashion_mnist" if "data_dir" in arg else "dataset=synthetic"
@@ -533,7 +534,8 @@ def test_readme_enters_the_environment_and_names_the_clone_folder():
 
 @pytest.mark.slow
 def test_a_script_next_to_the_clone_folder_imports_the_package(tmp_path):
-    """The README's layout (clone into robustopt-repo): a script in the folder that holds the clone imports robustopt."""
+    """The README's layout (clone into robustopt-repo): a script in the folder that holds the clone imports
+    robustopt."""
     import subprocess
 
     (tmp_path / "robustopt-repo").symlink_to(REPO)
@@ -628,7 +630,10 @@ def test_target_attack_from_an_empty_folder_without_pythonpath_dot(tmp_path):
 def test_a_config_that_is_itself_a_multirun_is_checked_job_by_job_without_dash_m():
     """irrelevant_freq.yaml sets hydra.mode MULTIRUN: its sweeps on the command line (as scripts/reproduce.sh writes
     them) are jobs, not an ambiguous value, and each job is checked (make demo broke here once)."""
-    sweep = "data_filter={name:null,keep_fraction:1.0},{name:high_frequency,keep_fraction:0.5},{name:low_energy,keep_fraction:0.5}"
+    sweep = (
+        "data_filter={name:null,keep_fraction:1.0},{name:high_frequency,keep_fraction:0.5},"
+        "{name:low_energy,keep_fraction:0.5}"
+    )
     assert check(["experiment=reproduce_quick", sweep, "epochs=10"], config="irrelevant_freq") == 3
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         check(["experiment=reproduce_quick", sweep, "epochs=0"], config="irrelevant_freq")

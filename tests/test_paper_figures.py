@@ -54,7 +54,8 @@ T975_DF2 = 0.95 / np.sqrt(
 
 
 def outcomes(opt: str, seed: int, profile: dict = PROFILE) -> dict:
-    """Per-image outcomes of one run: clean, per variance, per (norm, eps) -- each perturbed mask within the clean one."""
+    """Per-image outcomes of one run: clean, per variance, per (norm, eps) -- each perturbed mask within the clean
+    one."""
     rng = np.random.default_rng([seed, OPTS.index(opt), 7])
     p = profile[opt]
     clean = rng.random(N) < p["clean"]
@@ -769,7 +770,8 @@ def test_no_script_edits_sys_path_and_the_package_is_installed():
 
 @pytest.mark.slow
 def test_scripts_run_by_path_and_as_modules(store, tmp_path):
-    """``python paper_figures/x.py`` (scripts/reproduce.sh, the README) and ``python -m paper_figures.x``, from any folder."""
+    """``python paper_figures/x.py`` (scripts/reproduce.sh, the README) and ``python -m paper_figures.x``, from any
+    folder."""
     env = clean_env(
         MPLBACKEND="Agg"
     )  # paper_figures comes from the installed package (pip install -e .), not from sys.path edits

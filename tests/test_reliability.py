@@ -377,7 +377,7 @@ def test_the_data_cache_is_rebuilt_when_a_raw_file_changes_and_a_truncated_file_
         load_split_uint8("fashion_mnist", tmp_path, "test")
 
 
-# -- log lines -----------------------------------------------------------------------------------------------------------
+# -- log lines --------------------------------------------------------------------------------------------------------
 
 
 def test_epoch_log_lines_are_rounded_and_read_as_text():
@@ -415,7 +415,7 @@ def test_evaluation_log_lines_name_the_run(tmp_path, one_run, caplog):
     assert line.startswith("my-run: clean: accuracy ") and "{" not in line
 
 
-# -- the notebook front door: no files made where there are no data, the CLI's thread rule ---------------------------------
+# -- the notebook front door: no files made where there are no data, the CLI's thread rule ----------------------------
 
 
 def test_the_front_door_writes_nothing_where_there_are_no_data_and_says_the_fix(tmp_path, monkeypatch):

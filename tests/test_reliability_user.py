@@ -73,7 +73,8 @@ def test_help_and_list_from_the_console_scripts(tmp_path):
     )
     res = console("robustopt-train", "--list", "optimisers", cwd=tmp_path)
     assert res.returncode == 2 and res.stderr.strip() == (
-        "error: unknown kind 'optimisers'; --list one of: models, datasets, optimizers, schedulers, attacks, evaluations"
+        "error: unknown kind 'optimisers'; --list one of: models, datasets, optimizers, schedulers, attacks, "
+        "evaluations"
     )
 
 
@@ -147,7 +148,8 @@ def test_the_readmes_first_training_command_says_what_it_costs():
 
 
 def _robust_accuracy_only(root: Path) -> Path:
-    """A sweep whose runs hold only clean and robust-accuracy results (evaluate.py evaluations=[clean,robust_accuracy])."""
+    """A sweep whose runs hold only clean and robust-accuracy results (evaluate.py
+    evaluations=[clean,robust_accuracy])."""
     from tests.test_paper_figures import OPTS, SEEDS, _config, _summary, write_run
 
     for opt in OPTS:

@@ -50,7 +50,8 @@ def data(n: int = 30, seed: int = 0):
 
 
 def dense_hessian(model: nn.Module, x, y) -> torch.Tensor:
-    """The Hessian of the mean cross-entropy w.r.t. all parameters (flattened, in ``parameters()`` order), model in eval mode."""
+    """The Hessian of the mean cross-entropy w.r.t. all parameters (flattened, in ``parameters()`` order), model in
+    eval mode."""
     model = model.eval()
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]

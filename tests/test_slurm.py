@@ -28,7 +28,9 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = REPO / "scripts" / "slurm" / "local_cluster.sh"
 SYN = ["dataset=synthetic", "batch_size=32", "logger=none", "progress=false", "scheduler=constant", "num_threads=1"]
-EPOCHS = 150  # 32 steps each (>= 0.1 s on one core): after the requeue (at epoch >= 2, then <= 2 s KillWait) >= 10 s of training remain
+# 32 steps each (>= 0.1 s on one core): after the requeue (at epoch >= 2, then <= 2 s KillWait)
+# >= 10 s of training remain
+EPOCHS = 150
 SBIN_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 
 

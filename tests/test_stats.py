@@ -129,7 +129,8 @@ def test_mcnemar_exact_p_value_by_hand():
 
 
 def _pair(n: int, only_a: int, only_b: int) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of two classifiers on ``n`` images: ``only_a`` images only a gets right, ``only_b`` only b, half the rest both."""
+    """Masks of two classifiers on ``n`` images: ``only_a`` images only a gets right, ``only_b`` only b, half the rest
+    both."""
     a = np.zeros(n, bool)
     b = np.zeros(n, bool)
     a[:only_a] = True

@@ -195,7 +195,10 @@ def test_no_robustopt_import_inside_a_function():
 def test_the_checks_see_imports_inside_functions():
     """The parser counts function-level and relative imports (it would otherwise miss exactly the hidden cycles)."""
     path = REPO / "robustopt" / "frequency" / "heatmap.py"
-    source = "import torch\ndef f():\n    from robustopt.evaluation import registry\n    from ..metrics import accuracy_and_loss\n"
+    source = (
+        "import torch\ndef f():\n    from robustopt.evaluation import registry\n"
+        "    from ..metrics import accuracy_and_loss\n"
+    )
     assert imports(path, source) == [
         ("torch", 1, False),
         ("robustopt.evaluation.registry", 3, True),
@@ -339,6 +342,7 @@ def test_evaluations_share_one_options_helper_and_one_forward_pass():
                 and getattr(node, "attr", getattr(node, "id", "")) == "cross_entropy"
             ):
                 wrong.append(
-                    f"{path.relative_to(REPO)}:{node.lineno} computes a loss itself (use robustopt.metrics.forward_outcomes)"
+                    f"{path.relative_to(REPO)}:{node.lineno} computes a loss itself (use "
+                    "robustopt.metrics.forward_outcomes)"
                 )
     assert not wrong, "\n".join(wrong)

@@ -9,8 +9,9 @@ Side by side in one process, on the paper's small CNN (``c2``, MNIST-sized input
 The three run interleaved (rotating order) for ``--repeats`` rounds; the fastest round of each
 is used (on a shared machine the minimum is the least noisy estimate).  On the CPU the ratios use
 the process's CPU time (what the attack costs, without the waits for other processes on a busy
-machine; wall-clock rates are printed too); on a GPU they use wall-clock time.  Prints one JSON line; ``vs_plain`` / ``vs_torchattacks`` are our images/s divided by theirs
-(``null`` when torchattacks is absent).  Targets: vs_plain >= 0.95, vs_torchattacks >= 1.0.
+machine; wall-clock rates are printed too); on a GPU they use wall-clock time.  Prints one JSON line; ``vs_plain`` /
+``vs_torchattacks`` are our images/s divided by theirs (``null`` when torchattacks is absent).  Targets:
+vs_plain >= 0.95, vs_torchattacks >= 1.0.
 
     .venv/bin/python scripts/bench/attack_throughput.py [--batch-size 256] [--repeats 15] [--device cpu]
 
