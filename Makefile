@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   set up, then train SGD/Adam/RMSprop on Fashion-MNIST, evaluate them and print the tables
-#   make test   set up, then run the whole test suite (fast unit tests + slow integration tests)
-#   make test-fast   only the tests not marked slow (no subprocesses, no training beyond a few steps)
+#   make test   set up, then run ruff (lint and format check, line length 120) and the whole test suite
+#               (fast unit tests + slow integration tests)
+#   make test-fast   ruff, then only the tests not marked slow (no subprocesses, no training beyond a few steps)
 .PHONY: setup demo test test-fast lint
 
 setup:
@@ -11,10 +12,15 @@ demo: setup
 	bash scripts/demo.sh
 
 test: setup
+	.venv/bin/ruff check robustopt experiments scripts tests paper_figures
+	.venv/bin/ruff format --check robustopt experiments scripts tests paper_figures
 	.venv/bin/python -m pytest -q
 
 test-fast: setup
+	.venv/bin/ruff check robustopt experiments scripts tests paper_figures
+	.venv/bin/ruff format --check robustopt experiments scripts tests paper_figures
 	.venv/bin/python -m pytest -q -m "not slow"
 
 lint: setup
 	.venv/bin/ruff check robustopt experiments scripts tests paper_figures
+	.venv/bin/ruff format --check robustopt experiments scripts tests paper_figures
