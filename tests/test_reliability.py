@@ -462,7 +462,8 @@ def test_the_front_door_uses_the_clis_thread_rule(monkeypatch):
 def test_the_job_that_skips_a_finished_run_loads_no_checkpoint(tmp_path, monkeypatch):
     """The entry point decides once whether the run is finished and passes the answer down; deciding it reads the
     record of the final checkpoint (meta.json's final_checkpoint), not the checkpoint (before issue 22: three full
-    torch.loads, four with evaluations).  A checkpoint of another size is still found unusable, without a load."""
+    torch.loads, four with evaluations).  A checkpoint of another size, or damaged in place, is still found unusable,
+    without a load."""
     import robustopt.cli.app as app
     import robustopt.cli.train as cli_train
     from robustopt.rundir import RunDir
@@ -489,3 +490,10 @@ def test_the_job_that_skips_a_finished_run_loads_no_checkpoint(tmp_path, monkeyp
     good = run.checkpoint_path.read_bytes()
     run.checkpoint_path.write_bytes(good[:-1])
     assert checkpoint_problem(run) == "unreadable" and not run_is_finished(folder, cfg) and loads == []
+    # damaged in place (same size, one byte changed): the recorded digest no longer matches, still without a load
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF
+    run.checkpoint_path.write_bytes(bytes(damaged))
+    assert checkpoint_problem(run) == "unreadable" and not run_is_finished(folder, cfg) and loads == []
+    run.checkpoint_path.write_bytes(good)
+    assert checkpoint_problem(run) is None and run_is_finished(folder, cfg) and loads == []
