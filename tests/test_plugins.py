@@ -61,6 +61,8 @@ def user_folder(tmp_path, monkeypatch):
     from robustopt.optim import OPTIMIZERS
 
     registries = (ATTACKS, DATASETS, EVALUATIONS, MODELS, OPTIMIZERS)
+    for registry in registries:  # load the lazily registered built-ins first, or restoring would drop them
+        registry.names()
     saved = [dict(r._entries) for r in registries]
     saved_rules = copy.deepcopy(evaluation_registry._RULES)
     modules, path = set(sys.modules), list(sys.path)
