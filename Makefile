@@ -3,6 +3,7 @@
 #   make test   set up, then run ruff (lint and format check, line length 120) and the whole test suite
 #               (fast unit tests + slow integration tests)
 #   make test-fast   ruff, then only the tests not marked slow (no subprocesses, no training beyond a few steps)
+# pytest runs one worker per core (pytest-xdist: -n auto); every test works in its own tmp_path and seeds its own RNG.
 .PHONY: setup demo test test-fast lint
 
 setup:
@@ -14,12 +15,12 @@ demo: setup
 test: setup
 	.venv/bin/ruff check robustopt experiments scripts tests paper_figures
 	.venv/bin/ruff format --check robustopt experiments scripts tests paper_figures
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n auto --dist worksteal
 
 test-fast: setup
 	.venv/bin/ruff check robustopt experiments scripts tests paper_figures
 	.venv/bin/ruff format --check robustopt experiments scripts tests paper_figures
-	.venv/bin/python -m pytest -q -m "not slow"
+	.venv/bin/python -m pytest -q -n auto --dist worksteal -m "not slow"
 
 lint: setup
 	.venv/bin/ruff check robustopt experiments scripts tests paper_figures
