@@ -29,6 +29,12 @@ def main() -> None:
         if step == kill_at:
             os.kill(os.getpid(), getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL")))
 
+    if os.environ.get("KILL_SIGNAL") == "SIGINT":
+        # Ctrl-C reaches a command started from a terminal, whose SIGINT has Python's default handler.  A test
+        # suite started in the background by a non-interactive shell (`cmd &`) runs with SIGINT ignored, which every
+        # child inherits (an ignored signal stays ignored across exec, and Python then installs no handler): give
+        # this process the terminal's disposition, so that the test does not depend on how pytest was started.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     pipeline.fit = functools.partial(pipeline.fit, on_step=on_step)
     sys.argv[0] = str(TRAIN)
     runpy.run_path(str(TRAIN), run_name="__main__")
