@@ -256,3 +256,23 @@ def test_shipping_a_unit_refreshes_the_readme_that_quotes_the_store(tmp_path):
     assert reproduce.refresh_readme(tmp_path / "repo" / "results", reproduce.FASHION_MNIST) is None
     readme.write_text("# no tables\n")
     assert reproduce.refresh_readme(store, reproduce.FASHION_MNIST) is None and readme.read_text() == "# no tables\n"
+
+
+def test_each_unit_gets_a_cpu_of_its_own():
+    import os
+    import subprocess
+    import sys
+
+    assert reproduce.free_cpu({0, 1}, set()) == 0 and reproduce.free_cpu({0, 1}, {0, None}) == 1
+    assert reproduce.free_cpu({0, 1}, {0, 1}) is None and reproduce.free_cpu({3, 5}, {3}) == 5
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    cpu = max(os.sched_getaffinity(0))
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert reproduce._pin(proc.pid, cpu) == cpu and os.sched_getaffinity(proc.pid) == {cpu}
+        assert reproduce._pin(proc.pid, None) is None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert reproduce._pin(proc.pid, cpu) is None  # an ended process: unpinned, no error

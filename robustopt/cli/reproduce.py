@@ -306,6 +306,25 @@ class Started:
     folder: Path
     lock: Path
     start: float
+    cpu: Optional[int] = None  # the CPU this unit is pinned to (None: not pinned)
+
+
+def free_cpu(allowed: set[int], taken: set[int]) -> Optional[int]:
+    """The lowest CPU of ``allowed`` that no running unit holds, or None when every one is taken.
+
+    Each unit runs one thread pinned to a CPU of its own: left to the scheduler, two units were seen sharing one
+    CPU while a niced process (tests, a build) had the other to itself, so the units ran at about half speed."""
+    return next((c for c in sorted(allowed) if c not in taken), None)
+
+
+def _pin(pid: int, cpu: Optional[int]) -> Optional[int]:
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        os.sched_setaffinity(pid, {cpu})
+    except OSError:  # the process already ended, or the platform refuses: it runs unpinned
+        return None
+    return cpu
 
 
 def _python() -> str:
@@ -319,7 +338,15 @@ def _quoted(path: Path) -> str:
 
 
 def _start(
-    unit: Unit, recipe: Recipe, results: Path, work: Path, *, precision: str, device: str, data_dir: Path
+    unit: Unit,
+    recipe: Recipe,
+    results: Path,
+    work: Path,
+    *,
+    precision: str,
+    device: str,
+    data_dir: Path,
+    cpu: Optional[int] = None,
 ) -> Started:
     common = ["logger=none", "progress=false", "num_threads=1", f"device={device}"]
     log_dir = work / "logs"
@@ -367,7 +394,7 @@ def _start(
     lock = work / "locks" / f"{unit.slug}.pid"
     lock.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(lock, f"{proc.pid}\n")
-    return Started(unit, proc, folder, lock, time.time())
+    return Started(unit, proc, folder, lock, time.time(), _pin(proc.pid, cpu))
 
 
 def _finish(s: Started, results: Path) -> str:
@@ -425,8 +452,10 @@ def run_units(
     poll_s: float = 20.0,
 ) -> list[Unit]:
     """Start the next units (in ledger order, ``jobs`` at a time) that fit in what is left of ``budget_min``,
-    ship each as it finishes (and commit it with ``commit``), until nothing more fits; returns the final ledger."""
+    ship each as it finishes (and commit it with ``commit``), until nothing more fits; returns the final ledger.
+    On the CPU each unit is pinned to a CPU of its own among those this process may use (:func:`free_cpu`)."""
     t0 = time.time()
+    allowed_cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     data_dir.mkdir(parents=True, exist_ok=True)  # filled on first use (Fashion-MNIST: from Debian's package)
     running: list[Started] = []
     failed: set[str] = set()
@@ -482,7 +511,8 @@ def run_units(
             )
             if nxt is None:
                 break
-            s = _start(nxt, recipe, results, work, precision=precision, device=device, data_dir=data_dir)
+            cpu = free_cpu(allowed_cpus, {r.cpu for r in running}) if device == "cpu" else None
+            s = _start(nxt, recipe, results, work, precision=precision, device=device, data_dir=data_dir, cpu=cpu)
             running.append(s)
             busy.add(nxt.id)
             print(
