@@ -61,8 +61,7 @@ def shared_initial_model(cfg: dict) -> tuple[torch.nn.Module, dict]:
             ) from None
     else:
         atomic_torch_save(path, model.state_dict())
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return model, {"path": str(path.resolve()), "sha256": digest, "init_seed": init_seed}
+    return model, {"path": str(path.resolve()), "sha256": _sha256(path), "init_seed": init_seed}
 
 
 def check_resumable(run_dir: RunDir, cfg: dict) -> None:
